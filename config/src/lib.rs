@@ -1,0 +1,313 @@
+//! Typed configuration of both binaries, loaded from YAML.
+//!
+//! Every struct rejects unknown fields, and every error names the file and the field, so a typo
+//! in a config is a startup error rather than a silently ignored setting. Secrets (the cluster
+//! secret, S3 secret keys) are [`Secret`]s: read from an environment variable or a file, or given
+//! inline only where a test or the dev cluster generates them. Relative paths in a file are taken
+//! relative to that file's folder.
+
+use std::path::{Path, PathBuf};
+
+use placement::ClusterMap;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A configuration that cannot be used. The message names the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Where a secret value comes from: exactly one of `{ env: VAR }`, `{ file: path }` or
+/// `{ value: "..." }` (the last meant for generated dev and test configs only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SecretFields", into = "SecretFields")]
+pub enum Secret {
+    /// The value of an environment variable.
+    Env(String),
+    /// The contents of a file (surrounding white space trimmed).
+    File(PathBuf),
+    /// The value itself.
+    Value(String),
+}
+
+/// The YAML shape of a [`Secret`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+}
+
+impl TryFrom<SecretFields> for Secret {
+    type Error = String;
+    fn try_from(f: SecretFields) -> Result<Self, String> {
+        match (f.env, f.file, f.value) {
+            (Some(v), None, None) => Ok(Secret::Env(v)),
+            (None, Some(p), None) => Ok(Secret::File(p)),
+            (None, None, Some(v)) => Ok(Secret::Value(v)),
+            _ => Err("a secret takes exactly one of `env`, `file` or `value`".into()),
+        }
+    }
+}
+
+impl From<Secret> for SecretFields {
+    fn from(s: Secret) -> Self {
+        let mut f = SecretFields::default();
+        match s {
+            Secret::Env(v) => f.env = Some(v),
+            Secret::File(p) => f.file = Some(p),
+            Secret::Value(v) => f.value = Some(v),
+        }
+        f
+    }
+}
+
+impl Secret {
+    /// Reads the secret. `field` names it in the error.
+    pub fn resolve(&self, field: &str) -> Result<String, String> {
+        let value = match self {
+            Secret::Env(var) => std::env::var(var)
+                .map_err(|_| format!("{field}: environment variable `{var}` is not set"))?,
+            Secret::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("{field}: cannot read `{}`: {e}", path.display()))?
+                .trim()
+                .to_string(),
+            Secret::Value(v) => v.clone(),
+        };
+        if value.is_empty() {
+            return Err(format!("{field}: the secret is empty"));
+        }
+        Ok(value)
+    }
+
+    fn rebase(&mut self, dir: &Path) {
+        if let Secret::File(p) = self {
+            *p = dir.join(&*p);
+        }
+    }
+}
+
+/// Configuration of one storage node process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageNodeConfig {
+    /// This node's id in the cluster map.
+    pub node_id: String,
+    /// Address the internal API listens on, e.g. `127.0.0.1:9101`.
+    pub listen: String,
+    /// Folder of this node's RocksDB.
+    pub data_dir: PathBuf,
+    /// Shared secret that authenticates every internal request.
+    pub cluster_secret: Secret,
+}
+
+/// An S3 access key and its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    pub access_key: String,
+    pub secret_key: Secret,
+}
+
+/// Configuration of one gateway process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address the S3 endpoint listens on, e.g. `127.0.0.1:9000`.
+    pub listen: String,
+    /// Region reported to clients and expected in signatures.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The cluster map file.
+    pub cluster_map: PathBuf,
+    /// Shared secret that authenticates every internal request.
+    pub cluster_secret: Secret,
+    /// Access keys accepted by the S3 endpoint.
+    pub credentials: Vec<Credential>,
+    /// Domain for virtual-hosted-style requests (`bucket.<domain>`); path style always works.
+    #[serde(default)]
+    pub virtual_host_domain: Option<String>,
+    /// Size of the chunks large objects are cut into, in bytes.
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: usize,
+    /// Objects up to this size are stored inside their manifest.
+    #[serde(default = "default_inline_threshold")]
+    pub inline_threshold: usize,
+    /// Chunks of one request in flight to the storage nodes at once.
+    #[serde(default = "default_window")]
+    pub chunk_window: usize,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_string()
+}
+fn default_chunk_size() -> usize {
+    1 << 20
+}
+fn default_inline_threshold() -> usize {
+    16 << 10
+}
+fn default_window() -> usize {
+    4
+}
+
+impl GatewayConfig {
+    /// Checks the values serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.credentials.is_empty() {
+            return Err("credentials: at least one access key is needed".into());
+        }
+        if !(64 << 10..=64 << 20).contains(&self.chunk_size) {
+            return Err(format!(
+                "chunk_size: must be between 64 KiB and 64 MiB, got {}",
+                self.chunk_size
+            ));
+        }
+        if self.inline_threshold > self.chunk_size {
+            return Err("inline_threshold: must not exceed chunk_size".into());
+        }
+        if self.chunk_window == 0 || self.chunk_window > 64 {
+            return Err(format!(
+                "chunk_window: must be between 1 and 64, got {}",
+                self.chunk_window
+            ));
+        }
+        Ok(())
+    }
+
+    fn rebase(&mut self, dir: &Path) {
+        self.cluster_map = dir.join(&self.cluster_map);
+        self.cluster_secret.rebase(dir);
+        for c in &mut self.credentials {
+            c.secret_key.rebase(dir);
+        }
+    }
+}
+
+impl StorageNodeConfig {
+    fn rebase(&mut self, dir: &Path) {
+        self.data_dir = dir.join(&self.data_dir);
+        self.cluster_secret.rebase(dir);
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn folder_of(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Loads a gateway configuration file.
+pub fn load_gateway(path: &Path) -> Result<GatewayConfig, ConfigError> {
+    let mut config: GatewayConfig = parse(path, &read(path)?)?;
+    config.validate().map_err(|message| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    config.rebase(&folder_of(path));
+    Ok(config)
+}
+
+/// Loads a storage node configuration file.
+pub fn load_storage_node(path: &Path) -> Result<StorageNodeConfig, ConfigError> {
+    let mut config: StorageNodeConfig = parse(path, &read(path)?)?;
+    config.rebase(&folder_of(path));
+    Ok(config)
+}
+
+/// Loads and validates a cluster map file.
+pub fn load_cluster_map(path: &Path) -> Result<ClusterMap, ConfigError> {
+    ClusterMap::from_yaml(&read(path)?).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const GATEWAY: &str = "
+listen: 127.0.0.1:9000
+cluster_map: cluster.yaml
+cluster_secret: { file: secret.txt }
+credentials:
+  - access_key: AK
+    secret_key: { env: TEST_SK }
+";
+
+    #[test]
+    fn example_configs_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let gw = load_gateway(&root.join("examples/gateway.yaml")).unwrap();
+        let map = load_cluster_map(&gw.cluster_map).unwrap();
+        assert_eq!(map.nodes.len(), 3);
+        for i in 1..=3 {
+            let node = load_storage_node(&root.join(format!("examples/node{i}.yaml"))).unwrap();
+            let spec = map.node(&node.node_id).expect("node listed in the map");
+            assert_eq!(spec.address, node.listen);
+        }
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "gw.yaml", GATEWAY);
+        let config = load_gateway(&path).unwrap();
+        assert_eq!(config.cluster_map, dir.path().join("cluster.yaml"));
+        assert_eq!(config.cluster_secret, Secret::File(dir.path().join("secret.txt")));
+        assert_eq!(config.chunk_size, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}chunk_sise: 5\n"));
+        let err = load_gateway(&path).unwrap_err().to_string();
+        assert!(err.contains("chunk_sise") && err.contains("gw.yaml"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}chunk_size: 10\n"));
+        let err = load_gateway(&path).unwrap_err().to_string();
+        assert!(err.contains("chunk_size"), "{err}");
+    }
+
+    #[test]
+    fn secrets_resolve_or_name_the_field() {
+        assert_eq!(Secret::Value("x".into()).resolve("f").unwrap(), "x");
+        let err = Secret::Env("S3STORE_SURELY_UNSET_VAR".into()).resolve("cluster_secret").unwrap_err();
+        assert!(err.contains("cluster_secret") && err.contains("S3STORE_SURELY_UNSET_VAR"));
+    }
+}

@@ -1,0 +1,460 @@
+//! The gateway's view of the cluster: which nodes own a key, and the quorum rules for talking to
+//! them.
+//!
+//! * Writes go to the key's `n` owners in parallel and succeed after `w` durable acks; the rest
+//!   finish in the background. A manifest write that misses its quorum is undone on the nodes
+//!   that took it, so a failed PUT never becomes visible later.
+//! * Reads ask the `n` owners, decide after `r` answers (newest version wins), and once every
+//!   owner has answered, rewrite the newest version onto owners that were stale or empty
+//!   (read repair).
+//! * Chunk reads try the owners one after the other and put a missing copy back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use placement::{ClusterMap, Ring};
+use storage_node::auth::ClusterKey;
+use storage_node::client::{NodeClient, RpcError, Timeouts};
+use storage_node::model::{
+    BucketRecord, ChunkId, ListManifests, ListManifestsReply, Manifest, PutManifestReply,
+};
+
+use crate::hlc::Hlc;
+use crate::metrics::GatewayMetrics;
+
+/// An operation that could not reach enough nodes.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{kind}: {ok} of the {needed} required nodes answered ({errors})")]
+    Quorum {
+        kind: &'static str,
+        ok: usize,
+        needed: usize,
+        errors: String,
+    },
+    #[error("chunk {0} could not be read from any replica: {1}")]
+    ChunkUnavailable(String, String),
+}
+
+type Pending<T> = FuturesUnordered<BoxFuture<'static, (usize, Result<T, RpcError>)>>;
+
+/// Answers gathered until a quorum was reached or became impossible.
+struct Gathered<T> {
+    ok: Vec<(usize, T)>,
+    failed: Vec<(usize, RpcError)>,
+    rest: Pending<T>,
+}
+
+fn describe(failed: &[(usize, RpcError)]) -> String {
+    if failed.is_empty() {
+        return "no errors".into();
+    }
+    failed
+        .iter()
+        .map(|(_, e)| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn gather<T: Send + 'static>(mut pending: Pending<T>, need: usize) -> Gathered<T> {
+    let total = pending.len();
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    while ok.len() < need && failed.len() + need <= total {
+        match pending.next().await {
+            Some((i, Ok(v))) => ok.push((i, v)),
+            Some((i, Err(e))) => failed.push((i, e)),
+            None => break,
+        }
+    }
+    Gathered { ok, failed, rest: pending }
+}
+
+/// Waits for every answer (each call is bounded by its own timeout).
+async fn gather_all<T: Send + 'static>(mut pending: Pending<T>) -> Gathered<T> {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    while let Some((i, result)) = pending.next().await {
+        match result {
+            Ok(v) => ok.push((i, v)),
+            Err(e) => failed.push((i, e)),
+        }
+    }
+    Gathered { ok, failed, rest: pending }
+}
+
+/// Everything the gateway knows about the storage nodes.
+pub struct Cluster {
+    pub map: ClusterMap,
+    ring: Ring,
+    nodes: Vec<NodeClient>,
+    pub hlc: Hlc,
+    pub metrics: Arc<GatewayMetrics>,
+}
+
+impl Cluster {
+    pub fn new(map: ClusterMap, key: ClusterKey, metrics: Arc<GatewayMetrics>) -> Cluster {
+        let ring = Ring::new(&map);
+        let nodes = map
+            .nodes
+            .iter()
+            .map(|n| NodeClient::new(&n.address, key.clone(), Timeouts::default()))
+            .collect();
+        Cluster {
+            map,
+            ring,
+            nodes,
+            hlc: Hlc::default(),
+            metrics,
+        }
+    }
+
+    pub fn n(&self) -> usize {
+        self.map.replication.n
+    }
+    pub fn w(&self) -> usize {
+        self.map.replication.w
+    }
+    pub fn r(&self) -> usize {
+        self.map.replication.r
+    }
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+    pub fn node(&self, i: usize) -> &NodeClient {
+        &self.nodes[i]
+    }
+
+    /// The `n` owners of a placement key, in preference order.
+    pub fn owners(&self, placement_key: &[u8]) -> Vec<usize> {
+        let mut list = self.ring.preference_list(placement_key);
+        list.truncate(self.n());
+        list
+    }
+
+    /// Starts `call` on each node in `targets` as its own task, so that calls left unawaited
+    /// after a quorum still complete.
+    fn fan_out<T, F, Fut>(&self, targets: &[usize], call: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: Fn(NodeClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
+    {
+        targets
+            .iter()
+            .map(|&i| {
+                let task = tokio::spawn(call(self.nodes[i].clone()));
+                let fut: BoxFuture<'static, (usize, Result<T, RpcError>)> = Box::pin(async move {
+                    let result = task
+                        .await
+                        .unwrap_or_else(|e| Err(RpcError::Unreachable(format!("node {i}"), e.to_string())));
+                    (i, result)
+                });
+                fut
+            })
+            .collect()
+    }
+
+    fn quorum_error<T>(&self, kind: &'static str, g: &Gathered<T>, needed: usize) -> ClusterError {
+        self.metrics.quorum_failures.with_label_values(&[kind]).inc();
+        ClusterError::Quorum {
+            kind,
+            ok: g.ok.len(),
+            needed,
+            errors: describe(&g.failed),
+        }
+    }
+
+    /// Writes a chunk to its owners; returns after `w` durable copies.
+    pub async fn put_chunk(&self, id: ChunkId, data: Bytes) -> Result<(), ClusterError> {
+        let owners = self.owners(&id.to_bytes());
+        let pending = self.fan_out(&owners, move |node| {
+            let data = data.clone();
+            async move { node.put_chunk(id, data).await }
+        });
+        let g = gather(pending, self.w()).await;
+        if g.ok.len() < self.w() {
+            return Err(self.quorum_error("put_chunk", &g, self.w()));
+        }
+        tokio::spawn(g.rest.for_each(|_| async {}));
+        Ok(())
+    }
+
+    /// Reads a chunk from the first owner that has it, and puts it back on owners found without it.
+    pub async fn get_chunk(&self, id: ChunkId) -> Result<Bytes, ClusterError> {
+        let owners = self.owners(&id.to_bytes());
+        let mut missing = Vec::new();
+        let mut errors = Vec::new();
+        for &i in &owners {
+            match self.nodes[i].get_chunk(id).await {
+                Ok(Some(data)) => {
+                    if !missing.is_empty() {
+                        self.repair_chunk(id, data.clone(), missing);
+                    }
+                    return Ok(data);
+                }
+                Ok(None) => missing.push(i),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        self.metrics.quorum_failures.with_label_values(&["get_chunk"]).inc();
+        Err(ClusterError::ChunkUnavailable(
+            id.to_hex(),
+            if errors.is_empty() { "no replica holds it".into() } else { errors.join("; ") },
+        ))
+    }
+
+    fn repair_chunk(&self, id: ChunkId, data: Bytes, targets: Vec<usize>) {
+        for i in targets {
+            let node = self.nodes[i].clone();
+            let data = data.clone();
+            let metrics = self.metrics.clone();
+            tokio::spawn(async move {
+                if node.put_chunk(id, data).await.is_ok() {
+                    metrics.read_repairs.inc();
+                }
+            });
+        }
+    }
+
+    /// Deletes chunks on all their owners, in the background and best effort (a copy that
+    /// survives is an orphan for the collector, never a correctness problem).
+    pub fn delete_chunks(self: &Arc<Self>, ids: Vec<ChunkId>) {
+        if ids.is_empty() {
+            return;
+        }
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            let mut calls = FuturesUnordered::new();
+            for id in ids {
+                for i in cluster.owners(&id.to_bytes()) {
+                    let node = cluster.nodes[i].clone();
+                    calls.push(async move { node.delete_chunk(id).await });
+                    if calls.len() >= 16 {
+                        calls.next().await;
+                    }
+                }
+            }
+            while calls.next().await.is_some() {}
+        });
+    }
+
+    /// Writes a manifest (an object version or a tombstone) to its owners with quorum `w`. On
+    /// success the chunks of the versions it replaced are deleted; on failure the write is
+    /// undone where it landed.
+    pub async fn put_manifest(self: &Arc<Self>, m: Manifest) -> Result<(), ClusterError> {
+        let owners = self.owners(&Manifest::placement_key(&m.bucket, &m.key));
+        let shared = Arc::new(m);
+        let sent = shared.clone();
+        let pending = self.fan_out(&owners, move |node| {
+            let m = sent.clone();
+            async move { node.put_manifest(&m).await }
+        });
+        let g = gather(pending, self.w()).await;
+        if g.ok.len() < self.w() {
+            let err = self.quorum_error("put_manifest", &g, self.w());
+            self.undo_manifest(&shared, g).await;
+            return Err(err);
+        }
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            let mut replies: Vec<PutManifestReply> = g.ok.into_iter().map(|(_, r)| r).collect();
+            let mut rest = g.rest;
+            while let Some((_, result)) = rest.next().await {
+                if let Ok(r) = result {
+                    replies.push(r);
+                }
+            }
+            cluster.collect_superseded(&shared, replies);
+        });
+        Ok(())
+    }
+
+    /// Removes a manifest version from the nodes that accepted it (and from those still
+    /// answering), so a write that failed its quorum never surfaces through read repair.
+    async fn undo_manifest(&self, m: &Manifest, g: Gathered<PutManifestReply>) {
+        let mut targets: Vec<usize> = g.ok.iter().map(|(i, _)| *i).collect();
+        let mut rest = g.rest;
+        while let Some((i, result)) = rest.next().await {
+            if result.is_ok() {
+                targets.push(i);
+            }
+        }
+        let undo: FuturesUnordered<_> = targets
+            .into_iter()
+            .map(|i| {
+                let node = self.nodes[i].clone();
+                let (bucket, key, version) = (m.bucket.clone(), m.key.clone(), m.version);
+                async move {
+                    if let Err(e) = node.remove_manifest_version(&bucket, &key, version).await {
+                        tracing::warn!("could not undo a failed write on {}: {e}", node.address());
+                    }
+                }
+            })
+            .collect();
+        undo.collect::<Vec<_>>().await;
+    }
+
+    /// Deletes the chunks of versions strictly older than `winner` that nodes reported replaced.
+    fn collect_superseded(self: &Arc<Self>, winner: &Manifest, replies: Vec<PutManifestReply>) {
+        let mut seen = HashMap::new();
+        for reply in replies {
+            for old in reply.superseded {
+                if old.version < winner.version {
+                    seen.entry(old.version).or_insert(old);
+                }
+            }
+        }
+        let ids: Vec<ChunkId> = seen.values().flat_map(Manifest::chunk_ids).collect();
+        self.delete_chunks(ids);
+    }
+
+    /// The newest version of `bucket/key` among `r` owners (a tombstone included), repairing
+    /// owners found stale once all have answered.
+    pub async fn get_manifest(self: &Arc<Self>, bucket: &str, key: &str) -> Result<Option<Manifest>, ClusterError> {
+        let owners = self.owners(&Manifest::placement_key(bucket, key));
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let pending = self.fan_out(&owners, move |node| {
+            let (b, k) = (b.clone(), k.clone());
+            async move { node.get_manifest(&b, &k).await }
+        });
+        let g = gather(pending, self.r()).await;
+        if g.ok.len() < self.r() {
+            return Err(self.quorum_error("get_manifest", &g, self.r()));
+        }
+        let newest = g
+            .ok
+            .iter()
+            .filter_map(|(_, m)| m.as_ref())
+            .max_by_key(|m| m.version)
+            .cloned();
+        if let Some(m) = &newest {
+            self.hlc.observe(m.version.hlc);
+        }
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            let mut answers = g.ok;
+            let mut rest = g.rest;
+            while let Some((i, result)) = rest.next().await {
+                if let Ok(m) = result {
+                    answers.push((i, m));
+                }
+            }
+            cluster.repair_manifests(answers).await;
+        });
+        Ok(newest)
+    }
+
+    async fn repair_manifests(self: &Arc<Self>, answers: Vec<(usize, Option<Manifest>)>) {
+        let Some(newest) = answers
+            .iter()
+            .filter_map(|(_, m)| m.as_ref())
+            .max_by_key(|m| m.version)
+            .cloned()
+        else {
+            return;
+        };
+        for (i, held) in answers {
+            if held.as_ref().map(|m| m.version) != Some(newest.version) {
+                if self.nodes[i].put_manifest(&newest).await.is_ok() {
+                    self.metrics.read_repairs.inc();
+                }
+            }
+        }
+    }
+
+    /// Writes a bucket record with quorum `w`.
+    pub async fn put_bucket(&self, record: BucketRecord) -> Result<(), ClusterError> {
+        let owners = self.owners(&BucketRecord::placement_key(&record.name));
+        let record = Arc::new(record);
+        let pending = self.fan_out(&owners, move |node| {
+            let record = record.clone();
+            async move { node.put_bucket(&record).await }
+        });
+        let g = gather(pending, self.w()).await;
+        if g.ok.len() < self.w() {
+            return Err(self.quorum_error("put_bucket", &g, self.w()));
+        }
+        tokio::spawn(g.rest.for_each(|_| async {}));
+        Ok(())
+    }
+
+    /// The newest bucket record among `r` owners, repairing stale owners.
+    pub async fn get_bucket(self: &Arc<Self>, name: &str) -> Result<Option<BucketRecord>, ClusterError> {
+        let owners = self.owners(&BucketRecord::placement_key(name));
+        let name = name.to_string();
+        let pending = self.fan_out(&owners, move |node| {
+            let name = name.clone();
+            async move { node.get_bucket(&name).await }
+        });
+        let g = gather(pending, self.r()).await;
+        if g.ok.len() < self.r() {
+            return Err(self.quorum_error("get_bucket", &g, self.r()));
+        }
+        let newest = g
+            .ok
+            .iter()
+            .filter_map(|(_, b)| b.as_ref())
+            .max_by_key(|b| b.version)
+            .cloned();
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            let mut answers = g.ok;
+            let mut rest = g.rest;
+            while let Some((i, result)) = rest.next().await {
+                if let Ok(b) = result {
+                    answers.push((i, b));
+                }
+            }
+            let Some(best) = answers.iter().filter_map(|(_, b)| b.clone()).max_by_key(|b| b.version) else {
+                return;
+            };
+            for (i, held) in answers {
+                if held.map(|b| b.version) != Some(best.version)
+                    && cluster.nodes[i].put_bucket(&best).await.is_ok()
+                {
+                    cluster.metrics.read_repairs.inc();
+                }
+            }
+        });
+        Ok(newest)
+    }
+
+    /// How many nodes a scatter over all nodes may lose and still see every key's newest version.
+    pub fn scatter_tolerance(&self) -> usize {
+        self.n() - self.r()
+    }
+
+    /// Every live bucket, merged from all nodes.
+    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, ClusterError> {
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        let pending = self.fan_out(&all, |node| async move { node.list_buckets().await });
+        let need = self.nodes.len() - self.scatter_tolerance().min(self.nodes.len() - 1);
+        let g = gather_all(pending).await;
+        if g.ok.len() < need {
+            return Err(self.quorum_error("list_buckets", &g, need));
+        }
+        let mut newest: HashMap<String, BucketRecord> = HashMap::new();
+        for (_, records) in g.ok {
+            for r in records {
+                match newest.get(&r.name) {
+                    Some(cur) if cur.version >= r.version => {}
+                    _ => {
+                        newest.insert(r.name.clone(), r);
+                    }
+                }
+            }
+        }
+        let mut live: Vec<BucketRecord> = newest.into_values().filter(|b| !b.deleted).collect();
+        live.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(live)
+    }
+
+    /// One page of one node's listing.
+    pub async fn list_page(&self, node: usize, q: ListManifests) -> Result<ListManifestsReply, RpcError> {
+        self.nodes[node].list_manifests(&q).await
+    }
+}

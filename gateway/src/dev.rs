@@ -1,0 +1,100 @@
+//! `gateway dev`: a whole cluster in one process for a first try.
+//!
+//! On first start it writes a three-node configuration (cluster map, node and gateway configs,
+//! generated credentials and cluster secret) into the data folder; every later start reuses it,
+//! so data and credentials survive restarts. Then it runs the three storage nodes and the
+//! gateway on loopback and prints how to reach them.
+
+use std::path::{Path, PathBuf};
+
+use rand::distributions::{Alphanumeric, DistString};
+
+/// Ports and folder of the dev cluster.
+pub struct DevOptions {
+    pub data_dir: PathBuf,
+    pub s3_port: u16,
+    pub first_node_port: u16,
+}
+
+fn random(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+}
+
+fn write_if_missing(path: &Path, text: &str) -> anyhow::Result<()> {
+    if !path.exists() {
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+/// Writes the dev configuration unless it exists; returns the gateway config path.
+pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
+    let dir = &opts.data_dir;
+    std::fs::create_dir_all(dir)?;
+    write_if_missing(&dir.join("cluster-secret"), &random(48))?;
+    write_if_missing(&dir.join("secret-key"), &random(40))?;
+    let mut nodes = String::new();
+    for i in 1..=3u16 {
+        let port = opts.first_node_port + i - 1;
+        nodes.push_str(&format!(
+            "  - {{ id: node{i}, address: \"127.0.0.1:{port}\", zone: zone-{i}, weight: 1 }}\n"
+        ));
+        write_if_missing(
+            &dir.join(format!("node{i}.yaml")),
+            &format!(
+                "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: node{i}\ncluster_secret: {{ file: cluster-secret }}\n"
+            ),
+        )?;
+    }
+    write_if_missing(
+        &dir.join("cluster.yaml"),
+        &format!("epoch: 1\nreplication: {{ n: 3, w: 2, r: 2 }}\nnodes:\n{nodes}"),
+    )?;
+    let access_key = format!("DEV{}", random(17).to_uppercase());
+    write_if_missing(
+        &dir.join("gateway.yaml"),
+        &format!(
+            "listen: \"127.0.0.1:{}\"\nregion: us-east-1\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n",
+            opts.s3_port
+        ),
+    )?;
+    Ok(dir.join("gateway.yaml"))
+}
+
+/// Runs the dev cluster until Ctrl-C.
+pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
+    let gateway_path = prepare(&opts)?;
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        let cfg = config::load_storage_node(&opts.data_dir.join(format!("node{i}.yaml")))?;
+        nodes.push(storage_node::start(&cfg).await?);
+    }
+    let cfg = config::load_gateway(&gateway_path)?;
+    let gateway = crate::start(&cfg).await?;
+    let credential = &cfg.credentials[0];
+    let secret = credential
+        .secret_key
+        .resolve("secret_key")
+        .map_err(anyhow::Error::msg)?;
+    let endpoint = format!("http://{}", gateway.address);
+    println!("s3store dev cluster: 3 storage nodes + gateway, data in {}", opts.data_dir.display());
+    println!();
+    println!("  endpoint:          {endpoint}");
+    println!("  region:            {}", cfg.region);
+    println!("  access key id:     {}", credential.access_key);
+    println!("  secret access key: {secret}");
+    println!();
+    println!("Try it:");
+    println!("  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION={}", credential.access_key, cfg.region);
+    println!("  aws --endpoint-url {endpoint} s3 mb s3://demo");
+    println!("  aws --endpoint-url {endpoint} s3 cp README.md s3://demo/");
+    println!("  aws --endpoint-url {endpoint} s3 ls s3://demo/");
+    println!();
+    println!("Ctrl-C stops it; the data stays for the next start.");
+    tokio::signal::ctrl_c().await?;
+    let _ = gateway.shutdown.send(());
+    for node in nodes {
+        let _ = node.shutdown.send(());
+    }
+    Ok(())
+}

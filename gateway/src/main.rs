@@ -1,0 +1,64 @@
+//! The `gateway` binary: `gateway --config gateway.yaml`, or `gateway dev` for a one-process
+//! cluster on loopback.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "The S3 gateway of the s3store cluster")]
+struct Args {
+    /// The gateway's YAML configuration (when no subcommand is given).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a gateway and three storage nodes in this process, on loopback.
+    Dev {
+        /// Where the cluster keeps its configuration and data.
+        #[arg(long, default_value = "dev-data")]
+        data_dir: PathBuf,
+        /// Port of the S3 endpoint.
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+        /// Port of the first storage node (the others follow).
+        #[arg(long, default_value_t = 9101)]
+        node_port: u16,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    match (args.command, args.config) {
+        (Some(Command::Dev { data_dir, port, node_port }), _) => {
+            gateway::dev::run(gateway::dev::DevOptions {
+                data_dir,
+                s3_port: port,
+                first_node_port: node_port,
+            })
+            .await
+        }
+        (None, Some(path)) => {
+            let config = config::load_gateway(&path)?;
+            let running = gateway::start(&config).await?;
+            println!("gateway listening on http://{}", running.address);
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = running.task => {}
+            }
+            Ok(())
+        }
+        (None, None) => anyhow::bail!("give --config <file>, or use `gateway dev`"),
+    }
+}

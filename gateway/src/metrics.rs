@@ -1,0 +1,80 @@
+//! Prometheus metrics of the gateway.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
+
+pub struct GatewayMetrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub quorum_failures: IntCounterVec,
+    pub read_repairs: IntCounter,
+    pub bytes_in: IntCounter,
+    pub bytes_out: IntCounter,
+}
+
+impl GatewayMetrics {
+    pub fn new() -> GatewayMetrics {
+        let registry =
+            Registry::new_custom(Some("s3store_gateway".into()), None).expect("static options");
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "S3 requests by HTTP method and status"),
+            &["method", "status"],
+        )
+        .expect("static metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("request_duration_seconds", "S3 request latency by HTTP method")
+                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 18).expect("static")),
+            &["method"],
+        )
+        .expect("static metric");
+        let quorum_failures = IntCounterVec::new(
+            Opts::new("quorum_failures_total", "Operations that did not reach their quorum"),
+            &["kind"],
+        )
+        .expect("static metric");
+        let read_repairs = IntCounter::new(
+            "read_repairs_total",
+            "Stale or missing replicas rewritten after a read saw them",
+        )
+        .expect("static metric");
+        let bytes_in = IntCounter::new("received_bytes_total", "Object bytes received from clients")
+            .expect("static metric");
+        let bytes_out = IntCounter::new("sent_bytes_total", "Object bytes sent to clients")
+            .expect("static metric");
+        for m in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(quorum_failures.clone()),
+            Box::new(read_repairs.clone()),
+            Box::new(bytes_in.clone()),
+            Box::new(bytes_out.clone()),
+        ] {
+            registry.register(m).expect("unique metric names");
+        }
+        GatewayMetrics {
+            registry,
+            requests,
+            latency,
+            quorum_failures,
+            read_repairs,
+            bytes_in,
+            bytes_out,
+        }
+    }
+
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding does not fail");
+        out
+    }
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

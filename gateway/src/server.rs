@@ -1,0 +1,146 @@
+//! The gateway's HTTP front: the `s3s` service with authentication and addressing, wrapped with
+//! a request id (`x-amz-request-id`), metrics, and the unauthenticated `/health`, `/ready` and
+//! `/metrics` routes.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use s3s::auth::SimpleAuth;
+use s3s::host::SingleDomain;
+use s3s::route::S3Route;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{Body, S3Request, S3Response, S3Result};
+use tokio::net::TcpListener;
+
+use crate::metrics::GatewayMetrics;
+use crate::s3::Gateway;
+
+/// `/health`, `/ready` and `/metrics`, answered without a signature.
+struct OpsRoutes {
+    metrics: Arc<GatewayMetrics>,
+}
+
+#[async_trait::async_trait]
+impl S3Route for OpsRoutes {
+    fn is_match(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        _headers: &http::HeaderMap,
+        _extensions: &mut http::Extensions,
+    ) -> bool {
+        method == http::Method::GET && matches!(uri.path(), "/health" | "/ready" | "/metrics")
+    }
+
+    async fn check_access(&self, _req: &mut S3Request<Body>) -> S3Result<()> {
+        Ok(())
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let body = match req.uri.path() {
+            "/metrics" => Body::from(self.metrics.render()),
+            _ => Body::from("ok\n".to_string()),
+        };
+        Ok(S3Response::new(body))
+    }
+}
+
+/// Access keys and their secrets.
+pub type Credentials = Vec<(String, String)>;
+
+/// Builds the S3 service.
+pub fn build_service(
+    gateway: Gateway,
+    credentials: &Credentials,
+    virtual_host_domain: Option<&str>,
+) -> anyhow::Result<S3Service> {
+    let metrics = gateway.cluster.metrics.clone();
+    let mut builder = S3ServiceBuilder::new(gateway);
+    let mut auth = SimpleAuth::new();
+    for (access, secret) in credentials {
+        auth.register(access.clone(), secret.clone().into());
+    }
+    builder.set_auth(auth);
+    builder.set_route(OpsRoutes { metrics });
+    if let Some(domain) = virtual_host_domain {
+        builder.set_host(
+            SingleDomain::new(domain)
+                .map_err(|e| anyhow::anyhow!("virtual_host_domain `{domain}`: {e:?}"))?,
+        );
+    }
+    Ok(builder.build())
+}
+
+/// Serves S3 on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    service: S3Service,
+    metrics: Arc<GatewayMetrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let handler = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                let service = service.clone();
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(handle(&service, &metrics, req).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), handler)
+                .await
+            {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+        });
+    }
+}
+
+async fn handle(
+    service: &S3Service,
+    metrics: &GatewayMetrics,
+    req: http::Request<Incoming>,
+) -> http::Response<Body> {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let request_id = format!("{:016X}", rand::random::<u64>());
+    let mut response = match hyper::service::Service::call(service, req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(request_id, "request failed outside the S3 layer: {e:?}");
+            let mut r = http::Response::new(Body::from("internal error".to_string()));
+            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amz-request-id", v.clone());
+        response.headers_mut().insert("x-amz-id-2", v);
+    }
+    metrics
+        .requests
+        .with_label_values(&[&method, response.status().as_str()])
+        .inc();
+    metrics
+        .latency
+        .with_label_values(&[&method])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

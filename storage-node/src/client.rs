@@ -1,0 +1,233 @@
+//! A typed client of one storage node's internal API (used by gateways, and by tests to look at
+//! one node directly). HTTP/2 over one pooled connection per node, TCP_NODELAY, every request
+//! signed with the cluster key, every call bounded by a timeout.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::auth::{ClusterKey, HEADER};
+use crate::model::{
+    decode, encode, BucketRecord, ChunkId, GetBucket, GetManifest, ListManifests,
+    ListManifestsReply, Manifest, PutManifestReply, RemoveManifestVersion, Version,
+};
+use crate::server::MAX_CHUNK_BYTES;
+
+/// Why a call to a node failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RpcError {
+    #[error("node {0} unreachable: {1}")]
+    Unreachable(String, String),
+    #[error("node {0} timed out")]
+    Timeout(String),
+    #[error("node {0} answered {1}: {2}")]
+    Status(String, u16, String),
+    #[error("node {0} sent an undecodable answer: {1}")]
+    Decode(String, String),
+}
+
+/// Timeouts of the internal calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub metadata: Duration,
+    pub chunk: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            metadata: Duration::from_secs(10),
+            chunk: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A client of one node.
+#[derive(Clone)]
+pub struct NodeClient {
+    address: String,
+    base: String,
+    key: ClusterKey,
+    http: Client<HttpConnector, Full<Bytes>>,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for NodeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeClient({})", self.address)
+    }
+}
+
+impl NodeClient {
+    pub fn new(address: &str, key: ClusterKey, timeouts: Timeouts) -> NodeClient {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeouts.connect));
+        let http = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .http2_initial_stream_window_size(8 << 20)
+            .http2_initial_connection_window_size(32 << 20)
+            .http2_max_frame_size(1 << 20)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .http2_keep_alive_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        NodeClient {
+            address: address.to_string(),
+            base: format!("http://{address}"),
+            key,
+            http,
+            timeouts,
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        timeout: Duration,
+        max_answer: usize,
+    ) -> Result<(StatusCode, Bytes), RpcError> {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{}", self.base, path))
+            .header(HEADER, self.key.sign(method.as_str(), path))
+            .body(Full::new(body))
+            .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), max_answer)
+                .collect()
+                .await
+                .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| RpcError::Timeout(self.address.clone()))?
+    }
+
+    fn status_error(&self, status: StatusCode, body: &[u8]) -> RpcError {
+        RpcError::Status(
+            self.address.clone(),
+            status.as_u16(),
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        )
+    }
+
+    async fn rpc<Q: Serialize, A: DeserializeOwned>(&self, path: &str, query: &Q) -> Result<A, RpcError> {
+        let (status, body) = self
+            .call(Method::POST, path, encode(query).into(), self.timeouts.metadata, 64 << 20)
+            .await?;
+        if status != StatusCode::OK {
+            return Err(self.status_error(status, &body));
+        }
+        decode(&body).map_err(|e| RpcError::Decode(self.address.clone(), e))
+    }
+
+    /// Stores a chunk; returns once the node has it durably.
+    pub async fn put_chunk(&self, id: ChunkId, data: Bytes) -> Result<(), RpcError> {
+        let path = format!("/v1/chunk/{}", id.to_hex());
+        let (status, body) = self.call(Method::PUT, &path, data, self.timeouts.chunk, 4096).await?;
+        if status != StatusCode::NO_CONTENT {
+            return Err(self.status_error(status, &body));
+        }
+        Ok(())
+    }
+
+    /// Reads a chunk; `None` when the node does not hold it.
+    pub async fn get_chunk(&self, id: ChunkId) -> Result<Option<Bytes>, RpcError> {
+        let path = format!("/v1/chunk/{}", id.to_hex());
+        let (status, body) = self
+            .call(Method::GET, &path, Bytes::new(), self.timeouts.chunk, MAX_CHUNK_BYTES + 1)
+            .await?;
+        match status {
+            StatusCode::OK => Ok(Some(body)),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.status_error(status, &body)),
+        }
+    }
+
+    pub async fn delete_chunk(&self, id: ChunkId) -> Result<(), RpcError> {
+        let path = format!("/v1/chunk/{}", id.to_hex());
+        let (status, body) = self
+            .call(Method::DELETE, &path, Bytes::new(), self.timeouts.metadata, 4096)
+            .await?;
+        if status != StatusCode::NO_CONTENT {
+            return Err(self.status_error(status, &body));
+        }
+        Ok(())
+    }
+
+    pub async fn put_manifest(&self, m: &Manifest) -> Result<PutManifestReply, RpcError> {
+        self.rpc("/v1/manifest/put", m).await
+    }
+
+    pub async fn get_manifest(&self, bucket: &str, key: &str) -> Result<Option<Manifest>, RpcError> {
+        let q = GetManifest {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        };
+        self.rpc("/v1/manifest/get", &q).await
+    }
+
+    pub async fn remove_manifest_version(&self, bucket: &str, key: &str, version: Version) -> Result<(), RpcError> {
+        let q = RemoveManifestVersion {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version,
+        };
+        self.rpc("/v1/manifest/remove", &q).await
+    }
+
+    pub async fn list_manifests(&self, q: &ListManifests) -> Result<ListManifestsReply, RpcError> {
+        self.rpc("/v1/manifest/list", q).await
+    }
+
+    pub async fn put_bucket(&self, record: &BucketRecord) -> Result<bool, RpcError> {
+        self.rpc("/v1/bucket/put", record).await
+    }
+
+    pub async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>, RpcError> {
+        self.rpc("/v1/bucket/get", &GetBucket { name: name.to_string() }).await
+    }
+
+    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, RpcError> {
+        self.rpc("/v1/bucket/list", &()).await
+    }
+
+    /// Sends an unsigned request (tests use it to prove the node refuses it).
+    pub async fn unsigned_status(&self, method: Method, path: &str) -> Result<StatusCode, RpcError> {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
+        Ok(response.status())
+    }
+}

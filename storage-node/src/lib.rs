@@ -1,0 +1,58 @@
+//! A storage node: one RocksDB holding manifests, chunks and bucket records, served over an
+//! authenticated internal HTTP/2 API. It never sees S3 requests, credentials or (once encryption
+//! lands) plaintext; it stores what gateways send and answers what they ask.
+//!
+//! * [`model`]: the records and messages shared with the gateway.
+//! * [`keys`]: the byte layout of manifest keys that makes a listing one range scan.
+//! * [`store`]: the RocksDB column families and their last-writer-wins rules.
+//! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it.
+
+pub mod auth;
+pub mod client;
+pub mod keys;
+pub mod metrics;
+pub mod model;
+pub mod server;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+/// A running node (used by the binary and by the gateway's embedded dev cluster).
+pub struct RunningNode {
+    pub address: std::net::SocketAddr,
+    pub shutdown: tokio::sync::oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the node's store and starts serving on `listen`.
+pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<RunningNode> {
+    let secret = config
+        .cluster_secret
+        .resolve("cluster_secret")
+        .map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = Arc::new(Store::open(&config.data_dir)?);
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let address = listener.local_addr()?;
+    let state = Arc::new(server::NodeState {
+        node_id: config.node_id.clone(),
+        store,
+        key: auth::ClusterKey::new(&secret),
+        metrics: metrics::NodeMetrics::new(&config.node_id),
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Ok(RunningNode {
+        address,
+        shutdown: tx,
+        task,
+    })
+}
+
+pub use store::Store;

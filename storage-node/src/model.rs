@@ -1,0 +1,302 @@
+//! The records the cluster stores and the messages of the internal API.
+//!
+//! Shared by the gateway (which builds them) and the storage node (which stores them). Everything
+//! here is serialized with MessagePack with named fields, so records can gain fields over time.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Orders the versions of one key identically on every replica: a hybrid-logical-clock
+/// timestamp (milliseconds << 16 | logical counter), then a random tie-breaker for writes
+/// stamped in the same tick by different gateways. Larger is newer; last writer wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Version {
+    pub hlc: u64,
+    pub tiebreak: u64,
+}
+
+impl Version {
+    pub const BYTES: usize = 16;
+
+    /// Big-endian bytes: byte order equals version order.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.hlc.to_be_bytes());
+        out[8..].copy_from_slice(&self.tiebreak.to_be_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Version> {
+        if bytes.len() != 16 {
+            return None;
+        }
+        Some(Version {
+            hlc: u64::from_be_bytes(bytes[..8].try_into().ok()?),
+            tiebreak: u64::from_be_bytes(bytes[8..].try_into().ok()?),
+        })
+    }
+
+    /// Milliseconds since the Unix epoch of the physical part of the timestamp.
+    pub fn millis(self) -> u64 {
+        self.hlc >> 16
+    }
+
+    /// The version id shown to clients (32 hex digits).
+    pub fn to_hex(self) -> String {
+        hex::encode(self.to_bytes())
+    }
+}
+
+/// The address of one chunk: the object version it belongs to, the part (0 for a plain PUT) and
+/// its index within the part. Chunks are placed by the hash of these bytes, so one object's
+/// chunks spread over the whole cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChunkId {
+    pub version: Version,
+    pub part: u32,
+    pub index: u32,
+}
+
+impl ChunkId {
+    pub const BYTES: usize = 24;
+
+    pub fn to_bytes(self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..16].copy_from_slice(&self.version.to_bytes());
+        out[16..20].copy_from_slice(&self.part.to_be_bytes());
+        out[20..].copy_from_slice(&self.index.to_be_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<ChunkId> {
+        if bytes.len() != 24 {
+            return None;
+        }
+        Some(ChunkId {
+            version: Version::from_bytes(&bytes[..16])?,
+            part: u32::from_be_bytes(bytes[16..20].try_into().ok()?),
+            index: u32::from_be_bytes(bytes[20..].try_into().ok()?),
+        })
+    }
+
+    pub fn to_hex(self) -> String {
+        hex::encode(self.to_bytes())
+    }
+
+    pub fn from_hex(s: &str) -> Option<ChunkId> {
+        ChunkId::from_bytes(&hex::decode(s).ok()?)
+    }
+}
+
+/// Standard HTTP headers stored with an object and returned on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    /// The `Expires` header as an HTTP date.
+    pub expires: Option<String>,
+}
+
+/// Where an object's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// Small objects live inside the manifest.
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// `count` chunks of `chunk_size` bytes (the last one shorter), ids `(version, 0, 0..count)`.
+    Chunked { chunk_size: u64, count: u32 },
+}
+
+/// One version of one object, or a tombstone left by a delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub bucket: String,
+    pub key: String,
+    pub version: Version,
+    /// A tombstone: the key was deleted at `version`.
+    pub deleted: bool,
+    pub size: u64,
+    /// Hex MD5 of the object (without quotes).
+    pub etag: String,
+    pub headers: ObjectHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub layout: Layout,
+}
+
+impl Manifest {
+    /// A tombstone for `bucket/key` at `version`.
+    pub fn tombstone(bucket: &str, key: &str, version: Version) -> Manifest {
+        Manifest {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version,
+            deleted: true,
+            size: 0,
+            etag: String::new(),
+            headers: ObjectHeaders::default(),
+            user_metadata: BTreeMap::new(),
+            layout: Layout::Inline(Vec::new()),
+        }
+    }
+
+    /// Ids of the chunks this version owns.
+    pub fn chunk_ids(&self) -> Vec<ChunkId> {
+        match self.layout {
+            Layout::Inline(_) => Vec::new(),
+            Layout::Chunked { count, .. } => (0..count)
+                .map(|index| ChunkId {
+                    version: self.version,
+                    part: 0,
+                    index,
+                })
+                .collect(),
+        }
+    }
+
+    /// The listing view of this manifest.
+    pub fn entry(&self) -> ListEntry {
+        ListEntry {
+            key: self.key.clone(),
+            version: self.version,
+            deleted: self.deleted,
+            size: self.size,
+            etag: self.etag.clone(),
+        }
+    }
+
+    /// The placement key of `bucket/key`'s manifests.
+    pub fn placement_key(bucket: &str, key: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bucket.len() + key.len() + 2);
+        out.extend_from_slice(b"m\0");
+        out.extend_from_slice(bucket.as_bytes());
+        out.push(0);
+        out.extend_from_slice(key.as_bytes());
+        out
+    }
+}
+
+/// What a listing returns per key: the newest version a node holds, tombstones included (the
+/// gateway needs them to merge replicas that disagree).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    pub key: String,
+    pub version: Version,
+    pub deleted: bool,
+    pub size: u64,
+    pub etag: String,
+}
+
+/// A bucket, or the tombstone of a deleted one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub name: String,
+    pub version: Version,
+    pub deleted: bool,
+    /// Access key that created the bucket.
+    pub owner: String,
+    pub region: String,
+}
+
+impl BucketRecord {
+    /// The placement key of a bucket record.
+    pub fn placement_key(name: &str) -> Vec<u8> {
+        let mut out = b"b\0".to_vec();
+        out.extend_from_slice(name.as_bytes());
+        out
+    }
+}
+
+/// `POST /v1/manifest/get`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetManifest {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// `POST /v1/manifest/put` answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PutManifestReply {
+    /// Versions this write replaced (or the written one itself, if the node already held a newer
+    /// version). Their chunks are garbage once the write has reached its quorum.
+    pub superseded: Vec<Manifest>,
+}
+
+/// `POST /v1/manifest/remove`: undo a write that did not reach its quorum.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoveManifestVersion {
+    pub bucket: String,
+    pub key: String,
+    pub version: Version,
+}
+
+/// `POST /v1/manifest/list`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListManifests {
+    pub bucket: String,
+    pub prefix: String,
+    /// Return only keys greater than these raw bytes (need not be UTF-8, so a caller can skip a
+    /// whole common prefix with `prefix + [0xFF]`).
+    #[serde(with = "serde_bytes")]
+    pub start_after: Vec<u8>,
+    pub limit: u32,
+}
+
+/// `POST /v1/manifest/list` answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListManifestsReply {
+    pub entries: Vec<ListEntry>,
+    /// More keys may follow the last entry.
+    pub truncated: bool,
+}
+
+/// `POST /v1/bucket/get`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetBucket {
+    pub name: String,
+}
+
+/// Encodes a message for the internal API.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).expect("model types always serialize")
+}
+
+/// Decodes a message of the internal API.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn version_bytes_order_equals_version_order(a in any::<(u64, u64)>(), b in any::<(u64, u64)>()) {
+            let va = Version { hlc: a.0, tiebreak: a.1 };
+            let vb = Version { hlc: b.0, tiebreak: b.1 };
+            prop_assert_eq!(va.cmp(&vb), va.to_bytes().cmp(&vb.to_bytes()));
+            prop_assert_eq!(Version::from_bytes(&va.to_bytes()), Some(va));
+        }
+
+        #[test]
+        fn chunk_id_round_trips(v in any::<(u64, u64)>(), part in any::<u32>(), index in any::<u32>()) {
+            let id = ChunkId { version: Version { hlc: v.0, tiebreak: v.1 }, part, index };
+            prop_assert_eq!(ChunkId::from_hex(&id.to_hex()), Some(id));
+        }
+    }
+
+    #[test]
+    fn manifest_round_trips() {
+        let mut m = Manifest::tombstone("b", "k", Version { hlc: 5, tiebreak: 7 });
+        m.deleted = false;
+        m.layout = Layout::Chunked { chunk_size: 1 << 20, count: 3 };
+        m.user_metadata.insert("a".into(), "b".into());
+        let back: Manifest = decode(&encode(&m)).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(m.chunk_ids().len(), 3);
+    }
+}

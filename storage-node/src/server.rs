@@ -1,0 +1,257 @@
+//! The node's internal API over HTTP/2 (or HTTP/1.1), authenticated with the cluster secret.
+//!
+//! | method | path | body | answer |
+//! |---|---|---|---|
+//! | PUT | `/v1/chunk/<hex id>` | chunk bytes | 204 once durable |
+//! | GET | `/v1/chunk/<hex id>` | | chunk bytes, or 404 |
+//! | DELETE | `/v1/chunk/<hex id>` | | 204 |
+//! | POST | `/v1/manifest/{put,get,remove,list}` | MessagePack | MessagePack |
+//! | POST | `/v1/bucket/{put,get,list}` | MessagePack | MessagePack |
+//! | GET | `/health`, `/metrics` | | unauthenticated |
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use crate::auth::{ClusterKey, HEADER};
+use crate::metrics::NodeMetrics;
+use crate::model::{
+    decode, encode, BucketRecord, ChunkId, GetBucket, GetManifest, ListManifests, Manifest,
+    RemoveManifestVersion,
+};
+use crate::store::Store;
+
+/// Largest chunk a node accepts.
+pub const MAX_CHUNK_BYTES: usize = 64 << 20;
+const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// Everything a request handler needs.
+pub struct NodeState {
+    pub node_id: String,
+    pub store: Arc<Store>,
+    pub key: ClusterKey,
+    pub metrics: NodeMetrics,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
+/// Serves the internal API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<NodeState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
+            });
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http2()
+                .initial_stream_window_size(8 << 20)
+                .initial_connection_window_size(32 << 20)
+                .max_frame_size(1 << 20);
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+        });
+    }
+}
+
+async fn handle(state: &NodeState, req: Request<Incoming>, _peer: SocketAddr) -> Reply {
+    let started = Instant::now();
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let op = operation_name(&method, &path);
+    let response = match (method.as_str(), path.as_str()) {
+        ("GET", "/health") => reply(StatusCode::OK, "ok\n"),
+        ("GET", "/metrics") => reply(StatusCode::OK, state.metrics.render()),
+        _ => {
+            let authentic = req
+                .headers()
+                .get(HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|h| {
+                    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+                    state.key.verify(h, method.as_str(), pq)
+                });
+            if authentic {
+                route(state, req, &method, &path).await
+            } else {
+                reply(StatusCode::UNAUTHORIZED, "missing or invalid cluster authentication")
+            }
+        }
+    };
+    state
+        .metrics
+        .requests
+        .with_label_values(&[op, response.status().as_str()])
+        .inc();
+    state
+        .metrics
+        .latency
+        .with_label_values(&[op])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+fn operation_name(method: &Method, path: &str) -> &'static str {
+    match (method.as_str(), path) {
+        (_, "/health") => "health",
+        (_, "/metrics") => "metrics",
+        ("PUT", p) if p.starts_with("/v1/chunk/") => "put_chunk",
+        ("GET", p) if p.starts_with("/v1/chunk/") => "get_chunk",
+        ("DELETE", p) if p.starts_with("/v1/chunk/") => "delete_chunk",
+        (_, "/v1/manifest/put") => "put_manifest",
+        (_, "/v1/manifest/get") => "get_manifest",
+        (_, "/v1/manifest/remove") => "remove_manifest",
+        (_, "/v1/manifest/list") => "list_manifests",
+        (_, "/v1/bucket/put") => "put_bucket",
+        (_, "/v1/bucket/get") => "get_bucket",
+        (_, "/v1/bucket/list") => "list_buckets",
+        _ => "unknown",
+    }
+}
+
+async fn read_body(state: &NodeState, req: Request<Incoming>, limit: usize) -> Result<Bytes, Reply> {
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            state.metrics.bytes_in.inc_by(bytes.len() as u64);
+            Ok(bytes)
+        }
+        Err(e) => Err(reply(StatusCode::BAD_REQUEST, format!("bad request body: {e}"))),
+    }
+}
+
+async fn message<T: serde::de::DeserializeOwned>(state: &NodeState, req: Request<Incoming>) -> Result<T, Reply> {
+    let bytes = read_body(state, req, MAX_MESSAGE_BYTES).await?;
+    decode(&bytes).map_err(|e| reply(StatusCode::BAD_REQUEST, format!("bad message: {e}")))
+}
+
+/// Runs a blocking store call off the async threads and turns its result into a reply.
+async fn blocking<T, F>(state: &NodeState, f: F) -> Result<T, Reply>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+{
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || f(&store)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!(node = %state.node_id, "store error: {e}");
+            Err(reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        }
+        Err(e) => Err(reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+fn packed<T: serde::Serialize>(state: &NodeState, value: &T) -> Reply {
+    let body = encode(value);
+    state.metrics.bytes_out.inc_by(body.len() as u64);
+    reply(StatusCode::OK, body)
+}
+
+async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path: &str) -> Reply {
+    let result: Result<Reply, Reply> = async {
+        if let Some(hex_id) = path.strip_prefix("/v1/chunk/") {
+            let id = ChunkId::from_hex(hex_id)
+                .ok_or_else(|| reply(StatusCode::BAD_REQUEST, "bad chunk id"))?;
+            return match *method {
+                Method::PUT => {
+                    let data = read_body(state, req, MAX_CHUNK_BYTES).await?;
+                    blocking(state, move |s| s.put_chunk(id, &data)).await?;
+                    Ok(reply(StatusCode::NO_CONTENT, Bytes::new()))
+                }
+                Method::GET => match blocking(state, move |s| s.get_chunk(id)).await? {
+                    Some(data) => {
+                        state.metrics.bytes_out.inc_by(data.len() as u64);
+                        Ok(reply(StatusCode::OK, data))
+                    }
+                    None => Ok(reply(StatusCode::NOT_FOUND, "no such chunk")),
+                },
+                Method::DELETE => {
+                    blocking(state, move |s| s.delete_chunk(id)).await?;
+                    Ok(reply(StatusCode::NO_CONTENT, Bytes::new()))
+                }
+                _ => Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")),
+            };
+        }
+        if *method != Method::POST {
+            return Ok(reply(StatusCode::NOT_FOUND, "no such route"));
+        }
+        match path {
+            "/v1/manifest/put" => {
+                let m: Manifest = message(state, req).await?;
+                let out = blocking(state, move |s| s.put_manifest(&m)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/manifest/get" => {
+                let q: GetManifest = message(state, req).await?;
+                let out = blocking(state, move |s| s.get_manifest(&q.bucket, &q.key)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/manifest/remove" => {
+                let q: RemoveManifestVersion = message(state, req).await?;
+                blocking(state, move |s| s.remove_manifest_version(&q.bucket, &q.key, q.version))
+                    .await?;
+                Ok(packed(state, &()))
+            }
+            "/v1/manifest/list" => {
+                let q: ListManifests = message(state, req).await?;
+                let out = blocking(state, move |s| s.list_manifests(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/bucket/put" => {
+                let b: BucketRecord = message(state, req).await?;
+                let out = blocking(state, move |s| s.put_bucket(&b)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/bucket/get" => {
+                let q: GetBucket = message(state, req).await?;
+                let out = blocking(state, move |s| s.get_bucket(&q.name)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/bucket/list" => {
+                let out = blocking(state, |s| s.list_buckets()).await?;
+                Ok(packed(state, &out))
+            }
+            _ => Ok(reply(StatusCode::NOT_FOUND, "no such route")),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| e)
+}
