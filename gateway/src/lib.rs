@@ -8,6 +8,7 @@
 //! * [`hlc`]: the hybrid logical clock that orders versions.
 //! * [`server`]: HTTP serving, request ids, metrics routes; [`dev`]: the one-command dev cluster.
 
+pub mod checksums;
 pub mod cluster;
 pub mod dev;
 pub mod hlc;

@@ -44,7 +44,7 @@ pub struct StoredData {
     pub layout: Layout,
 }
 
-/// Reads `body` to its end, storing it as chunks of `version` (or keeping it inline when small).
+/// Reads `body` to its end, showing every piece to `observe` (checksums),, storing it as chunks of `version` (or keeping it inline when small).
 /// On failure the chunks already written are deleted again.
 pub async fn store_body<S, E>(
     cluster: &Arc<Cluster>,
@@ -52,13 +52,14 @@ pub async fn store_body<S, E>(
     version: Version,
     body: S,
     expected_len: Option<u64>,
+    observe: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<StoredData, PutError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let mut written = 0u32;
-    let result = store_chunks(cluster, cfg, version, body, expected_len, &mut written).await;
+    let result = store_chunks(cluster, cfg, version, body, expected_len, observe, &mut written).await;
     if result.is_err() && written > 0 {
         cluster.delete_chunks(
             (0..written)
@@ -75,6 +76,7 @@ async fn store_chunks<S, E>(
     version: Version,
     mut body: S,
     expected_len: Option<u64>,
+    observe: &mut (dyn FnMut(&[u8]) + Send),
     started: &mut u32,
 ) -> Result<StoredData, PutError>
 where
@@ -99,6 +101,7 @@ where
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| PutError::Body(e.to_string()))?;
         md5.update(&piece);
+        observe(&piece);
         size += piece.len() as u64;
         if size > MAX_PUT_SIZE {
             return Err(PutError::TooLarge);

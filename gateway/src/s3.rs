@@ -12,6 +12,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use storage_node::model::{BucketRecord, Manifest, ObjectHeaders};
 
+use crate::checksums::Verifier;
 use crate::cluster::{Cluster, ClusterError};
 use crate::listing::{self, Item, ListQuery};
 use crate::objects::{self, DataConfig, PutError, StoredData};
@@ -345,7 +346,12 @@ impl S3 for Gateway {
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let input = req.input;
+        let S3Request {
+            input,
+            headers: request_headers,
+            trailing_headers,
+            ..
+        } = req;
         validate_key(&input.key)?;
         if let Some(sse) = &input.server_side_encryption {
             if sse.as_str() != ServerSideEncryption::AES256 {
@@ -359,14 +365,41 @@ impl S3 for Gateway {
             .body
             .map(|b| b.boxed())
             .unwrap_or_else(|| stream::empty().boxed());
-        let stored: StoredData = objects::store_body(&self.cluster, self.data, version, body, expected)
-            .await
-            .map_err(put_error)?;
+        let announced = Checksum {
+            checksum_crc32: input.checksum_crc32.clone(),
+            checksum_crc32c: input.checksum_crc32c.clone(),
+            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+            checksum_sha1: input.checksum_sha1.clone(),
+            checksum_sha256: input.checksum_sha256.clone(),
+            ..Default::default()
+        };
+        let mut verifier = Verifier::new(announced, &request_headers);
+        let stored: StoredData = objects::store_body(
+            &self.cluster,
+            self.data,
+            version,
+            body,
+            expected,
+            &mut |piece| verifier.update(piece),
+        )
+        .await
+        .map_err(put_error)?;
         self.cluster.metrics.bytes_in.inc_by(stored.size);
-        if let Err(e) = check_content_md5(input.content_md5.as_deref(), &stored.md5) {
-            self.cluster.delete_chunks(Manifest { layout: stored.layout, ..Manifest::tombstone("", "", version) }.chunk_ids());
-            return Err(e);
-        }
+        let verified = check_content_md5(input.content_md5.as_deref(), &stored.md5)
+            .and_then(|()| verifier.finish(trailing_headers.and_then(|t| t.take())));
+        let checksum = match verified {
+            Ok(c) => c,
+            Err(e) => {
+                self.cluster.delete_chunks(
+                    Manifest {
+                        layout: stored.layout,
+                        ..Manifest::tombstone("", "", version)
+                    }
+                    .chunk_ids(),
+                );
+                return Err(e);
+            }
+        };
         let headers = object_headers(
             input.content_type,
             input.content_encoding,
@@ -384,6 +417,11 @@ impl S3 for Gateway {
         }
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag),
+            checksum_crc32: checksum.checksum_crc32,
+            checksum_crc32c: checksum.checksum_crc32c,
+            checksum_crc64nvme: checksum.checksum_crc64nvme,
+            checksum_sha1: checksum.checksum_sha1,
+            checksum_sha256: checksum.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -586,9 +624,16 @@ impl S3 for Gateway {
         };
         let version = self.cluster.hlc.version();
         let bytes = objects::read_range(self.cluster.clone(), &source, 0..source.size, self.data.window);
-        let stored = objects::store_body(&self.cluster, self.data, version, Box::pin(bytes), Some(source.size))
-            .await
-            .map_err(put_error)?;
+        let stored = objects::store_body(
+            &self.cluster,
+            self.data,
+            version,
+            Box::pin(bytes),
+            Some(source.size),
+            &mut |_| {},
+        )
+        .await
+        .map_err(put_error)?;
         let manifest = objects::new_manifest(&input.bucket, &input.key, version, stored, headers, metadata);
         let result = CopyObjectResult {
             e_tag: Some(etag_of(&manifest)),

@@ -1,0 +1,122 @@
+//! Verification of the `x-amz-checksum-*` values a client sends with a body, as headers or as
+//! aws-chunked trailers. The `s3s` crate parses them but does not check them: this module
+//! hashes the body as it streams and compares once it has ended (trailers only exist then).
+
+use http::HeaderMap;
+use s3s::checksum::ChecksumHasher;
+use s3s::dto::Checksum;
+use s3s::{s3_error, S3Result};
+
+/// Hashes a body with every algorithm the request names and checks the values it announced.
+pub struct Verifier {
+    hasher: ChecksumHasher,
+    expected: Checksum,
+}
+
+const ALGORITHMS: [&str; 5] = ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"];
+
+fn named(headers: &HeaderMap, algorithm: &str) -> bool {
+    let trailer = format!("x-amz-checksum-{algorithm}");
+    let in_trailer = headers
+        .get_all("x-amz-trailer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(&trailer));
+    let sdk_algorithm = headers
+        .get("x-amz-sdk-checksum-algorithm")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(algorithm));
+    in_trailer || sdk_algorithm
+}
+
+fn field<'a>(c: &'a Checksum, algorithm: &str) -> &'a Option<String> {
+    match algorithm {
+        "crc32" => &c.checksum_crc32,
+        "crc32c" => &c.checksum_crc32c,
+        "crc64nvme" => &c.checksum_crc64nvme,
+        "sha1" => &c.checksum_sha1,
+        _ => &c.checksum_sha256,
+    }
+}
+
+impl Verifier {
+    /// `expected` holds the values sent as headers; `headers` are the request's headers (they
+    /// name trailer checksums and the SDK's chosen algorithm).
+    pub fn new(expected: Checksum, headers: &HeaderMap) -> Verifier {
+        let mut hasher = ChecksumHasher::default();
+        let wanted = |alg: &str| field(&expected, alg).is_some() || named(headers, alg);
+        if wanted("crc32") {
+            hasher.crc32 = Some(Default::default());
+        }
+        if wanted("crc32c") {
+            hasher.crc32c = Some(Default::default());
+        }
+        if wanted("crc64nvme") {
+            hasher.crc64nvme = Some(Default::default());
+        }
+        if wanted("sha1") {
+            hasher.sha1 = Some(Default::default());
+        }
+        if wanted("sha256") {
+            hasher.sha256 = Some(Default::default());
+        }
+        Verifier { hasher, expected }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    /// Compares the computed checksums with the announced ones (headers, then trailers).
+    /// Returns the computed values.
+    pub fn finish(self, trailers: Option<HeaderMap>) -> S3Result<Checksum> {
+        let computed = self.hasher.finalize();
+        for alg in ALGORITHMS {
+            let header = format!("x-amz-checksum-{alg}");
+            let announced = field(&self.expected, alg).clone().or_else(|| {
+                trailers
+                    .as_ref()
+                    .and_then(|t| t.get(&header))
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.trim().to_string())
+            });
+            if let (Some(want), Some(got)) = (announced, field(&computed, alg)) {
+                if &want != got {
+                    return Err(s3_error!(
+                        BadDigest,
+                        "The {} you specified did not match the calculated checksum.",
+                        alg.to_ascii_uppercase()
+                    ));
+                }
+            }
+        }
+        Ok(computed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_header_and_trailer_values() {
+        // CRC32 of "hello" is 0x3610a686.
+        let good = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, 0x3610_a686u32.to_be_bytes());
+        let mut v = Verifier::new(Checksum { checksum_crc32: Some(good.clone()), ..Default::default() }, &HeaderMap::new());
+        v.update(b"hello");
+        assert_eq!(v.finish(None).unwrap().checksum_crc32, Some(good.clone()));
+
+        let mut v = Verifier::new(Checksum { checksum_crc32: Some("AAAAAA==".into()), ..Default::default() }, &HeaderMap::new());
+        v.update(b"hello");
+        assert_eq!(*v.finish(None).unwrap_err().code(), s3s::S3ErrorCode::BadDigest);
+
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-trailer", "x-amz-checksum-crc32".parse().unwrap());
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-amz-checksum-crc32", "AAAAAA==".parse().unwrap());
+        let mut v = Verifier::new(Checksum::default(), &headers);
+        v.update(b"hello");
+        assert!(v.finish(Some(trailers)).is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! A real cluster for integration tests: storage-node and gateway processes on loopback ports,
+//! configured in a temporary folder that is deleted when the harness is dropped (even when the
+//! test fails), and an `aws-sdk-s3` client pointed at it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use storage_node::auth::ClusterKey;
+use storage_node::client::{NodeClient, Timeouts};
+
+pub const ACCESS_KEY: &str = "TESTACCESSKEY";
+pub const SECRET_KEY: &str = "test-secret-key-for-integration";
+const CLUSTER_SECRET: &str = "test-cluster-secret";
+
+fn bin(name: &str) -> PathBuf {
+    let gateway = PathBuf::from(env!("CARGO_BIN_EXE_gateway"));
+    let path = gateway.with_file_name(name);
+    assert!(path.exists(), "{} not built: run `cargo build --workspace` first", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on port {port} after 60 s");
+}
+
+/// Shape of a test cluster.
+#[derive(Clone, Copy)]
+pub struct Shape {
+    pub nodes: usize,
+    pub n: usize,
+    pub w: usize,
+    pub r: usize,
+    pub chunk_size: usize,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            nodes: 3,
+            n: 3,
+            w: 2,
+            r: 2,
+            chunk_size: 1 << 20,
+        }
+    }
+}
+
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub node_ports: Vec<u16>,
+    pub s3_port: u16,
+    nodes: Vec<Option<Child>>,
+    gateway: Option<Child>,
+}
+
+impl TestCluster {
+    pub fn start() -> TestCluster {
+        Self::start_with(Shape::default())
+    }
+
+    pub fn start_with(shape: Shape) -> TestCluster {
+        let dir = tempfile::Builder::new().prefix("s3store-it-").tempdir().unwrap();
+        let node_ports: Vec<u16> = (0..shape.nodes).map(|_| free_port()).collect();
+        let s3_port = free_port();
+        let mut map = format!(
+            "epoch: 1\nreplication: {{ n: {}, w: {}, r: {} }}\nnodes:\n",
+            shape.n, shape.w, shape.r
+        );
+        for (i, port) in node_ports.iter().enumerate() {
+            map.push_str(&format!(
+                "  - {{ id: node{i}, address: \"127.0.0.1:{port}\", zone: zone-{i} }}\n"
+            ));
+            std::fs::write(
+                dir.path().join(format!("node{i}.yaml")),
+                format!(
+                    "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\n"
+                ),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("cluster.yaml"), map).unwrap();
+        std::fs::write(
+            dir.path().join("gateway.yaml"),
+            format!(
+                "listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\n",
+                shape.chunk_size
+            ),
+        )
+        .unwrap();
+        let mut cluster = TestCluster {
+            dir,
+            node_ports,
+            s3_port,
+            nodes: Vec::new(),
+            gateway: None,
+        };
+        for i in 0..shape.nodes {
+            let child = cluster.spawn_node(i);
+            cluster.nodes.push(Some(child));
+        }
+        for &p in &cluster.node_ports {
+            wait_for_port(p);
+        }
+        let log = std::fs::File::create(cluster.dir.path().join("gateway.log")).unwrap();
+        cluster.gateway = Some(
+            Command::new(bin("gateway"))
+                .arg("--config")
+                .arg(cluster.dir.path().join("gateway.yaml"))
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        wait_for_port(s3_port);
+        cluster
+    }
+
+    fn spawn_node(&self, i: usize) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node{i}.log")))
+            .unwrap();
+        Command::new(bin("storage-node"))
+            .arg("--config")
+            .arg(self.dir.path().join(format!("node{i}.yaml")))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        client_for(&self.endpoint(), ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// SIGKILLs storage node `i`.
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts storage node `i` again on its old port and data.
+    pub fn restart_node(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none(), "node {i} is running");
+        let child = self.spawn_node(i);
+        self.nodes[i] = Some(child);
+        wait_for_port(self.node_ports[i]);
+    }
+
+    /// A direct client of storage node `i`'s internal API.
+    pub fn node_client(&self, i: usize) -> NodeClient {
+        NodeClient::new(
+            &format!("127.0.0.1:{}", self.node_ports[i]),
+            ClusterKey::new(CLUSTER_SECRET),
+            Timeouts::default(),
+        )
+    }
+
+    pub fn gateway_pid(&self) -> u32 {
+        self.gateway.as_ref().unwrap().id()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let children = self.nodes.iter_mut().flatten().chain(self.gateway.as_mut());
+        for child in children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            if let Ok(log) = std::fs::read_to_string(self.dir.path().join("gateway.log")) {
+                let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+                eprintln!("--- gateway.log (last lines, newest first) ---\n{tail}");
+            }
+        }
+    }
+}
+
+pub fn client_for(endpoint: &str, access: &str, secret: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The S3 error code of a failed SDK call.
+pub fn code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{err:?}"))
+}
+
+/// The HTTP status of a failed SDK call.
+pub fn status<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a fresh Debian machine: libclang for the RocksDB
+# bindings, a C++ compiler, and the S3 clients the compatibility tests drive. Idempotent.
+set -euo pipefail
+
+need_apt=()
+dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
+  command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
+  command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
+  python3 -m pip install --quiet --disable-pip-version-check -r "$(dirname "$0")/../tests/s3-compat/requirements.txt"
+fi

@@ -1,0 +1,158 @@
+"""A live dev cluster for the client compatibility tests.
+
+Starts `gateway dev` (a gateway and three storage nodes in one process) on free loopback ports
+with its data in a temporary folder, which is removed afterwards. The binaries come from
+S3STORE_BIN_DIR (scripts/test.sh sets it), or S3STORE_ENDPOINT plus AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY point the tests at any running endpoint instead.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+
+# The machines' proxy CA bundles must not leak into clients talking to 127.0.0.1.
+CA_VARS = ["AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"gateway dev exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Endpoint:
+    def __init__(self, url, access_key, secret_key, region="us-east-1"):
+        self.url = url
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.region = region
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items() if k not in CA_VARS and not k.startswith("AWS_")}
+        env.update(
+            AWS_ACCESS_KEY_ID=self.access_key,
+            AWS_SECRET_ACCESS_KEY=self.secret_key,
+            AWS_DEFAULT_REGION=self.region,
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_CONFIG_FILE="/dev/null",
+            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        )
+        return env
+
+    def client(self, **config):
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4", **config),
+        )
+
+
+@pytest.fixture(scope="session")
+def endpoint():
+    for var in CA_VARS:
+        os.environ.pop(var, None)
+    if os.environ.get("S3STORE_ENDPOINT"):
+        yield Endpoint(
+            os.environ["S3STORE_ENDPOINT"],
+            os.environ["AWS_ACCESS_KEY_ID"],
+            os.environ["AWS_SECRET_ACCESS_KEY"],
+        )
+        return
+    bin_dir = os.environ.get("S3STORE_BIN_DIR")
+    if not bin_dir:
+        bin_dir = os.path.join(
+            os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/s3store-target")), "debug"
+        )
+    gateway = os.path.join(bin_dir, "gateway")
+    if not os.path.exists(gateway):
+        raise RuntimeError(f"{gateway} is missing: build with `cargo build --workspace` first")
+    data = tempfile.mkdtemp(prefix="s3store-compat-")
+    s3_port, node_port = _free_port(), _free_port()
+    # Three consecutive node ports starting at node_port; check they are free.
+    while any(_in_use(node_port + i) for i in range(3)):
+        node_port = _free_port()
+    log = open(os.path.join(data, "dev.log"), "w")
+    proc = subprocess.Popen(
+        [gateway, "dev", "--data-dir", os.path.join(data, "cluster"), "--port", str(s3_port), "--node-port", str(node_port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "RUST_LOG": "warn"},
+    )
+    try:
+        _wait_port(s3_port, proc)
+        cluster = os.path.join(data, "cluster")
+        with open(os.path.join(cluster, "gateway.yaml")) as f:
+            access = next(line.split(":", 1)[1].strip() for line in f if "access_key:" in line)
+        with open(os.path.join(cluster, "secret-key")) as f:
+            secret = f.read().strip()
+        yield Endpoint(f"http://127.0.0.1:{s3_port}", access, secret)
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _in_use(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return False
+        except OSError:
+            return True
+
+
+@pytest.fixture
+def s3(endpoint):
+    return endpoint.client()
+
+
+@pytest.fixture
+def bucket(s3):
+    name = "t-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=name)
+    yield name
+    # Empty and remove it so runs against a shared endpoint leave nothing behind.
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+    s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def aws(endpoint):
+    """Runs an aws-cli command against the endpoint; returns the completed process."""
+
+    def run(*args, check=True, cwd=None):
+        cmd = ["aws", "--endpoint-url", endpoint.url, *args]
+        proc = subprocess.run(cmd, env=endpoint.env(), capture_output=True, text=True, cwd=cwd, timeout=300)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run

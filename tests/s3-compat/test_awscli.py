@@ -1,0 +1,107 @@
+"""aws-cli against a live cluster: the high-level `s3` commands and the `s3api` calls."""
+
+import hashlib
+import json
+import os
+
+
+def write_tree(root, files):
+    for rel, data in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def test_mb_cp_ls_rm(aws, bucket, tmp_path, s3):
+    aws("s3", "mb", "s3://cli-made-" + bucket[2:])
+    ls = aws("s3", "ls").stdout
+    assert "cli-made-" + bucket[2:] in ls
+    aws("s3", "rb", "s3://cli-made-" + bucket[2:])
+
+    src = tmp_path / "hello.txt"
+    src.write_bytes(b"hello from aws-cli\n")
+    aws("s3", "cp", str(src), f"s3://{bucket}/dir/hello.txt")
+    listing = aws("s3", "ls", f"s3://{bucket}/dir/").stdout
+    assert "hello.txt" in listing and "19" in listing
+    dst = tmp_path / "back.txt"
+    aws("s3", "cp", f"s3://{bucket}/dir/hello.txt", str(dst))
+    assert dst.read_bytes() == src.read_bytes()
+    aws("s3", "rm", f"s3://{bucket}/dir/hello.txt")
+    assert "hello.txt" not in aws("s3", "ls", f"s3://{bucket}/", "--recursive").stdout
+
+
+def test_cp_large_single_part(aws, bucket, tmp_path):
+    data = os.urandom(7 * 1024 * 1024)  # under aws-cli's 8 MiB multipart threshold
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    aws("s3", "cp", str(src), f"s3://{bucket}/big.bin")
+    dst = tmp_path / "big.out"
+    aws("s3", "cp", f"s3://{bucket}/big.bin", str(dst))
+    assert hashlib.md5(dst.read_bytes()).hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_sync_both_ways(aws, bucket, tmp_path):
+    up = tmp_path / "up"
+    files = {f"d{i}/f{j}.txt": f"file {i} {j}\n".encode() for i in range(3) for j in range(5)}
+    files["top.bin"] = os.urandom(100_000)
+    files["with space/and+plus.txt"] = b"odd names"
+    write_tree(up, files)
+    aws("s3", "sync", str(up), f"s3://{bucket}/tree")
+    listed = aws("s3", "ls", "--recursive", f"s3://{bucket}/tree/").stdout
+    assert len(listed.strip().splitlines()) == len(files)
+
+    # A second sync uploads nothing.
+    again = aws("s3", "sync", str(up), f"s3://{bucket}/tree").stdout
+    assert "upload:" not in again
+
+    # Change one file, delete one, and sync with --delete.
+    (up / "d0" / "f0.txt").write_bytes(b"changed content, different size\n")
+    os.remove(up / "d1" / "f1.txt")
+    changed = aws("s3", "sync", "--delete", str(up), f"s3://{bucket}/tree").stdout
+    assert "d0/f0.txt" in changed and "delete:" in changed
+
+    down = tmp_path / "down"
+    aws("s3", "sync", f"s3://{bucket}/tree", str(down))
+    for rel in files:
+        if rel == "d1/f1.txt":
+            assert not (down / rel).exists()
+        else:
+            assert (down / rel).read_bytes() == (up / rel).read_bytes(), rel
+
+
+def test_s3api_calls(aws, bucket, tmp_path):
+    body = tmp_path / "obj.json"
+    body.write_text('{"a": 1}')
+    put = json.loads(
+        aws(
+            "s3api", "put-object", "--bucket", bucket, "--key", "obj.json", "--body", str(body),
+            "--content-type", "application/json", "--metadata", "owner=cli",
+        ).stdout
+    )
+    assert put["ETag"] == '"%s"' % hashlib.md5(b'{"a": 1}').hexdigest()
+    head = json.loads(aws("s3api", "head-object", "--bucket", bucket, "--key", "obj.json").stdout)
+    assert head["ContentType"] == "application/json"
+    assert head["Metadata"] == {"owner": "cli"}
+    assert head["ContentLength"] == 8
+
+    out = tmp_path / "out.json"
+    got = json.loads(aws("s3api", "get-object", "--bucket", bucket, "--key", "obj.json", "--range", "bytes=1-4", str(out)).stdout)
+    assert got["ContentRange"] == "bytes 1-4/8"
+    assert out.read_bytes() == b'"a":'
+
+    aws("s3api", "copy-object", "--bucket", bucket, "--key", "copy.json", "--copy-source", f"{bucket}/obj.json")
+    listed = json.loads(aws("s3api", "list-objects-v2", "--bucket", bucket).stdout)
+    assert [o["Key"] for o in listed["Contents"]] == ["copy.json", "obj.json"]
+
+    missing = aws("s3api", "head-object", "--bucket", bucket, "--key", "nope", check=False)
+    assert missing.returncode != 0 and "404" in missing.stderr
+
+    deleted = json.loads(
+        aws("s3api", "delete-objects", "--bucket", bucket, "--delete", json.dumps({"Objects": [{"Key": "copy.json"}, {"Key": "obj.json"}]})).stdout
+    )
+    assert sorted(d["Key"] for d in deleted["Deleted"]) == ["copy.json", "obj.json"]
+    loc = json.loads(aws("s3api", "get-bucket-location", "--bucket", bucket).stdout)
+    assert loc.get("LocationConstraint") in (None, "")
+    err = aws("s3api", "get-object", "--bucket", bucket, "--key", "gone", str(out), check=False)
+    assert "NoSuchKey" in err.stderr

@@ -1,0 +1,95 @@
+"""boto3 against a live cluster: object calls, paginators, presigned URLs and error codes."""
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def error_code(exc):
+    return exc.value.response["Error"]["Code"]
+
+
+def test_put_get_head_delete(s3, bucket):
+    data = os.urandom(300_000)
+    put = s3.put_object(Bucket=bucket, Key="a/b.bin", Body=data, ContentType="application/octet-stream", Metadata={"x": "1"})
+    assert put["ETag"] == '"%s"' % hashlib.md5(data).hexdigest()
+    got = s3.get_object(Bucket=bucket, Key="a/b.bin")
+    assert got["Body"].read() == data
+    assert got["Metadata"] == {"x": "1"}
+    assert "x-amz-request-id" in got["ResponseMetadata"]["HTTPHeaders"]
+    head = s3.head_object(Bucket=bucket, Key="a/b.bin")
+    assert head["ContentLength"] == len(data)
+    part = s3.get_object(Bucket=bucket, Key="a/b.bin", Range="bytes=-10")["Body"].read()
+    assert part == data[-10:]
+    s3.delete_object(Bucket=bucket, Key="a/b.bin")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="a/b.bin")
+    assert error_code(e) == "NoSuchKey"
+
+
+def test_errors(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k", Range="bytes=5-10")
+    assert error_code(e) == "NoSuchKey"
+    s3.put_object(Bucket=bucket, Key="k", Body=b"0123")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k", Range="bytes=5-10")
+    assert error_code(e) == "InvalidRange"
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=bucket)
+    assert error_code(e) == "BucketAlreadyOwnedByYou"
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=bucket)
+    assert error_code(e) == "BucketNotEmpty"
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket="no-such-bucket-here")
+    assert error_code(e) == "NoSuchBucket"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="md5", Body=b"abc", ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg==")
+    assert error_code(e) == "BadDigest"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="md5")
+
+
+def test_paginator_and_delimiter(s3, bucket):
+    for i in range(25):
+        s3.put_object(Bucket=bucket, Key=f"p/{i:03}", Body=b"x")
+    for i in range(5):
+        s3.put_object(Bucket=bucket, Key=f"q/{i}/leaf", Body=b"x")
+    pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 7}))
+    keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
+    assert len(pages) == 5 and len(keys) == 30 and keys == sorted(keys)
+    top = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["p/", "q/"]
+    inner = s3.list_objects_v2(Bucket=bucket, Prefix="q/", Delimiter="/")
+    assert len(inner["CommonPrefixes"]) == 5
+    v1 = list(s3.get_paginator("list_objects").paginate(Bucket=bucket, PaginationConfig={"PageSize": 10}))
+    assert sum(len(p.get("Contents", [])) for p in v1) == 30
+
+
+def test_presigned_urls(endpoint, bucket):
+    s3 = endpoint.client()
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "pre"}, ExpiresIn=300)
+    req = urllib.request.Request(put_url, data=b"presigned body", method="PUT")
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 200
+    get_url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "pre"}, ExpiresIn=300)
+    with urllib.request.urlopen(get_url) as r:
+        assert r.read() == b"presigned body"
+    tampered = get_url.replace("pre?", "pre2?")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(tampered)
+    assert e.value.code == 403
+
+
+def test_copy_with_replace(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"payload", ContentType="text/plain", Metadata={"a": "1"})
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"},
+                   MetadataDirective="REPLACE", ContentType="text/csv", Metadata={"b": "2"})
+    head = s3.head_object(Bucket=bucket, Key="dst")
+    assert head["ContentType"] == "text/csv" and head["Metadata"] == {"b": "2"}
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"payload"
