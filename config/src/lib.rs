@@ -284,7 +284,10 @@ credentials:
         let path = write(dir.path(), "gw.yaml", GATEWAY);
         let config = load_gateway(&path).unwrap();
         assert_eq!(config.cluster_map, dir.path().join("cluster.yaml"));
-        assert_eq!(config.cluster_secret, Secret::File(dir.path().join("secret.txt")));
+        assert_eq!(
+            config.cluster_secret,
+            Secret::File(dir.path().join("secret.txt"))
+        );
         assert_eq!(config.chunk_size, 1 << 20);
     }
 
@@ -293,7 +296,10 @@ credentials:
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}chunk_sise: 5\n"));
         let err = load_gateway(&path).unwrap_err().to_string();
-        assert!(err.contains("chunk_sise") && err.contains("gw.yaml"), "{err}");
+        assert!(
+            err.contains("chunk_sise") && err.contains("gw.yaml"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -307,7 +313,9 @@ credentials:
     #[test]
     fn secrets_resolve_or_name_the_field() {
         assert_eq!(Secret::Value("x".into()).resolve("f").unwrap(), "x");
-        let err = Secret::Env("S3STORE_SURELY_UNSET_VAR".into()).resolve("cluster_secret").unwrap_err();
+        let err = Secret::Env("S3STORE_SURELY_UNSET_VAR".into())
+            .resolve("cluster_secret")
+            .unwrap_err();
         assert!(err.contains("cluster_secret") && err.contains("S3STORE_SURELY_UNSET_VAR"));
     }
 }

@@ -102,14 +102,32 @@ mod tests {
     #[test]
     fn checks_header_and_trailer_values() {
         // CRC32 of "hello" is 0x3610a686.
-        let good = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, 0x3610_a686u32.to_be_bytes());
-        let mut v = Verifier::new(Checksum { checksum_crc32: Some(good.clone()), ..Default::default() }, &HeaderMap::new());
+        let good = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            0x3610_a686u32.to_be_bytes(),
+        );
+        let mut v = Verifier::new(
+            Checksum {
+                checksum_crc32: Some(good.clone()),
+                ..Default::default()
+            },
+            &HeaderMap::new(),
+        );
         v.update(b"hello");
         assert_eq!(v.finish(None).unwrap().checksum_crc32, Some(good.clone()));
 
-        let mut v = Verifier::new(Checksum { checksum_crc32: Some("AAAAAA==".into()), ..Default::default() }, &HeaderMap::new());
+        let mut v = Verifier::new(
+            Checksum {
+                checksum_crc32: Some("AAAAAA==".into()),
+                ..Default::default()
+            },
+            &HeaderMap::new(),
+        );
         v.update(b"hello");
-        assert_eq!(*v.finish(None).unwrap_err().code(), s3s::S3ErrorCode::BadDigest);
+        assert_eq!(
+            *v.finish(None).unwrap_err().code(),
+            s3s::S3ErrorCode::BadDigest
+        );
 
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-trailer", "x-amz-checksum-crc32".parse().unwrap());

@@ -70,7 +70,11 @@ async fn gather<T: Send + 'static>(mut pending: Pending<T>, need: usize) -> Gath
             None => break,
         }
     }
-    Gathered { ok, failed, rest: pending }
+    Gathered {
+        ok,
+        failed,
+        rest: pending,
+    }
 }
 
 /// Waits for every answer (each call is bounded by its own timeout).
@@ -83,7 +87,11 @@ async fn gather_all<T: Send + 'static>(mut pending: Pending<T>) -> Gathered<T> {
             Err(e) => failed.push((i, e)),
         }
     }
-    Gathered { ok, failed, rest: pending }
+    Gathered {
+        ok,
+        failed,
+        rest: pending,
+    }
 }
 
 /// Everything the gateway knows about the storage nodes.
@@ -148,9 +156,9 @@ impl Cluster {
             .map(|&i| {
                 let task = tokio::spawn(call(self.nodes[i].clone()));
                 let fut: BoxFuture<'static, (usize, Result<T, RpcError>)> = Box::pin(async move {
-                    let result = task
-                        .await
-                        .unwrap_or_else(|e| Err(RpcError::Unreachable(format!("node {i}"), e.to_string())));
+                    let result = task.await.unwrap_or_else(|e| {
+                        Err(RpcError::Unreachable(format!("node {i}"), e.to_string()))
+                    });
                     (i, result)
                 });
                 fut
@@ -159,7 +167,10 @@ impl Cluster {
     }
 
     fn quorum_error<T>(&self, kind: &'static str, g: &Gathered<T>, needed: usize) -> ClusterError {
-        self.metrics.quorum_failures.with_label_values(&[kind]).inc();
+        self.metrics
+            .quorum_failures
+            .with_label_values(&[kind])
+            .inc();
         ClusterError::Quorum {
             kind,
             ok: g.ok.len(),
@@ -200,10 +211,17 @@ impl Cluster {
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        self.metrics.quorum_failures.with_label_values(&["get_chunk"]).inc();
+        self.metrics
+            .quorum_failures
+            .with_label_values(&["get_chunk"])
+            .inc();
         Err(ClusterError::ChunkUnavailable(
             id.to_hex(),
-            if errors.is_empty() { "no replica holds it".into() } else { errors.join("; ") },
+            if errors.is_empty() {
+                "no replica holds it".into()
+            } else {
+                errors.join("; ")
+            },
         ))
     }
 
@@ -314,7 +332,11 @@ impl Cluster {
 
     /// The newest version of `bucket/key` among `r` owners (a tombstone included), repairing
     /// owners found stale once all have answered.
-    pub async fn get_manifest(self: &Arc<Self>, bucket: &str, key: &str) -> Result<Option<Manifest>, ClusterError> {
+    pub async fn get_manifest(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Manifest>, ClusterError> {
         let owners = self.owners(&Manifest::placement_key(bucket, key));
         let (b, k) = (bucket.to_string(), key.to_string());
         let pending = self.fan_out(&owners, move |node| {
@@ -325,12 +347,11 @@ impl Cluster {
         if g.ok.len() < self.r() {
             return Err(self.quorum_error("get_manifest", &g, self.r()));
         }
-        let newest = g
-            .ok
-            .iter()
-            .filter_map(|(_, m)| m.as_ref())
-            .max_by_key(|m| m.version)
-            .cloned();
+        let newest =
+            g.ok.iter()
+                .filter_map(|(_, m)| m.as_ref())
+                .max_by_key(|m| m.version)
+                .cloned();
         if let Some(m) = &newest {
             self.hlc.observe(m.version.hlc);
         }
@@ -358,10 +379,10 @@ impl Cluster {
             return;
         };
         for (i, held) in answers {
-            if held.as_ref().map(|m| m.version) != Some(newest.version) {
-                if self.nodes[i].put_manifest(&newest).await.is_ok() {
-                    self.metrics.read_repairs.inc();
-                }
+            if held.as_ref().map(|m| m.version) != Some(newest.version)
+                && self.nodes[i].put_manifest(&newest).await.is_ok()
+            {
+                self.metrics.read_repairs.inc();
             }
         }
     }
@@ -383,7 +404,10 @@ impl Cluster {
     }
 
     /// The newest bucket record among `r` owners, repairing stale owners.
-    pub async fn get_bucket(self: &Arc<Self>, name: &str) -> Result<Option<BucketRecord>, ClusterError> {
+    pub async fn get_bucket(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> Result<Option<BucketRecord>, ClusterError> {
         let owners = self.owners(&BucketRecord::placement_key(name));
         let name = name.to_string();
         let pending = self.fan_out(&owners, move |node| {
@@ -394,12 +418,11 @@ impl Cluster {
         if g.ok.len() < self.r() {
             return Err(self.quorum_error("get_bucket", &g, self.r()));
         }
-        let newest = g
-            .ok
-            .iter()
-            .filter_map(|(_, b)| b.as_ref())
-            .max_by_key(|b| b.version)
-            .cloned();
+        let newest =
+            g.ok.iter()
+                .filter_map(|(_, b)| b.as_ref())
+                .max_by_key(|b| b.version)
+                .cloned();
         let cluster = self.clone();
         tokio::spawn(async move {
             let mut answers = g.ok;
@@ -409,7 +432,11 @@ impl Cluster {
                     answers.push((i, b));
                 }
             }
-            let Some(best) = answers.iter().filter_map(|(_, b)| b.clone()).max_by_key(|b| b.version) else {
+            let Some(best) = answers
+                .iter()
+                .filter_map(|(_, b)| b.clone())
+                .max_by_key(|b| b.version)
+            else {
                 return;
             };
             for (i, held) in answers {
@@ -454,7 +481,11 @@ impl Cluster {
     }
 
     /// One page of one node's listing.
-    pub async fn list_page(&self, node: usize, q: ListManifests) -> Result<ListManifestsReply, RpcError> {
+    pub async fn list_page(
+        &self,
+        node: usize,
+        q: ListManifests,
+    ) -> Result<ListManifestsReply, RpcError> {
         self.nodes[node].list_manifests(&q).await
     }
 }

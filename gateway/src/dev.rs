@@ -77,7 +77,10 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
         .resolve("secret_key")
         .map_err(anyhow::Error::msg)?;
     let endpoint = format!("http://{}", gateway.address);
-    println!("s3store dev cluster: 3 storage nodes + gateway, data in {}", opts.data_dir.display());
+    println!(
+        "s3store dev cluster: 3 storage nodes + gateway, data in {}",
+        opts.data_dir.display()
+    );
     println!();
     println!("  endpoint:          {endpoint}");
     println!("  region:            {}", cfg.region);
@@ -85,7 +88,10 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     println!("  secret access key: {secret}");
     println!();
     println!("Try it:");
-    println!("  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION={}", credential.access_key, cfg.region);
+    println!(
+        "  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION={}",
+        credential.access_key, cfg.region
+    );
     println!("  aws --endpoint-url {endpoint} s3 mb s3://demo");
     println!("  aws --endpoint-url {endpoint} s3 cp README.md s3://demo/");
     println!("  aws --endpoint-url {endpoint} s3 ls s3://demo/");

@@ -6,8 +6,10 @@
 //! * [`listing`]: the k-way merge of the nodes' sorted listings.
 //! * [`cluster`]: preference lists, quorums, undo of failed writes, read repair.
 //! * [`hlc`]: the hybrid logical clock that orders versions.
+//! * [`auth`]: access keys and post-signature checks; [`checksums`]: `x-amz-checksum-*` checks.
 //! * [`server`]: HTTP serving, request ids, metrics routes; [`dev`]: the one-command dev cluster.
 
+pub mod auth;
 pub mod checksums;
 pub mod cluster;
 pub mod dev;
@@ -46,7 +48,11 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         credentials.push((c.access_key.clone(), secret));
     }
     let metrics = Arc::new(metrics::GatewayMetrics::new());
-    let cluster = Arc::new(cluster::Cluster::new(map, ClusterKey::new(&secret), metrics.clone()));
+    let cluster = Arc::new(cluster::Cluster::new(
+        map,
+        ClusterKey::new(&secret),
+        metrics.clone(),
+    ));
     let gateway = s3::Gateway {
         cluster,
         data: objects::DataConfig {
@@ -56,7 +62,8 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         },
         region: config.region.clone(),
     };
-    let service = server::build_service(gateway, &credentials, config.virtual_host_domain.as_deref())?;
+    let service =
+        server::build_service(gateway, &credentials, config.virtual_host_domain.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

@@ -80,7 +80,11 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
         refill(cluster, q, &mut cursors).await;
         let failed = cursors.iter().filter(|c| c.failed).count();
         if failed > tolerance {
-            cluster.metrics.quorum_failures.with_label_values(&["list"]).inc();
+            cluster
+                .metrics
+                .quorum_failures
+                .with_label_values(&["list"])
+                .inc();
             return Err(ClusterError::Quorum {
                 kind: "list",
                 ok: cursors.len() - failed,
@@ -108,16 +112,24 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
         if entry.deleted {
             continue;
         }
-        let folded = q.delimiter.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
-            entry.key[q.prefix.len()..]
-                .find(d)
-                .map(|pos| entry.key[..q.prefix.len() + pos + d.len()].to_string())
-        });
+        let folded = q
+            .delimiter
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .and_then(|d| {
+                entry.key[q.prefix.len()..]
+                    .find(d)
+                    .map(|pos| entry.key[..q.prefix.len() + pos + d.len()].to_string())
+            });
         let item = match folded {
             Some(cp) => {
                 let skip = past_prefix(&cp);
                 for c in cursors.iter_mut() {
-                    while c.buffer.front().is_some_and(|e| e.key.starts_with(cp.as_str())) {
+                    while c
+                        .buffer
+                        .front()
+                        .is_some_and(|e| e.key.starts_with(cp.as_str()))
+                    {
                         c.buffer.pop_front();
                     }
                     if c.buffer.is_empty() && c.after < skip {
@@ -125,7 +137,8 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
                     }
                 }
                 // A marker inside or equal to this prefix means the prefix was already returned.
-                if cp.as_bytes() <= q.start_after.as_slice() || last_prefix.as_deref() == Some(&cp) {
+                if cp.as_bytes() <= q.start_after.as_slice() || last_prefix.as_deref() == Some(&cp)
+                {
                     continue;
                 }
                 last_prefix = Some(cp.clone());

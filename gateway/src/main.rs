@@ -35,13 +35,19 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let args = Args::parse();
     match (args.command, args.config) {
-        (Some(Command::Dev { data_dir, port, node_port }), _) => {
+        (
+            Some(Command::Dev {
+                data_dir,
+                port,
+                node_port,
+            }),
+            _,
+        ) => {
             gateway::dev::run(gateway::dev::DevOptions {
                 data_dir,
                 s3_port: port,

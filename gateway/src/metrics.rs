@@ -1,8 +1,6 @@
 //! Prometheus metrics of the gateway.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 pub struct GatewayMetrics {
     registry: Registry,
@@ -24,13 +22,19 @@ impl GatewayMetrics {
         )
         .expect("static metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("request_duration_seconds", "S3 request latency by HTTP method")
-                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 18).expect("static")),
+            HistogramOpts::new(
+                "request_duration_seconds",
+                "S3 request latency by HTTP method",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 18).expect("static")),
             &["method"],
         )
         .expect("static metric");
         let quorum_failures = IntCounterVec::new(
-            Opts::new("quorum_failures_total", "Operations that did not reach their quorum"),
+            Opts::new(
+                "quorum_failures_total",
+                "Operations that did not reach their quorum",
+            ),
             &["kind"],
         )
         .expect("static metric");
@@ -39,8 +43,9 @@ impl GatewayMetrics {
             "Stale or missing replicas rewritten after a read saw them",
         )
         .expect("static metric");
-        let bytes_in = IntCounter::new("received_bytes_total", "Object bytes received from clients")
-            .expect("static metric");
+        let bytes_in =
+            IntCounter::new("received_bytes_total", "Object bytes received from clients")
+                .expect("static metric");
         let bytes_out = IntCounter::new("sent_bytes_total", "Object bytes sent to clients")
             .expect("static metric");
         for m in [

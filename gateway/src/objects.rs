@@ -59,11 +59,24 @@ where
     E: std::fmt::Display,
 {
     let mut written = 0u32;
-    let result = store_chunks(cluster, cfg, version, body, expected_len, observe, &mut written).await;
+    let result = store_chunks(
+        cluster,
+        cfg,
+        version,
+        body,
+        expected_len,
+        observe,
+        &mut written,
+    )
+    .await;
     if result.is_err() && written > 0 {
         cluster.delete_chunks(
             (0..written)
-                .map(|index| ChunkId { version, part: 0, index })
+                .map(|index| ChunkId {
+                    version,
+                    part: 0,
+                    index,
+                })
                 .collect(),
         );
     }
@@ -88,13 +101,23 @@ where
     }
     let mut md5 = Md5::new();
     let mut size = 0u64;
-    let mut buffer = BytesMut::with_capacity(cfg.chunk_size.min(expected_len.unwrap_or(64 << 10) as usize + 1));
+    let mut buffer = BytesMut::with_capacity(
+        cfg.chunk_size
+            .min(expected_len.unwrap_or(64 << 10) as usize + 1),
+    );
     let mut in_flight = FuturesUnordered::new();
     let send = |index: u32, data: Bytes| {
         let cluster = cluster.clone();
         tokio::spawn(async move {
             cluster
-                .put_chunk(ChunkId { version, part: 0, index }, data)
+                .put_chunk(
+                    ChunkId {
+                        version,
+                        part: 0,
+                        index,
+                    },
+                    data,
+                )
                 .await
         })
     };

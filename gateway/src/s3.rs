@@ -32,7 +32,9 @@ fn unavailable(e: ClusterError) -> S3Error {
 fn put_error(e: PutError) -> S3Error {
     match e {
         PutError::Body(m) => S3Error::with_message(S3ErrorCode::IncompleteBody, m),
-        PutError::LengthMismatch { .. } => S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string()),
+        PutError::LengthMismatch { .. } => {
+            S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string())
+        }
         PutError::TooLarge => S3Error::with_message(
             S3ErrorCode::EntityTooLarge,
             "Your proposed upload exceeds the maximum allowed object size.",
@@ -100,11 +102,17 @@ fn check_preconditions(
     let modified = seconds(&last_modified(m));
     if let Some(c) = if_match {
         if !matches(c, m) {
-            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
         }
     } else if let Some(t) = if_unmodified_since {
         if modified > seconds(t) {
-            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
         }
     }
     if let Some(c) = if_none_match {
@@ -127,7 +135,10 @@ fn check_content_md5(header: Option<&str>, md5: &[u8; 16]) -> S3Result<()> {
         .filter(|d| d.len() == 16)
         .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))?;
     if expected != md5 {
-        return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what we received."
+        ));
     }
     Ok(())
 }
@@ -156,7 +167,10 @@ fn url_encode(s: &str) -> String {
 fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
-        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be a non-negative integer")),
+        Some(n) if n < 0 => Err(s3_error!(
+            InvalidArgument,
+            "max-keys must be a non-negative integer"
+        )),
         Some(n) => Ok((n as usize).min(1000)),
     }
 }
@@ -165,12 +179,20 @@ impl Gateway {
     async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
         match self.cluster.get_bucket(name).await.map_err(unavailable)? {
             Some(b) if !b.deleted => Ok(b),
-            _ => Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
+            _ => Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            )),
         }
     }
 
     async fn object(&self, bucket: &str, key: &str) -> S3Result<Manifest> {
-        match self.cluster.get_manifest(bucket, key).await.map_err(unavailable)? {
+        match self
+            .cluster
+            .get_manifest(bucket, key)
+            .await
+            .map_err(unavailable)?
+        {
             Some(m) if !m.deleted => Ok(m),
             _ => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
         }
@@ -178,7 +200,13 @@ impl Gateway {
 
     /// Writes a tombstone unless the key is already absent.
     async fn delete_key(&self, bucket: &str, key: &str) -> S3Result<()> {
-        if self.cluster.get_manifest(bucket, key).await.map_err(unavailable)?.is_none_or(|m| m.deleted) {
+        if self
+            .cluster
+            .get_manifest(bucket, key)
+            .await
+            .map_err(unavailable)?
+            .is_none_or(|m| m.deleted)
+        {
             return Ok(());
         }
         let version = self.cluster.hlc.version();
@@ -213,11 +241,15 @@ fn render_page(page: &listing::Page, url: bool, owner_id: Option<&str>) -> Liste
                 e_tag: Some(ETag::Strong(e.etag.clone())),
                 last_modified: Some(timestamp_ms(e.version.millis() / 1000 * 1000)),
                 size: Some(e.size as i64),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
                 owner: owner_id.map(owner),
                 ..Default::default()
             }),
-            Item::CommonPrefix(p) => prefixes.push(CommonPrefix { prefix: Some(enc(p)) }),
+            Item::CommonPrefix(p) => prefixes.push(CommonPrefix {
+                prefix: Some(enc(p)),
+            }),
         }
     }
     ListedPage {
@@ -246,16 +278,27 @@ fn object_headers(
 }
 
 fn user_metadata(m: Option<Metadata>) -> BTreeMap<String, String> {
-    m.map(|m| m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
-        .unwrap_or_default()
+    m.map(|m| {
+        m.into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 #[async_trait::async_trait]
 impl S3 for Gateway {
-    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let who = requester(&req);
         let input = req.input;
-        if let Some(c) = input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref()) {
+        if let Some(c) = input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+        {
             let wanted = c.as_str();
             if !wanted.is_empty() && wanted != self.region {
                 return Err(s3_error!(
@@ -265,12 +308,20 @@ impl S3 for Gateway {
                 ));
             }
         }
-        if let Some(existing) = self.cluster.get_bucket(&input.bucket).await.map_err(unavailable)? {
+        if let Some(existing) = self
+            .cluster
+            .get_bucket(&input.bucket)
+            .await
+            .map_err(unavailable)?
+        {
             if !existing.deleted {
                 return Err(if existing.owner == who {
                     s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
                 } else {
-                    s3_error!(BucketAlreadyExists, "The requested bucket name is not available.")
+                    s3_error!(
+                        BucketAlreadyExists,
+                        "The requested bucket name is not available."
+                    )
                 });
             }
         }
@@ -287,7 +338,10 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let mut record = self.bucket(&req.input.bucket).await?;
         let page = self
             .list(ListQuery {
@@ -297,7 +351,10 @@ impl S3 for Gateway {
             })
             .await?;
         if !page.items.is_empty() {
-            return Err(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"));
+            return Err(s3_error!(
+                BucketNotEmpty,
+                "The bucket you tried to delete is not empty"
+            ));
         }
         record.deleted = true;
         record.version = self.cluster.hlc.version();
@@ -305,7 +362,10 @@ impl S3 for Gateway {
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         let record = self.bucket(&req.input.bucket).await?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(record.region),
@@ -313,7 +373,10 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let who = requester(&req);
         let prefix = req.input.prefix.clone().unwrap_or_default();
         let buckets = self
@@ -337,15 +400,22 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let record = self.bucket(&req.input.bucket).await?;
-        let location = (record.region != "us-east-1").then(|| BucketLocationConstraint::from(record.region));
+        let location =
+            (record.region != "us-east-1").then(|| BucketLocationConstraint::from(record.region));
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: location,
         }))
     }
 
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let S3Request {
             input,
             headers: request_headers,
@@ -355,7 +425,11 @@ impl S3 for Gateway {
         validate_key(&input.key)?;
         if let Some(sse) = &input.server_side_encryption {
             if sse.as_str() != ServerSideEncryption::AES256 {
-                return Err(s3_error!(NotImplemented, "Server-side encryption {} is not supported", sse.as_str()));
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Server-side encryption {} is not supported",
+                    sse.as_str()
+                ));
             }
         }
         self.bucket(&input.bucket).await?;
@@ -408,7 +482,14 @@ impl S3 for Gateway {
             input.cache_control,
             input.expires.as_ref(),
         );
-        let manifest = objects::new_manifest(&input.bucket, &input.key, version, stored, headers, user_metadata(input.metadata));
+        let manifest = objects::new_manifest(
+            &input.bucket,
+            &input.key,
+            version,
+            stored,
+            headers,
+            user_metadata(input.metadata),
+        );
         let etag = etag_of(&manifest);
         let chunks = manifest.chunk_ids();
         if let Err(e) = self.cluster.put_manifest(manifest).await {
@@ -426,13 +507,26 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let (bucket, manifest) = tokio::join!(self.bucket(&input.bucket), self.object(&input.bucket, &input.key));
+        let (bucket, manifest) = tokio::join!(
+            self.bucket(&input.bucket),
+            self.object(&input.bucket, &input.key)
+        );
         bucket?;
         let m = manifest?;
-        if input.version_id.as_deref().is_some_and(|v| v != m.version.to_hex() && v != "null") {
-            return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+        if input
+            .version_id
+            .as_deref()
+            .is_some_and(|v| v != m.version.to_hex() && v != "null")
+        {
+            return Err(s3_error!(
+                NoSuchVersion,
+                "The specified version does not exist."
+            ));
         }
         check_preconditions(
             &m,
@@ -444,9 +538,9 @@ impl S3 for Gateway {
         let (range, content_range) = match &input.range {
             None => (0..m.size, None),
             Some(r) => {
-                let checked = r
-                    .check(m.size)
-                    .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+                let checked = r.check(m.size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
                 let cr = format!("bytes {}-{}/{}", checked.start, checked.end - 1, m.size);
                 (checked, Some(cr))
             }
@@ -462,25 +556,50 @@ impl S3 for Gateway {
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag_of(&m)),
             last_modified: Some(last_modified(&m)),
-            content_type: input.response_content_type.or_else(|| h.content_type.clone()),
-            content_encoding: input.response_content_encoding.or_else(|| h.content_encoding.clone()),
-            content_disposition: input.response_content_disposition.or_else(|| h.content_disposition.clone()),
-            content_language: input.response_content_language.or_else(|| h.content_language.clone()),
-            cache_control: input.response_cache_control.or_else(|| h.cache_control.clone()),
-            expires: input.response_expires.or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+            content_type: input
+                .response_content_type
+                .or_else(|| h.content_type.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .or_else(|| h.content_encoding.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .or_else(|| h.content_disposition.clone()),
+            content_language: input
+                .response_content_language
+                .or_else(|| h.content_language.clone()),
+            cache_control: input
+                .response_cache_control
+                .or_else(|| h.cache_control.clone()),
+            expires: input
+                .response_expires
+                .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
             metadata: Some(m.user_metadata.clone().into_iter().collect()),
             ..Default::default()
         };
         Ok(S3Response::new(output))
     }
 
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let (bucket, manifest) = tokio::join!(self.bucket(&input.bucket), self.object(&input.bucket, &input.key));
+        let (bucket, manifest) = tokio::join!(
+            self.bucket(&input.bucket),
+            self.object(&input.bucket, &input.key)
+        );
         bucket?;
         let m = manifest?;
-        if input.version_id.as_deref().is_some_and(|v| v != m.version.to_hex() && v != "null") {
-            return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+        if input
+            .version_id
+            .as_deref()
+            .is_some_and(|v| v != m.version.to_hex() && v != "null")
+        {
+            return Err(s3_error!(
+                NoSuchVersion,
+                "The specified version does not exist."
+            ));
         }
         check_preconditions(
             &m,
@@ -492,9 +611,9 @@ impl S3 for Gateway {
         let (length, content_range) = match &input.range {
             None => (m.size, None),
             Some(r) => {
-                let checked = r
-                    .check(m.size)
-                    .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+                let checked = r.check(m.size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
                 let cr = format!("bytes {}-{}/{}", checked.start, checked.end - 1, m.size);
                 (checked.end - checked.start, Some(cr))
             }
@@ -506,28 +625,49 @@ impl S3 for Gateway {
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag_of(&m)),
             last_modified: Some(last_modified(&m)),
-            content_type: input.response_content_type.or_else(|| h.content_type.clone()),
-            content_encoding: input.response_content_encoding.or_else(|| h.content_encoding.clone()),
-            content_disposition: input.response_content_disposition.or_else(|| h.content_disposition.clone()),
-            content_language: input.response_content_language.or_else(|| h.content_language.clone()),
-            cache_control: input.response_cache_control.or_else(|| h.cache_control.clone()),
-            expires: input.response_expires.or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+            content_type: input
+                .response_content_type
+                .or_else(|| h.content_type.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .or_else(|| h.content_encoding.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .or_else(|| h.content_disposition.clone()),
+            content_language: input
+                .response_content_language
+                .or_else(|| h.content_language.clone()),
+            cache_control: input
+                .response_cache_control
+                .or_else(|| h.cache_control.clone()),
+            expires: input
+                .response_expires
+                .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
             metadata: Some(m.user_metadata.clone().into_iter().collect()),
             ..Default::default()
         }))
     }
 
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
         self.bucket(&input.bucket).await?;
         self.delete_key(&input.bucket, &input.key).await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         if input.delete.objects.len() > 1000 {
-            return Err(s3_error!(MalformedXML, "A DeleteObjects request may name at most 1000 keys"));
+            return Err(s3_error!(
+                MalformedXML,
+                "A DeleteObjects request may name at most 1000 keys"
+            ));
         }
         self.bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
@@ -567,19 +707,34 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         validate_key(&input.key)?;
         let (src_bucket, src_key) = match &input.copy_source {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => return Err(s3_error!(NotImplemented, "Only bucket copy sources are supported")),
+            _ => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Only bucket copy sources are supported"
+                ))
+            }
         };
         self.bucket(&input.bucket).await?;
         self.bucket(&src_bucket).await?;
         let source = self.object(&src_bucket, &src_key).await?;
-        if let CopySource::Bucket { version_id: Some(v), .. } = &input.copy_source {
+        if let CopySource::Bucket {
+            version_id: Some(v),
+            ..
+        } = &input.copy_source
+        {
             if **v != *source.version.to_hex() && &**v != "null" {
-                return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+                return Err(s3_error!(
+                    NoSuchVersion,
+                    "The specified version does not exist."
+                ));
             }
         }
         let precondition = check_preconditions(
@@ -592,7 +747,10 @@ impl S3 for Gateway {
         if let Err(e) = precondition {
             // CopyObject reports every failed copy-source condition as 412.
             return Err(if *e.code() == S3ErrorCode::NotModified {
-                s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
             } else {
                 e
             });
@@ -623,7 +781,12 @@ impl S3 for Gateway {
             (source.headers.clone(), source.user_metadata.clone())
         };
         let version = self.cluster.hlc.version();
-        let bytes = objects::read_range(self.cluster.clone(), &source, 0..source.size, self.data.window);
+        let bytes = objects::read_range(
+            self.cluster.clone(),
+            &source,
+            0..source.size,
+            self.data.window,
+        );
         let stored = objects::store_body(
             &self.cluster,
             self.data,
@@ -634,7 +797,14 @@ impl S3 for Gateway {
         )
         .await
         .map_err(put_error)?;
-        let manifest = objects::new_manifest(&input.bucket, &input.key, version, stored, headers, metadata);
+        let manifest = objects::new_manifest(
+            &input.bucket,
+            &input.key,
+            version,
+            stored,
+            headers,
+            metadata,
+        );
         let result = CopyObjectResult {
             e_tag: Some(etag_of(&manifest)),
             last_modified: Some(last_modified(&manifest)),
@@ -651,14 +821,22 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let record = self.bucket(&input.bucket).await?;
         let max = max_keys(input.max_keys)?;
         let start_after = match &input.continuation_token {
             Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(token)
-                .map_err(|_| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+                .map_err(|_| {
+                    s3_error!(
+                        InvalidArgument,
+                        "The continuation token provided is incorrect"
+                    )
+                })?,
             None => input.start_after.clone().unwrap_or_default().into_bytes(),
         };
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -671,7 +849,10 @@ impl S3 for Gateway {
                 max,
             })
             .await?;
-        let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
         let fetch_owner = input.fetch_owner.unwrap_or(false);
         let listed = render_page(&page, url, fetch_owner.then_some(record.owner.as_str()));
         let enc = |s: String| if url { url_encode(&s) } else { s };
@@ -683,9 +864,9 @@ impl S3 for Gateway {
             key_count: Some(listed.count as i32),
             is_truncated: Some(page.truncated),
             continuation_token: input.continuation_token,
-            next_continuation_token: page
-                .truncated
-                .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&page.resume_after)),
+            next_continuation_token: page.truncated.then(|| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&page.resume_after)
+            }),
             start_after: input.start_after.map(enc),
             contents: Some(listed.contents),
             common_prefixes: Some(listed.prefixes),
@@ -694,7 +875,10 @@ impl S3 for Gateway {
         }))
     }
 
-    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let record = self.bucket(&input.bucket).await?;
         let max = max_keys(input.max_keys)?;
@@ -708,7 +892,10 @@ impl S3 for Gateway {
                 max,
             })
             .await?;
-        let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
         let listed = render_page(&page, url, Some(record.owner.as_str()));
         let enc = |s: String| if url { url_encode(&s) } else { s };
         let next_marker = (page.truncated && input.delimiter.is_some())

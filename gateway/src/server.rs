@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use s3s::auth::SimpleAuth;
 use s3s::host::SingleDomain;
 use s3s::route::S3Route;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, S3Request, S3Response, S3Result};
 use tokio::net::TcpListener;
 
+use crate::auth::{AccessKeys, SignedOnly};
 use crate::metrics::GatewayMetrics;
 use crate::s3::Gateway;
 
@@ -59,11 +59,8 @@ pub fn build_service(
 ) -> anyhow::Result<S3Service> {
     let metrics = gateway.cluster.metrics.clone();
     let mut builder = S3ServiceBuilder::new(gateway);
-    let mut auth = SimpleAuth::new();
-    for (access, secret) in credentials {
-        auth.register(access.clone(), secret.clone().into());
-    }
-    builder.set_auth(auth);
+    builder.set_auth(AccessKeys::new(credentials.iter().map(|(a, s)| (a, s))));
+    builder.set_access(SignedOnly);
     builder.set_route(OpsRoutes { metrics });
     if let Some(domain) = virtual_host_domain {
         builder.set_host(

@@ -13,7 +13,15 @@ async fn metric(cluster: &TestCluster, name: &str) -> f64 {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();
     let uri: http::Uri = format!("{}/metrics", cluster.endpoint()).parse().unwrap();
-    let body = client.get(uri).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    let body = client
+        .get(uri)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
     let text = String::from_utf8(body.to_vec()).unwrap();
     text.lines()
         .find(|l| l.starts_with(name))
@@ -28,15 +36,43 @@ async fn survives_one_node_refuses_with_two_and_repairs_on_read() {
     let s3 = cluster.client();
     s3.create_bucket().bucket("fail").send().await.unwrap();
     let big = pattern(3 << 20, 5);
-    s3.put_object().bucket("fail").key("before").body(ByteStream::from(big.clone())).send().await.unwrap();
+    s3.put_object()
+        .bucket("fail")
+        .key("before")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await
+        .unwrap();
 
     // One of three down: writes and reads still succeed.
     cluster.kill_node(2);
-    s3.put_object().bucket("fail").key("during").body(ByteStream::from_static(b"small")).send().await.unwrap();
-    s3.put_object().bucket("fail").key("during-big").body(ByteStream::from(big.clone())).send().await.unwrap();
+    s3.put_object()
+        .bucket("fail")
+        .key("during")
+        .body(ByteStream::from_static(b"small"))
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("fail")
+        .key("during-big")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await
+        .unwrap();
     for key in ["before", "during-big"] {
-        let got = s3.get_object().bucket("fail").key(key).send().await.unwrap();
-        assert_eq!(md5_hex(&got.body.collect().await.unwrap().into_bytes()), md5_hex(&big), "{key}");
+        let got = s3
+            .get_object()
+            .bucket("fail")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            md5_hex(&got.body.collect().await.unwrap().into_bytes()),
+            md5_hex(&big),
+            "{key}"
+        );
     }
     let listed = s3.list_objects_v2().bucket("fail").send().await.unwrap();
     assert_eq!(listed.contents().len(), 3);
@@ -44,29 +80,65 @@ async fn survives_one_node_refuses_with_two_and_repairs_on_read() {
     // Two of three down: a PUT is refused with 503 and nothing becomes visible.
     cluster.kill_node(1);
     for (key, body) in [("refused", b"tiny".to_vec()), ("refused-big", big.clone())] {
-        let err = s3.put_object().bucket("fail").key(key).body(ByteStream::from(body)).send().await.unwrap_err();
+        let err = s3
+            .put_object()
+            .bucket("fail")
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(status(&err), 503, "{key}: {}", code(&err));
     }
-    let read = s3.get_object().bucket("fail").key("before").send().await.unwrap_err();
+    let read = s3
+        .get_object()
+        .bucket("fail")
+        .key("before")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(status(&read), 503);
 
     cluster.restart_node(1);
     cluster.restart_node(2);
     for key in ["refused", "refused-big"] {
-        let err = s3.head_object().bucket("fail").key(key).send().await.unwrap_err();
+        let err = s3
+            .head_object()
+            .bucket("fail")
+            .key(key)
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(status(&err), 404, "{key} became visible");
         for node in 0..3 {
-            let held = cluster.node_client(node).get_manifest("fail", key).await.unwrap();
+            let held = cluster
+                .node_client(node)
+                .get_manifest("fail", key)
+                .await
+                .unwrap();
             assert!(held.is_none(), "node {node} still holds the refused {key}");
         }
     }
 
     // Node 2 missed "during"; a GET through the gateway puts it back, as node 2 itself shows.
     let node2 = cluster.node_client(2);
-    assert!(node2.get_manifest("fail", "during").await.unwrap().is_none());
+    assert!(node2
+        .get_manifest("fail", "during")
+        .await
+        .unwrap()
+        .is_none());
     let repairs_before = metric(&cluster, "s3store_gateway_read_repairs_total").await;
-    let got = s3.get_object().bucket("fail").key("during").send().await.unwrap();
-    assert_eq!(&got.body.collect().await.unwrap().into_bytes()[..], b"small");
+    let got = s3
+        .get_object()
+        .bucket("fail")
+        .key("during")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &got.body.collect().await.unwrap().into_bytes()[..],
+        b"small"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(m) = node2.get_manifest("fail", "during").await.unwrap() {
@@ -81,9 +153,20 @@ async fn survives_one_node_refuses_with_two_and_repairs_on_read() {
 
     // And a delete made while a node is down is not undone by that node coming back.
     cluster.kill_node(0);
-    s3.delete_object().bucket("fail").key("before").send().await.unwrap();
+    s3.delete_object()
+        .bucket("fail")
+        .key("before")
+        .send()
+        .await
+        .unwrap();
     cluster.restart_node(0);
-    let err = s3.get_object().bucket("fail").key("before").send().await.unwrap_err();
+    let err = s3
+        .get_object()
+        .bucket("fail")
+        .key("before")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "NoSuchKey");
     let listed = s3.list_objects_v2().bucket("fail").send().await.unwrap();
     let keys: Vec<_> = listed.contents().iter().map(|o| o.key().unwrap()).collect();

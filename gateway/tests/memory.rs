@@ -44,7 +44,10 @@ impl Generated {
 impl http_body::Body for Generated {
     type Data = Bytes;
     type Error = std::io::Error;
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
         Poll::Ready(self.next_frame().map(|b| Ok(http_body::Frame::data(b))))
     }
     fn size_hint(&self) -> http_body::SizeHint {
@@ -96,7 +99,13 @@ async fn two_gib_round_trip_in_bounded_memory() {
         .unwrap();
     assert_eq!(put.e_tag(), Some(format!("\"{expected}\"").as_str()));
 
-    let mut got = s3.get_object().bucket("mem").key("two-gib").send().await.unwrap();
+    let mut got = s3
+        .get_object()
+        .bucket("mem")
+        .key("two-gib")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.content_length(), Some(SIZE as i64));
     let mut md5 = md5::Md5::new();
     let mut received = 0u64;
@@ -108,7 +117,19 @@ async fn two_gib_round_trip_in_bounded_memory() {
     assert_eq!(hex::encode(md5.finalize()), expected);
 
     let peak = peak_rss_kib(cluster.gateway_pid());
-    println!("gateway peak RSS during 2 GiB up and down: {} MiB", peak / 1024);
-    assert!(peak < 256 * 1024, "gateway peak RSS {} MiB exceeds 256 MiB", peak / 1024);
-    s3.delete_object().bucket("mem").key("two-gib").send().await.unwrap();
+    println!(
+        "gateway peak RSS during 2 GiB up and down: {} MiB",
+        peak / 1024
+    );
+    assert!(
+        peak < 256 * 1024,
+        "gateway peak RSS {} MiB exceeds 256 MiB",
+        peak / 1024
+    );
+    s3.delete_object()
+        .bucket("mem")
+        .key("two-gib")
+        .send()
+        .await
+        .unwrap();
 }

@@ -99,7 +99,12 @@ impl ClusterMap {
 
     /// Checks the rules a usable map obeys.
     pub fn validate(&self) -> Result<(), MapError> {
-        let Replication { n, w, r, allow_weak_consistency } = self.replication;
+        let Replication {
+            n,
+            w,
+            r,
+            allow_weak_consistency,
+        } = self.replication;
         if n == 0 {
             return Err(invalid("replication.n", "must be at least 1"));
         }
@@ -133,7 +138,10 @@ impl ClusterMap {
         if self.nodes.len() < n {
             return Err(invalid(
                 "nodes",
-                format!("{} nodes cannot hold replication.n = {n} replicas", self.nodes.len()),
+                format!(
+                    "{} nodes cannot hold replication.n = {n} replicas",
+                    self.nodes.len()
+                ),
             ));
         }
         let mut ids = HashSet::new();
@@ -227,13 +235,20 @@ nodes:
     #[test]
     fn rejects_duplicate_ids_and_zero_weight() {
         assert_eq!(field_of(&GOOD.replace("id: b", "id: a")), "nodes[1].id");
-        assert_eq!(field_of(&GOOD.replace("weight: 2", "weight: 0")), "nodes[1].weight");
-        assert_eq!(field_of(&GOOD.replace("weight: 2", "weight: -1")), "nodes[1].weight");
+        assert_eq!(
+            field_of(&GOOD.replace("weight: 2", "weight: 0")),
+            "nodes[1].weight"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace("weight: 2", "weight: -1")),
+            "nodes[1].weight"
+        );
     }
 
     #[test]
     fn rejects_unknown_fields_by_name() {
-        let err = ClusterMap::from_yaml(&GOOD.replace("epoch: 3", "epoch: 3\nepoc: 4")).unwrap_err();
+        let err =
+            ClusterMap::from_yaml(&GOOD.replace("epoch: 3", "epoch: 3\nepoc: 4")).unwrap_err();
         assert!(err.to_string().contains("epoc"), "{err}");
     }
 

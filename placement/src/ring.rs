@@ -40,7 +40,9 @@ impl Ring {
                 }
             };
             zones.push(zone);
-            let vnodes = (node.weight * f64::from(map.vnodes_per_weight)).round().max(1.0) as u64;
+            let vnodes = (node.weight * f64::from(map.vnodes_per_weight))
+                .round()
+                .max(1.0) as u64;
             for k in 0..vnodes {
                 let position = stable_hash(format!("{}#{k}", node.id).as_bytes());
                 points.entry(position).or_insert(index);

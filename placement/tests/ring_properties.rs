@@ -97,7 +97,11 @@ proptest! {
 /// Every node's share of primary ownership over 100k keys is within 10% of its weighted share.
 #[test]
 fn balanced_by_weight() {
-    for weights in [vec![1.0, 1.0, 1.0], vec![1.0, 2.0, 1.0, 3.0, 1.0], vec![1.0; 7]] {
+    for weights in [
+        vec![1.0, 1.0, 1.0],
+        vec![1.0, 2.0, 1.0, 3.0, 1.0],
+        vec![1.0; 7],
+    ] {
         let nodes: Vec<_> = weights
             .iter()
             .enumerate()
@@ -139,7 +143,10 @@ fn adding_a_node_moves_little() {
         }
     }
     let ideal = total_keys as f64 / 6.0;
-    assert!(moved as f64 <= 1.25 * ideal, "moved {moved}, ideal {ideal:.0}");
+    assert!(
+        moved as f64 <= 1.25 * ideal,
+        "moved {moved}, ideal {ideal:.0}"
+    );
 }
 
 /// Removing a node moves only the keys it owned.
@@ -170,12 +177,18 @@ fn replica_sets_move_minimally_on_join() {
         let b: Vec<_> = after.preference_list(&key(i))[..3].to_vec();
         for node in &a {
             if !b.contains(node) {
-                assert!(b.contains(&5), "key {i} lost an owner without the new node joining it");
+                assert!(
+                    b.contains(&5),
+                    "key {i} lost an owner without the new node joining it"
+                );
                 changed_slots += 1;
             }
         }
     }
     // Ideal: the new node takes 3/6 of all replica slots per key on average, i.e. 1/6 of slots.
     let ideal = total_keys as f64 * 3.0 / 6.0;
-    assert!(changed_slots as f64 <= 1.25 * ideal, "changed {changed_slots}, ideal {ideal:.0}");
+    assert!(
+        changed_slots as f64 <= 1.25 * ideal,
+        "changed {changed_slots}, ideal {ideal:.0}"
+    );
 }

@@ -55,7 +55,12 @@ impl ClusterKey {
         if now_secs().abs_diff(secs) > MAX_SKEW_SECS {
             return false;
         }
-        hmac::verify(&self.0, message(secs, method, path_and_query).as_bytes(), &tag).is_ok()
+        hmac::verify(
+            &self.0,
+            message(secs, method, path_and_query).as_bytes(),
+            &tag,
+        )
+        .is_ok()
     }
 }
 

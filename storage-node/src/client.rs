@@ -9,7 +9,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -80,6 +80,8 @@ impl NodeClient {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .http2_keep_alive_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
             .build(connector);
         NodeClient {
             address: address.to_string(),
@@ -135,9 +137,19 @@ impl NodeClient {
         )
     }
 
-    async fn rpc<Q: Serialize, A: DeserializeOwned>(&self, path: &str, query: &Q) -> Result<A, RpcError> {
+    async fn rpc<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<A, RpcError> {
         let (status, body) = self
-            .call(Method::POST, path, encode(query).into(), self.timeouts.metadata, 64 << 20)
+            .call(
+                Method::POST,
+                path,
+                encode(query).into(),
+                self.timeouts.metadata,
+                64 << 20,
+            )
             .await?;
         if status != StatusCode::OK {
             return Err(self.status_error(status, &body));
@@ -148,7 +160,9 @@ impl NodeClient {
     /// Stores a chunk; returns once the node has it durably.
     pub async fn put_chunk(&self, id: ChunkId, data: Bytes) -> Result<(), RpcError> {
         let path = format!("/v1/chunk/{}", id.to_hex());
-        let (status, body) = self.call(Method::PUT, &path, data, self.timeouts.chunk, 4096).await?;
+        let (status, body) = self
+            .call(Method::PUT, &path, data, self.timeouts.chunk, 4096)
+            .await?;
         if status != StatusCode::NO_CONTENT {
             return Err(self.status_error(status, &body));
         }
@@ -159,7 +173,13 @@ impl NodeClient {
     pub async fn get_chunk(&self, id: ChunkId) -> Result<Option<Bytes>, RpcError> {
         let path = format!("/v1/chunk/{}", id.to_hex());
         let (status, body) = self
-            .call(Method::GET, &path, Bytes::new(), self.timeouts.chunk, MAX_CHUNK_BYTES + 1)
+            .call(
+                Method::GET,
+                &path,
+                Bytes::new(),
+                self.timeouts.chunk,
+                MAX_CHUNK_BYTES + 1,
+            )
             .await?;
         match status {
             StatusCode::OK => Ok(Some(body)),
@@ -171,7 +191,13 @@ impl NodeClient {
     pub async fn delete_chunk(&self, id: ChunkId) -> Result<(), RpcError> {
         let path = format!("/v1/chunk/{}", id.to_hex());
         let (status, body) = self
-            .call(Method::DELETE, &path, Bytes::new(), self.timeouts.metadata, 4096)
+            .call(
+                Method::DELETE,
+                &path,
+                Bytes::new(),
+                self.timeouts.metadata,
+                4096,
+            )
             .await?;
         if status != StatusCode::NO_CONTENT {
             return Err(self.status_error(status, &body));
@@ -183,7 +209,11 @@ impl NodeClient {
         self.rpc("/v1/manifest/put", m).await
     }
 
-    pub async fn get_manifest(&self, bucket: &str, key: &str) -> Result<Option<Manifest>, RpcError> {
+    pub async fn get_manifest(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Manifest>, RpcError> {
         let q = GetManifest {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -191,7 +221,12 @@ impl NodeClient {
         self.rpc("/v1/manifest/get", &q).await
     }
 
-    pub async fn remove_manifest_version(&self, bucket: &str, key: &str, version: Version) -> Result<(), RpcError> {
+    pub async fn remove_manifest_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Version,
+    ) -> Result<(), RpcError> {
         let q = RemoveManifestVersion {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -209,7 +244,13 @@ impl NodeClient {
     }
 
     pub async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>, RpcError> {
-        self.rpc("/v1/bucket/get", &GetBucket { name: name.to_string() }).await
+        self.rpc(
+            "/v1/bucket/get",
+            &GetBucket {
+                name: name.to_string(),
+            },
+        )
+        .await
     }
 
     pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, RpcError> {
@@ -217,7 +258,11 @@ impl NodeClient {
     }
 
     /// Sends an unsigned request (tests use it to prove the node refuses it).
-    pub async fn unsigned_status(&self, method: Method, path: &str) -> Result<StatusCode, RpcError> {
+    pub async fn unsigned_status(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<StatusCode, RpcError> {
         let request = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path))

@@ -97,7 +97,10 @@ mod tests {
 
     fn key_bytes() -> impl Strategy<Value = Vec<u8>> {
         // Zero bytes and 0xFF are the interesting ones for the escaping.
-        prop::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(0xFFu8), any::<u8>()], 0..12)
+        prop::collection::vec(
+            prop_oneof![Just(0u8), Just(1u8), Just(0xFFu8), any::<u8>()],
+            0..12,
+        )
     }
 
     proptest! {

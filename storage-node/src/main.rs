@@ -16,15 +16,17 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let args = Args::parse();
     let config = config::load_storage_node(&args.config)?;
     let node = storage_node::start(&config).await?;
     tracing::info!(node = %config.node_id, "storage node listening on {}", node.address);
-    println!("storage node {} listening on {}", config.node_id, node.address);
+    println!(
+        "storage node {} listening on {}",
+        config.node_id, node.address
+    );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = node.task => {}

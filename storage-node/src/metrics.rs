@@ -19,13 +19,19 @@ impl NodeMetrics {
         )
         .expect("static registry options");
         let requests = IntCounterVec::new(
-            Opts::new("requests_total", "Internal API requests by operation and status"),
+            Opts::new(
+                "requests_total",
+                "Internal API requests by operation and status",
+            ),
             &["op", "status"],
         )
         .expect("static metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("request_duration_seconds", "Internal API latency by operation")
-                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).expect("static buckets")),
+            HistogramOpts::new(
+                "request_duration_seconds",
+                "Internal API latency by operation",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).expect("static buckets")),
             &["op"],
         )
         .expect("static metric");

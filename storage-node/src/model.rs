@@ -291,9 +291,19 @@ mod tests {
 
     #[test]
     fn manifest_round_trips() {
-        let mut m = Manifest::tombstone("b", "k", Version { hlc: 5, tiebreak: 7 });
+        let mut m = Manifest::tombstone(
+            "b",
+            "k",
+            Version {
+                hlc: 5,
+                tiebreak: 7,
+            },
+        );
         m.deleted = false;
-        m.layout = Layout::Chunked { chunk_size: 1 << 20, count: 3 };
+        m.layout = Layout::Chunked {
+            chunk_size: 1 << 20,
+            count: 3,
+        };
         m.user_metadata.insert("a".into(), "b".into());
         let back: Manifest = decode(&encode(&m)).unwrap();
         assert_eq!(back, m);

@@ -111,7 +111,10 @@ async fn handle(state: &NodeState, req: Request<Incoming>, _peer: SocketAddr) ->
             if authentic {
                 route(state, req, &method, &path).await
             } else {
-                reply(StatusCode::UNAUTHORIZED, "missing or invalid cluster authentication")
+                reply(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or invalid cluster authentication",
+                )
             }
         }
     };
@@ -146,18 +149,28 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
     }
 }
 
-async fn read_body(state: &NodeState, req: Request<Incoming>, limit: usize) -> Result<Bytes, Reply> {
+async fn read_body(
+    state: &NodeState,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<Bytes, Reply> {
     match Limited::new(req.into_body(), limit).collect().await {
         Ok(collected) => {
             let bytes = collected.to_bytes();
             state.metrics.bytes_in.inc_by(bytes.len() as u64);
             Ok(bytes)
         }
-        Err(e) => Err(reply(StatusCode::BAD_REQUEST, format!("bad request body: {e}"))),
+        Err(e) => Err(reply(
+            StatusCode::BAD_REQUEST,
+            format!("bad request body: {e}"),
+        )),
     }
 }
 
-async fn message<T: serde::de::DeserializeOwned>(state: &NodeState, req: Request<Incoming>) -> Result<T, Reply> {
+async fn message<T: serde::de::DeserializeOwned>(
+    state: &NodeState,
+    req: Request<Incoming>,
+) -> Result<T, Reply> {
     let bytes = read_body(state, req, MAX_MESSAGE_BYTES).await?;
     decode(&bytes).map_err(|e| reply(StatusCode::BAD_REQUEST, format!("bad message: {e}")))
 }
@@ -226,8 +239,10 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             }
             "/v1/manifest/remove" => {
                 let q: RemoveManifestVersion = message(state, req).await?;
-                blocking(state, move |s| s.remove_manifest_version(&q.bucket, &q.key, q.version))
-                    .await?;
+                blocking(state, move |s| {
+                    s.remove_manifest_version(&q.bucket, &q.key, q.version)
+                })
+                .await?;
                 Ok(packed(state, &()))
             }
             "/v1/manifest/list" => {

@@ -9,14 +9,14 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rocksdb::{
-    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
-    Options, ReadOptions, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
 use crate::keys;
 use crate::model::{
-    decode, encode, BucketRecord, ChunkId, ListManifests, ListManifestsReply,
-    Manifest, PutManifestReply, Version,
+    decode, encode, BucketRecord, ChunkId, ListManifests, ListManifestsReply, Manifest,
+    PutManifestReply, Version,
 };
 
 const CF_MANIFESTS: &str = "manifests";
@@ -96,7 +96,9 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(name).expect("column families are created at open")
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
     }
 
     fn stripe(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
@@ -122,7 +124,11 @@ impl Store {
         }
         let cf = self.cf(CF_MANIFESTS);
         let mut batch = WriteBatch::default();
-        batch.put_cf(cf, keys::manifest_key(&m.bucket, m.key.as_bytes(), m.version), encode(m));
+        batch.put_cf(
+            cf,
+            keys::manifest_key(&m.bucket, m.key.as_bytes(), m.version),
+            encode(m),
+        );
         let mut superseded = Vec::with_capacity(existing.len());
         for (version, old) in existing {
             batch.delete_cf(cf, keys::manifest_key(&m.bucket, m.key.as_bytes(), version));
@@ -152,11 +158,20 @@ impl Store {
     /// The newest version of `bucket/key` this node holds (a tombstone included).
     pub fn get_manifest(&self, bucket: &str, key: &str) -> StoreResult<Option<Manifest>> {
         let prefix = keys::object_prefix(bucket, key.as_bytes());
-        Ok(self.versions_of(&prefix)?.into_iter().next().map(|(_, m)| m))
+        Ok(self
+            .versions_of(&prefix)?
+            .into_iter()
+            .next()
+            .map(|(_, m)| m))
     }
 
     /// Removes exactly one version (the undo of a write that missed its quorum).
-    pub fn remove_manifest_version(&self, bucket: &str, key: &str, version: Version) -> StoreResult<()> {
+    pub fn remove_manifest_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Version,
+    ) -> StoreResult<()> {
         let prefix = keys::object_prefix(bucket, key.as_bytes());
         let _guard = self.stripe(&prefix);
         self.db.delete_cf_opt(
@@ -208,7 +223,8 @@ impl Store {
 
     /// Stores a chunk durably.
     pub fn put_chunk(&self, id: ChunkId, data: &[u8]) -> StoreResult<()> {
-        self.db.put_cf_opt(self.cf(CF_CHUNKS), id.to_bytes(), data, &synced())?;
+        self.db
+            .put_cf_opt(self.cf(CF_CHUNKS), id.to_bytes(), data, &synced())?;
         Ok(())
     }
 
@@ -219,7 +235,8 @@ impl Store {
 
     /// Deletes a chunk (no error if absent).
     pub fn delete_chunk(&self, id: ChunkId) -> StoreResult<()> {
-        self.db.delete_cf_opt(self.cf(CF_CHUNKS), id.to_bytes(), &synced())?;
+        self.db
+            .delete_cf_opt(self.cf(CF_CHUNKS), id.to_bytes(), &synced())?;
         Ok(())
     }
 
@@ -251,7 +268,10 @@ impl Store {
     /// Every bucket record this node holds, tombstones included.
     pub fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>> {
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_BUCKETS), IteratorMode::Start) {
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_BUCKETS), IteratorMode::Start)
+        {
             let (_, v) = item?;
             out.push(decode(&v).map_err(StoreError::Corrupt)?);
         }
@@ -276,14 +296,25 @@ mod tests {
     fn newest_version_wins_in_any_arrival_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        assert!(store.put_manifest(&manifest("k", 5)).unwrap().superseded.is_empty());
+        assert!(store
+            .put_manifest(&manifest("k", 5))
+            .unwrap()
+            .superseded
+            .is_empty());
         let older = store.put_manifest(&manifest("k", 3)).unwrap();
         assert_eq!(older.superseded[0].version.hlc, 3);
         let newer = store.put_manifest(&manifest("k", 9)).unwrap();
         assert_eq!(newer.superseded[0].version.hlc, 5);
-        assert_eq!(store.get_manifest("bkt", "k").unwrap().unwrap().version.hlc, 9);
+        assert_eq!(
+            store.get_manifest("bkt", "k").unwrap().unwrap().version.hlc,
+            9
+        );
         // Idempotent re-delivery.
-        assert!(store.put_manifest(&manifest("k", 9)).unwrap().superseded.is_empty());
+        assert!(store
+            .put_manifest(&manifest("k", 9))
+            .unwrap()
+            .superseded
+            .is_empty());
     }
 
     #[test]
@@ -321,7 +352,14 @@ mod tests {
     fn chunks_and_buckets_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let id = ChunkId { version: Version { hlc: 1, tiebreak: 2 }, part: 0, index: 4 };
+        let id = ChunkId {
+            version: Version {
+                hlc: 1,
+                tiebreak: 2,
+            },
+            part: 0,
+            index: 4,
+        };
         store.put_chunk(id, &[7u8; 10_000]).unwrap();
         assert_eq!(store.get_chunk(id).unwrap().unwrap().len(), 10_000);
         store.delete_chunk(id).unwrap();

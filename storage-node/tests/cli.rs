@@ -12,12 +12,17 @@ fn run(config: &str) -> (bool, String) {
         .arg(&path)
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn unknown_field_is_named() {
-    let (ok, err) = run("node_id: a\nlisten: 127.0.0.1:0\ndata_dir: d\ncluster_secret: { value: s }\ndata_dri: x\n");
+    let (ok, err) = run(
+        "node_id: a\nlisten: 127.0.0.1:0\ndata_dir: d\ncluster_secret: { value: s }\ndata_dri: x\n",
+    );
     assert!(!ok);
     assert!(err.contains("data_dri"), "{err}");
 }
@@ -26,12 +31,16 @@ fn unknown_field_is_named() {
 fn missing_secret_is_named() {
     let (ok, err) = run("node_id: a\nlisten: 127.0.0.1:0\ndata_dir: d\ncluster_secret: { env: S3STORE_TEST_UNSET_SECRET }\n");
     assert!(!ok);
-    assert!(err.contains("cluster_secret") && err.contains("S3STORE_TEST_UNSET_SECRET"), "{err}");
+    assert!(
+        err.contains("cluster_secret") && err.contains("S3STORE_TEST_UNSET_SECRET"),
+        "{err}"
+    );
 }
 
 #[test]
 fn secret_with_two_sources_is_refused() {
-    let (ok, err) = run("node_id: a\nlisten: 127.0.0.1:0\ndata_dir: d\ncluster_secret: { value: s, env: X }\n");
+    let (ok, err) =
+        run("node_id: a\nlisten: 127.0.0.1:0\ndata_dir: d\ncluster_secret: { value: s, env: X }\n");
     assert!(!ok);
     assert!(err.contains("cluster_secret"), "{err}");
 }

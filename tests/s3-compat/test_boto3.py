@@ -84,6 +84,13 @@ def test_presigned_urls(endpoint, bucket):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(tampered)
     assert e.value.code == 403
+    assert b"SignatureDoesNotMatch" in e.value.read()
+    # AWS caps presigned URLs at seven days; a correctly signed longer one is refused.
+    too_long = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "pre"}, ExpiresIn=604801)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(too_long)
+    assert e.value.code == 400
+    assert b"AuthorizationQueryParametersError" in e.value.read()
 
 
 def test_copy_with_replace(s3, bucket):

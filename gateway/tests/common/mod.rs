@@ -20,12 +20,20 @@ const CLUSTER_SECRET: &str = "test-cluster-secret";
 fn bin(name: &str) -> PathBuf {
     let gateway = PathBuf::from(env!("CARGO_BIN_EXE_gateway"));
     let path = gateway.with_file_name(name);
-    assert!(path.exists(), "{} not built: run `cargo build --workspace` first", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace` first",
+        path.display()
+    );
     path
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for_port(port: u16) {
@@ -75,7 +83,10 @@ impl TestCluster {
     }
 
     pub fn start_with(shape: Shape) -> TestCluster {
-        let dir = tempfile::Builder::new().prefix("s3store-it-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("s3store-it-")
+            .tempdir()
+            .unwrap();
         let node_ports: Vec<u16> = (0..shape.nodes).map(|_| free_port()).collect();
         let s3_port = free_port();
         let mut map = format!(
@@ -230,7 +241,9 @@ where
 }
 
 /// The HTTP status of a failed SDK call.
-pub fn status<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+pub fn status<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> u16 {
     err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
