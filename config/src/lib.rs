@@ -210,9 +210,20 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 }
 
 fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
-    serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    // serde_path_to_error names the field even when the error comes from a nested
+    // `try_from` (a secret with two sources, say), where serde alone loses the path.
+    serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text)).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let message = if field == "." || inner.starts_with(&field) {
+            inner
+        } else {
+            format!("{field}: {inner}")
+        };
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        }
     })
 }
 
