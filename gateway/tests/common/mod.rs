@@ -224,8 +224,17 @@ pub fn client_for(endpoint: &str, access: &str, secret: &str) -> aws_sdk_s3::Cli
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(access, secret, None, None, "test"))
         .force_path_style(true)
+        .http_client(http_client())
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The SDK's hyper client with rustls on `ring` (the SDK's default would build aws-lc from C).
+fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The S3 error code of a failed SDK call.
