@@ -127,6 +127,9 @@ async fn handle(
             r
         }
     };
+    if response.status().as_u16() >= 400 {
+        add_request_id_to_error(&mut response, &request_id);
+    }
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-amz-request-id", v.clone());
         response.headers_mut().insert("x-amz-id-2", v);
@@ -140,4 +143,30 @@ async fn handle(
         .with_label_values(&[&method])
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// Puts `<RequestId>` and `<HostId>` into an S3 error document, as AWS does, so that a client
+/// logging only the body still has the id to quote. Bodies that are not an error document are
+/// left alone.
+fn add_request_id_to_error(response: &mut http::Response<Body>, request_id: &str) {
+    let Some(bytes) = response.body().bytes() else {
+        return;
+    };
+    let Some(head) = bytes.strip_suffix(b"</Error>") else {
+        return;
+    };
+    if head.windows(11).any(|w| w == b"<RequestId>") {
+        return;
+    }
+    let mut doc = Vec::with_capacity(bytes.len() + 64);
+    doc.extend_from_slice(head);
+    // The id is hex that this function's caller made, so it needs no XML escaping.
+    doc.extend_from_slice(
+        format!("<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>")
+            .as_bytes(),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, doc.len().into());
+    *response.body_mut() = Body::from(bytes::Bytes::from(doc));
 }

@@ -53,6 +53,20 @@ def test_errors(s3, bucket):
     assert error_code(e) == "BadDigest"
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="md5")
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket="Not_A_Valid_Name")
+    assert error_code(e) == "InvalidBucketName"
+
+
+def test_error_document_carries_request_id(endpoint, bucket):
+    # An anonymous request is refused with an S3 error document naming the request id.
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{endpoint.url}/{bucket}/anything")
+    assert e.value.code == 403
+    body = e.value.read().decode()
+    request_id = e.value.headers["x-amz-request-id"]
+    assert "<Code>AccessDenied</Code>" in body
+    assert f"<RequestId>{request_id}</RequestId>" in body
 
 
 def test_paginator_and_delimiter(s3, bucket):
