@@ -2,6 +2,7 @@
 //! aws-chunked trailers. The `s3s` crate parses them but does not check them: this module
 //! hashes the body as it streams and compares once it has ended (trailers only exist then).
 
+use base64::Engine as _;
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
 use s3s::dto::Checksum;
@@ -93,6 +94,23 @@ impl Verifier {
         }
         Ok(computed)
     }
+}
+
+/// Checks a `Content-MD5` header against the MD5 of the body received.
+pub fn check_content_md5(header: Option<&str>, md5: &[u8; 16]) -> S3Result<()> {
+    let Some(header) = header else { return Ok(()) };
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(header.trim())
+        .ok()
+        .filter(|d| d.len() == 16)
+        .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))?;
+    if expected != md5 {
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what we received."
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

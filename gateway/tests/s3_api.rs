@@ -404,16 +404,7 @@ async fn copy_and_batch_delete() {
         .await
         .unwrap();
     assert!(quiet.deleted().is_empty());
-    let left: Vec<String> = s3
-        .list_objects_v2()
-        .bucket("dst")
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .iter()
-        .map(|o| o.key().unwrap().to_string())
-        .collect();
+    let left: Vec<String> = common::keys_in(&s3, "dst").await;
     assert_eq!(left, ["copy", "d4"]);
 }
 
@@ -600,16 +591,7 @@ async fn awkward_keys_and_url_encoding() {
     let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     want.sort();
     // Without encoding-type the keys come back verbatim (XML-escaped on the wire).
-    let listed: Vec<String> = s3
-        .list_objects_v2()
-        .bucket("keys")
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .iter()
-        .map(|o| o.key().unwrap().to_string())
-        .collect();
+    let listed: Vec<String> = common::keys_in(&s3, "keys").await;
     assert_eq!(listed, want);
     // With encoding-type=url they come back percent-encoded (the Rust SDK does not decode them,
     // botocore does); decoding must give the keys back intact.

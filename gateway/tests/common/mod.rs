@@ -237,6 +237,19 @@ fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
         .build_https()
 }
 
+/// The keys of the first listing page of `bucket`, in order.
+pub async fn keys_in(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    s3.list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .map(|o| o.key().unwrap().to_string())
+        .collect()
+}
+
 /// The S3 error code of a failed SDK call.
 pub fn code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where

@@ -1,0 +1,134 @@
+//! Bucket operations: CreateBucket, DeleteBucket (only when empty), HeadBucket, ListBuckets and
+//! GetBucketLocation. Bucket records live on the storage nodes like everything else.
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage_node::model::BucketRecord;
+
+use super::fields::{owner, requester, timestamp_ms, unavailable};
+use super::Gateway;
+use crate::listing::ListQuery;
+
+pub(super) async fn create_bucket(
+    gw: &Gateway,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let who = requester(&req);
+    let input = req.input;
+    if let Some(c) = input
+        .create_bucket_configuration
+        .as_ref()
+        .and_then(|c| c.location_constraint.as_ref())
+    {
+        let wanted = c.as_str();
+        if !wanted.is_empty() && wanted != gw.region {
+            return Err(s3_error!(
+                IllegalLocationConstraintException,
+                "The {} location constraint is incompatible for the region specific endpoint this request was sent to.",
+                wanted
+            ));
+        }
+    }
+    if let Some(existing) = gw
+        .cluster
+        .get_bucket(&input.bucket)
+        .await
+        .map_err(unavailable)?
+    {
+        if !existing.deleted {
+            return Err(if existing.owner == who {
+                s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
+            } else {
+                s3_error!(
+                    BucketAlreadyExists,
+                    "The requested bucket name is not available."
+                )
+            });
+        }
+    }
+    let record = BucketRecord {
+        name: input.bucket.clone(),
+        version: gw.cluster.hlc.version(),
+        deleted: false,
+        owner: who,
+        region: gw.region.clone(),
+    };
+    gw.cluster.put_bucket(record).await.map_err(unavailable)?;
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{}", input.bucket)),
+    }))
+}
+
+pub(super) async fn delete_bucket(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let mut record = gw.bucket(&req.input.bucket).await?;
+    let page = gw
+        .list(ListQuery {
+            bucket: record.name.clone(),
+            max: 1,
+            ..Default::default()
+        })
+        .await?;
+    if !page.items.is_empty() {
+        return Err(s3_error!(
+            BucketNotEmpty,
+            "The bucket you tried to delete is not empty"
+        ));
+    }
+    record.deleted = true;
+    record.version = gw.cluster.hlc.version();
+    gw.cluster.put_bucket(record).await.map_err(unavailable)?;
+    Ok(S3Response::new(DeleteBucketOutput {}))
+}
+
+pub(super) async fn head_bucket(
+    gw: &Gateway,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    let record = gw.bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(record.region),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn list_buckets(
+    gw: &Gateway,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let who = requester(&req);
+    let prefix = req.input.prefix.clone().unwrap_or_default();
+    let buckets = gw
+        .cluster
+        .list_buckets()
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .filter(|b| b.name.starts_with(&prefix))
+        .map(|b| Bucket {
+            name: Some(b.name),
+            creation_date: Some(timestamp_ms(b.version.millis() / 1000 * 1000)),
+            bucket_region: Some(b.region),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(owner(&who)),
+        prefix: req.input.prefix,
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn get_bucket_location(
+    gw: &Gateway,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let record = gw.bucket(&req.input.bucket).await?;
+    let location =
+        (record.region != "us-east-1").then(|| BucketLocationConstraint::from(record.region));
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint: location,
+    }))
+}

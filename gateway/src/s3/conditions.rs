@@ -1,0 +1,55 @@
+//! Conditional requests: `If-Match`, `If-None-Match`, `If-Modified-Since` and
+//! `If-Unmodified-Since` (and their `x-amz-copy-source-` forms), evaluated as RFC 9110 and S3 do.
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
+use storage_node::model::Manifest;
+
+use super::fields::last_modified;
+
+fn matches(cond: &ETagCondition, m: &Manifest) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(tag) => tag.value() == m.etag,
+    }
+}
+
+fn seconds(t: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp()
+}
+
+/// Evaluates GET/HEAD preconditions in the order RFC 9110 and S3 use.
+pub(super) fn check_preconditions(
+    m: &Manifest,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let modified = seconds(&last_modified(m));
+    if let Some(c) = if_match {
+        if !matches(c, m) {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+    } else if let Some(t) = if_unmodified_since {
+        if modified > seconds(t) {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+    }
+    if let Some(c) = if_none_match {
+        if matches(c, m) {
+            return Err(S3Error::new(S3ErrorCode::NotModified));
+        }
+    } else if let Some(t) = if_modified_since {
+        if modified <= seconds(t) {
+            return Err(S3Error::new(S3ErrorCode::NotModified));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Conversions between the stored records and the S3 wire types: timestamps, ETags, owners,
+//! object headers and user metadata, and the mapping of internal errors to S3 errors.
+
+use std::collections::BTreeMap;
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Result};
+use storage_node::model::{Manifest, ObjectHeaders};
+
+use crate::cluster::ClusterError;
+use crate::objects::PutError;
+
+pub(super) fn unavailable(e: ClusterError) -> S3Error {
+    tracing::warn!("{e}");
+    S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
+}
+
+pub(super) fn put_error(e: PutError) -> S3Error {
+    match e {
+        PutError::Body(m) => S3Error::with_message(S3ErrorCode::IncompleteBody, m),
+        PutError::LengthMismatch { .. } => {
+            S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string())
+        }
+        PutError::TooLarge => S3Error::with_message(
+            S3ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size.",
+        ),
+        PutError::Cluster(c) => unavailable(c),
+    }
+}
+
+pub(super) fn timestamp_ms(ms: u64) -> Timestamp {
+    Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+}
+
+/// Last-Modified has second precision in HTTP; comparisons use it too.
+pub(super) fn last_modified(m: &Manifest) -> Timestamp {
+    timestamp_ms(m.version.millis() / 1000 * 1000)
+}
+
+pub(super) fn etag_of(m: &Manifest) -> ETag {
+    ETag::Strong(m.etag.clone())
+}
+
+pub(super) fn http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+pub(super) fn parse_http_date(s: &str) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, s).ok()
+}
+
+pub(super) fn owner(id: &str) -> Owner {
+    Owner {
+        display_name: Some(id.to_string()),
+        id: Some(id.to_string()),
+    }
+}
+
+pub(super) fn requester<T>(req: &S3Request<T>) -> String {
+    req.credentials
+        .as_ref()
+        .map(|c| c.access_key.clone())
+        .unwrap_or_default()
+}
+
+pub(super) fn validate_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(s3_error!(InvalidArgument, "Object key must not be empty"));
+    }
+    if key.len() > 1024 {
+        return Err(s3_error!(KeyTooLongError, "Your key is too long"));
+    }
+    Ok(())
+}
+
+pub(super) fn object_headers(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<&Timestamp>,
+) -> ObjectHeaders {
+    ObjectHeaders {
+        content_type,
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        expires: expires.and_then(http_date),
+    }
+}
+
+pub(super) fn user_metadata(m: Option<Metadata>) -> BTreeMap<String, String> {
+    m.map(|m| {
+        m.into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect()
+    })
+    .unwrap_or_default()
+}

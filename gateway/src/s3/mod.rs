@@ -1,0 +1,173 @@
+//! The S3 API: the `s3s::S3` trait implemented over the cluster.
+//!
+//! Each operation validates the request, checks the bucket, and delegates to [`Cluster`]
+//! (metadata with quorums) and [`crate::objects`] (object bytes). Errors are S3 errors with AWS's
+//! codes. The trait impl here only dispatches: [`buckets`], [`object_ops`] and [`list_ops`] hold
+//! the operations, [`conditions`] the preconditions, [`fields`] the conversions they share.
+
+mod buckets;
+mod conditions;
+mod fields;
+mod list_ops;
+mod object_ops;
+
+use std::sync::Arc;
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
+use storage_node::model::{BucketRecord, Manifest};
+
+use crate::cluster::Cluster;
+use crate::listing::{self, ListQuery};
+use crate::objects::DataConfig;
+use fields::unavailable;
+
+/// The S3 front end of the cluster.
+pub struct Gateway {
+    pub cluster: Arc<Cluster>,
+    pub data: DataConfig,
+    pub region: String,
+}
+
+impl Gateway {
+    async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
+        match self.cluster.get_bucket(name).await.map_err(unavailable)? {
+            Some(b) if !b.deleted => Ok(b),
+            _ => Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            )),
+        }
+    }
+
+    async fn object(&self, bucket: &str, key: &str) -> S3Result<Manifest> {
+        match self
+            .cluster
+            .get_manifest(bucket, key)
+            .await
+            .map_err(unavailable)?
+        {
+            Some(m) if !m.deleted => Ok(m),
+            _ => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+        }
+    }
+
+    /// Writes a tombstone unless the key is already absent.
+    async fn delete_key(&self, bucket: &str, key: &str) -> S3Result<()> {
+        if self
+            .cluster
+            .get_manifest(bucket, key)
+            .await
+            .map_err(unavailable)?
+            .is_none_or(|m| m.deleted)
+        {
+            return Ok(());
+        }
+        let version = self.cluster.hlc.version();
+        self.cluster
+            .put_manifest(Manifest::tombstone(bucket, key, version))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn list(&self, q: ListQuery) -> S3Result<listing::Page> {
+        if q.max == 0 {
+            return Ok(listing::Page::default());
+        }
+        listing::list(&self.cluster, &q).await.map_err(unavailable)
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        buckets::create_bucket(self, req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        buckets::delete_bucket(self, req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        buckets::head_bucket(self, req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        buckets::list_buckets(self, req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        buckets::get_bucket_location(self, req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        object_ops::put_object(self, req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        object_ops::get_object(self, req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        object_ops::head_object(self, req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        object_ops::delete_object(self, req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        object_ops::delete_objects(self, req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        object_ops::copy_object(self, req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        list_ops::list_objects_v2(self, req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        list_ops::list_objects(self, req).await
+    }
+}

@@ -1,0 +1,455 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects and
+//! CopyObject. Bytes go through [`crate::objects`]; versions through [`crate::cluster`].
+
+use futures::stream::{self, StreamExt};
+use s3s::dto::*;
+use s3s::{s3_error, S3ErrorCode, S3Request, S3Response, S3Result};
+use storage_node::model::Manifest;
+
+use super::conditions::check_preconditions;
+use super::fields::*;
+use super::Gateway;
+use crate::checksums::{check_content_md5, Verifier};
+use crate::objects::{self, StoredData};
+
+pub(super) async fn put_object(
+    gw: &Gateway,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let S3Request {
+        input,
+        headers: request_headers,
+        trailing_headers,
+        ..
+    } = req;
+    validate_key(&input.key)?;
+    if let Some(sse) = &input.server_side_encryption {
+        if sse.as_str() != ServerSideEncryption::AES256 {
+            return Err(s3_error!(
+                NotImplemented,
+                "Server-side encryption {} is not supported",
+                sse.as_str()
+            ));
+        }
+    }
+    gw.bucket(&input.bucket).await?;
+    let version = gw.cluster.hlc.version();
+    let expected = input.content_length.map(|l| l.max(0) as u64);
+    let body = input
+        .body
+        .map(|b| b.boxed())
+        .unwrap_or_else(|| stream::empty().boxed());
+    let announced = Checksum {
+        checksum_crc32: input.checksum_crc32.clone(),
+        checksum_crc32c: input.checksum_crc32c.clone(),
+        checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+        checksum_sha1: input.checksum_sha1.clone(),
+        checksum_sha256: input.checksum_sha256.clone(),
+        ..Default::default()
+    };
+    let mut verifier = Verifier::new(announced, &request_headers);
+    let stored: StoredData = objects::store_body(
+        &gw.cluster,
+        gw.data,
+        version,
+        body,
+        expected,
+        &mut |piece| verifier.update(piece),
+    )
+    .await
+    .map_err(put_error)?;
+    gw.cluster.metrics.bytes_in.inc_by(stored.size);
+    let verified = check_content_md5(input.content_md5.as_deref(), &stored.md5)
+        .and_then(|()| verifier.finish(trailing_headers.and_then(|t| t.take())));
+    let checksum = match verified {
+        Ok(c) => c,
+        Err(e) => {
+            gw.cluster.delete_chunks(
+                Manifest {
+                    layout: stored.layout,
+                    ..Manifest::tombstone("", "", version)
+                }
+                .chunk_ids(),
+            );
+            return Err(e);
+        }
+    };
+    let headers = object_headers(
+        input.content_type,
+        input.content_encoding,
+        input.content_disposition,
+        input.content_language,
+        input.cache_control,
+        input.expires.as_ref(),
+    );
+    let manifest = objects::new_manifest(
+        &input.bucket,
+        &input.key,
+        version,
+        stored,
+        headers,
+        user_metadata(input.metadata),
+    );
+    let etag = etag_of(&manifest);
+    let chunks = manifest.chunk_ids();
+    if let Err(e) = gw.cluster.put_manifest(manifest).await {
+        gw.cluster.delete_chunks(chunks);
+        return Err(unavailable(e));
+    }
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag),
+        checksum_crc32: checksum.checksum_crc32,
+        checksum_crc32c: checksum.checksum_crc32c,
+        checksum_crc64nvme: checksum.checksum_crc64nvme,
+        checksum_sha1: checksum.checksum_sha1,
+        checksum_sha256: checksum.checksum_sha256,
+        ..Default::default()
+    }))
+}
+
+/// What GET and HEAD have in common: the request's object, version, conditions and range.
+struct ReadRequest<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    version_id: Option<&'a str>,
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+    range: Option<&'a Range>,
+}
+
+/// The version a GET or HEAD answers with and the bytes of it that were asked for.
+struct Selected {
+    manifest: Manifest,
+    range: std::ops::Range<u64>,
+    content_range: Option<String>,
+}
+
+/// Finds the current version, checks the requested version id and the preconditions, and
+/// resolves the range (`InvalidRange` when it cannot be satisfied).
+async fn select(gw: &Gateway, r: ReadRequest<'_>) -> S3Result<Selected> {
+    let (bucket, manifest) = tokio::join!(gw.bucket(r.bucket), gw.object(r.bucket, r.key));
+    bucket?;
+    let m = manifest?;
+    if r.version_id
+        .is_some_and(|v| v != m.version.to_hex() && v != "null")
+    {
+        return Err(s3_error!(
+            NoSuchVersion,
+            "The specified version does not exist."
+        ));
+    }
+    check_preconditions(
+        &m,
+        r.if_match,
+        r.if_none_match,
+        r.if_modified_since,
+        r.if_unmodified_since,
+    )?;
+    let (range, content_range) = match r.range {
+        None => (0..m.size, None),
+        Some(range) => {
+            let checked = range
+                .check(m.size)
+                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+            let cr = format!("bytes {}-{}/{}", checked.start, checked.end - 1, m.size);
+            (checked, Some(cr))
+        }
+    };
+    Ok(Selected {
+        manifest: m,
+        range,
+        content_range,
+    })
+}
+
+/// The representation headers of a GET or HEAD response: the stored ones, unless the request
+/// overrides them with `response-content-type` and friends.
+struct Representation {
+    content_type: Option<ContentType>,
+    content_encoding: Option<ContentEncoding>,
+    content_disposition: Option<ContentDisposition>,
+    content_language: Option<ContentLanguage>,
+    cache_control: Option<CacheControl>,
+    expires: Option<Timestamp>,
+}
+
+impl Representation {
+    fn of(m: &Manifest, overrides: Representation) -> Representation {
+        let h = &m.headers;
+        Representation {
+            content_type: overrides.content_type.or_else(|| h.content_type.clone()),
+            content_encoding: overrides
+                .content_encoding
+                .or_else(|| h.content_encoding.clone()),
+            content_disposition: overrides
+                .content_disposition
+                .or_else(|| h.content_disposition.clone()),
+            content_language: overrides
+                .content_language
+                .or_else(|| h.content_language.clone()),
+            cache_control: overrides.cache_control.or_else(|| h.cache_control.clone()),
+            expires: overrides
+                .expires
+                .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+        }
+    }
+}
+
+/// The [`ReadRequest`] of a `GetObjectInput` or `HeadObjectInput` (same field names).
+macro_rules! read_request {
+    ($input:ident) => {
+        ReadRequest {
+            bucket: &$input.bucket,
+            key: &$input.key,
+            version_id: $input.version_id.as_deref(),
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+            range: $input.range.as_ref(),
+        }
+    };
+}
+
+/// The `response-*` overrides of a `GetObjectInput` or `HeadObjectInput`.
+macro_rules! overrides {
+    ($input:ident) => {
+        Representation {
+            content_type: $input.response_content_type,
+            content_encoding: $input.response_content_encoding,
+            content_disposition: $input.response_content_disposition,
+            content_language: $input.response_content_language,
+            cache_control: $input.response_cache_control,
+            expires: $input.response_expires,
+        }
+    };
+}
+
+/// A `GetObjectOutput` or `HeadObjectOutput` (same field names) describing manifest `$m` with
+/// representation `$r`, plus the fields in braces.
+macro_rules! object_output {
+    ($ty:ident, $m:ident, $r:ident, { $($extra:tt)* }) => {
+        $ty {
+            $($extra)*
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag_of(&$m)),
+            last_modified: Some(last_modified(&$m)),
+            content_type: $r.content_type,
+            content_encoding: $r.content_encoding,
+            content_disposition: $r.content_disposition,
+            content_language: $r.content_language,
+            cache_control: $r.cache_control,
+            expires: $r.expires,
+            metadata: Some($m.user_metadata.clone().into_iter().collect()),
+            ..Default::default()
+        }
+    };
+}
+
+pub(super) async fn get_object(
+    gw: &Gateway,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = req.input;
+    let Selected {
+        manifest: m,
+        range,
+        content_range,
+    } = select(gw, read_request!(input)).await?;
+    let length = range.end - range.start;
+    gw.cluster.metrics.bytes_out.inc_by(length);
+    let body = objects::read_range(gw.cluster.clone(), &m, range, gw.data.window);
+    let r = Representation::of(&m, overrides!(input));
+    Ok(S3Response::new(object_output!(GetObjectOutput, m, r, {
+        body: Some(StreamingBlob::wrap(body)),
+        content_length: Some(length as i64),
+        content_range,
+    })))
+}
+
+pub(super) async fn head_object(
+    gw: &Gateway,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let input = req.input;
+    let Selected {
+        manifest: m,
+        range,
+        content_range,
+    } = select(gw, read_request!(input)).await?;
+    let r = Representation::of(&m, overrides!(input));
+    Ok(S3Response::new(object_output!(HeadObjectOutput, m, r, {
+        content_length: Some((range.end - range.start) as i64),
+        content_range,
+    })))
+}
+
+pub(super) async fn delete_object(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let input = req.input;
+    gw.bucket(&input.bucket).await?;
+    gw.delete_key(&input.bucket, &input.key).await?;
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+pub(super) async fn delete_objects(
+    gw: &Gateway,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let input = req.input;
+    if input.delete.objects.len() > 1000 {
+        return Err(s3_error!(
+            MalformedXML,
+            "A DeleteObjects request may name at most 1000 keys"
+        ));
+    }
+    gw.bucket(&input.bucket).await?;
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let bucket = input.bucket.clone();
+    let results: Vec<(String, S3Result<()>)> = stream::iter(input.delete.objects)
+        .map(|o| {
+            let bucket = bucket.clone();
+            async move {
+                let r = gw.delete_key(&bucket, &o.key).await;
+                (o.key, r)
+            }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for (key, r) in results {
+        match r {
+            Ok(()) if !quiet => deleted.push(DeletedObject {
+                key: Some(key),
+                ..Default::default()
+            }),
+            Ok(()) => {}
+            Err(e) => errors.push(Error {
+                code: Some(e.code().as_str().to_string()),
+                key: Some(key),
+                message: e.message().map(str::to_string),
+                version_id: None,
+            }),
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: Some(errors),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn copy_object(
+    gw: &Gateway,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    let input = req.input;
+    validate_key(&input.key)?;
+    let (src_bucket, src_key) = match &input.copy_source {
+        CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+        _ => {
+            return Err(s3_error!(
+                NotImplemented,
+                "Only bucket copy sources are supported"
+            ))
+        }
+    };
+    gw.bucket(&input.bucket).await?;
+    gw.bucket(&src_bucket).await?;
+    let source = gw.object(&src_bucket, &src_key).await?;
+    if let CopySource::Bucket {
+        version_id: Some(v),
+        ..
+    } = &input.copy_source
+    {
+        if **v != *source.version.to_hex() && &**v != "null" {
+            return Err(s3_error!(
+                NoSuchVersion,
+                "The specified version does not exist."
+            ));
+        }
+    }
+    let precondition = check_preconditions(
+        &source,
+        input.copy_source_if_match.as_ref(),
+        input.copy_source_if_none_match.as_ref(),
+        input.copy_source_if_modified_since.as_ref(),
+        input.copy_source_if_unmodified_since.as_ref(),
+    );
+    if let Err(e) = precondition {
+        // CopyObject reports every failed copy-source condition as 412.
+        return Err(if *e.code() == S3ErrorCode::NotModified {
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
+        } else {
+            e
+        });
+    }
+    let replace = input
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    if src_bucket == input.bucket && src_key == input.key && !replace {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    let (headers, metadata) = if replace {
+        (
+            object_headers(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires.as_ref(),
+            ),
+            user_metadata(input.metadata),
+        )
+    } else {
+        (source.headers.clone(), source.user_metadata.clone())
+    };
+    let version = gw.cluster.hlc.version();
+    let bytes = objects::read_range(gw.cluster.clone(), &source, 0..source.size, gw.data.window);
+    let stored = objects::store_body(
+        &gw.cluster,
+        gw.data,
+        version,
+        Box::pin(bytes),
+        Some(source.size),
+        &mut |_| {},
+    )
+    .await
+    .map_err(put_error)?;
+    let manifest = objects::new_manifest(
+        &input.bucket,
+        &input.key,
+        version,
+        stored,
+        headers,
+        metadata,
+    );
+    let result = CopyObjectResult {
+        e_tag: Some(etag_of(&manifest)),
+        last_modified: Some(last_modified(&manifest)),
+        ..Default::default()
+    };
+    let chunks = manifest.chunk_ids();
+    if let Err(e) = gw.cluster.put_manifest(manifest).await {
+        gw.cluster.delete_chunks(chunks);
+        return Err(unavailable(e));
+    }
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
+        ..Default::default()
+    }))
+}
