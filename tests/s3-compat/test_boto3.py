@@ -114,3 +114,16 @@ def test_copy_with_replace(s3, bucket):
     head = s3.head_object(Bucket=bucket, Key="dst")
     assert head["ContentType"] == "text/csv" and head["Metadata"] == {"b": "2"}
     assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"payload"
+
+
+def test_unsupported_put_options_are_refused_not_ignored(s3, bucket):
+    # Until conditional writes and SSE-C exist, a PUT that relies on them must fail loudly.
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="cond", Body=b"x", IfNoneMatch="*")
+    assert error_code(e) == "NotImplemented"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="cond", Body=b"x", ServerSideEncryption="aws:kms")
+    assert error_code(e) == "NotImplemented"
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="cond")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404

@@ -23,6 +23,25 @@ pub(super) async fn put_object(
         ..
     } = req;
     validate_key(&input.key)?;
+    // Refused rather than ignored: a client that asks for these relies on them.
+    if input.if_match.is_some() || input.if_none_match.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "Conditional writes (If-Match / If-None-Match on PUT) are not supported yet"
+        ));
+    }
+    if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "SSE-C (customer-provided keys) is not supported yet"
+        ));
+    }
+    if input.write_offset_bytes.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "Appending writes are not supported"
+        ));
+    }
     if let Some(sse) = &input.server_side_encryption {
         if sse.as_str() != ServerSideEncryption::AES256 {
             return Err(s3_error!(
