@@ -5,8 +5,9 @@
 use base64::Engine as _;
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
-use s3s::dto::Checksum;
+use s3s::dto::{Checksum, CompletedPart};
 use s3s::{s3_error, S3Result};
+use storage_node::model::Checksums;
 
 /// Hashes a body with every algorithm the request names and checks the values it announced.
 pub struct Verifier {
@@ -111,6 +112,50 @@ pub fn check_content_md5(header: Option<&str>, md5: &[u8; 16]) -> S3Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The wire names of the algorithms, as stored in [`Checksums`] maps.
+const WIRE_NAMES: [(&str, &str); 5] = [
+    ("crc32", "CRC32"),
+    ("crc32c", "CRC32C"),
+    ("crc64nvme", "CRC64NVME"),
+    ("sha1", "SHA1"),
+    ("sha256", "SHA256"),
+];
+
+/// The checksums of `c` keyed by wire name (`CRC32` …), for storing.
+pub fn checksum_map(c: &Checksum) -> Checksums {
+    WIRE_NAMES
+        .iter()
+        .filter_map(|(alg, name)| field(c, alg).clone().map(|v| (name.to_string(), v)))
+        .collect()
+}
+
+/// The inverse of [`checksum_map`].
+pub fn checksum_struct(m: &Checksums) -> Checksum {
+    let get = |name: &str| m.get(name).cloned();
+    Checksum {
+        checksum_crc32: get("CRC32"),
+        checksum_crc32c: get("CRC32C"),
+        checksum_crc64nvme: get("CRC64NVME"),
+        checksum_sha1: get("SHA1"),
+        checksum_sha256: get("SHA256"),
+        ..Default::default()
+    }
+}
+
+/// The checksums a client listed for one part of a CompleteMultipartUpload, by wire name.
+pub fn checksum_fields(part: &CompletedPart) -> Vec<(&'static str, &str)> {
+    [
+        ("CRC32", &part.checksum_crc32),
+        ("CRC32C", &part.checksum_crc32c),
+        ("CRC64NVME", &part.checksum_crc64nvme),
+        ("SHA1", &part.checksum_sha1),
+        ("SHA256", &part.checksum_sha256),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
+    .collect()
 }
 
 #[cfg(test)]

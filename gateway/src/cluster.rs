@@ -39,13 +39,13 @@ pub enum ClusterError {
     ChunkUnavailable(String, String),
 }
 
-type Pending<T> = FuturesUnordered<BoxFuture<'static, (usize, Result<T, RpcError>)>>;
+pub(crate) type Pending<T> = FuturesUnordered<BoxFuture<'static, (usize, Result<T, RpcError>)>>;
 
 /// Answers gathered until a quorum was reached or became impossible.
-struct Gathered<T> {
-    ok: Vec<(usize, T)>,
-    failed: Vec<(usize, RpcError)>,
-    rest: Pending<T>,
+pub(crate) struct Gathered<T> {
+    pub(crate) ok: Vec<(usize, T)>,
+    pub(crate) failed: Vec<(usize, RpcError)>,
+    pub(crate) rest: Pending<T>,
 }
 
 fn describe(failed: &[(usize, RpcError)]) -> String {
@@ -59,7 +59,7 @@ fn describe(failed: &[(usize, RpcError)]) -> String {
         .join("; ")
 }
 
-async fn gather<T: Send + 'static>(mut pending: Pending<T>, need: usize) -> Gathered<T> {
+pub(crate) async fn gather<T: Send + 'static>(mut pending: Pending<T>, need: usize) -> Gathered<T> {
     let total = pending.len();
     let mut ok = Vec::new();
     let mut failed = Vec::new();
@@ -78,7 +78,7 @@ async fn gather<T: Send + 'static>(mut pending: Pending<T>, need: usize) -> Gath
 }
 
 /// Waits for every answer (each call is bounded by its own timeout).
-async fn gather_all<T: Send + 'static>(mut pending: Pending<T>) -> Gathered<T> {
+pub(crate) async fn gather_all<T: Send + 'static>(mut pending: Pending<T>) -> Gathered<T> {
     let mut ok = Vec::new();
     let mut failed = Vec::new();
     while let Some((i, result)) = pending.next().await {
@@ -145,7 +145,7 @@ impl Cluster {
 
     /// Starts `call` on each node in `targets` as its own task, so that calls left unawaited
     /// after a quorum still complete.
-    fn fan_out<T, F, Fut>(&self, targets: &[usize], call: F) -> Pending<T>
+    pub(crate) fn fan_out<T, F, Fut>(&self, targets: &[usize], call: F) -> Pending<T>
     where
         T: Send + 'static,
         F: Fn(NodeClient) -> Fut,
@@ -166,7 +166,12 @@ impl Cluster {
             .collect()
     }
 
-    fn quorum_error<T>(&self, kind: &'static str, g: &Gathered<T>, needed: usize) -> ClusterError {
+    pub(crate) fn quorum_error<T>(
+        &self,
+        kind: &'static str,
+        g: &Gathered<T>,
+        needed: usize,
+    ) -> ClusterError {
         self.metrics
             .quorum_failures
             .with_label_values(&[kind])

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod objects;
 pub mod s3;
 pub mod server;
+pub mod upload_state;
 
 use std::sync::Arc;
 

@@ -44,12 +44,30 @@ pub struct StoredData {
     pub layout: Layout,
 }
 
-/// Reads `body` to its end, showing every piece to `observe` (checksums),, storing it as chunks of `version` (or keeping it inline when small).
+impl StoredData {
+    /// The chunks written, when stored as `(version, part, ..)`.
+    pub fn chunk_ids(&self, version: Version, part: u32) -> Vec<ChunkId> {
+        match self.layout {
+            Layout::Chunked { count, .. } => (0..count)
+                .map(|index| ChunkId {
+                    version,
+                    part,
+                    index,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Reads `body` to its end, showing every piece to `observe` (checksums), and stores it as the
+/// chunks `(version, part, 0..)` (or keeps it inline when small).
 /// On failure the chunks already written are deleted again.
 pub async fn store_body<S, E>(
     cluster: &Arc<Cluster>,
     cfg: DataConfig,
     version: Version,
+    part: u32,
     body: S,
     expected_len: Option<u64>,
     observe: &mut (dyn FnMut(&[u8]) + Send),
@@ -63,6 +81,7 @@ where
         cluster,
         cfg,
         version,
+        part,
         body,
         expected_len,
         observe,
@@ -74,7 +93,7 @@ where
             (0..written)
                 .map(|index| ChunkId {
                     version,
-                    part: 0,
+                    part,
                     index,
                 })
                 .collect(),
@@ -83,10 +102,12 @@ where
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn store_chunks<S, E>(
     cluster: &Arc<Cluster>,
     cfg: DataConfig,
     version: Version,
+    part: u32,
     mut body: S,
     expected_len: Option<u64>,
     observe: &mut (dyn FnMut(&[u8]) + Send),
@@ -113,7 +134,7 @@ where
                 .put_chunk(
                     ChunkId {
                         version,
-                        part: 0,
+                        part,
                         index,
                     },
                     data,
@@ -216,27 +237,32 @@ pub fn read_range(
             let data = Bytes::copy_from_slice(data);
             vec![(None, data, range.start as usize..range.end as usize)]
         }
-        Layout::Chunked { chunk_size, count } => {
-            let cs = *chunk_size;
-            if range.is_empty() {
-                Vec::new()
-            } else {
-                let first = (range.start / cs) as u32;
-                let last = (((range.end - 1) / cs) as u32).min(count.saturating_sub(1));
-                (first..=last)
-                    .map(|index| {
-                        let chunk_start = u64::from(index) * cs;
-                        let from = range.start.max(chunk_start) - chunk_start;
-                        let to = range.end.min(chunk_start + cs) - chunk_start;
-                        let id = ChunkId {
-                            version: manifest.version,
-                            part: 0,
-                            index,
-                        };
-                        (Some(id), Bytes::new(), from as usize..to as usize)
-                    })
-                    .collect()
+        Layout::Chunked { chunk_size, count } => Extent {
+            version: manifest.version,
+            part: 0,
+            offset: 0,
+            chunk_size: *chunk_size,
+            count: *count,
+        }
+        .pieces(&range),
+        Layout::Parts(parts) => {
+            let mut offset = 0;
+            let mut pieces = Vec::new();
+            for p in parts {
+                let extent = Extent {
+                    version: p.version,
+                    part: p.number,
+                    offset,
+                    chunk_size: p.chunk_size,
+                    count: p.count,
+                };
+                let within = range.start.max(offset)..range.end.min(offset + p.size);
+                if !within.is_empty() {
+                    pieces.extend(extent.pieces(&within));
+                }
+                offset += p.size;
             }
+            pieces
         }
     };
     futures::stream::iter(pieces)
@@ -261,4 +287,40 @@ pub fn read_range(
             }
         })
         .buffered(window.max(1))
+}
+
+/// A run of chunks `(version, part, 0..count)` holding the object bytes from `offset` on.
+struct Extent {
+    version: Version,
+    part: u32,
+    offset: u64,
+    chunk_size: u64,
+    count: u32,
+}
+
+impl Extent {
+    /// The chunks that `range` (object offsets, inside this extent) covers, with the slice of
+    /// each that it needs.
+    fn pieces(&self, range: &Range<u64>) -> Vec<(Option<ChunkId>, Bytes, Range<usize>)> {
+        if range.is_empty() || self.count == 0 {
+            return Vec::new();
+        }
+        let cs = self.chunk_size;
+        let (start, end) = (range.start - self.offset, range.end - self.offset);
+        let first = (start / cs) as u32;
+        let last = (((end - 1) / cs) as u32).min(self.count - 1);
+        (first..=last)
+            .map(|index| {
+                let chunk_start = u64::from(index) * cs;
+                let from = start.max(chunk_start) - chunk_start;
+                let to = end.min(chunk_start + cs) - chunk_start;
+                let id = ChunkId {
+                    version: self.version,
+                    part: self.part,
+                    index,
+                };
+                (Some(id), Bytes::new(), from as usize..to as usize)
+            })
+            .collect()
+    }
 }

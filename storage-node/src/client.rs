@@ -15,8 +15,9 @@ use serde::Serialize;
 
 use crate::auth::{ClusterKey, HEADER};
 use crate::model::{
-    decode, encode, BucketRecord, ChunkId, GetBucket, GetManifest, ListManifests,
-    ListManifestsReply, Manifest, PutManifestReply, RemoveManifestVersion, Version,
+    decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
+    ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord,
+    PutManifestReply, RemoveManifestVersion, UploadRecord, Version,
 };
 use crate::server::MAX_CHUNK_BYTES;
 
@@ -255,6 +256,31 @@ impl NodeClient {
 
     pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, RpcError> {
         self.rpc("/v1/bucket/list", &()).await
+    }
+
+    pub async fn put_upload(&self, record: &UploadRecord) -> Result<bool, RpcError> {
+        self.rpc("/v1/upload/put", record).await
+    }
+
+    pub async fn get_upload(&self, q: &GetUpload) -> Result<Option<UploadRecord>, RpcError> {
+        self.rpc("/v1/upload/get", q).await
+    }
+
+    pub async fn list_uploads(&self, q: &ListUploads) -> Result<Vec<UploadRecord>, RpcError> {
+        self.rpc("/v1/upload/list", q).await
+    }
+
+    /// Stores a part record; answers the records it replaced.
+    pub async fn put_part(&self, part: &PartRecord) -> Result<Vec<PartRecord>, RpcError> {
+        self.rpc("/v1/part/put", part).await
+    }
+
+    pub async fn list_parts(&self, q: &ListParts) -> Result<Vec<PartRecord>, RpcError> {
+        self.rpc("/v1/part/list", q).await
+    }
+
+    pub async fn drop_parts(&self, upload_id: Version) -> Result<(), RpcError> {
+        self.rpc("/v1/part/drop", &DropParts { upload_id }).await
     }
 
     /// Sends an unsigned request (tests use it to prove the node refuses it).

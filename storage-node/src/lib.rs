@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod store;
+pub mod upload_store;
 
 use std::sync::Arc;
 

@@ -108,6 +108,96 @@ pub enum Layout {
     Inline(#[serde(with = "serde_bytes")] Vec<u8>),
     /// `count` chunks of `chunk_size` bytes (the last one shorter), ids `(version, 0, 0..count)`.
     Chunked { chunk_size: u64, count: u32 },
+    /// A completed multipart upload: its parts in order, each with its own chunks. Completing an
+    /// upload writes this list; it never copies part data.
+    Parts(Vec<PartLayout>),
+}
+
+/// One part of a completed multipart object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartLayout {
+    pub number: u32,
+    /// The version of the UploadPart that wrote it: its chunks are `(version, number, 0..count)`.
+    pub version: Version,
+    pub size: u64,
+    /// Hex MD5 of the part.
+    pub etag: String,
+    pub chunk_size: u64,
+    pub count: u32,
+}
+
+impl PartLayout {
+    pub fn chunk_ids(&self) -> impl Iterator<Item = ChunkId> + '_ {
+        (0..self.count).map(|index| ChunkId {
+            version: self.version,
+            part: self.number,
+            index,
+        })
+    }
+}
+
+/// Object checksums (`x-amz-checksum-*`), base64 as on the wire, by algorithm name
+/// (`CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`, `SHA256`).
+pub type Checksums = BTreeMap<String, String>;
+
+/// A multipart upload, placed with its object's manifests. `version` orders the states of one
+/// upload: created at `upload_id`, then ended (completed or aborted) at a later version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: Version,
+    pub version: Version,
+    /// Completed or aborted: the upload takes no more parts and is not listed.
+    pub ended: bool,
+    /// Access key that created the upload.
+    pub owner: String,
+    pub headers: ObjectHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    /// The checksum algorithm named at CreateMultipartUpload, if any.
+    pub checksum_algorithm: Option<String>,
+}
+
+/// One uploaded part of an upload in progress; a re-upload of the same number replaces it
+/// (newest `version` wins, like manifests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub upload_id: Version,
+    pub layout: PartLayout,
+    pub checksums: Checksums,
+}
+
+/// `POST /v1/upload/get`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetUpload {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: Version,
+}
+
+/// `POST /v1/upload/list`: the uploads of `bucket` whose key starts with `prefix`, after the
+/// marker, in (key, upload id) order, ended ones included (the gateway merges replicas).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListUploads {
+    pub bucket: String,
+    pub prefix: String,
+    pub key_marker: String,
+    pub upload_id_marker: Option<Version>,
+    pub limit: u32,
+}
+
+/// `POST /v1/part/list`: parts of an upload numbered above `after`, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListParts {
+    pub upload_id: Version,
+    pub after: u32,
+    pub limit: u32,
+}
+
+/// `POST /v1/part/drop`: forget every part record of an ended upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DropParts {
+    pub upload_id: Version,
 }
 
 /// One version of one object, or a tombstone left by a delete.
@@ -144,15 +234,24 @@ impl Manifest {
 
     /// Ids of the chunks this version owns.
     pub fn chunk_ids(&self) -> Vec<ChunkId> {
-        match self.layout {
+        match &self.layout {
             Layout::Inline(_) => Vec::new(),
-            Layout::Chunked { count, .. } => (0..count)
+            Layout::Chunked { count, .. } => (0..*count)
                 .map(|index| ChunkId {
                     version: self.version,
                     part: 0,
                     index,
                 })
                 .collect(),
+            Layout::Parts(parts) => parts.iter().flat_map(PartLayout::chunk_ids).collect(),
+        }
+    }
+
+    /// How many parts a multipart object has (`None` for a single PUT).
+    pub fn parts_count(&self) -> Option<usize> {
+        match &self.layout {
+            Layout::Parts(parts) => Some(parts.len()),
+            _ => None,
         }
     }
 

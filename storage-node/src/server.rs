@@ -25,8 +25,9 @@ use tokio::net::TcpListener;
 use crate::auth::{ClusterKey, HEADER};
 use crate::metrics::NodeMetrics;
 use crate::model::{
-    decode, encode, BucketRecord, ChunkId, GetBucket, GetManifest, ListManifests, Manifest,
-    RemoveManifestVersion,
+    decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
+    ListManifests, ListParts, ListUploads, Manifest, PartRecord, RemoveManifestVersion,
+    UploadRecord,
 };
 use crate::store::Store;
 
@@ -145,6 +146,12 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/bucket/put") => "put_bucket",
         (_, "/v1/bucket/get") => "get_bucket",
         (_, "/v1/bucket/list") => "list_buckets",
+        (_, "/v1/upload/put") => "put_upload",
+        (_, "/v1/upload/get") => "get_upload",
+        (_, "/v1/upload/list") => "list_uploads",
+        (_, "/v1/part/put") => "put_part",
+        (_, "/v1/part/list") => "list_parts",
+        (_, "/v1/part/drop") => "drop_parts",
         _ => "unknown",
     }
 }
@@ -263,6 +270,37 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             "/v1/bucket/list" => {
                 let out = blocking(state, |s| s.list_buckets()).await?;
                 Ok(packed(state, &out))
+            }
+            "/v1/upload/put" => {
+                let u: UploadRecord = message(state, req).await?;
+                let out = blocking(state, move |s| s.put_upload(&u)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/upload/get" => {
+                let q: GetUpload = message(state, req).await?;
+                let out =
+                    blocking(state, move |s| s.get_upload(&q.bucket, &q.key, q.upload_id)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/upload/list" => {
+                let q: ListUploads = message(state, req).await?;
+                let out = blocking(state, move |s| s.list_uploads(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/part/put" => {
+                let p: PartRecord = message(state, req).await?;
+                let out = blocking(state, move |s| s.put_part(&p)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/part/list" => {
+                let q: ListParts = message(state, req).await?;
+                let out = blocking(state, move |s| s.list_parts(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/part/drop" => {
+                let q: DropParts = message(state, req).await?;
+                blocking(state, move |s| s.drop_parts(q.upload_id)).await?;
+                Ok(packed(state, &()))
             }
             _ => Ok(reply(StatusCode::NOT_FOUND, "no such route")),
         }

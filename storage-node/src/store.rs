@@ -1,4 +1,5 @@
-//! The node's RocksDB: manifests, chunks and bucket records, each in its own column family.
+//! The node's RocksDB: manifests, chunks and bucket records, each in its own column family
+//! (multipart uploads and parts too, in [`crate::upload_store`]).
 //!
 //! Every write uses a synced write batch (the WAL is fsync'd before the call returns), so an
 //! acknowledgement means the data survives a crash. RocksDB groups concurrent synced writers
@@ -22,6 +23,8 @@ use crate::model::{
 const CF_MANIFESTS: &str = "manifests";
 const CF_CHUNKS: &str = "chunks";
 const CF_BUCKETS: &str = "buckets";
+pub(crate) const CF_UPLOADS: &str = "uploads";
+pub(crate) const CF_PARTS: &str = "parts";
 const LOCK_STRIPES: usize = 256;
 
 /// A storage failure (RocksDB error or a record that does not decode).
@@ -37,12 +40,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// One node's durable state.
 pub struct Store {
-    db: DB,
+    pub(crate) db: DB,
     /// Serializes read-modify-write of one key's versions (striped by key hash).
     stripes: Vec<Mutex<()>>,
 }
 
-fn synced() -> WriteOptions {
+pub(crate) fn synced() -> WriteOptions {
     let mut w = WriteOptions::default();
     w.set_sync(true);
     w
@@ -79,6 +82,10 @@ impl Store {
 
         let mut buckets = Options::default();
         buckets.set_compression_type(DBCompressionType::Lz4);
+        let mut uploads = Options::default();
+        uploads.set_compression_type(DBCompressionType::Lz4);
+        let mut parts = Options::default();
+        parts.set_compression_type(DBCompressionType::Lz4);
 
         let db = DB::open_cf_descriptors(
             &db_opts,
@@ -87,6 +94,8 @@ impl Store {
                 ColumnFamilyDescriptor::new(CF_MANIFESTS, manifests),
                 ColumnFamilyDescriptor::new(CF_CHUNKS, chunks),
                 ColumnFamilyDescriptor::new(CF_BUCKETS, buckets),
+                ColumnFamilyDescriptor::new(CF_UPLOADS, uploads),
+                ColumnFamilyDescriptor::new(CF_PARTS, parts),
             ],
         )?;
         Ok(Store {
@@ -95,13 +104,13 @@ impl Store {
         })
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+    pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("column families are created at open")
     }
 
-    fn stripe(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn stripe(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
         let i = (placement::stable_hash(key) as usize) % LOCK_STRIPES;
         self.stripes[i].lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -46,6 +46,30 @@ def test_cp_large_single_part(aws, bucket, tmp_path):
     assert hashlib.md5(dst.read_bytes()).hexdigest() == hashlib.md5(data).hexdigest()
 
 
+def test_cp_multipart_200_mib(aws, bucket, tmp_path, s3):
+    # Above 8 MiB aws-cli uploads in parallel parts and downloads with ranged GETs.
+    src = tmp_path / "multi.bin"
+    md5 = hashlib.md5()
+    with open(src, "wb") as f:
+        for _ in range(25):
+            block = os.urandom(8 * 1024 * 1024)
+            md5.update(block)
+            f.write(block)
+    aws("s3", "cp", str(src), f"s3://{bucket}/multi.bin")
+    head = s3.head_object(Bucket=bucket, Key="multi.bin")
+    assert head["ContentLength"] == 200 * 1024 * 1024
+    assert head["ETag"].endswith('-25"')
+    src.unlink()
+    dst = tmp_path / "multi.out"
+    aws("s3", "cp", f"s3://{bucket}/multi.bin", str(dst))
+    got = hashlib.md5()
+    with open(dst, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            got.update(block)
+    assert got.hexdigest() == md5.hexdigest()
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
 def test_sync_both_ways(aws, bucket, tmp_path):
     up = tmp_path / "up"
     files = {f"d{i}/f{j}.txt": f"file {i} {j}\n".encode() for i in range(3) for j in range(5)}

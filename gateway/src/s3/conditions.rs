@@ -53,3 +53,32 @@ pub(super) fn check_preconditions(
     }
     Ok(())
 }
+
+/// CopyObject and UploadPartCopy report every failed copy-source condition as 412.
+pub(super) fn copy_precondition_error(e: S3Error) -> S3Error {
+    if *e.code() == S3ErrorCode::NotModified {
+        s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        )
+    } else {
+        e
+    }
+}
+
+/// A copy source naming a version must name the current one (buckets are unversioned).
+pub(super) fn check_copy_source_version(source: &CopySource, current: &Manifest) -> S3Result<()> {
+    if let CopySource::Bucket {
+        version_id: Some(v),
+        ..
+    } = source
+    {
+        if **v != *current.version.to_hex() && &**v != "null" {
+            return Err(s3_error!(
+                NoSuchVersion,
+                "The specified version does not exist."
+            ));
+        }
+    }
+    Ok(())
+}

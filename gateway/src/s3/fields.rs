@@ -102,3 +102,15 @@ pub(super) fn user_metadata(m: Option<Metadata>) -> BTreeMap<String, String> {
     })
     .unwrap_or_default()
 }
+
+/// SSE-S3 (`AES256`) is what the store does; anything else is refused, not ignored.
+pub(super) fn check_sse(requested: Option<&ServerSideEncryption>) -> S3Result<()> {
+    match requested {
+        Some(sse) if sse.as_str() != ServerSideEncryption::AES256 => Err(s3_error!(
+            NotImplemented,
+            "Server-side encryption {} is not supported",
+            sse.as_str()
+        )),
+        _ => Ok(()),
+    }
+}

@@ -2,13 +2,14 @@
 //!
 //! Each operation validates the request, checks the bucket, and delegates to [`Cluster`]
 //! (metadata with quorums) and [`crate::objects`] (object bytes). Errors are S3 errors with AWS's
-//! codes. The trait impl here only dispatches: [`buckets`], [`object_ops`] and [`list_ops`] hold
-//! the operations, [`conditions`] the preconditions, [`fields`] the conversions they share.
+//! codes. The trait impl here only dispatches: [`buckets`], [`object_ops`], [`multipart`] and
+//! [`list_ops`] hold the operations, [`conditions`] the preconditions, [`fields`] the conversions they share.
 
 mod buckets;
 mod conditions;
 mod fields;
 mod list_ops;
+mod multipart;
 mod object_ops;
 
 use std::sync::Arc;
@@ -169,5 +170,54 @@ impl S3 for Gateway {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         list_ops::list_objects(self, req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        multipart::create_multipart_upload(self, req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        multipart::upload_part(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        multipart::upload_part_copy(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        multipart::complete_multipart_upload(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart::abort_multipart_upload(self, req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        multipart::list_parts(self, req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        multipart::list_multipart_uploads(self, req).await
     }
 }

@@ -3,10 +3,10 @@
 
 use futures::stream::{self, StreamExt};
 use s3s::dto::*;
-use s3s::{s3_error, S3ErrorCode, S3Request, S3Response, S3Result};
-use storage_node::model::Manifest;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage_node::model::{Layout, Manifest, Version};
 
-use super::conditions::check_preconditions;
+use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
 use super::Gateway;
 use crate::checksums::{check_content_md5, Verifier};
@@ -42,22 +42,9 @@ pub(super) async fn put_object(
             "Appending writes are not supported"
         ));
     }
-    if let Some(sse) = &input.server_side_encryption {
-        if sse.as_str() != ServerSideEncryption::AES256 {
-            return Err(s3_error!(
-                NotImplemented,
-                "Server-side encryption {} is not supported",
-                sse.as_str()
-            ));
-        }
-    }
+    check_sse(input.server_side_encryption.as_ref())?;
     gw.bucket(&input.bucket).await?;
     let version = gw.cluster.hlc.version();
-    let expected = input.content_length.map(|l| l.max(0) as u64);
-    let body = input
-        .body
-        .map(|b| b.boxed())
-        .unwrap_or_else(|| stream::empty().boxed());
     let announced = Checksum {
         checksum_crc32: input.checksum_crc32.clone(),
         checksum_crc32c: input.checksum_crc32c.clone(),
@@ -66,33 +53,21 @@ pub(super) async fn put_object(
         checksum_sha256: input.checksum_sha256.clone(),
         ..Default::default()
     };
-    let mut verifier = Verifier::new(announced, &request_headers);
-    let stored: StoredData = objects::store_body(
-        &gw.cluster,
-        gw.data,
-        version,
-        body,
-        expected,
-        &mut |piece| verifier.update(piece),
+    let Received { stored, checksum } = receive_body(
+        gw,
+        BodyTarget {
+            version,
+            part: 0,
+            inline: true,
+        },
+        input.body,
+        input.content_length,
+        input.content_md5.as_deref(),
+        announced,
+        &request_headers,
+        trailing_headers,
     )
-    .await
-    .map_err(put_error)?;
-    gw.cluster.metrics.bytes_in.inc_by(stored.size);
-    let verified = check_content_md5(input.content_md5.as_deref(), &stored.md5)
-        .and_then(|()| verifier.finish(trailing_headers.and_then(|t| t.take())));
-    let checksum = match verified {
-        Ok(c) => c,
-        Err(e) => {
-            gw.cluster.delete_chunks(
-                Manifest {
-                    layout: stored.layout,
-                    ..Manifest::tombstone("", "", version)
-                }
-                .chunk_ids(),
-            );
-            return Err(e);
-        }
-    };
+    .await?;
     let headers = object_headers(
         input.content_type,
         input.content_encoding,
@@ -126,6 +101,68 @@ pub(super) async fn put_object(
     }))
 }
 
+/// Where a received body goes: chunks `(version, part, ..)`, or inline in the manifest when
+/// small and `inline` allows it (parts never are: completing an upload only lists chunks).
+pub(super) struct BodyTarget {
+    pub version: Version,
+    pub part: u32,
+    pub inline: bool,
+}
+
+/// A request body stored and verified.
+pub(super) struct Received {
+    pub stored: StoredData,
+    /// Every checksum computed (those announced matched).
+    pub checksum: Checksum,
+}
+
+/// Streams a request body into chunks, checking its length, `Content-MD5` and
+/// `x-amz-checksum-*` values (headers or aws-chunked trailers). If a check fails the chunks are
+/// deleted again and the client gets the S3 error; nothing refers to them.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn receive_body(
+    gw: &Gateway,
+    target: BodyTarget,
+    body: Option<StreamingBlob>,
+    content_length: Option<i64>,
+    content_md5: Option<&str>,
+    announced: Checksum,
+    request_headers: &http::HeaderMap,
+    trailing_headers: Option<s3s::TrailingHeaders>,
+) -> S3Result<Received> {
+    let expected = content_length.map(|l| l.max(0) as u64);
+    let body = body
+        .map(|b| b.boxed())
+        .unwrap_or_else(|| stream::empty().boxed());
+    let mut verifier = Verifier::new(announced, request_headers);
+    let mut cfg = gw.data;
+    if !target.inline {
+        cfg.inline_threshold = 0;
+    }
+    let stored: StoredData = objects::store_body(
+        &gw.cluster,
+        cfg,
+        target.version,
+        target.part,
+        body,
+        expected,
+        &mut |piece| verifier.update(piece),
+    )
+    .await
+    .map_err(put_error)?;
+    gw.cluster.metrics.bytes_in.inc_by(stored.size);
+    let verified = check_content_md5(content_md5, &stored.md5)
+        .and_then(|()| verifier.finish(trailing_headers.and_then(|t| t.take())));
+    match verified {
+        Ok(checksum) => Ok(Received { stored, checksum }),
+        Err(e) => {
+            gw.cluster
+                .delete_chunks(stored.chunk_ids(target.version, target.part));
+            Err(e)
+        }
+    }
+}
+
 /// What GET and HEAD have in common: the request's object, version, conditions and range.
 struct ReadRequest<'a> {
     bucket: &'a str,
@@ -136,6 +173,7 @@ struct ReadRequest<'a> {
     if_modified_since: Option<&'a Timestamp>,
     if_unmodified_since: Option<&'a Timestamp>,
     range: Option<&'a Range>,
+    part_number: Option<i32>,
 }
 
 /// The version a GET or HEAD answers with and the bytes of it that were asked for.
@@ -166,9 +204,21 @@ async fn select(gw: &Gateway, r: ReadRequest<'_>) -> S3Result<Selected> {
         r.if_modified_since,
         r.if_unmodified_since,
     )?;
-    let (range, content_range) = match r.range {
-        None => (0..m.size, None),
-        Some(range) => {
+    let (range, content_range) = match (r.range, r.part_number) {
+        (Some(_), Some(_)) => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            ))
+        }
+        (None, Some(n)) => {
+            let part = part_range(&m, n)?;
+            let cr = (!part.is_empty())
+                .then(|| format!("bytes {}-{}/{}", part.start, part.end - 1, m.size));
+            (part, cr)
+        }
+        (None, None) => (0..m.size, None),
+        (Some(range), None) => {
             let checked = range
                 .check(m.size)
                 .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
@@ -181,6 +231,38 @@ async fn select(gw: &Gateway, r: ReadRequest<'_>) -> S3Result<Selected> {
         range,
         content_range,
     })
+}
+
+/// The bytes of part `n` of an object (a single-PUT object has one part).
+fn part_range(m: &Manifest, n: i32) -> S3Result<std::ops::Range<u64>> {
+    let unsatisfiable = || {
+        let mut e = s3s::S3Error::with_message(
+            s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "The requested partnumber is not satisfiable",
+        );
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        e
+    };
+    if n < 1 {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
+    }
+    match &m.layout {
+        Layout::Parts(parts) => {
+            // Like AWS (and the SDKs that fetch parts 1..=parts-count in parallel), partNumber
+            // counts the object's parts in order, whatever numbers they were uploaded with.
+            let idx = (n - 1) as usize;
+            let start: u64 = parts.iter().take(idx).map(|p| p.size).sum();
+            parts
+                .get(idx)
+                .map(|p| start..start + p.size)
+                .ok_or_else(unsatisfiable)
+        }
+        _ if n == 1 => Ok(0..m.size),
+        _ => Err(unsatisfiable()),
+    }
 }
 
 /// The representation headers of a GET or HEAD response: the stored ones, unless the request
@@ -228,6 +310,7 @@ macro_rules! read_request {
             if_modified_since: $input.if_modified_since.as_ref(),
             if_unmodified_since: $input.if_unmodified_since.as_ref(),
             range: $input.range.as_ref(),
+            part_number: $input.part_number,
         }
     };
 }
@@ -282,6 +365,7 @@ pub(super) async fn get_object(
     let body = objects::read_range(gw.cluster.clone(), &m, range, gw.data.window);
     let r = Representation::of(&m, overrides!(input));
     Ok(S3Response::new(object_output!(GetObjectOutput, m, r, {
+        parts_count: m.parts_count().map(|n| n as i32),
         body: Some(StreamingBlob::wrap(body)),
         content_length: Some(length as i64),
         content_range,
@@ -300,6 +384,7 @@ pub(super) async fn head_object(
     } = select(gw, read_request!(input)).await?;
     let r = Representation::of(&m, overrides!(input));
     Ok(S3Response::new(object_output!(HeadObjectOutput, m, r, {
+        parts_count: m.parts_count().map(|n| n as i32),
         content_length: Some((range.end - range.start) as i64),
         content_range,
     })))
@@ -382,36 +467,15 @@ pub(super) async fn copy_object(
     gw.bucket(&input.bucket).await?;
     gw.bucket(&src_bucket).await?;
     let source = gw.object(&src_bucket, &src_key).await?;
-    if let CopySource::Bucket {
-        version_id: Some(v),
-        ..
-    } = &input.copy_source
-    {
-        if **v != *source.version.to_hex() && &**v != "null" {
-            return Err(s3_error!(
-                NoSuchVersion,
-                "The specified version does not exist."
-            ));
-        }
-    }
-    let precondition = check_preconditions(
+    check_copy_source_version(&input.copy_source, &source)?;
+    check_preconditions(
         &source,
         input.copy_source_if_match.as_ref(),
         input.copy_source_if_none_match.as_ref(),
         input.copy_source_if_modified_since.as_ref(),
         input.copy_source_if_unmodified_since.as_ref(),
-    );
-    if let Err(e) = precondition {
-        // CopyObject reports every failed copy-source condition as 412.
-        return Err(if *e.code() == S3ErrorCode::NotModified {
-            s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            )
-        } else {
-            e
-        });
-    }
+    )
+    .map_err(copy_precondition_error)?;
     let replace = input
         .metadata_directive
         .as_ref()
@@ -443,6 +507,7 @@ pub(super) async fn copy_object(
         &gw.cluster,
         gw.data,
         version,
+        0,
         Box::pin(bytes),
         Some(source.size),
         &mut |_| {},

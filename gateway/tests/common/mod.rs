@@ -128,19 +128,36 @@ impl TestCluster {
         for &p in &cluster.node_ports {
             wait_for_port(p);
         }
-        let log = std::fs::File::create(cluster.dir.path().join("gateway.log")).unwrap();
-        cluster.gateway = Some(
-            Command::new(bin("gateway"))
-                .arg("--config")
-                .arg(cluster.dir.path().join("gateway.yaml"))
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        );
+        cluster.gateway = Some(cluster.spawn_gateway());
         wait_for_port(s3_port);
         cluster
+    }
+
+    fn spawn_gateway(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("gateway.log"))
+            .unwrap();
+        Command::new(bin("gateway"))
+            .arg("--config")
+            .arg(self.dir.path().join("gateway.yaml"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    /// SIGKILLs the gateway and starts a new one on the same port: it holds no state, so
+    /// everything (multipart uploads included) must carry on.
+    pub fn restart_gateway(&mut self) {
+        if let Some(mut child) = self.gateway.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        self.gateway = Some(self.spawn_gateway());
+        wait_for_port(self.s3_port);
     }
 
     fn spawn_node(&self, i: usize) -> Child {

@@ -1,0 +1,655 @@
+//! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
+//! CompleteMultipartUpload, AbortMultipartUpload, ListParts and ListMultipartUploads, with AWS's
+//! rules (part numbers 1..=10000, 5 MiB minimum for all parts but the last, `InvalidPart`,
+//! `InvalidPartOrder`, the `"<md5 of part md5s>-N"` ETag).
+//!
+//! Upload and part records live on the storage nodes ([`crate::upload_state`]), so a gateway
+//! restart, or another gateway, can continue an upload. Parts are chunked like any object data
+//! under their own version; completing writes a manifest that lists the parts' chunks, it
+//! copies nothing. A replaced part, an aborted upload, and parts left out of a completion free
+//! their chunks.
+
+use md5::{Digest, Md5};
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage_node::model::{
+    Layout, ListUploads, Manifest, PartLayout, PartRecord, UploadRecord, Version,
+};
+
+use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
+use super::fields::*;
+use super::object_ops::{receive_body, BodyTarget, Received};
+use super::Gateway;
+use crate::checksums::{checksum_fields, checksum_map};
+use crate::objects;
+
+/// The smallest part AWS accepts, except for the last one.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// The highest part number.
+pub const MAX_PART_NUMBER: i32 = 10_000;
+
+fn no_such_upload() -> s3s::S3Error {
+    s3_error!(
+        NoSuchUpload,
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )
+}
+
+fn parse_upload_id(id: &str) -> S3Result<Version> {
+    hex::decode(id)
+        .ok()
+        .and_then(|b| Version::from_bytes(&b))
+        .ok_or_else(no_such_upload)
+}
+
+fn check_part_number(n: i32) -> S3Result<u32> {
+    if (1..=MAX_PART_NUMBER).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
+    }
+}
+
+/// The upload, if it exists in `bucket` for `key` and has not ended.
+async fn active_upload(gw: &Gateway, bucket: &str, key: &str, id: &str) -> S3Result<UploadRecord> {
+    gw.bucket(bucket).await?;
+    let upload_id = parse_upload_id(id)?;
+    match gw
+        .cluster
+        .get_upload(bucket, key, upload_id)
+        .await
+        .map_err(unavailable)?
+    {
+        Some(u) if !u.ended => Ok(u),
+        _ => Err(no_such_upload()),
+    }
+}
+
+fn part_layout(number: u32, version: Version, stored: &objects::StoredData) -> PartLayout {
+    let (chunk_size, count) = match stored.layout {
+        Layout::Chunked { chunk_size, count } => (chunk_size, count),
+        _ => (0, 0),
+    };
+    PartLayout {
+        number,
+        version,
+        size: stored.size,
+        etag: hex::encode(stored.md5),
+        chunk_size,
+        count,
+    }
+}
+
+/// Records a stored part with quorum and frees the chunks of the part it replaced. If the
+/// record cannot be written, the new chunks are freed instead.
+async fn commit_part(gw: &Gateway, upload: &UploadRecord, part: PartRecord) -> S3Result<()> {
+    let chunks: Vec<_> = part.layout.chunk_ids().collect();
+    match gw.cluster.put_part(&upload.bucket, &upload.key, part).await {
+        Ok(replaced) => {
+            let old = replaced.iter().flat_map(|p| p.layout.chunk_ids()).collect();
+            gw.cluster.delete_chunks(old);
+            Ok(())
+        }
+        Err(e) => {
+            gw.cluster.delete_chunks(chunks);
+            Err(unavailable(e))
+        }
+    }
+}
+
+pub(super) async fn create_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let who = requester(&req);
+    let input = req.input;
+    validate_key(&input.key)?;
+    if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "SSE-C (customer-provided keys) is not supported yet"
+        ));
+    }
+    check_sse(input.server_side_encryption.as_ref())?;
+    gw.bucket(&input.bucket).await?;
+    let upload_id = gw.cluster.hlc.version();
+    let record = UploadRecord {
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        upload_id,
+        version: upload_id,
+        ended: false,
+        owner: who,
+        headers: object_headers(
+            input.content_type,
+            input.content_encoding,
+            input.content_disposition,
+            input.content_language,
+            input.cache_control,
+            input.expires.as_ref(),
+        ),
+        user_metadata: user_metadata(input.metadata),
+        checksum_algorithm: input
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| a.as_str().to_string()),
+    };
+    gw.cluster.put_upload(record).await.map_err(unavailable)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(upload_id.to_hex()),
+        checksum_algorithm: input.checksum_algorithm,
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn upload_part(
+    gw: &Gateway,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let S3Request {
+        input,
+        headers,
+        trailing_headers,
+        ..
+    } = req;
+    let number = check_part_number(input.part_number)?;
+    if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "SSE-C (customer-provided keys) is not supported yet"
+        ));
+    }
+    let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
+    let version = gw.cluster.hlc.version();
+    let announced = Checksum {
+        checksum_crc32: input.checksum_crc32.clone(),
+        checksum_crc32c: input.checksum_crc32c.clone(),
+        checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+        checksum_sha1: input.checksum_sha1.clone(),
+        checksum_sha256: input.checksum_sha256.clone(),
+        ..Default::default()
+    };
+    let Received { stored, checksum } = receive_body(
+        gw,
+        BodyTarget {
+            version,
+            part: number,
+            inline: false,
+        },
+        input.body,
+        input.content_length,
+        input.content_md5.as_deref(),
+        announced,
+        &headers,
+        trailing_headers,
+    )
+    .await?;
+    let layout = part_layout(number, version, &stored);
+    let etag = ETag::Strong(layout.etag.clone());
+    let part = PartRecord {
+        upload_id: upload.upload_id,
+        layout,
+        checksums: checksum_map(&checksum),
+    };
+    commit_part(gw, &upload, part).await?;
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(etag),
+        checksum_crc32: checksum.checksum_crc32,
+        checksum_crc32c: checksum.checksum_crc32c,
+        checksum_crc64nvme: checksum.checksum_crc64nvme,
+        checksum_sha1: checksum.checksum_sha1,
+        checksum_sha256: checksum.checksum_sha256,
+        server_side_encryption: None,
+        ..Default::default()
+    }))
+}
+
+/// `bytes=first-last` of `x-amz-copy-source-range`, checked against the source size.
+fn copy_source_range(header: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let Some(h) = header else {
+        return Ok(0..size);
+    };
+    let invalid = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let (first, last) = h
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(invalid)?;
+    let first: u64 = first.parse().map_err(|_| invalid())?;
+    let last: u64 = last.parse().map_err(|_| invalid())?;
+    if first > last {
+        return Err(invalid());
+    }
+    if last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
+    }
+    Ok(first..last + 1)
+}
+
+pub(super) async fn upload_part_copy(
+    gw: &Gateway,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let input = req.input;
+    let number = check_part_number(input.part_number)?;
+    let (src_bucket, src_key) = match &input.copy_source {
+        CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+        _ => {
+            return Err(s3_error!(
+                NotImplemented,
+                "Only bucket copy sources are supported"
+            ))
+        }
+    };
+    let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
+    gw.bucket(&src_bucket).await?;
+    let source = gw.object(&src_bucket, &src_key).await?;
+    check_copy_source_version(&input.copy_source, &source)?;
+    check_preconditions(
+        &source,
+        input.copy_source_if_match.as_ref(),
+        input.copy_source_if_none_match.as_ref(),
+        input.copy_source_if_modified_since.as_ref(),
+        input.copy_source_if_unmodified_since.as_ref(),
+    )
+    .map_err(copy_precondition_error)?;
+    let range = copy_source_range(input.copy_source_range.as_deref(), source.size)?;
+    let length = range.end - range.start;
+    if length > objects::MAX_PUT_SIZE {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
+        ));
+    }
+    let version = gw.cluster.hlc.version();
+    let bytes = objects::read_range(gw.cluster.clone(), &source, range, gw.data.window);
+    let mut cfg = gw.data;
+    cfg.inline_threshold = 0;
+    let stored = objects::store_body(
+        &gw.cluster,
+        cfg,
+        version,
+        number,
+        Box::pin(bytes),
+        Some(length),
+        &mut |_| {},
+    )
+    .await
+    .map_err(put_error)?;
+    let layout = part_layout(number, version, &stored);
+    let etag = ETag::Strong(layout.etag.clone());
+    let part = PartRecord {
+        upload_id: upload.upload_id,
+        layout,
+        checksums: Default::default(),
+    };
+    commit_part(gw, &upload, part).await?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(etag),
+            last_modified: Some(timestamp_ms(version.millis() / 1000 * 1000)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+/// The ETag of a multipart object: the MD5 of the concatenated binary part MD5s, then `-N`.
+pub fn multipart_etag(parts: &[PartLayout]) -> String {
+    let mut md5 = Md5::new();
+    for p in parts {
+        md5.update(hex::decode(&p.etag).unwrap_or_default());
+    }
+    format!("{}-{}", hex::encode(md5.finalize()), parts.len())
+}
+
+/// Matches the client's part list against the stored parts under AWS's rules.
+fn assemble(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<Vec<PartLayout>> {
+    if requested.is_empty() {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    }
+    let mut out: Vec<PartLayout> = Vec::with_capacity(requested.len());
+    let invalid_part = || {
+        s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+        )
+    };
+    // AWS checks the order of the whole list first, then each part, then the sizes.
+    let numbers: Vec<i32> = requested
+        .iter()
+        .map(|p| p.part_number.ok_or_else(invalid_part))
+        .collect::<S3Result<_>>()?;
+    if numbers.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(s3_error!(
+            InvalidPartOrder,
+            "The list of parts was not in ascending order. Parts must be ordered by part number."
+        ));
+    }
+    for (want, number) in requested.iter().zip(numbers) {
+        let number = check_part_number(number).map_err(|_| invalid_part())?;
+        let part = stored
+            .iter()
+            .find(|p| p.layout.number == number)
+            .ok_or_else(invalid_part)?;
+        if let Some(tag) = &want.e_tag {
+            if tag.value().trim_matches('"') != part.layout.etag {
+                return Err(invalid_part());
+            }
+        }
+        for (alg, value) in checksum_fields(want) {
+            if part.checksums.get(alg).is_some_and(|v| v != value) {
+                return Err(invalid_part());
+            }
+        }
+        out.push(part.layout.clone());
+    }
+    if out[..out.len() - 1].iter().any(|p| p.size < MIN_PART_SIZE) {
+        return Err(s3_error!(
+            EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size."
+        ));
+    }
+    Ok(out)
+}
+
+pub(super) async fn complete_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let input = req.input;
+    if input.if_match.is_some() || input.if_none_match.is_some() {
+        return Err(s3_error!(
+            NotImplemented,
+            "Conditional writes (If-Match / If-None-Match) are not supported yet"
+        ));
+    }
+    let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
+    let requested = input
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .unwrap_or_default();
+    let stored = gw
+        .cluster
+        .list_parts(&upload.bucket, &upload.key, upload.upload_id)
+        .await
+        .map_err(unavailable)?;
+    let parts = assemble(&requested, &stored)?;
+    let version = gw.cluster.hlc.version();
+    let manifest = Manifest {
+        bucket: upload.bucket.clone(),
+        key: upload.key.clone(),
+        version,
+        deleted: false,
+        size: parts.iter().map(|p| p.size).sum(),
+        etag: multipart_etag(&parts),
+        headers: upload.headers.clone(),
+        user_metadata: upload.user_metadata.clone(),
+        layout: Layout::Parts(parts.clone()),
+    };
+    if let Some(want) = input.mpu_object_size {
+        if want < 0 || want as u64 != manifest.size {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The provided x-amz-mp-object-size does not match the object's size"
+            ));
+        }
+    }
+    let etag = etag_of(&manifest);
+    gw.cluster
+        .put_manifest(manifest)
+        .await
+        .map_err(unavailable)?;
+    // The object is durable: end the upload and free the parts it did not use.
+    let used: std::collections::HashSet<Version> = parts.iter().map(|p| p.version).collect();
+    let unused = stored
+        .iter()
+        .filter(|p| !used.contains(&p.layout.version))
+        .flat_map(|p| p.layout.chunk_ids())
+        .collect();
+    end_upload(gw, upload).await;
+    gw.cluster.delete_chunks(unused);
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        e_tag: Some(etag),
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        ..Default::default()
+    }))
+}
+
+/// Marks an upload ended and forgets its part records. Best effort after the decisive write:
+/// an upload left active here is still refused by a second completion's part check only if its
+/// parts are gone, so the ended record is written with quorum when possible.
+async fn end_upload(gw: &Gateway, upload: UploadRecord) {
+    let (bucket, key, id) = (upload.bucket.clone(), upload.key.clone(), upload.upload_id);
+    let ended = UploadRecord {
+        ended: true,
+        version: gw.cluster.hlc.version(),
+        ..upload
+    };
+    if let Err(e) = gw.cluster.put_upload(ended).await {
+        tracing::warn!("could not mark upload {} ended: {e}", id.to_hex());
+    }
+    gw.cluster.drop_parts(&bucket, &key, id);
+}
+
+pub(super) async fn abort_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let input = req.input;
+    let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
+    let parts = gw
+        .cluster
+        .list_parts(&upload.bucket, &upload.key, upload.upload_id)
+        .await
+        .map_err(unavailable)?;
+    let ended = UploadRecord {
+        ended: true,
+        version: gw.cluster.hlc.version(),
+        ..upload.clone()
+    };
+    gw.cluster.put_upload(ended).await.map_err(unavailable)?;
+    gw.cluster
+        .delete_chunks(parts.iter().flat_map(|p| p.layout.chunk_ids()).collect());
+    gw.cluster
+        .drop_parts(&upload.bucket, &upload.key, upload.upload_id);
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+pub(super) async fn list_parts(
+    gw: &Gateway,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let input = req.input;
+    let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
+    let max = match input.max_parts {
+        None => 1000,
+        Some(n) if n < 0 => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "max-parts must be a non-negative integer"
+            ))
+        }
+        Some(n) => (n as usize).min(1000),
+    };
+    let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+    let all = gw
+        .cluster
+        .list_parts(&upload.bucket, &upload.key, upload.upload_id)
+        .await
+        .map_err(unavailable)?;
+    let after: Vec<&PartRecord> = all.iter().filter(|p| p.layout.number > marker).collect();
+    let page = &after[..after.len().min(max)];
+    let truncated = after.len() > page.len();
+    let parts = page
+        .iter()
+        .map(|p| {
+            let c = crate::checksums::checksum_struct(&p.checksums);
+            Part {
+                part_number: Some(p.layout.number as i32),
+                e_tag: Some(ETag::Strong(p.layout.etag.clone())),
+                size: Some(p.layout.size as i64),
+                last_modified: Some(timestamp_ms(p.layout.version.millis() / 1000 * 1000)),
+                checksum_crc32: c.checksum_crc32,
+                checksum_crc32c: c.checksum_crc32c,
+                checksum_crc64nvme: c.checksum_crc64nvme,
+                checksum_sha1: c.checksum_sha1,
+                checksum_sha256: c.checksum_sha256,
+            }
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: page.last().map(|p| p.layout.number as i32),
+        max_parts: Some(max as i32),
+        is_truncated: Some(truncated),
+        parts: Some(parts),
+        initiator: Some(initiator(&upload.owner)),
+        owner: Some(owner(&upload.owner)),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        checksum_algorithm: upload
+            .checksum_algorithm
+            .as_deref()
+            .map(|a| ChecksumAlgorithm::from(a.to_string())),
+        ..Default::default()
+    }))
+}
+
+fn initiator(id: &str) -> Initiator {
+    Initiator {
+        id: Some(id.to_string()),
+        display_name: Some(id.to_string()),
+    }
+}
+
+pub(super) async fn list_multipart_uploads(
+    gw: &Gateway,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let input = req.input;
+    gw.bucket(&input.bucket).await?;
+    let max = match input.max_uploads {
+        None => 1000,
+        Some(n) if n < 0 => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "max-uploads must be a non-negative integer"
+            ))
+        }
+        Some(n) => (n as usize).min(1000),
+    };
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let key_marker = input.key_marker.clone().unwrap_or_default();
+    // AWS ignores the upload-id marker without a key marker.
+    let id_marker = match (&input.upload_id_marker, key_marker.is_empty()) {
+        (Some(id), false) => Some(
+            parse_upload_id(id)
+                .map_err(|_| s3_error!(InvalidArgument, "Invalid uploadId marker"))?,
+        ),
+        _ => None,
+    };
+    let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+    let mut uploads = Vec::new();
+    let mut prefixes: Vec<String> = Vec::new();
+    let mut next: Option<(String, Version)> = None;
+    let mut truncated = false;
+    let mut cursor = (key_marker.clone(), id_marker);
+    // Pages of the merged listing until `max` entries (uploads + common prefixes) are found.
+    'pages: loop {
+        if max == 0 {
+            break;
+        }
+        let page = gw
+            .cluster
+            .list_uploads(ListUploads {
+                bucket: input.bucket.clone(),
+                prefix: prefix.clone(),
+                key_marker: cursor.0.clone(),
+                upload_id_marker: cursor.1,
+                limit: 1000,
+            })
+            .await
+            .map_err(unavailable)?;
+        for u in page.uploads {
+            if uploads.len() + prefixes.len() == max {
+                truncated = true;
+                break 'pages;
+            }
+            let folded = delimiter.as_ref().and_then(|d| {
+                u.key[prefix.len()..]
+                    .find(d.as_str())
+                    .map(|i| u.key[..prefix.len() + i + d.len()].to_string())
+            });
+            next = Some((u.key.clone(), u.upload_id));
+            match folded {
+                Some(p) => {
+                    if prefixes.last() != Some(&p) {
+                        prefixes.push(p);
+                    }
+                }
+                None => uploads.push(u),
+            }
+        }
+        match page.next {
+            Some(resume) => cursor = (resume.0, Some(resume.1)),
+            None => break,
+        }
+    }
+    if !truncated {
+        next = None;
+    }
+    let listed = uploads
+        .into_iter()
+        .map(|u| MultipartUpload {
+            key: Some(u.key),
+            upload_id: Some(u.upload_id.to_hex()),
+            initiated: Some(timestamp_ms(u.upload_id.millis() / 1000 * 1000)),
+            initiator: Some(initiator(&u.owner)),
+            owner: Some(owner(&u.owner)),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        prefix: input.prefix,
+        delimiter: input.delimiter,
+        key_marker: input.key_marker,
+        upload_id_marker: input.upload_id_marker,
+        max_uploads: Some(max as i32),
+        is_truncated: Some(truncated),
+        next_key_marker: next.as_ref().map(|n| n.0.clone()),
+        next_upload_id_marker: next.as_ref().map(|n| n.1.to_hex()),
+        uploads: Some(listed),
+        common_prefixes: Some(
+            prefixes
+                .into_iter()
+                .map(|p| CommonPrefix { prefix: Some(p) })
+                .collect(),
+        ),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}
