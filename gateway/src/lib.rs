@@ -4,7 +4,9 @@
 //! * [`s3`]: the S3 operations (`s3s::S3`), validation and S3 errors.
 //! * [`objects`]: the data path, chunking bodies in and streaming ranges out.
 //! * [`listing`]: the k-way merge of the nodes' sorted listings.
-//! * [`cluster`]: preference lists, quorums, undo of failed writes, read repair.
+//! * [`cluster`]: preference lists, quorums, undo of failed writes, read repair;
+//!   [`conditional`]: writes with If-None-Match / If-Match, agreed by the key's owners (Paxos);
+//!   [`upload_state`]: multipart upload records.
 //! * [`hlc`]: the hybrid logical clock that orders versions.
 //! * [`auth`]: access keys and post-signature checks; [`checksums`]: `x-amz-checksum-*` checks.
 //! * [`server`]: HTTP serving, request ids, metrics routes; [`dev`]: the one-command dev cluster.
@@ -12,6 +14,7 @@
 pub mod auth;
 pub mod checksums;
 pub mod cluster;
+pub mod conditional;
 pub mod dev;
 pub mod hlc;
 pub mod listing;

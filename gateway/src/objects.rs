@@ -181,6 +181,7 @@ where
         Layout::Chunked {
             chunk_size: cfg.chunk_size as u64,
             count: *started,
+            data: None,
         }
     };
     while let Some(done) = in_flight.next().await {
@@ -222,6 +223,7 @@ pub fn new_manifest(
         headers,
         user_metadata,
         layout: data.layout,
+        origin: None,
     }
 }
 
@@ -237,8 +239,12 @@ pub fn read_range(
             let data = Bytes::copy_from_slice(data);
             vec![(None, data, range.start as usize..range.end as usize)]
         }
-        Layout::Chunked { chunk_size, count } => Extent {
-            version: manifest.version,
+        Layout::Chunked {
+            chunk_size,
+            count,
+            data,
+        } => Extent {
+            version: data.unwrap_or(manifest.version),
             part: 0,
             offset: 0,
             chunk_size: *chunk_size,

@@ -19,6 +19,7 @@ use crate::model::{
     ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord,
     PutManifestReply, RemoveManifestVersion, UploadRecord, Version,
 };
+use crate::model::{Accept, AcceptReply, Prepare, PrepareReply};
 use crate::server::MAX_CHUNK_BYTES;
 
 /// Why a call to a node failed.
@@ -256,6 +257,22 @@ impl NodeClient {
 
     pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, RpcError> {
         self.rpc("/v1/bucket/list", &()).await
+    }
+
+    /// Phase one of a conditional write on `bucket/key`.
+    pub async fn prepare(&self, q: &Prepare) -> Result<PrepareReply, RpcError> {
+        self.rpc("/v1/cas/prepare", q).await
+    }
+
+    /// Phase two: store `manifest` (version = ballot) unless a higher ballot was promised.
+    pub async fn accept(&self, manifest: &Manifest) -> Result<AcceptReply, RpcError> {
+        self.rpc(
+            "/v1/cas/accept",
+            &Accept {
+                manifest: manifest.clone(),
+            },
+        )
+        .await
     }
 
     pub async fn put_upload(&self, record: &UploadRecord) -> Result<bool, RpcError> {

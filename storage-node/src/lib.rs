@@ -8,6 +8,7 @@
 //! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it.
 
 pub mod auth;
+pub mod cas_store;
 pub mod client;
 pub mod keys;
 pub mod metrics;

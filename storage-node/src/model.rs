@@ -106,8 +106,15 @@ pub struct ObjectHeaders {
 pub enum Layout {
     /// Small objects live inside the manifest.
     Inline(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// `count` chunks of `chunk_size` bytes (the last one shorter), ids `(version, 0, 0..count)`.
-    Chunked { chunk_size: u64, count: u32 },
+    /// `count` chunks of `chunk_size` bytes (the last one shorter), ids `(data, 0, 0..count)`
+    /// where `data` is the version the bytes were written under: the manifest's own version,
+    /// unless a conditional write gave the manifest a later one (its agreement ballot).
+    Chunked {
+        chunk_size: u64,
+        count: u32,
+        #[serde(default)]
+        data: Option<Version>,
+    },
     /// A completed multipart upload: its parts in order, each with its own chunks. Completing an
     /// upload writes this list; it never copies part data.
     Parts(Vec<PartLayout>),
@@ -214,6 +221,11 @@ pub struct Manifest {
     pub headers: ObjectHeaders,
     pub user_metadata: BTreeMap<String, String>,
     pub layout: Layout,
+    /// For a conditional write: the version its writer stamped first. Its manifest version is
+    /// the agreement ballot and changes between attempts; this identifies the write across
+    /// them, so a writer recognises its own half-finished attempt.
+    #[serde(default)]
+    pub origin: Option<Version>,
 }
 
 impl Manifest {
@@ -229,6 +241,7 @@ impl Manifest {
             headers: ObjectHeaders::default(),
             user_metadata: BTreeMap::new(),
             layout: Layout::Inline(Vec::new()),
+            origin: None,
         }
     }
 
@@ -236,9 +249,9 @@ impl Manifest {
     pub fn chunk_ids(&self) -> Vec<ChunkId> {
         match &self.layout {
             Layout::Inline(_) => Vec::new(),
-            Layout::Chunked { count, .. } => (0..*count)
+            Layout::Chunked { count, data, .. } => (0..*count)
                 .map(|index| ChunkId {
-                    version: self.version,
+                    version: data.unwrap_or(self.version),
                     part: 0,
                     index,
                 })
@@ -351,6 +364,40 @@ pub struct ListManifestsReply {
     pub truncated: bool,
 }
 
+/// `POST /v1/cas/prepare`: phase one of a conditional write on one key. The node promises to
+/// accept no write of that key with a lower ballot, and reports the key's newest version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Prepare {
+    pub bucket: String,
+    pub key: String,
+    pub ballot: Version,
+}
+
+/// `POST /v1/cas/prepare` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrepareReply {
+    /// Whether the promise was given (no higher ballot was promised before).
+    pub promised: bool,
+    /// The highest ballot this node has promised, after this call.
+    pub highest: Version,
+    /// The newest version of the key on this node (a tombstone included).
+    pub current: Option<Manifest>,
+}
+
+/// `POST /v1/cas/accept`: phase two. The manifest's version is the ballot; the node stores it
+/// (last-writer-wins) unless it has promised a higher ballot since.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Accept {
+    pub manifest: Manifest,
+}
+
+/// `POST /v1/cas/accept` answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AcceptReply {
+    pub accepted: bool,
+    pub superseded: Vec<Manifest>,
+}
+
 /// `POST /v1/bucket/get`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetBucket {
@@ -402,6 +449,7 @@ mod tests {
         m.layout = Layout::Chunked {
             chunk_size: 1 << 20,
             count: 3,
+            data: None,
         };
         m.user_metadata.insert("a".into(), "b".into());
         let back: Manifest = decode(&encode(&m)).unwrap();

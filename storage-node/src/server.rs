@@ -29,6 +29,7 @@ use crate::model::{
     ListManifests, ListParts, ListUploads, Manifest, PartRecord, RemoveManifestVersion,
     UploadRecord,
 };
+use crate::model::{Accept, Prepare};
 use crate::store::Store;
 
 /// Largest chunk a node accepts.
@@ -146,6 +147,8 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/bucket/put") => "put_bucket",
         (_, "/v1/bucket/get") => "get_bucket",
         (_, "/v1/bucket/list") => "list_buckets",
+        (_, "/v1/cas/prepare") => "cas_prepare",
+        (_, "/v1/cas/accept") => "cas_accept",
         (_, "/v1/upload/put") => "put_upload",
         (_, "/v1/upload/get") => "get_upload",
         (_, "/v1/upload/list") => "list_uploads",
@@ -269,6 +272,16 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             }
             "/v1/bucket/list" => {
                 let out = blocking(state, |s| s.list_buckets()).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/cas/prepare" => {
+                let q: Prepare = message(state, req).await?;
+                let out = blocking(state, move |s| s.prepare(&q.bucket, &q.key, q.ballot)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/cas/accept" => {
+                let q: Accept = message(state, req).await?;
+                let out = blocking(state, move |s| s.accept(&q.manifest)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/upload/put" => {

@@ -1,5 +1,6 @@
 //! The node's RocksDB: manifests, chunks and bucket records, each in its own column family
-//! (multipart uploads and parts too, in [`crate::upload_store`]).
+//! (multipart uploads and parts in [`crate::upload_store`], conditional-write promises in
+//! [`crate::cas_store`]).
 //!
 //! Every write uses a synced write batch (the WAL is fsync'd before the call returns), so an
 //! acknowledgement means the data survives a crash. RocksDB groups concurrent synced writers
@@ -25,6 +26,7 @@ const CF_CHUNKS: &str = "chunks";
 const CF_BUCKETS: &str = "buckets";
 pub(crate) const CF_UPLOADS: &str = "uploads";
 pub(crate) const CF_PARTS: &str = "parts";
+pub(crate) const CF_PROMISES: &str = "promises";
 const LOCK_STRIPES: usize = 256;
 
 /// A storage failure (RocksDB error or a record that does not decode).
@@ -86,6 +88,7 @@ impl Store {
         uploads.set_compression_type(DBCompressionType::Lz4);
         let mut parts = Options::default();
         parts.set_compression_type(DBCompressionType::Lz4);
+        let promises = Options::default();
 
         let db = DB::open_cf_descriptors(
             &db_opts,
@@ -96,6 +99,7 @@ impl Store {
                 ColumnFamilyDescriptor::new(CF_BUCKETS, buckets),
                 ColumnFamilyDescriptor::new(CF_UPLOADS, uploads),
                 ColumnFamilyDescriptor::new(CF_PARTS, parts),
+                ColumnFamilyDescriptor::new(CF_PROMISES, promises),
             ],
         )?;
         Ok(Store {
@@ -120,6 +124,12 @@ impl Store {
     pub fn put_manifest(&self, m: &Manifest) -> StoreResult<PutManifestReply> {
         let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
         let _guard = self.stripe(&prefix);
+        self.put_manifest_locked(m)
+    }
+
+    /// [`Store::put_manifest`] for a caller that holds the key's stripe lock.
+    pub(crate) fn put_manifest_locked(&self, m: &Manifest) -> StoreResult<PutManifestReply> {
+        let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
         let existing = self.versions_of(&prefix)?;
         if let Some((newest, _)) = existing.first() {
             if *newest == m.version {
@@ -166,6 +176,10 @@ impl Store {
 
     /// The newest version of `bucket/key` this node holds (a tombstone included).
     pub fn get_manifest(&self, bucket: &str, key: &str) -> StoreResult<Option<Manifest>> {
+        self.newest_manifest(bucket, key)
+    }
+
+    pub(crate) fn newest_manifest(&self, bucket: &str, key: &str) -> StoreResult<Option<Manifest>> {
         let prefix = keys::object_prefix(bucket, key.as_bytes());
         Ok(self
             .versions_of(&prefix)?

@@ -116,14 +116,17 @@ def test_copy_with_replace(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"payload"
 
 
-def test_unsupported_put_options_are_refused_not_ignored(s3, bucket):
-    # Until conditional writes and SSE-C exist, a PUT that relies on them must fail loudly.
+def test_conditional_put_and_refused_options(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="cond", Body=b"first", IfNoneMatch="*")
     with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="cond", Body=b"x", IfNoneMatch="*")
+        s3.put_object(Bucket=bucket, Key="cond", Body=b"second", IfNoneMatch="*")
+    assert error_code(e) == "PreconditionFailed"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert s3.get_object(Bucket=bucket, Key="cond")["Body"].read() == b"first"
+    # Options the store does not have are refused loudly, never ignored.
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
     assert error_code(e) == "NotImplemented"
     with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="cond", Body=b"x", ServerSideEncryption="aws:kms")
-    assert error_code(e) == "NotImplemented"
-    with pytest.raises(ClientError) as e:
-        s3.head_object(Bucket=bucket, Key="cond")
+        s3.head_object(Bucket=bucket, Key="kms")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404

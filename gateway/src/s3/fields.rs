@@ -8,6 +8,7 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Result};
 use storage_node::model::{Manifest, ObjectHeaders};
 
 use crate::cluster::ClusterError;
+use crate::conditional::{CasError, Condition};
 use crate::objects::PutError;
 
 pub(super) fn unavailable(e: ClusterError) -> S3Error {
@@ -113,4 +114,54 @@ pub(super) fn check_sse(requested: Option<&ServerSideEncryption>) -> S3Result<()
         )),
         _ => Ok(()),
     }
+}
+
+/// The condition of a PUT or CompleteMultipartUpload (`If-None-Match: *`, `If-Match`).
+pub(super) fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<Option<Condition>> {
+    match (if_match, if_none_match) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(s3_error!(
+            NotImplemented,
+            "If-Match and If-None-Match cannot be combined on a write"
+        )),
+        (None, Some(ETagCondition::Any)) => Ok(Some(Condition::Absent)),
+        (None, Some(ETagCondition::ETag(_))) => Err(s3_error!(
+            NotImplemented,
+            "If-None-Match on a write supports only *"
+        )),
+        (Some(ETagCondition::Any), None) => Ok(Some(Condition::Matches(None))),
+        (Some(ETagCondition::ETag(tag)), None) => Ok(Some(Condition::Matches(Some(
+            tag.value().trim_matches('"').to_string(),
+        )))),
+    }
+}
+
+/// Makes `manifest` the key's current version: last-writer-wins, or agreed with the key's
+/// owners when the request has a condition. On failure the caller frees the bytes.
+pub(super) async fn commit_manifest(
+    cluster: &std::sync::Arc<crate::cluster::Cluster>,
+    manifest: Manifest,
+    condition: Option<&Condition>,
+) -> S3Result<()> {
+    let Some(condition) = condition else {
+        return cluster.put_manifest(manifest).await.map_err(unavailable);
+    };
+    cluster
+        .put_manifest_if(manifest, condition)
+        .await
+        .map_err(|e| match e {
+            CasError::PreconditionFailed => s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ),
+            CasError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+            CasError::Conflict => s3_error!(
+                ConditionalRequestConflict,
+                "A conflicting operation occurred. If using PutObject you can retry the request."
+            ),
+            CasError::Cluster(c) => unavailable(c),
+        })
 }

@@ -70,7 +70,9 @@ async fn active_upload(gw: &Gateway, bucket: &str, key: &str, id: &str) -> S3Res
 
 fn part_layout(number: u32, version: Version, stored: &objects::StoredData) -> PartLayout {
     let (chunk_size, count) = match stored.layout {
-        Layout::Chunked { chunk_size, count } => (chunk_size, count),
+        Layout::Chunked {
+            chunk_size, count, ..
+        } => (chunk_size, count),
         _ => (0, 0),
     };
     PartLayout {
@@ -374,12 +376,7 @@ pub(super) async fn complete_multipart_upload(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let input = req.input;
-    if input.if_match.is_some() || input.if_none_match.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "Conditional writes (If-Match / If-None-Match) are not supported yet"
-        ));
-    }
+    let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
     let requested = input
         .multipart_upload
@@ -402,6 +399,7 @@ pub(super) async fn complete_multipart_upload(
         headers: upload.headers.clone(),
         user_metadata: upload.user_metadata.clone(),
         layout: Layout::Parts(parts.clone()),
+        origin: None,
     };
     if let Some(want) = input.mpu_object_size {
         if want < 0 || want as u64 != manifest.size {
@@ -412,10 +410,8 @@ pub(super) async fn complete_multipart_upload(
         }
     }
     let etag = etag_of(&manifest);
-    gw.cluster
-        .put_manifest(manifest)
-        .await
-        .map_err(unavailable)?;
+    // On a failed condition the upload stays as it was: the client may still complete it.
+    commit_manifest(&gw.cluster, manifest, condition.as_ref()).await?;
     // The object is durable: end the upload and free the parts it did not use.
     let used: std::collections::HashSet<Version> = parts.iter().map(|p| p.version).collect();
     let unused = stored

@@ -23,13 +23,8 @@ pub(super) async fn put_object(
         ..
     } = req;
     validate_key(&input.key)?;
+    let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     // Refused rather than ignored: a client that asks for these relies on them.
-    if input.if_match.is_some() || input.if_none_match.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "Conditional writes (If-Match / If-None-Match on PUT) are not supported yet"
-        ));
-    }
     if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
         return Err(s3_error!(
             NotImplemented,
@@ -86,9 +81,9 @@ pub(super) async fn put_object(
     );
     let etag = etag_of(&manifest);
     let chunks = manifest.chunk_ids();
-    if let Err(e) = gw.cluster.put_manifest(manifest).await {
+    if let Err(e) = commit_manifest(&gw.cluster, manifest, condition.as_ref()).await {
         gw.cluster.delete_chunks(chunks);
-        return Err(unavailable(e));
+        return Err(e);
     }
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag),

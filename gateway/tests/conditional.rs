@@ -1,0 +1,206 @@
+//! Conditional writes against three real storage nodes: racing `If-None-Match: *` PUTs have
+//! exactly one winner (also with a node down), `If-Match` follows AWS, and
+//! CompleteMultipartUpload honours the same conditions.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::{code, status, TestCluster};
+
+/// Starts `writers` PUTs of distinct bodies to one new key at once; returns the bodies of the
+/// winners and the HTTP statuses of the losers.
+async fn race(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    writers: usize,
+) -> (Vec<String>, Vec<u16>) {
+    let tasks: Vec<_> = (0..writers)
+        .map(|i| {
+            let s3 = s3.clone();
+            let (bucket, key) = (bucket.to_string(), key.to_string());
+            tokio::spawn(async move {
+                let body = format!("writer {i}");
+                let r = s3
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .if_none_match("*")
+                    .body(ByteStream::from(body.clone().into_bytes()))
+                    .send()
+                    .await;
+                (body, r.map_err(|e| (status(&e), code(&e))))
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (body, Ok(_)) => winners.push(body),
+            (_, Err((status, code))) => {
+                assert!(
+                    matches!(
+                        code.as_str(),
+                        "PreconditionFailed" | "ConditionalRequestConflict"
+                    ),
+                    "unexpected failure {status} {code}"
+                );
+                losers.push(status);
+            }
+        }
+    }
+    (winners, losers)
+}
+
+async fn body_of(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    let got = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    String::from_utf8(got.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_if_none_match_has_exactly_one_winner() {
+    let mut cluster = TestCluster::start();
+    let s3 = cluster.client();
+    s3.create_bucket().bucket("race").send().await.unwrap();
+
+    let (winners, losers) = race(&s3, "race", "once", 20).await;
+    assert_eq!(winners.len(), 1, "losers: {losers:?}");
+    assert_eq!(losers.len(), 19);
+    assert_eq!(body_of(&s3, "race", "once").await, winners[0]);
+    // Later conditional writers lose too, plain writers do not.
+    let (late, _) = race(&s3, "race", "once", 3).await;
+    assert!(late.is_empty());
+
+    // The same with one of the three nodes down.
+    cluster.kill_node(1);
+    let (winners, losers) = race(&s3, "race", "degraded", 20).await;
+    assert_eq!(winners.len(), 1, "losers: {losers:?}");
+    assert_eq!(body_of(&s3, "race", "degraded").await, winners[0]);
+    // A deleted key is absent again.
+    s3.delete_object()
+        .bucket("race")
+        .key("degraded")
+        .send()
+        .await
+        .unwrap();
+    let (again, _) = race(&s3, "race", "degraded", 5).await;
+    assert_eq!(again.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_match_and_conditional_completion() {
+    let cluster = TestCluster::start();
+    let s3 = cluster.client();
+    s3.create_bucket().bucket("cond").send().await.unwrap();
+
+    let missing = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .if_match("\"0123456789abcdef0123456789abcdef\"")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&missing), "NoSuchKey");
+    let first = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .body(ByteStream::from_static(b"one"))
+        .send()
+        .await
+        .unwrap();
+    let etag = first.e_tag().unwrap().to_string();
+    let updated = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .if_match(&etag)
+        .body(ByteStream::from_static(b"two"))
+        .send()
+        .await
+        .unwrap();
+    // The old ETag no longer matches.
+    let stale = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .if_match(&etag)
+        .body(ByteStream::from_static(b"three"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&stale), "PreconditionFailed");
+    assert_eq!(status(&stale), 412);
+    assert_eq!(body_of(&s3, "cond", "k").await, "two");
+    let taken = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"four"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&taken), "PreconditionFailed");
+    assert_eq!(body_of(&s3, "cond", "k").await, "two");
+    assert_ne!(updated.e_tag(), Some(etag.as_str()));
+
+    // CompleteMultipartUpload with If-None-Match: * on an existing key fails and leaves the
+    // upload to be completed elsewhere; on a new key it succeeds.
+    for (key, exists) in [("k", true), ("fresh", false)] {
+        let id = s3
+            .create_multipart_upload()
+            .bucket("cond")
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .unwrap()
+            .to_string();
+        let part = s3
+            .upload_part()
+            .bucket("cond")
+            .key(key)
+            .upload_id(&id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"multipart body"))
+            .send()
+            .await
+            .unwrap();
+        let done = s3
+            .complete_multipart_upload()
+            .bucket("cond")
+            .key(key)
+            .upload_id(&id)
+            .if_none_match("*")
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .parts(
+                        aws_sdk_s3::types::CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(part.e_tag().unwrap())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await;
+        if exists {
+            assert_eq!(code(&done.unwrap_err()), "PreconditionFailed");
+            assert_eq!(body_of(&s3, "cond", key).await, "two");
+        } else {
+            done.unwrap();
+            assert_eq!(body_of(&s3, "cond", key).await, "multipart body");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The node's half of conditional writes (`If-None-Match` / `If-Match` on PUT and
+//! CompleteMultipartUpload): the promise and accept steps of single-decree Paxos per key.
+//!
+//! A node durably records the highest ballot it has promised for a key (column family
+//! `promises`). `prepare` promises a higher ballot and reports the key's newest version;
+//! `accept` stores a manifest whose version *is* its ballot, unless a higher ballot has been
+//! promised since. Because version = ballot, last-writer-wins among manifests orders accepted
+//! values exactly as Paxos orders ballots, so the gateway can decide a conditional write from a
+//! majority of promises (see `gateway/src/conditional.rs`).
+
+use crate::keys;
+use crate::model::{AcceptReply, Manifest, PrepareReply, Version};
+use crate::store::{synced, Store, StoreError, StoreResult, CF_PROMISES};
+
+impl Store {
+    fn promised(&self, prefix: &[u8]) -> StoreResult<Option<Version>> {
+        match self.db.get_cf(self.cf(CF_PROMISES), prefix)? {
+            Some(v) => Version::from_bytes(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt("promise".into())),
+            None => Ok(None),
+        }
+    }
+
+    /// Promises `ballot` for `bucket/key` if no higher-or-equal ballot was promised before.
+    pub fn prepare(&self, bucket: &str, key: &str, ballot: Version) -> StoreResult<PrepareReply> {
+        let prefix = keys::object_prefix(bucket, key.as_bytes());
+        let _guard = self.stripe(&prefix);
+        let before = self.promised(&prefix)?;
+        let promised = before.is_none_or(|b| ballot > b);
+        if promised {
+            self.db
+                .put_cf_opt(self.cf(CF_PROMISES), &prefix, ballot.to_bytes(), &synced())?;
+        }
+        Ok(PrepareReply {
+            promised,
+            highest: if promised {
+                ballot
+            } else {
+                before.unwrap_or(ballot)
+            },
+            current: self.newest_manifest(bucket, key)?,
+        })
+    }
+
+    /// Stores `m` (whose version is its ballot) unless a higher ballot was promised.
+    pub fn accept(&self, m: &Manifest) -> StoreResult<AcceptReply> {
+        let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
+        let _guard = self.stripe(&prefix);
+        if self.promised(&prefix)?.is_some_and(|b| b > m.version) {
+            return Ok(AcceptReply::default());
+        }
+        let reply = self.put_manifest_locked(m)?;
+        Ok(AcceptReply {
+            accepted: true,
+            superseded: reply.superseded,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Layout;
+
+    fn v(hlc: u64) -> Version {
+        Version { hlc, tiebreak: 0 }
+    }
+
+    fn manifest(version: u64) -> Manifest {
+        let mut m = Manifest::tombstone("b", "k", v(version));
+        m.deleted = false;
+        m.layout = Layout::Inline(b"x".to_vec());
+        m
+    }
+
+    #[test]
+    fn promises_only_rise_and_block_lower_accepts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let first = s.prepare("b", "k", v(10)).unwrap();
+        assert!(first.promised && first.current.is_none());
+        assert!(!s.prepare("b", "k", v(9)).unwrap().promised);
+        assert!(!s.prepare("b", "k", v(10)).unwrap().promised);
+        assert!(s.accept(&manifest(10)).unwrap().accepted);
+        let second = s.prepare("b", "k", v(12)).unwrap();
+        assert!(second.promised);
+        assert_eq!(second.current.unwrap().version, v(10));
+        // Ballot 11 was overtaken by the promise of 12.
+        assert!(!s.accept(&manifest(11)).unwrap().accepted);
+        assert!(s.accept(&manifest(12)).unwrap().accepted);
+        assert_eq!(s.get_manifest("b", "k").unwrap().unwrap().version, v(12));
+        // Promises survive a restart.
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert!(!s.prepare("b", "k", v(11)).unwrap().promised);
+    }
+}
