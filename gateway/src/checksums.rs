@@ -7,7 +7,7 @@ use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
 use s3s::dto::{Checksum, CompletedPart};
 use s3s::{s3_error, S3Result};
-use storage_node::model::Checksums;
+use storage_node::model::{Checksums, PartLayout};
 
 /// Hashes a body with every algorithm the request names and checks the values it announced.
 pub struct Verifier {
@@ -43,6 +43,20 @@ fn field<'a>(c: &'a Checksum, algorithm: &str) -> &'a Option<String> {
 }
 
 impl Verifier {
+    /// A verifier with nothing to check that computes CRC64NVME and `algorithm` (a wire name),
+    /// for bytes the gateway copies itself.
+    pub fn computing(algorithm: Option<&str>) -> Verifier {
+        let mut v = Verifier::new(Checksum::default(), &HeaderMap::new());
+        match algorithm.map(str::to_ascii_uppercase).as_deref() {
+            Some("CRC32") => v.hasher.crc32 = Some(Default::default()),
+            Some("CRC32C") => v.hasher.crc32c = Some(Default::default()),
+            Some("SHA1") => v.hasher.sha1 = Some(Default::default()),
+            Some("SHA256") => v.hasher.sha256 = Some(Default::default()),
+            _ => {}
+        }
+        v
+    }
+
     /// `expected` holds the values sent as headers; `headers` are the request's headers (they
     /// name trailer checksums and the SDK's chosen algorithm).
     pub fn new(expected: Checksum, headers: &HeaderMap) -> Verifier {
@@ -54,9 +68,8 @@ impl Verifier {
         if wanted("crc32c") {
             hasher.crc32c = Some(Default::default());
         }
-        if wanted("crc64nvme") {
-            hasher.crc64nvme = Some(Default::default());
-        }
+        // Like AWS, every object gets a CRC64NVME whether or not the client asked.
+        hasher.crc64nvme = Some(Default::default());
         if wanted("sha1") {
             hasher.sha1 = Some(Default::default());
         }
@@ -142,6 +155,38 @@ pub fn checksum_struct(m: &Checksums) -> Checksum {
         checksum_sha256: get("SHA256"),
         ..Default::default()
     }
+}
+
+/// The whole-object checksums of a multipart object: for the upload's algorithm (other than
+/// CRC64NVME, which AWS only defines as a full-object checksum), the composite value AWS
+/// defines, `base64(hash(part checksum 1 ‖ … ‖ part checksum N))-N`, when every part has one.
+pub fn composite_checksums(algorithm: Option<&str>, parts: &[PartLayout]) -> Checksums {
+    let mut out = Checksums::new();
+    let Some(name) = algorithm.map(str::to_ascii_uppercase) else {
+        return out;
+    };
+    let Some((alg, _)) = WIRE_NAMES.iter().find(|(_, n)| *n == name) else {
+        return out;
+    };
+    if *alg == "crc64nvme" {
+        return out;
+    }
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut joined = Vec::new();
+    for p in parts {
+        let Some(raw) = p.checksums.get(&name).and_then(|v| engine.decode(v).ok()) else {
+            return out;
+        };
+        joined.extend_from_slice(&raw);
+    }
+    let mut v = Verifier::computing(Some(&name));
+    v.hasher.crc64nvme = None;
+    v.update(&joined);
+    let computed = v.hasher.finalize();
+    if let Some(value) = field(&computed, alg) {
+        out.insert(name, format!("{value}-{}", parts.len()));
+    }
+    out
 }
 
 /// The checksums a client listed for one part of a CompleteMultipartUpload, by wire name.

@@ -224,6 +224,7 @@ pub fn new_manifest(
         user_metadata,
         layout: data.layout,
         origin: None,
+        checksums: Default::default(),
     }
 }
 

@@ -131,6 +131,9 @@ pub struct PartLayout {
     pub etag: String,
     pub chunk_size: u64,
     pub count: u32,
+    /// The part's checksums as received (by wire name).
+    #[serde(default)]
+    pub checksums: Checksums,
 }
 
 impl PartLayout {
@@ -171,7 +174,6 @@ pub struct UploadRecord {
 pub struct PartRecord {
     pub upload_id: Version,
     pub layout: PartLayout,
-    pub checksums: Checksums,
 }
 
 /// `POST /v1/upload/get`
@@ -226,6 +228,10 @@ pub struct Manifest {
     /// them, so a writer recognises its own half-finished attempt.
     #[serde(default)]
     pub origin: Option<Version>,
+    /// Whole-object checksums by wire name (`CRC64NVME` always, plus any the client sent); for
+    /// a multipart object, composite values (`<base64>-N`) of the upload's algorithm.
+    #[serde(default)]
+    pub checksums: Checksums,
 }
 
 impl Manifest {
@@ -242,6 +248,7 @@ impl Manifest {
             user_metadata: BTreeMap::new(),
             layout: Layout::Inline(Vec::new()),
             origin: None,
+            checksums: Checksums::new(),
         }
     }
 

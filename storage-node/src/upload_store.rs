@@ -177,8 +177,8 @@ mod tests {
                 etag: format!("{version}"),
                 chunk_size: 1,
                 count: 5,
+                checksums: Default::default(),
             },
-            checksums: Default::default(),
         }
     }
 

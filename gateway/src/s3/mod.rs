@@ -5,6 +5,7 @@
 //! codes. The trait impl here only dispatches: [`buckets`], [`object_ops`], [`multipart`] and
 //! [`list_ops`] hold the operations, [`conditions`] the preconditions, [`fields`] the conversions they share.
 
+mod attributes;
 mod buckets;
 mod conditions;
 mod fields;
@@ -219,5 +220,12 @@ impl S3 for Gateway {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         multipart::list_multipart_uploads(self, req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        attributes::get_object_attributes(self, req).await
     }
 }

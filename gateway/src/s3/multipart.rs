@@ -13,14 +13,14 @@ use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage_node::model::{
-    Layout, ListUploads, Manifest, PartLayout, PartRecord, UploadRecord, Version,
+    Checksums, Layout, ListUploads, Manifest, PartLayout, PartRecord, UploadRecord, Version,
 };
 
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
 use super::object_ops::{receive_body, BodyTarget, Received};
 use super::Gateway;
-use crate::checksums::{checksum_fields, checksum_map};
+use crate::checksums::{checksum_fields, checksum_map, composite_checksums, Verifier};
 use crate::objects;
 
 /// The smallest part AWS accepts, except for the last one.
@@ -68,7 +68,12 @@ async fn active_upload(gw: &Gateway, bucket: &str, key: &str, id: &str) -> S3Res
     }
 }
 
-fn part_layout(number: u32, version: Version, stored: &objects::StoredData) -> PartLayout {
+fn part_layout(
+    number: u32,
+    version: Version,
+    stored: &objects::StoredData,
+    checksums: Checksums,
+) -> PartLayout {
     let (chunk_size, count) = match stored.layout {
         Layout::Chunked {
             chunk_size, count, ..
@@ -82,6 +87,7 @@ fn part_layout(number: u32, version: Version, stored: &objects::StoredData) -> P
         etag: hex::encode(stored.md5),
         chunk_size,
         count,
+        checksums,
     }
 }
 
@@ -191,12 +197,11 @@ pub(super) async fn upload_part(
         trailing_headers,
     )
     .await?;
-    let layout = part_layout(number, version, &stored);
+    let layout = part_layout(number, version, &stored, checksum_map(&checksum));
     let etag = ETag::Strong(layout.etag.clone());
     let part = PartRecord {
         upload_id: upload.upload_id,
         layout,
-        checksums: checksum_map(&checksum),
     };
     commit_part(gw, &upload, part).await?;
     Ok(S3Response::new(UploadPartOutput {
@@ -280,6 +285,7 @@ pub(super) async fn upload_part_copy(
     let bytes = objects::read_range(gw.cluster.clone(), &source, range, gw.data.window);
     let mut cfg = gw.data;
     cfg.inline_threshold = 0;
+    let mut computed = Verifier::computing(upload.checksum_algorithm.as_deref());
     let stored = objects::store_body(
         &gw.cluster,
         cfg,
@@ -287,16 +293,20 @@ pub(super) async fn upload_part_copy(
         number,
         Box::pin(bytes),
         Some(length),
-        &mut |_| {},
+        &mut |piece| computed.update(piece),
     )
     .await
     .map_err(put_error)?;
-    let layout = part_layout(number, version, &stored);
+    let layout = part_layout(
+        number,
+        version,
+        &stored,
+        checksum_map(&computed.finish(None)?),
+    );
     let etag = ETag::Strong(layout.etag.clone());
     let part = PartRecord {
         upload_id: upload.upload_id,
         layout,
-        checksums: Default::default(),
     };
     commit_part(gw, &upload, part).await?;
     Ok(S3Response::new(UploadPartCopyOutput {
@@ -356,7 +366,7 @@ fn assemble(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<Vec<
             }
         }
         for (alg, value) in checksum_fields(want) {
-            if part.checksums.get(alg).is_some_and(|v| v != value) {
+            if part.layout.checksums.get(alg).is_some_and(|v| v != value) {
                 return Err(invalid_part());
             }
         }
@@ -400,6 +410,7 @@ pub(super) async fn complete_multipart_upload(
         user_metadata: upload.user_metadata.clone(),
         layout: Layout::Parts(parts.clone()),
         origin: None,
+        checksums: composite_checksums(upload.checksum_algorithm.as_deref(), &parts),
     };
     if let Some(want) = input.mpu_object_size {
         if want < 0 || want as u64 != manifest.size {
@@ -498,7 +509,7 @@ pub(super) async fn list_parts(
     let parts = page
         .iter()
         .map(|p| {
-            let c = crate::checksums::checksum_struct(&p.checksums);
+            let c = crate::checksums::checksum_struct(&p.layout.checksums);
             Part {
                 part_number: Some(p.layout.number as i32),
                 e_tag: Some(ETag::Strong(p.layout.etag.clone())),

@@ -9,7 +9,7 @@ use storage_node::model::{Layout, Manifest, Version};
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
 use super::Gateway;
-use crate::checksums::{check_content_md5, Verifier};
+use crate::checksums::{check_content_md5, checksum_map, checksum_struct, Verifier};
 use crate::objects::{self, StoredData};
 
 pub(super) async fn put_object(
@@ -71,7 +71,7 @@ pub(super) async fn put_object(
         input.cache_control,
         input.expires.as_ref(),
     );
-    let manifest = objects::new_manifest(
+    let mut manifest = objects::new_manifest(
         &input.bucket,
         &input.key,
         version,
@@ -79,6 +79,7 @@ pub(super) async fn put_object(
         headers,
         user_metadata(input.metadata),
     );
+    manifest.checksums = checksum_map(&checksum);
     let etag = etag_of(&manifest);
     let chunks = manifest.chunk_ids();
     if let Err(e) = commit_manifest(&gw.cluster, manifest, condition.as_ref()).await {
@@ -324,6 +325,32 @@ macro_rules! overrides {
     };
 }
 
+/// Sets the stored checksums on a `GetObjectOutput` or `HeadObjectOutput` when the request
+/// asked (`x-amz-checksum-mode: ENABLED`) for the whole object: AWS returns none for a range.
+macro_rules! add_checksums {
+    ($out:ident, $input:ident, $m:ident, $whole:expr) => {
+        if $whole
+            && $input
+                .checksum_mode
+                .as_ref()
+                .is_some_and(|c| c.as_str() == ChecksumMode::ENABLED)
+            && !$m.checksums.is_empty()
+        {
+            let c = checksum_struct(&$m.checksums);
+            $out.checksum_crc32 = c.checksum_crc32;
+            $out.checksum_crc32c = c.checksum_crc32c;
+            $out.checksum_crc64nvme = c.checksum_crc64nvme;
+            $out.checksum_sha1 = c.checksum_sha1;
+            $out.checksum_sha256 = c.checksum_sha256;
+            $out.checksum_type = Some(ChecksumType::from_static(if $m.parts_count().is_some() {
+                ChecksumType::COMPOSITE
+            } else {
+                ChecksumType::FULL_OBJECT
+            }));
+        }
+    };
+}
+
 /// A `GetObjectOutput` or `HeadObjectOutput` (same field names) describing manifest `$m` with
 /// representation `$r`, plus the fields in braces.
 macro_rules! object_output {
@@ -359,12 +386,15 @@ pub(super) async fn get_object(
     gw.cluster.metrics.bytes_out.inc_by(length);
     let body = objects::read_range(gw.cluster.clone(), &m, range, gw.data.window);
     let r = Representation::of(&m, overrides!(input));
-    Ok(S3Response::new(object_output!(GetObjectOutput, m, r, {
+    let whole = content_range.is_none();
+    let mut out = object_output!(GetObjectOutput, m, r, {
         parts_count: m.parts_count().map(|n| n as i32),
         body: Some(StreamingBlob::wrap(body)),
         content_length: Some(length as i64),
         content_range,
-    })))
+    });
+    add_checksums!(out, input, m, whole);
+    Ok(S3Response::new(out))
 }
 
 pub(super) async fn head_object(
@@ -378,11 +408,14 @@ pub(super) async fn head_object(
         content_range,
     } = select(gw, read_request!(input)).await?;
     let r = Representation::of(&m, overrides!(input));
-    Ok(S3Response::new(object_output!(HeadObjectOutput, m, r, {
+    let whole = content_range.is_none();
+    let mut out = object_output!(HeadObjectOutput, m, r, {
         parts_count: m.parts_count().map(|n| n as i32),
         content_length: Some((range.end - range.start) as i64),
         content_range,
-    })))
+    });
+    add_checksums!(out, input, m, whole);
+    Ok(S3Response::new(out))
 }
 
 pub(super) async fn delete_object(
@@ -498,6 +531,7 @@ pub(super) async fn copy_object(
     };
     let version = gw.cluster.hlc.version();
     let bytes = objects::read_range(gw.cluster.clone(), &source, 0..source.size, gw.data.window);
+    let mut computed = Verifier::computing(None);
     let stored = objects::store_body(
         &gw.cluster,
         gw.data,
@@ -505,11 +539,11 @@ pub(super) async fn copy_object(
         0,
         Box::pin(bytes),
         Some(source.size),
-        &mut |_| {},
+        &mut |piece| computed.update(piece),
     )
     .await
     .map_err(put_error)?;
-    let manifest = objects::new_manifest(
+    let mut manifest = objects::new_manifest(
         &input.bucket,
         &input.key,
         version,
@@ -517,6 +551,17 @@ pub(super) async fn copy_object(
         headers,
         metadata,
     );
+    // Same bytes: a single-PUT source's checksums still hold; a multipart source's composite
+    // values do not, so the copy keeps the CRC64NVME computed while copying.
+    manifest.checksums = checksum_map(&computed.finish(None)?);
+    if source.parts_count().is_none() {
+        for (name, value) in &source.checksums {
+            manifest
+                .checksums
+                .entry(name.clone())
+                .or_insert(value.clone());
+        }
+    }
     let result = CopyObjectResult {
         e_tag: Some(etag_of(&manifest)),
         last_modified: Some(last_modified(&manifest)),
