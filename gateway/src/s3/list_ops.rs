@@ -93,7 +93,7 @@ pub(super) async fn list_objects(
 }
 
 /// One page of a bucket listing, from the merged node listings.
-async fn fetch(
+pub(super) async fn fetch(
     gw: &Gateway,
     bucket: &str,
     prefix: &str,
@@ -111,19 +111,19 @@ async fn fetch(
     .await
 }
 
-fn url_encoded(encoding_type: &Option<EncodingType>) -> bool {
+pub(super) fn url_encoded(encoding_type: &Option<EncodingType>) -> bool {
     encoding_type
         .as_ref()
         .is_some_and(|e| e.as_str() == EncodingType::URL)
 }
 
-struct ListedPage {
-    contents: Vec<Object>,
-    prefixes: Vec<CommonPrefix>,
-    count: usize,
+pub(super) struct ListedPage {
+    pub contents: Vec<Object>,
+    pub prefixes: Vec<CommonPrefix>,
+    pub count: usize,
 }
 
-fn render_page(page: &listing::Page, url: bool, owner_id: Option<&str>) -> ListedPage {
+pub(super) fn render_page(page: &listing::Page, url: bool, owner_id: Option<&str>) -> ListedPage {
     let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
     let mut contents = Vec::new();
     let mut prefixes = Vec::new();
@@ -153,7 +153,7 @@ fn render_page(page: &listing::Page, url: bool, owner_id: Option<&str>) -> Liste
 }
 
 /// Keys, prefixes and markers in a listing with `encoding-type=url`.
-fn url_encode(s: &str) -> String {
+pub(super) fn url_encode(s: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
@@ -163,7 +163,7 @@ fn url_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, KEEP).to_string()
 }
 
-fn max_keys(v: Option<i32>) -> S3Result<usize> {
+pub(super) fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
         Some(n) if n < 0 => Err(s3_error!(
