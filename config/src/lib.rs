@@ -279,7 +279,8 @@ credentials:
     #[test]
     fn example_configs_load() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let gw = load_gateway(&root.join("examples/gateway.yaml")).unwrap();
+        let gw =
+            load_gateway(&root.join("examples/gateway.yaml")).unwrap_or_else(|e| panic!("{e}"));
         let map = load_cluster_map(&gw.cluster_map).unwrap();
         assert_eq!(map.nodes.len(), 3);
         for i in 1..=3 {

@@ -331,7 +331,14 @@ impl Cluster {
                 }
             }
         }
-        let ids: Vec<ChunkId> = seen.values().flat_map(Manifest::chunk_ids).collect();
+        // A version may share chunks with the winner (a tagging change re-writes the manifest
+        // over the same bytes): those stay.
+        let keep: std::collections::HashSet<ChunkId> = winner.chunk_ids().into_iter().collect();
+        let ids: Vec<ChunkId> = seen
+            .values()
+            .flat_map(Manifest::chunk_ids)
+            .filter(|id| !keep.contains(id))
+            .collect();
         self.delete_chunks(ids);
     }
 

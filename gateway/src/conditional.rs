@@ -39,6 +39,9 @@ pub enum Condition {
     /// `If-Match: <etag>` (hex, unquoted), or `If-Match: *` as `None`: the key has an object
     /// (with that ETag).
     Matches(Option<String>),
+    /// The key's current object is exactly this version (a read-modify-write, such as a tagging
+    /// change, must not resurrect an object replaced meanwhile).
+    Is(Version),
 }
 
 /// Why a conditional write did not happen.
@@ -63,6 +66,9 @@ impl Condition {
             (Condition::Matches(None), Some(_)) => Ok(()),
             (Condition::Matches(Some(etag)), Some(m)) if *etag == m.etag => Ok(()),
             (Condition::Matches(Some(_)), Some(_)) => Err(CasError::PreconditionFailed),
+            (Condition::Is(_), None) => Err(CasError::NoSuchKey),
+            (Condition::Is(v), Some(m)) if m.version == *v => Ok(()),
+            (Condition::Is(_), Some(_)) => Err(CasError::PreconditionFailed),
         }
     }
 }
@@ -90,7 +96,7 @@ impl Cluster {
         let origin = m.version;
         m.origin = Some(origin);
         if let Layout::Chunked { data, .. } = &mut m.layout {
-            *data = Some(origin);
+            data.get_or_insert(origin);
         }
         let owners = self.owners(&Manifest::placement_key(&m.bucket, &m.key));
         let need = self.agreement_quorum();
@@ -171,6 +177,7 @@ impl Cluster {
         origin: Version,
         replies: Vec<AcceptReply>,
     ) {
+        let keep: std::collections::HashSet<_> = winner.chunk_ids().into_iter().collect();
         let mut ids = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for old in replies.into_iter().flat_map(|r| r.superseded) {
@@ -178,7 +185,7 @@ impl Cluster {
                 && old.origin != Some(origin)
                 && seen.insert(old.version)
             {
-                ids.extend(old.chunk_ids());
+                ids.extend(old.chunk_ids().into_iter().filter(|id| !keep.contains(id)));
             }
         }
         self.delete_chunks(ids);

@@ -225,6 +225,8 @@ pub fn new_manifest(
         layout: data.layout,
         origin: None,
         checksums: Default::default(),
+        tags: Default::default(),
+        modified_ms: None,
     }
 }
 

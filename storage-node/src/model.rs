@@ -166,6 +166,9 @@ pub struct UploadRecord {
     pub user_metadata: BTreeMap<String, String>,
     /// The checksum algorithm named at CreateMultipartUpload, if any.
     pub checksum_algorithm: Option<String>,
+    /// Tags for the completed object (`x-amz-tagging` at CreateMultipartUpload).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// One uploaded part of an upload in progress; a re-upload of the same number replaces it
@@ -232,6 +235,13 @@ pub struct Manifest {
     /// a multipart object, composite values (`<base64>-N`) of the upload's algorithm.
     #[serde(default)]
     pub checksums: Checksums,
+    /// Object tags (`x-amz-tagging`, PutObjectTagging).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Last-Modified in milliseconds when it differs from the version's time: a tagging change
+    /// writes a new version but, as on AWS, leaves Last-Modified alone.
+    #[serde(default)]
+    pub modified_ms: Option<u64>,
 }
 
 impl Manifest {
@@ -249,6 +259,8 @@ impl Manifest {
             layout: Layout::Inline(Vec::new()),
             origin: None,
             checksums: Checksums::new(),
+            tags: BTreeMap::new(),
+            modified_ms: None,
         }
     }
 
@@ -283,6 +295,7 @@ impl Manifest {
             deleted: self.deleted,
             size: self.size,
             etag: self.etag.clone(),
+            modified_ms: self.modified_ms,
         }
     }
 
@@ -306,6 +319,8 @@ pub struct ListEntry {
     pub deleted: bool,
     pub size: u64,
     pub etag: String,
+    #[serde(default)]
+    pub modified_ms: Option<u64>,
 }
 
 /// A bucket, or the tombstone of a deleted one.

@@ -130,3 +130,32 @@ def test_conditional_put_and_refused_options(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="kms")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_object_tagging(s3, bucket):
+    import time
+
+    data = os.urandom(3 * 1024 * 1024)  # chunked: retagging must keep the shared chunks
+    s3.put_object(Bucket=bucket, Key="tagged", Body=data, Tagging="project=alpha&note=two%20words")
+    before = s3.head_object(Bucket=bucket, Key="tagged")["LastModified"]
+    tags = s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("note", "two words"), ("project", "alpha")]
+    assert s3.get_object(Bucket=bucket, Key="tagged")["TagCount"] == 2
+    time.sleep(1.1)
+    s3.put_object_tagging(Bucket=bucket, Key="tagged", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == [{"Key": "k", "Value": "v"}]
+    assert s3.head_object(Bucket=bucket, Key="tagged")["LastModified"] == before
+    time.sleep(0.5)  # superseded versions are collected in the background
+    assert s3.get_object(Bucket=bucket, Key="tagged")["Body"].read() == data
+    s3.copy_object(Bucket=bucket, Key="tagged-copy", CopySource={"Bucket": bucket, "Key": "tagged"})
+    assert s3.get_object_tagging(Bucket=bucket, Key="tagged-copy")["TagSet"] == [{"Key": "k", "Value": "v"}]
+    s3.delete_object_tagging(Bucket=bucket, Key="tagged")
+    assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == []
+    assert s3.get_object(Bucket=bucket, Key="tagged")["Body"].read() == data
+    with pytest.raises(ClientError) as e:
+        s3.put_object_tagging(Bucket=bucket, Key="tagged",
+                              Tagging={"TagSet": [{"Key": f"k{i}", "Value": "v"} for i in range(11)]})
+    assert error_code(e) == "InvalidTag"
+    with pytest.raises(ClientError) as e:
+        s3.get_object_tagging(Bucket=bucket, Key="no-such-key")
+    assert error_code(e) == "NoSuchKey"

@@ -36,7 +36,7 @@ pub(super) fn timestamp_ms(ms: u64) -> Timestamp {
 
 /// Last-Modified has second precision in HTTP; comparisons use it too.
 pub(super) fn last_modified(m: &Manifest) -> Timestamp {
-    timestamp_ms(m.version.millis() / 1000 * 1000)
+    timestamp_ms(m.modified_ms.unwrap_or(m.version.millis()) / 1000 * 1000)
 }
 
 pub(super) fn etag_of(m: &Manifest) -> ETag {

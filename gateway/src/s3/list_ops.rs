@@ -132,7 +132,9 @@ pub(super) fn render_page(page: &listing::Page, url: bool, owner_id: Option<&str
             Item::Object(e) => contents.push(Object {
                 key: Some(enc(&e.key)),
                 e_tag: Some(ETag::Strong(e.etag.clone())),
-                last_modified: Some(timestamp_ms(e.version.millis() / 1000 * 1000)),
+                last_modified: Some(timestamp_ms(
+                    e.modified_ms.unwrap_or(e.version.millis()) / 1000 * 1000,
+                )),
                 size: Some(e.size as i64),
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,

@@ -19,6 +19,7 @@ use storage_node::model::{
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
 use super::object_ops::{receive_body, BodyTarget, Received};
+use super::tagging::parse_tagging_header;
 use super::Gateway;
 use crate::checksums::{checksum_fields, checksum_map, composite_checksums, Verifier};
 use crate::objects;
@@ -144,6 +145,7 @@ pub(super) async fn create_multipart_upload(
             .checksum_algorithm
             .as_ref()
             .map(|a| a.as_str().to_string()),
+        tags: parse_tagging_header(input.tagging.as_deref())?,
     };
     gw.cluster.put_upload(record).await.map_err(unavailable)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -411,6 +413,8 @@ pub(super) async fn complete_multipart_upload(
         layout: Layout::Parts(parts.clone()),
         origin: None,
         checksums: composite_checksums(upload.checksum_algorithm.as_deref(), &parts),
+        tags: upload.tags.clone(),
+        modified_ms: None,
     };
     if let Some(want) = input.mpu_object_size {
         if want < 0 || want as u64 != manifest.size {
