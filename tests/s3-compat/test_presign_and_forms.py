@@ -3,7 +3,6 @@ with a signed policy, against a live cluster."""
 
 import subprocess
 
-import requests
 
 
 def curl(endpoint, *args):
@@ -41,7 +40,15 @@ def test_presigned_get_put_head_delete_with_curl(aws, endpoint, s3, bucket, tmp_
     assert status == 403 and b"AccessDenied" in body
 
 
-def test_post_form_upload_honours_the_policy(endpoint, s3, bucket):
+def post_form(endpoint, url, fields, path, *extra):
+    """A browser-style multipart/form-data POST with curl: the fields, then the file last."""
+    args = []
+    for name, value in fields.items():
+        args += ["--form-string", f"{name}={value}"]
+    return curl(endpoint, *extra, *args, "-F", f"file=@{path}", url)
+
+
+def test_post_form_upload_with_curl_honours_the_policy(endpoint, s3, bucket, tmp_path):
     post = s3.generate_presigned_post(
         bucket,
         "uploads/note.txt",
@@ -54,26 +61,57 @@ def test_post_form_upload_honours_the_policy(endpoint, s3, bucket):
         ],
         ExpiresIn=300,
     )
-    session = requests.Session()
-    session.trust_env = False
-    ok = session.post(post["url"], data=post["fields"], files={"file": ("note.txt", b"posted by a form")})
-    assert ok.status_code == 201, ok.text
-    assert b"<Key>uploads/note.txt</Key>" in ok.content
+    note = tmp_path / "note.txt"
+    note.write_bytes(b"posted by a form")
+    status, body = post_form(endpoint, post["url"], post["fields"], note)
+    assert status == 201, body
+    assert b"<Key>uploads/note.txt</Key>" in body and b"<Bucket>" + bucket.encode() in body
     got = s3.get_object(Bucket=bucket, Key="uploads/note.txt")
     assert got["Body"].read() == b"posted by a form"
     assert got["ContentType"] == "text/plain"
 
     # Too large for content-length-range: refused, nothing stored.
     s3.delete_object(Bucket=bucket, Key="uploads/note.txt")
-    big = session.post(post["url"], data=post["fields"], files={"file": ("note.txt", b"x" * 2000)})
-    assert big.status_code in (400, 403), big.text
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 2000)
+    status, body = post_form(endpoint, post["url"], post["fields"], big)
+    assert status in (400, 403), body
+    assert b"EntityTooLarge" in body or b"policy" in body.lower(), body
     assert s3.list_objects_v2(Bucket=bucket, Prefix="uploads/")["KeyCount"] == 0
 
     # A key outside the allowed prefix violates the policy.
-    fields = dict(post["fields"], key="elsewhere/note.txt")
-    bad = session.post(post["url"], data=fields, files={"file": ("note.txt", b"x")})
-    assert bad.status_code in (400, 403) and b"policy" in bad.content.lower(), bad.text
-    assert s3.list_objects_v2(Bucket=bucket, Prefix="elsewhere/")["KeyCount"] == 0
+    status, body = post_form(endpoint, post["url"], dict(post["fields"], key="elsewhere/note.txt"), note)
+    assert status in (400, 403) and b"policy" in body.lower(), body
+    # A content type the policy does not allow, likewise.
+    status, body = post_form(endpoint, post["url"], dict(post["fields"], **{"Content-Type": "text/html"}), note)
+    assert status in (400, 403) and b"policy" in body.lower(), body
+    # A forged signature is refused.
+    status, body = post_form(endpoint, post["url"], dict(post["fields"], **{"x-amz-signature": "0" * 64}), note)
+    assert status == 403 and b"SignatureDoesNotMatch" in body, body
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_post_form_redirects_on_success(endpoint, s3, bucket, tmp_path):
+    target = "http://app.example/done"
+    post = s3.generate_presigned_post(
+        bucket, "r/file.txt",
+        Fields={"success_action_redirect": target},
+        Conditions=[{"success_action_redirect": target}],
+        ExpiresIn=300,
+    )
+    note = tmp_path / "file.txt"
+    note.write_bytes(b"redirected")
+    proc = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+         *sum((["--form-string", f"{k}={v}"] for k, v in post["fields"].items()), []),
+         "-F", f"file=@{note}", post["url"]],
+        env=endpoint.env(), capture_output=True, text=True, timeout=60,
+    )
+    status, location = proc.stdout.split(" ", 1)
+    assert status == "303", proc.stdout
+    assert location.startswith(target + "?") and f"bucket={bucket}" in location and "key=r%2Ffile.txt" in location
+    assert "etag=" in location
+    assert s3.get_object(Bucket=bucket, Key="r/file.txt")["Body"].read() == b"redirected"
 
 
 def test_sub_resources_that_tools_probe(s3, bucket):

@@ -18,6 +18,12 @@ pub(super) fn unavailable(e: ClusterError) -> S3Error {
 
 pub(super) fn put_error(e: PutError) -> S3Error {
     match e {
+        // A chunk or trailer of an aws-chunked body whose signature does not verify is a forged
+        // request, as AWS answers it; other body errors mean it ended early or was malformed.
+        PutError::Body(m) if m.contains("SignatureMismatch") => S3Error::with_message(
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided.",
+        ),
         PutError::Body(m) => S3Error::with_message(S3ErrorCode::IncompleteBody, m),
         PutError::LengthMismatch { .. } => {
             S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string())
@@ -87,12 +93,23 @@ pub(super) fn object_headers(
 ) -> ObjectHeaders {
     ObjectHeaders {
         content_type,
-        content_encoding,
+        content_encoding: content_encoding.and_then(|e| without_aws_chunked(&e)),
         content_disposition,
         content_language,
         cache_control,
         expires: expires.and_then(http_date),
     }
+}
+
+/// `aws-chunked` in Content-Encoding describes the request's framing, not the object: AWS drops
+/// it and stores what remains (`aws-chunked,gzip` is stored as `gzip`, `aws-chunked` as nothing).
+fn without_aws_chunked(encoding: &str) -> Option<String> {
+    let rest: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!rest.is_empty()).then(|| rest.join(","))
 }
 
 pub(super) fn user_metadata(m: Option<Metadata>) -> BTreeMap<String, String> {
@@ -164,4 +181,23 @@ pub(super) async fn commit_manifest(
             ),
             CasError::Cluster(c) => unavailable(c),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_aws_chunked;
+
+    #[test]
+    fn aws_chunked_is_not_stored_as_content_encoding() {
+        assert_eq!(without_aws_chunked("aws-chunked"), None);
+        assert_eq!(
+            without_aws_chunked("aws-chunked,gzip").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(
+            without_aws_chunked("gzip, aws-chunked").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(without_aws_chunked("br").as_deref(), Some("br"));
+    }
 }
