@@ -47,14 +47,21 @@ impl Verifier {
     /// for bytes the gateway copies itself.
     pub fn computing(algorithm: Option<&str>) -> Verifier {
         let mut v = Verifier::new(Checksum::default(), &HeaderMap::new());
-        match algorithm.map(str::to_ascii_uppercase).as_deref() {
-            Some("CRC32") => v.hasher.crc32 = Some(Default::default()),
-            Some("CRC32C") => v.hasher.crc32c = Some(Default::default()),
-            Some("SHA1") => v.hasher.sha1 = Some(Default::default()),
-            Some("SHA256") => v.hasher.sha256 = Some(Default::default()),
-            _ => {}
+        if let Some(algorithm) = algorithm {
+            v.compute(algorithm);
         }
         v
+    }
+
+    /// Also computes `algorithm` (a wire name, any case), whether or not a value was announced.
+    pub fn compute(&mut self, algorithm: &str) {
+        match algorithm.to_ascii_uppercase().as_str() {
+            "CRC32" => drop(self.hasher.crc32.get_or_insert_with(Default::default)),
+            "CRC32C" => drop(self.hasher.crc32c.get_or_insert_with(Default::default)),
+            "SHA1" => drop(self.hasher.sha1.get_or_insert_with(Default::default)),
+            "SHA256" => drop(self.hasher.sha256.get_or_insert_with(Default::default)),
+            _ => {}
+        }
     }
 
     /// `expected` holds the values sent as headers; `headers` are the request's headers (they
@@ -157,36 +164,164 @@ pub fn checksum_struct(m: &Checksums) -> Checksum {
     }
 }
 
-/// The whole-object checksums of a multipart object: for the upload's algorithm (other than
-/// CRC64NVME, which AWS only defines as a full-object checksum), the composite value AWS
-/// defines, `base64(hash(part checksum 1 ‖ … ‖ part checksum N))-N`, when every part has one.
-pub fn composite_checksums(algorithm: Option<&str>, parts: &[PartLayout]) -> Checksums {
-    let mut out = Checksums::new();
-    let Some(name) = algorithm.map(str::to_ascii_uppercase) else {
-        return out;
+/// `x-amz-checksum-type` values.
+pub const FULL_OBJECT: &str = "FULL_OBJECT";
+pub const COMPOSITE: &str = "COMPOSITE";
+
+/// Checks the algorithm and checksum type a CreateMultipartUpload names, as AWS does, and
+/// returns the type the upload uses: CRC64NVME is full-object only, SHA1 and SHA256 composite
+/// only, CRC32 and CRC32C either (composite unless asked). No algorithm, no type: the object
+/// gets a full-object CRC64NVME, as on AWS.
+pub fn upload_checksum_type(
+    algorithm: Option<&str>,
+    requested: Option<&str>,
+) -> S3Result<Option<String>> {
+    let requested = requested.map(str::to_ascii_uppercase);
+    let Some(algorithm) = algorithm.map(str::to_ascii_uppercase) else {
+        return match requested {
+            None => Ok(None),
+            Some(_) => Err(s3_error!(
+                InvalidRequest,
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+            )),
+        };
     };
-    let Some((alg, _)) = WIRE_NAMES.iter().find(|(_, n)| *n == name) else {
-        return out;
+    let allowed: &[&str] = match algorithm.as_str() {
+        "CRC64NVME" => &[FULL_OBJECT],
+        "CRC32" | "CRC32C" => &[COMPOSITE, FULL_OBJECT],
+        "SHA1" | "SHA256" => &[COMPOSITE],
+        _ => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum algorithm {algorithm} is not supported."
+            ))
+        }
     };
-    if *alg == "crc64nvme" {
-        return out;
+    let chosen = requested.unwrap_or_else(|| allowed[0].to_string());
+    if !allowed.contains(&chosen.as_str()) {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The {chosen} checksum type cannot be used with the {} checksum algorithm.",
+            algorithm.to_ascii_lowercase()
+        ));
     }
+    Ok(Some(chosen))
+}
+
+/// The `x-amz-checksum-type` of stored checksums: composite values end in `-N`.
+pub fn checksum_type_of(checksums: &Checksums) -> Option<&'static str> {
+    if checksums.is_empty() {
+        None
+    } else if checksums.values().any(|v| v.contains('-')) {
+        Some(COMPOSITE)
+    } else {
+        Some(FULL_OBJECT)
+    }
+}
+
+/// The whole-object checksums of a multipart object, as AWS defines them for the upload's
+/// algorithm and type:
+/// - composite: `base64(hash(part checksum 1 ‖ … ‖ part checksum N))-N`;
+/// - full object (CRC32, CRC32C, CRC64NVME): the CRC of the whole object, combined from the
+///   parts' CRCs and sizes without reading any data. CRC64NVME is always computed this way.
+///
+/// Parts uploaded without a value of the upload's algorithm make it InvalidRequest.
+pub fn multipart_checksums(
+    algorithm: Option<&str>,
+    checksum_type: Option<&str>,
+    parts: &[PartLayout],
+) -> S3Result<Checksums> {
+    let mut out = Checksums::new();
+    let algorithm = algorithm.map(str::to_ascii_uppercase);
+    if let Some(name) = &algorithm {
+        if let Some(p) = parts.iter().find(|p| !p.checksums.contains_key(name)) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The upload was created using a {} checksum. The complete request referenced part {}, which was created without a checksum.",
+                name.to_ascii_lowercase(),
+                p.number
+            ));
+        }
+        if checksum_type == Some(COMPOSITE) {
+            if let Some(value) = composite(name, parts) {
+                out.insert(name.clone(), value);
+            }
+            return Ok(out);
+        }
+        if let Some(value) = combined_crc(name, parts) {
+            out.insert(name.clone(), value);
+        }
+    }
+    if let Some(value) = combined_crc("CRC64NVME", parts) {
+        out.insert("CRC64NVME".into(), value);
+    }
+    Ok(out)
+}
+
+fn composite(name: &str, parts: &[PartLayout]) -> Option<String> {
+    let (alg, _) = WIRE_NAMES.iter().find(|(_, n)| *n == name)?;
     let engine = base64::engine::general_purpose::STANDARD;
     let mut joined = Vec::new();
     for p in parts {
-        let Some(raw) = p.checksums.get(&name).and_then(|v| engine.decode(v).ok()) else {
-            return out;
-        };
-        joined.extend_from_slice(&raw);
+        joined.extend_from_slice(&engine.decode(p.checksums.get(name)?).ok()?);
     }
-    let mut v = Verifier::computing(Some(&name));
+    let mut v = Verifier::computing(Some(name));
     v.hasher.crc64nvme = None;
     v.update(&joined);
     let computed = v.hasher.finalize();
-    if let Some(value) = field(&computed, alg) {
-        out.insert(name, format!("{value}-{}", parts.len()));
+    field(&computed, alg)
+        .as_ref()
+        .map(|value| format!("{value}-{}", parts.len()))
+}
+
+/// Combines the parts' CRCs (`crc(A‖B)` from `crc(A)`, `crc(B)` and `len(B)`).
+fn combined_crc(name: &str, parts: &[PartLayout]) -> Option<String> {
+    use crc_fast::CrcAlgorithm;
+    let (algorithm, width) = match name {
+        "CRC32" => (CrcAlgorithm::Crc32IsoHdlc, 4),
+        "CRC32C" => (CrcAlgorithm::Crc32Iscsi, 4),
+        "CRC64NVME" => (CrcAlgorithm::Crc64Nvme, 8),
+        _ => return None,
+    };
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut whole: Option<u64> = None;
+    for p in parts {
+        let raw = engine.decode(p.checksums.get(name)?).ok()?;
+        if raw.len() != width {
+            return None;
+        }
+        let crc = raw.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+        whole = Some(match whole {
+            None => crc,
+            Some(prefix) => crc_fast::checksum_combine(algorithm, prefix, crc, p.size),
+        });
     }
-    out
+    Some(engine.encode(&whole?.to_be_bytes()[8 - width..]))
+}
+
+/// Checks the whole-object checksums a CompleteMultipartUpload announced against the ones
+/// computed from the parts: a different value is BadDigest, an algorithm the upload did not
+/// use InvalidRequest. A composite value may be given with or without its `-N`.
+pub fn check_announced(announced: &Checksum, computed: &Checksums) -> S3Result<()> {
+    for (alg, name) in WIRE_NAMES {
+        let Some(want) = field(announced, alg) else {
+            continue;
+        };
+        let Some(have) = computed.get(name) else {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The upload was not created with the {alg} checksum algorithm."
+            ));
+        };
+        let bare = have.split('-').next().unwrap_or(have);
+        if want != have && want != bare {
+            return Err(s3_error!(
+                BadDigest,
+                "The {name} you specified did not match the calculated checksum."
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The checksums a client listed for one part of a CompleteMultipartUpload, by wire name.

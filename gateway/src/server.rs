@@ -128,6 +128,7 @@ async fn handle(
         }
     };
     if response.status().as_u16() >= 400 {
+        policy_failure_as_access_denied(&mut response);
         add_request_id_to_error(&mut response, &request_id);
     }
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
@@ -143,6 +144,30 @@ async fn handle(
         .with_label_values(&[&method])
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// A POST form whose fields break a condition of its (validly signed) policy is refused by AWS
+/// with 403 AccessDenied, "Invalid according to Policy: Policy Condition failed"; `s3s` answers
+/// 400 InvalidPolicyDocument, which AWS keeps for policies it cannot read.
+fn policy_failure_as_access_denied(response: &mut http::Response<Body>) {
+    const FROM: &[u8] = b"<Code>InvalidPolicyDocument</Code><Message>Policy condition";
+    let Some(bytes) = response.body().bytes() else {
+        return;
+    };
+    let Some(at) = bytes.windows(FROM.len()).position(|w| w == FROM) else {
+        return;
+    };
+    let mut doc = Vec::with_capacity(bytes.len() + 64);
+    doc.extend_from_slice(&bytes[..at]);
+    doc.extend_from_slice(
+        b"<Code>AccessDenied</Code><Message>Invalid according to Policy: Policy Condition failed:",
+    );
+    doc.extend_from_slice(&bytes[at + FROM.len()..]);
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, doc.len().into());
+    *response.body_mut() = Body::from(bytes::Bytes::from(doc));
+    *response.status_mut() = http::StatusCode::FORBIDDEN;
 }
 
 /// Puts `<RequestId>` and `<HostId>` into an S3 error document, as AWS does, so that a client

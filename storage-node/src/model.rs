@@ -166,6 +166,9 @@ pub struct UploadRecord {
     pub user_metadata: BTreeMap<String, String>,
     /// The checksum algorithm named at CreateMultipartUpload, if any.
     pub checksum_algorithm: Option<String>,
+    /// `FULL_OBJECT` or `COMPOSITE`: how the object's checksum derives from the parts'.
+    #[serde(default)]
+    pub checksum_type: Option<String>,
     /// Tags for the completed object (`x-amz-tagging` at CreateMultipartUpload).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,

@@ -164,6 +164,7 @@ mod tests {
             headers: ObjectHeaders::default(),
             user_metadata: Default::default(),
             checksum_algorithm: None,
+            checksum_type: None,
             tags: Default::default(),
         }
     }

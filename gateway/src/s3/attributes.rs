@@ -7,7 +7,7 @@ use storage_node::model::Layout;
 
 use super::fields::{etag_of, last_modified};
 use super::Gateway;
-use crate::checksums::checksum_struct;
+use crate::checksums::{checksum_struct, checksum_type_of};
 
 pub(super) async fn get_object_attributes(
     gw: &Gateway,
@@ -42,11 +42,7 @@ pub(super) async fn get_object_attributes(
     }
     if wants(ObjectAttributes::CHECKSUM) && !m.checksums.is_empty() {
         let mut c = checksum_struct(&m.checksums);
-        c.checksum_type = Some(ChecksumType::from_static(if m.parts_count().is_some() {
-            ChecksumType::COMPOSITE
-        } else {
-            ChecksumType::FULL_OBJECT
-        }));
+        c.checksum_type = checksum_type_of(&m.checksums).map(ChecksumType::from_static);
         out.checksum = Some(c);
     }
     if let (true, Layout::Parts(parts)) = (wants(ObjectAttributes::OBJECT_PARTS), &m.layout) {

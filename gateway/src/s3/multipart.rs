@@ -21,7 +21,10 @@ use super::fields::*;
 use super::object_ops::{receive_body, BodyTarget, Received};
 use super::tagging::parse_tagging_header;
 use super::Gateway;
-use crate::checksums::{checksum_fields, checksum_map, composite_checksums, Verifier};
+use crate::checksums::{
+    check_announced, checksum_fields, checksum_map, checksum_struct, checksum_type_of,
+    multipart_checksums, upload_checksum_type, Verifier,
+};
 use crate::objects;
 
 /// The smallest part AWS accepts, except for the last one.
@@ -123,6 +126,9 @@ pub(super) async fn create_multipart_upload(
         ));
     }
     check_sse(input.server_side_encryption.as_ref())?;
+    let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
+    let checksum_type =
+        upload_checksum_type(algorithm, input.checksum_type.as_ref().map(|t| t.as_str()))?;
     gw.bucket(&input.bucket).await?;
     let upload_id = gw.cluster.hlc.version();
     let record = UploadRecord {
@@ -141,10 +147,8 @@ pub(super) async fn create_multipart_upload(
             input.expires.as_ref(),
         ),
         user_metadata: user_metadata(input.metadata),
-        checksum_algorithm: input
-            .checksum_algorithm
-            .as_ref()
-            .map(|a| a.as_str().to_string()),
+        checksum_algorithm: algorithm.map(str::to_ascii_uppercase),
+        checksum_type: checksum_type.clone(),
         tags: parse_tagging_header(input.tagging.as_deref())?,
     };
     gw.cluster.put_upload(record).await.map_err(unavailable)?;
@@ -153,6 +157,7 @@ pub(super) async fn create_multipart_upload(
         key: Some(input.key),
         upload_id: Some(upload_id.to_hex()),
         checksum_algorithm: input.checksum_algorithm,
+        checksum_type: checksum_type.map(ChecksumType::from),
         ..Default::default()
     }))
 }
@@ -190,6 +195,7 @@ pub(super) async fn upload_part(
             version,
             part: number,
             inline: false,
+            compute: upload.checksum_algorithm.as_deref(),
         },
         input.body,
         input.content_length,
@@ -400,6 +406,29 @@ pub(super) async fn complete_multipart_upload(
         .await
         .map_err(unavailable)?;
     let parts = assemble(&requested, &stored)?;
+    if let Some(t) = &input.checksum_type {
+        if Some(t.as_str()) != upload.checksum_type.as_deref() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                upload.checksum_type.as_deref().unwrap_or("default")
+            ));
+        }
+    }
+    let checksums = multipart_checksums(
+        upload.checksum_algorithm.as_deref(),
+        upload.checksum_type.as_deref(),
+        &parts,
+    )?;
+    let announced = Checksum {
+        checksum_crc32: input.checksum_crc32.clone(),
+        checksum_crc32c: input.checksum_crc32c.clone(),
+        checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+        checksum_sha1: input.checksum_sha1.clone(),
+        checksum_sha256: input.checksum_sha256.clone(),
+        ..Default::default()
+    };
+    check_announced(&announced, &checksums)?;
     let version = gw.cluster.hlc.version();
     let manifest = Manifest {
         bucket: upload.bucket.clone(),
@@ -412,7 +441,7 @@ pub(super) async fn complete_multipart_upload(
         user_metadata: upload.user_metadata.clone(),
         layout: Layout::Parts(parts.clone()),
         origin: None,
-        checksums: composite_checksums(upload.checksum_algorithm.as_deref(), &parts),
+        checksums,
         tags: upload.tags.clone(),
         modified_ms: None,
     };
@@ -425,6 +454,8 @@ pub(super) async fn complete_multipart_upload(
         }
     }
     let etag = etag_of(&manifest);
+    let sums = checksum_struct(&manifest.checksums);
+    let checksum_type = checksum_type_of(&manifest.checksums).map(ChecksumType::from_static);
     // On a failed condition the upload stays as it was: the client may still complete it.
     commit_manifest(&gw.cluster, manifest, condition.as_ref()).await?;
     // The object is durable: end the upload and free the parts it did not use.
@@ -441,6 +472,12 @@ pub(super) async fn complete_multipart_upload(
         key: Some(input.key.clone()),
         e_tag: Some(etag),
         location: Some(format!("/{}/{}", input.bucket, input.key)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        checksum_type,
         ..Default::default()
     }))
 }
@@ -543,6 +580,7 @@ pub(super) async fn list_parts(
             .checksum_algorithm
             .as_deref()
             .map(|a| ChecksumAlgorithm::from(a.to_string())),
+        checksum_type: upload.checksum_type.map(ChecksumType::from),
         ..Default::default()
     }))
 }
@@ -640,7 +678,7 @@ pub(super) async fn list_multipart_uploads(
             owner: Some(owner(&u.owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
-            ..Default::default()
+            checksum_type: u.checksum_type.map(ChecksumType::from),
         })
         .collect();
     Ok(S3Response::new(ListMultipartUploadsOutput {

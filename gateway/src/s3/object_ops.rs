@@ -10,7 +10,9 @@ use super::conditions::{check_copy_source_version, check_preconditions, copy_pre
 use super::fields::*;
 use super::tagging::parse_tagging_header;
 use super::Gateway;
-use crate::checksums::{check_content_md5, checksum_map, checksum_struct, Verifier};
+use crate::checksums::{
+    check_content_md5, checksum_map, checksum_struct, checksum_type_of, Verifier,
+};
 use crate::objects::{self, StoredData};
 
 pub(super) async fn put_object(
@@ -56,6 +58,7 @@ pub(super) async fn put_object(
             version,
             part: 0,
             inline: true,
+            compute: None,
         },
         input.body,
         input.content_length,
@@ -102,10 +105,13 @@ pub(super) async fn put_object(
 
 /// Where a received body goes: chunks `(version, part, ..)`, or inline in the manifest when
 /// small and `inline` allows it (parts never are: completing an upload only lists chunks).
-pub(super) struct BodyTarget {
+pub(super) struct BodyTarget<'a> {
     pub version: Version,
     pub part: u32,
     pub inline: bool,
+    /// A checksum algorithm to compute even if the client sends no value (a multipart
+    /// upload's, so that the object's checksum can be derived from its parts).
+    pub compute: Option<&'a str>,
 }
 
 /// A request body stored and verified.
@@ -121,7 +127,7 @@ pub(super) struct Received {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn receive_body(
     gw: &Gateway,
-    target: BodyTarget,
+    target: BodyTarget<'_>,
     body: Option<StreamingBlob>,
     content_length: Option<i64>,
     content_md5: Option<&str>,
@@ -134,6 +140,9 @@ pub(super) async fn receive_body(
         .map(|b| b.boxed())
         .unwrap_or_else(|| stream::empty().boxed());
     let mut verifier = Verifier::new(announced, request_headers);
+    if let Some(algorithm) = target.compute {
+        verifier.compute(algorithm);
+    }
     let mut cfg = gw.data;
     if !target.inline {
         cfg.inline_threshold = 0;
@@ -345,11 +354,7 @@ macro_rules! add_checksums {
             $out.checksum_crc64nvme = c.checksum_crc64nvme;
             $out.checksum_sha1 = c.checksum_sha1;
             $out.checksum_sha256 = c.checksum_sha256;
-            $out.checksum_type = Some(ChecksumType::from_static(if $m.parts_count().is_some() {
-                ChecksumType::COMPOSITE
-            } else {
-                ChecksumType::FULL_OBJECT
-            }));
+            $out.checksum_type = checksum_type_of(&$m.checksums).map(ChecksumType::from_static);
         }
     };
 }
