@@ -1,6 +1,7 @@
 //! Conditional writes against three real storage nodes: racing `If-None-Match: *` PUTs have
 //! exactly one winner (also with a node down), `If-Match` follows AWS, and
-//! CompleteMultipartUpload honours the same conditions.
+//! CompleteMultipartUpload honours the same conditions. Read preconditions (GET/HEAD and the
+//! CopyObject copy-source headers) answer 304/412 as AWS does.
 
 mod common;
 
@@ -201,6 +202,127 @@ async fn if_match_and_conditional_completion() {
         } else {
             done.unwrap();
             assert_eq!(body_of(&s3, "cond", key).await, "multipart body");
+        }
+    }
+}
+
+/// GET/HEAD `If-Match`, `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since` and the
+/// CopyObject `x-amz-copy-source-if-*` headers, with AWS's answers and precedence rules
+/// (RFC 7232: If-Match before If-Unmodified-Since, If-None-Match before If-Modified-Since).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_and_copy_preconditions() {
+    use aws_sdk_s3::primitives::DateTime;
+    let cluster = TestCluster::start();
+    let s3 = cluster.client();
+    s3.create_bucket().bucket("pre").send().await.unwrap();
+    let put = s3
+        .put_object()
+        .bucket("pre")
+        .key("k")
+        .body(ByteStream::from_static(b"precondition body"))
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().to_string();
+    let head = s3
+        .head_object()
+        .bucket("pre")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let modified = head.last_modified().unwrap().secs();
+    let before = DateTime::from_secs(modified - 3600);
+    let after = DateTime::from_secs(modified + 3600);
+    let other = "\"0123456789abcdef0123456789abcdef\"";
+
+    // (If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since) -> status
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<DateTime>,
+        Option<DateTime>,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
+        (Some(&etag), None, None, None, 200),
+        (Some("*"), None, None, None, 200),
+        (Some(other), None, None, None, 412),
+        (None, Some(&etag), None, None, 304),
+        (None, Some("*"), None, None, 304),
+        (None, Some(other), None, None, 200),
+        (None, None, Some(before), None, 200),
+        (None, None, Some(after), None, 304),
+        (None, None, None, Some(after), 200),
+        (None, None, None, Some(before), 412),
+        // If-Match holds, so a failing If-Unmodified-Since is ignored.
+        (Some(&etag), None, None, Some(before), 200),
+        // If-None-Match fails (304) even though If-Modified-Since holds.
+        (None, Some(&etag), Some(before), None, 304),
+        // If-None-Match holds, so If-Modified-Since is ignored.
+        (None, Some(other), Some(after), None, 200),
+    ];
+    for (i, (if_match, if_none, since, unmodified, want)) in cases.into_iter().enumerate() {
+        let got = s3
+            .get_object()
+            .bucket("pre")
+            .key("k")
+            .set_if_match(if_match.map(str::to_string))
+            .set_if_none_match(if_none.map(str::to_string))
+            .set_if_modified_since(since)
+            .set_if_unmodified_since(unmodified)
+            .send()
+            .await;
+        let code_got = match &got {
+            Ok(_) => 200,
+            Err(e) => status(e),
+        };
+        assert_eq!(code_got, want, "GET case {i}");
+        if want == 412 {
+            assert_eq!(code(got.as_ref().unwrap_err()), "PreconditionFailed");
+        }
+        let headed = s3
+            .head_object()
+            .bucket("pre")
+            .key("k")
+            .set_if_match(if_match.map(str::to_string))
+            .set_if_none_match(if_none.map(str::to_string))
+            .set_if_modified_since(since)
+            .set_if_unmodified_since(unmodified)
+            .send()
+            .await;
+        let code_head = match &headed {
+            Ok(_) => 200,
+            Err(e) => status(e),
+        };
+        assert_eq!(code_head, want, "HEAD case {i}");
+
+        // The same conditions on a copy source: a failure is always 412 there.
+        let copied = s3
+            .copy_object()
+            .bucket("pre")
+            .key(format!("copy-{i}"))
+            .copy_source("pre/k")
+            .set_copy_source_if_match(if_match.map(str::to_string))
+            .set_copy_source_if_none_match(if_none.map(str::to_string))
+            .set_copy_source_if_modified_since(since)
+            .set_copy_source_if_unmodified_since(unmodified)
+            .send()
+            .await;
+        match (want, copied) {
+            (200, Ok(_)) => {}
+            (_, Err(e)) if want != 200 => {
+                assert_eq!(status(&e), 412, "copy case {i}");
+                assert_eq!(code(&e), "PreconditionFailed", "copy case {i}");
+                let absent = s3
+                    .head_object()
+                    .bucket("pre")
+                    .key(format!("copy-{i}"))
+                    .send()
+                    .await;
+                assert!(absent.is_err(), "copy case {i} left an object");
+            }
+            (_, other) => panic!("copy case {i}: wanted {want}, got {other:?}"),
         }
     }
 }
