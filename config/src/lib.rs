@@ -147,6 +147,69 @@ pub struct GatewayConfig {
     /// Chunks of one request in flight to the storage nodes at once.
     #[serde(default = "default_window")]
     pub chunk_window: usize,
+    /// Master keys for server-side encryption (always on).
+    pub encryption: EncryptionConfig,
+}
+
+/// Server-side encryption: the master keys that wrap every object's data key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Id of the key new objects are wrapped with; the others stay for reading and `rotate`.
+    pub active_key: String,
+    /// Every master key still needed: 32 random bytes, base64-encoded
+    /// (`openssl rand -base64 32`), from a file or an environment variable.
+    pub master_keys: Vec<MasterKey>,
+}
+
+/// One master key and its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterKey {
+    pub id: String,
+    pub key: Secret,
+}
+
+impl EncryptionConfig {
+    /// Checks the shape (ids, the active key present, no inline keys) and reads every key,
+    /// returning `(id, key bytes)` pairs. Errors name the field.
+    pub fn load_keys(&self) -> Result<Vec<(String, [u8; 32])>, String> {
+        use base64::Engine as _;
+        if self.master_keys.is_empty() {
+            return Err("encryption.master_keys: at least one key is needed".into());
+        }
+        if !self.master_keys.iter().any(|k| k.id == self.active_key) {
+            return Err(format!(
+                "encryption.active_key: `{}` is not among encryption.master_keys",
+                self.active_key
+            ));
+        }
+        let mut out: Vec<(String, [u8; 32])> = Vec::new();
+        for (i, k) in self.master_keys.iter().enumerate() {
+            let field = format!("encryption.master_keys[{i}]");
+            if k.id.is_empty() || k.id.len() > 64 {
+                return Err(format!("{field}.id: must be 1 to 64 characters"));
+            }
+            if out.iter().any(|(id, _)| *id == k.id) {
+                return Err(format!("{field}.id: `{}` is listed twice", k.id));
+            }
+            if matches!(k.key, Secret::Value(_)) {
+                return Err(format!(
+                    "{field}.key: a master key is read from {{ file: path }} or {{ env: VAR }}, never written into the configuration"
+                ));
+            }
+            let text = k.key.resolve(&format!("{field}.key"))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| {
+                    format!("{field}.key: must be 32 bytes in base64 (openssl rand -base64 32)")
+                })?;
+            out.push((k.id.clone(), bytes));
+        }
+        Ok(out)
+    }
 }
 
 fn default_region() -> String {
@@ -168,9 +231,11 @@ impl GatewayConfig {
         if self.credentials.is_empty() {
             return Err("credentials: at least one access key is needed".into());
         }
-        if !(64 << 10..=64 << 20).contains(&self.chunk_size) {
+        if !(64 << 10..=64 << 20).contains(&self.chunk_size)
+            || !self.chunk_size.is_multiple_of(64 << 10)
+        {
             return Err(format!(
-                "chunk_size: must be between 64 KiB and 64 MiB, got {}",
+                "chunk_size: must be a multiple of 64 KiB (the encryption segment) between 64 KiB and 64 MiB, got {}",
                 self.chunk_size
             ));
         }
@@ -191,6 +256,9 @@ impl GatewayConfig {
         self.cluster_secret.rebase(dir);
         for c in &mut self.credentials {
             c.secret_key.rebase(dir);
+        }
+        for k in &mut self.encryption.master_keys {
+            k.key.rebase(dir);
         }
     }
 }
@@ -274,6 +342,10 @@ cluster_secret: { file: secret.txt }
 credentials:
   - access_key: AK
     secret_key: { env: TEST_SK }
+encryption:
+  active_key: k1
+  master_keys:
+    - { id: k1, key: { file: mk1 } }
 ";
 
     #[test]
@@ -320,6 +392,40 @@ credentials:
         let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}chunk_size: 10\n"));
         let err = load_gateway(&path).unwrap_err().to_string();
         assert!(err.contains("chunk_size"), "{err}");
+    }
+
+    #[test]
+    fn master_keys_are_checked_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |text: &str| {
+            std::fs::write(dir.path().join("mk1"), text).unwrap();
+            let path = write(dir.path(), "gw.yaml", GATEWAY);
+            load_gateway(&path).unwrap().encryption.load_keys()
+        };
+        let keys = key("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+        assert_eq!(keys[0].0, "k1");
+        assert_eq!(keys[0].1[31], 31);
+        let err = key("too short").unwrap_err();
+        assert!(err.contains("encryption.master_keys[0].key"), "{err}");
+        let inline = GATEWAY.replace("{ file: mk1 }", "{ value: AAAA }");
+        let path = write(dir.path(), "gw2.yaml", &inline);
+        let err = load_gateway(&path)
+            .unwrap()
+            .encryption
+            .load_keys()
+            .unwrap_err();
+        assert!(
+            err.contains("never written into the configuration"),
+            "{err}"
+        );
+        let other = GATEWAY.replace("active_key: k1", "active_key: k9");
+        let path = write(dir.path(), "gw3.yaml", &other);
+        let err = load_gateway(&path)
+            .unwrap()
+            .encryption
+            .load_keys()
+            .unwrap_err();
+        assert!(err.contains("encryption.active_key"), "{err}");
     }
 
     #[test]

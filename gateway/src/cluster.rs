@@ -201,18 +201,42 @@ impl Cluster {
 
     /// Reads a chunk from the first owner that has it, and puts it back on owners found without it.
     pub async fn get_chunk(&self, id: ChunkId) -> Result<Bytes, ClusterError> {
+        self.get_chunk_checked(id, |data| Ok(data.clone())).await
+    }
+
+    /// Reads a chunk from the first owner whose copy passes `check` (decryption), and returns
+    /// what `check` made of it. Owners found without the chunk, or with a copy that fails the
+    /// check (a rotten disk, a tampered file), get the good copy written back. If no copy
+    /// passes, the chunk is unavailable: bad bytes are never returned.
+    pub async fn get_chunk_checked<T>(
+        &self,
+        id: ChunkId,
+        check: impl Fn(&Bytes) -> Result<T, String>,
+    ) -> Result<T, ClusterError> {
         let owners = self.owners(&id.to_bytes());
-        let mut missing = Vec::new();
+        let mut repair = Vec::new();
         let mut errors = Vec::new();
         for &i in &owners {
-            match self.nodes[i].get_chunk(id).await {
-                Ok(Some(data)) => {
-                    if !missing.is_empty() {
-                        self.repair_chunk(id, data.clone(), missing);
+            let got = self.nodes[i].get_chunk(id).await;
+            if matches!(got, Ok(Some(_))) {
+                self.metrics.chunk_reads.inc();
+            }
+            match got {
+                Ok(Some(data)) => match check(&data) {
+                    Ok(value) => {
+                        if !repair.is_empty() {
+                            self.repair_chunk(id, data, repair);
+                        }
+                        return Ok(value);
                     }
-                    return Ok(data);
-                }
-                Ok(None) => missing.push(i),
+                    Err(e) => {
+                        tracing::warn!("chunk {} on {}: {e}", id.to_hex(), self.nodes[i].address());
+                        self.metrics.corrupt_chunks.inc();
+                        errors.push(format!("{}: {e}", self.nodes[i].address()));
+                        repair.push(i);
+                    }
+                },
+                Ok(None) => repair.push(i),
                 Err(e) => errors.push(e.to_string()),
             }
         }

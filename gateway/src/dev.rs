@@ -27,12 +27,22 @@ fn write_if_missing(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+const ENCRYPTION_SECTION: &str =
+    "encryption:\n  active_key: k1\n  master_keys:\n    - { id: k1, key: { file: master-key-1 } }\n";
+
 /// Writes the dev configuration unless it exists; returns the gateway config path.
 pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     let dir = &opts.data_dir;
     std::fs::create_dir_all(dir)?;
     write_if_missing(&dir.join("cluster-secret"), &random(48))?;
     write_if_missing(&dir.join("secret-key"), &random(40))?;
+    write_if_missing(
+        &dir.join("master-key-1"),
+        &base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            crate::sealing::random::<32>(),
+        ),
+    )?;
     let mut nodes = String::new();
     for i in 1..=3u16 {
         let port = opts.first_node_port + i - 1;
@@ -58,7 +68,16 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
             opts.s3_port
         ),
     )?;
-    Ok(dir.join("gateway.yaml"))
+    // Encryption is always on; folders made before it existed get the section added.
+    let gateway_yaml = dir.join("gateway.yaml");
+    if !std::fs::read_to_string(&gateway_yaml)?.contains("\nencryption:") {
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&gateway_yaml)?
+            .write_all(ENCRYPTION_SECTION.as_bytes())?;
+    }
+    Ok(gateway_yaml)
 }
 
 /// Runs the dev cluster until Ctrl-C.

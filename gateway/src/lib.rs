@@ -17,10 +17,12 @@ pub mod cluster;
 pub mod conditional;
 pub mod dev;
 pub mod hlc;
+pub mod keyring;
 pub mod listing;
 pub mod metrics;
 pub mod objects;
 pub mod s3;
+pub mod sealing;
 pub mod server;
 pub mod upload_state;
 
@@ -51,6 +53,8 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
             .map_err(anyhow::Error::msg)?;
         credentials.push((c.access_key.clone(), secret));
     }
+    let keys = config.encryption.load_keys().map_err(anyhow::Error::msg)?;
+    let keyring = Arc::new(keyring::Keyring::new(&config.encryption.active_key, keys));
     let metrics = Arc::new(metrics::GatewayMetrics::new());
     let cluster = Arc::new(cluster::Cluster::new(
         map,
@@ -65,6 +69,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
             window: config.chunk_window,
         },
         region: config.region.clone(),
+        keyring,
     };
     let service =
         server::build_service(gateway, &credentials, config.virtual_host_domain.as_deref())?;

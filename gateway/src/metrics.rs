@@ -8,6 +8,9 @@ pub struct GatewayMetrics {
     pub latency: HistogramVec,
     pub quorum_failures: IntCounterVec,
     pub read_repairs: IntCounter,
+    pub corrupt_chunks: IntCounter,
+    pub chunk_reads: IntCounter,
+    pub segments_opened: IntCounter,
     pub bytes_in: IntCounter,
     pub bytes_out: IntCounter,
 }
@@ -43,6 +46,21 @@ impl GatewayMetrics {
             "Stale or missing replicas rewritten after a read saw them",
         )
         .expect("static metric");
+        let corrupt_chunks = IntCounter::new(
+            "corrupt_chunks_total",
+            "Chunk copies that failed authentication (served from another replica, rewritten)",
+        )
+        .expect("static metric");
+        let chunk_reads = IntCounter::new(
+            "chunk_reads_total",
+            "Chunk copies fetched from storage nodes for reads",
+        )
+        .expect("static metric");
+        let segments_opened = IntCounter::new(
+            "segments_decrypted_total",
+            "Encrypted 64 KiB segments opened for reads",
+        )
+        .expect("static metric");
         let bytes_in =
             IntCounter::new("received_bytes_total", "Object bytes received from clients")
                 .expect("static metric");
@@ -53,6 +71,9 @@ impl GatewayMetrics {
             Box::new(latency.clone()),
             Box::new(quorum_failures.clone()),
             Box::new(read_repairs.clone()),
+            Box::new(corrupt_chunks.clone()),
+            Box::new(chunk_reads.clone()),
+            Box::new(segments_opened.clone()),
             Box::new(bytes_in.clone()),
             Box::new(bytes_out.clone()),
         ] {
@@ -64,6 +85,9 @@ impl GatewayMetrics {
             latency,
             quorum_failures,
             read_repairs,
+            corrupt_chunks,
+            chunk_reads,
+            segments_opened,
             bytes_in,
             bytes_out,
         }

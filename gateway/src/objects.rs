@@ -9,9 +9,10 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use md5::{Digest, Md5};
-use storage_node::model::{ChunkId, Layout, Manifest, ObjectHeaders, Version};
+use storage_node::model::{ChunkId, Layout, Manifest, ObjectHeaders, Sealing, Version};
 
 use crate::cluster::{Cluster, ClusterError};
+use crate::sealing::{self, AeadKey, ChunkAt, Extent};
 
 /// Largest object a single PUT accepts (AWS's limit).
 pub const MAX_PUT_SIZE: u64 = 5 << 30;
@@ -60,14 +61,24 @@ impl StoredData {
     }
 }
 
-/// Reads `body` to its end, showing every piece to `observe` (checksums), and stores it as the
-/// chunks `(version, part, 0..)` (or keeps it inline when small).
+/// What seals a body on its way out of the gateway: the data key and the extent the
+/// segments are bound to (see `sealing`).
+#[derive(Clone)]
+pub struct Sealer {
+    pub key: Arc<AeadKey>,
+    pub extent: Extent,
+}
+
+/// Reads `body` to its end, showing every piece to `observe` (checksums), seals it and stores
+/// it as the chunks `(version, part, 0..)` (or keeps it inline when small).
 /// On failure the chunks already written are deleted again.
+#[allow(clippy::too_many_arguments)]
 pub async fn store_body<S, E>(
     cluster: &Arc<Cluster>,
     cfg: DataConfig,
     version: Version,
     part: u32,
+    sealer: Sealer,
     body: S,
     expected_len: Option<u64>,
     observe: &mut (dyn FnMut(&[u8]) + Send),
@@ -82,6 +93,7 @@ where
         cfg,
         version,
         part,
+        sealer,
         body,
         expected_len,
         observe,
@@ -108,6 +120,7 @@ async fn store_chunks<S, E>(
     cfg: DataConfig,
     version: Version,
     part: u32,
+    sealer: Sealer,
     mut body: S,
     expected_len: Option<u64>,
     observe: &mut (dyn FnMut(&[u8]) + Send),
@@ -127,9 +140,15 @@ where
             .min(expected_len.unwrap_or(64 << 10) as usize + 1),
     );
     let mut in_flight = FuturesUnordered::new();
-    let send = |index: u32, data: Bytes| {
+    let chunk_size = cfg.chunk_size;
+    // Sealing happens on the writer tasks, so chunks are encrypted in parallel.
+    let send = |index: u32, plain: Bytes, last: bool| {
         let cluster = cluster.clone();
+        let sealer = sealer.clone();
         tokio::spawn(async move {
+            let sealed = sealer
+                .extent
+                .seal_chunk(&sealer.key, chunk_size, index, &plain, last);
             cluster
                 .put_chunk(
                     ChunkId {
@@ -137,11 +156,14 @@ where
                         part,
                         index,
                     },
-                    data,
+                    Bytes::from(sealed),
                 )
                 .await
         })
     };
+    // A full chunk waits until more bytes arrive or the body ends: only then is it known
+    // whether it is the last one, whose last segment is sealed as such.
+    let mut held: Option<Bytes> = None;
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| PutError::Body(e.to_string()))?;
         md5.update(&piece);
@@ -152,17 +174,19 @@ where
         }
         let mut rest = &piece[..];
         while !rest.is_empty() {
-            let take = (cfg.chunk_size - buffer.len()).min(rest.len());
-            buffer.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if buffer.len() == cfg.chunk_size {
-                let data = buffer.split().freeze();
-                buffer.reserve(cfg.chunk_size);
-                in_flight.push(send(*started, data));
+            if let Some(full) = held.take() {
+                in_flight.push(send(*started, full, false));
                 *started += 1;
                 while in_flight.len() >= cfg.window {
                     settle(in_flight.next().await)?;
                 }
+            }
+            let take = (cfg.chunk_size - buffer.len()).min(rest.len());
+            buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if buffer.len() == cfg.chunk_size {
+                held = Some(buffer.split().freeze());
+                buffer.reserve(cfg.chunk_size);
             }
         }
     }
@@ -171,12 +195,26 @@ where
             return Err(PutError::LengthMismatch { got: size, want });
         }
     }
-    let layout = if *started == 0 && buffer.len() <= cfg.inline_threshold {
-        Layout::Inline(buffer.to_vec())
+    let layout = if *started == 0 && held.is_none() && buffer.len() <= cfg.inline_threshold {
+        let sealed = sealer
+            .extent
+            .seal_chunk(&sealer.key, chunk_size, 0, &buffer, true);
+        Layout::Inline(sealed)
     } else {
-        if !buffer.is_empty() {
-            in_flight.push(send(*started, buffer.split().freeze()));
-            *started += 1;
+        match held.take() {
+            Some(full) if buffer.is_empty() => {
+                in_flight.push(send(*started, full, true));
+                *started += 1;
+            }
+            Some(full) => {
+                in_flight.push(send(*started, full, false));
+                in_flight.push(send(*started + 1, buffer.split().freeze(), true));
+                *started += 2;
+            }
+            None => {
+                in_flight.push(send(*started, buffer.split().freeze(), true));
+                *started += 1;
+            }
         }
         Layout::Chunked {
             chunk_size: cfg.chunk_size as u64,
@@ -204,14 +242,14 @@ fn settle(
     }
 }
 
-/// Builds the manifest of a new object version.
+/// Builds the manifest of a new object version; its user metadata is inside `sealing`.
 pub fn new_manifest(
     bucket: &str,
     key: &str,
     version: Version,
     data: StoredData,
     headers: ObjectHeaders,
-    user_metadata: BTreeMap<String, String>,
+    sealing: Sealing,
 ) -> Manifest {
     Manifest {
         bucket: bucket.to_string(),
@@ -221,96 +259,175 @@ pub fn new_manifest(
         size: data.size,
         etag: hex::encode(data.md5),
         headers,
-        user_metadata,
+        user_metadata: BTreeMap::new(),
         layout: data.layout,
         origin: None,
         checksums: Default::default(),
         tags: Default::default(),
         modified_ms: None,
+        sealing: Some(sealing),
     }
 }
 
+/// One stretch of stored bytes a read needs: where it is, how it is sealed, and which
+/// plaintext bytes of it the range wants.
+struct Piece {
+    /// `None`: the manifest's inline bytes.
+    chunk: Option<ChunkId>,
+    /// Plaintext offsets wanted, relative to the chunk.
+    within: Range<usize>,
+    /// How to open it; `None` for data stored before encryption existed.
+    open: Option<Opening>,
+}
+
+struct Opening {
+    extent: Extent,
+    at: ChunkAt,
+}
+
 /// The bytes of `range` of an object, fetched chunk by chunk with a read-ahead of `window`.
+/// Only the segments the range covers are decrypted. A chunk copy that fails authentication is
+/// never returned: the next replica's is used, and the bad copy rewritten; with no good copy
+/// the stream ends in an error.
 pub fn read_range(
     cluster: Arc<Cluster>,
     manifest: &Manifest,
+    key: Option<Arc<AeadKey>>,
     range: Range<u64>,
     window: usize,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let pieces: Vec<(Option<ChunkId>, Bytes, Range<usize>)> = match &manifest.layout {
-        Layout::Inline(data) => {
-            let data = Bytes::copy_from_slice(data);
-            vec![(None, data, range.start as usize..range.end as usize)]
+    let sealing = manifest.sealing.as_ref();
+    let object_extent = |part: u32, version: Version, nonce_base: Option<[u8; 12]>| {
+        sealing.map(|s| Extent {
+            bucket: manifest.bucket.clone(),
+            key: manifest.key.clone(),
+            version,
+            part,
+            nonce_base: nonce_base.unwrap_or(s.nonce_base),
+        })
+    };
+    let pieces: Vec<Piece> = match &manifest.layout {
+        Layout::Inline(_) => {
+            let extent = sealing.map(|s| (s.data_version, s.nonce_base));
+            vec![Piece {
+                chunk: None,
+                within: range.start as usize..range.end as usize,
+                open: extent.map(|(version, nonce_base)| Opening {
+                    extent: object_extent(0, version, Some(nonce_base)).expect("sealed"),
+                    at: ChunkAt {
+                        chunk_size: sealing::SEGMENT,
+                        index: 0,
+                        plain_len: manifest.size as usize,
+                        last: true,
+                    },
+                }),
+            }]
         }
         Layout::Chunked {
             chunk_size,
             count,
             data,
-        } => Extent {
-            version: data.unwrap_or(manifest.version),
-            part: 0,
-            offset: 0,
-            chunk_size: *chunk_size,
-            count: *count,
+        } => {
+            let version = data.unwrap_or(manifest.version);
+            ChunkRun {
+                version,
+                part: 0,
+                offset: 0,
+                size: manifest.size,
+                chunk_size: *chunk_size,
+                count: *count,
+                extent: object_extent(0, sealing.map_or(version, |s| s.data_version), None),
+            }
+            .pieces(&range)
         }
-        .pieces(&range),
         Layout::Parts(parts) => {
             let mut offset = 0;
             let mut pieces = Vec::new();
             for p in parts {
-                let extent = Extent {
+                let run = ChunkRun {
                     version: p.version,
                     part: p.number,
                     offset,
+                    size: p.size,
                     chunk_size: p.chunk_size,
                     count: p.count,
+                    extent: object_extent(p.number, p.version, p.nonce_base),
                 };
                 let within = range.start.max(offset)..range.end.min(offset + p.size);
                 if !within.is_empty() {
-                    pieces.extend(extent.pieces(&within));
+                    pieces.extend(run.pieces(&within));
                 }
                 offset += p.size;
             }
             pieces
         }
     };
+    let inline = match &manifest.layout {
+        Layout::Inline(data) => Bytes::copy_from_slice(data),
+        _ => Bytes::new(),
+    };
     futures::stream::iter(pieces)
-        .map(move |(id, inline, within)| {
+        .map(move |piece| {
             let cluster = cluster.clone();
+            let key = key.clone();
+            let inline = inline.clone();
+            let metrics = cluster.metrics.clone();
             async move {
-                let data = match id {
-                    None => inline,
-                    Some(id) => cluster
-                        .get_chunk(id)
-                        .await
-                        .map_err(|e| std::io::Error::other(e.to_string()))?,
+                let open = move |stored: &Bytes| -> Result<Bytes, String> {
+                    match (&piece.open, &key) {
+                        (None, _) => {
+                            if piece.within.end > stored.len() {
+                                return Err(format!(
+                                    "stored chunk is {} bytes, expected at least {}",
+                                    stored.len(),
+                                    piece.within.end
+                                ));
+                            }
+                            Ok(stored.slice(piece.within.clone()))
+                        }
+                        (Some(o), Some(key)) => {
+                            if !piece.within.is_empty() {
+                                let segments = (piece.within.end - 1) / sealing::SEGMENT
+                                    - piece.within.start / sealing::SEGMENT
+                                    + 1;
+                                metrics.segments_opened.inc_by(segments as u64);
+                            }
+                            o.extent
+                                .open_chunk(key, &o.at, stored, piece.within.clone())
+                                .map(Bytes::from)
+                                .map_err(|e| e.to_string())
+                        }
+                        (Some(_), None) => Err("no data key for a sealed object".into()),
+                    }
                 };
-                if within.end > data.len() {
-                    return Err(std::io::Error::other(format!(
-                        "stored chunk is {} bytes, expected at least {}",
-                        data.len(),
-                        within.end
-                    )));
+                match piece.chunk {
+                    None => open(&inline).map_err(std::io::Error::other),
+                    Some(id) => cluster
+                        .get_chunk_checked(id, open)
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string())),
                 }
-                Ok(data.slice(within))
             }
         })
         .buffered(window.max(1))
 }
 
-/// A run of chunks `(version, part, 0..count)` holding the object bytes from `offset` on.
-struct Extent {
+/// A run of chunks `(version, part, 0..count)` holding the `size` object bytes from `offset` on.
+struct ChunkRun {
     version: Version,
     part: u32,
     offset: u64,
+    size: u64,
     chunk_size: u64,
     count: u32,
+    /// What the run's segments are bound to, when sealed.
+    extent: Option<Extent>,
 }
 
-impl Extent {
-    /// The chunks that `range` (object offsets, inside this extent) covers, with the slice of
-    /// each that it needs.
-    fn pieces(&self, range: &Range<u64>) -> Vec<(Option<ChunkId>, Bytes, Range<usize>)> {
+impl ChunkRun {
+    /// The chunks that `range` (object offsets, inside this run) covers, with the plaintext
+    /// slice of each that it needs.
+    fn pieces(&self, range: &Range<u64>) -> Vec<Piece> {
         if range.is_empty() || self.count == 0 {
             return Vec::new();
         }
@@ -323,12 +440,23 @@ impl Extent {
                 let chunk_start = u64::from(index) * cs;
                 let from = start.max(chunk_start) - chunk_start;
                 let to = end.min(chunk_start + cs) - chunk_start;
-                let id = ChunkId {
-                    version: self.version,
-                    part: self.part,
-                    index,
-                };
-                (Some(id), Bytes::new(), from as usize..to as usize)
+                Piece {
+                    chunk: Some(ChunkId {
+                        version: self.version,
+                        part: self.part,
+                        index,
+                    }),
+                    within: from as usize..to as usize,
+                    open: self.extent.clone().map(|extent| Opening {
+                        extent,
+                        at: ChunkAt {
+                            chunk_size: cs as usize,
+                            index,
+                            plain_len: (self.size - chunk_start).min(cs) as usize,
+                            last: index + 1 == self.count,
+                        },
+                    }),
+                }
             })
             .collect()
     }

@@ -120,6 +120,27 @@ pub enum Layout {
     Parts(Vec<PartLayout>),
 }
 
+/// How an object's data and user metadata are sealed (see the gateway's `sealing` module); the
+/// storage nodes only ever see ciphertext and this envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealing {
+    /// Format of the sealed bytes (1: AES-256-GCM in 64 KiB segments).
+    pub format: u8,
+    /// Id of the master key that wrapped `wrapped_key`.
+    pub key_id: String,
+    /// The data key, wrapped by the master key.
+    #[serde(with = "serde_bytes")]
+    pub wrapped_key: Vec<u8>,
+    /// The version the data (single PUT) and the metadata were sealed under; a later manifest
+    /// version over the same bytes (a tagging change, a conditional write's ballot) keeps it.
+    pub data_version: Version,
+    /// Nonce base of the object's data (single PUT) and of its sealed metadata.
+    pub nonce_base: [u8; 12],
+    /// The user metadata (`x-amz-meta-*`), sealed; the manifest's own map stays empty.
+    #[serde(with = "serde_bytes")]
+    pub metadata: Vec<u8>,
+}
+
 /// One part of a completed multipart object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartLayout {
@@ -134,6 +155,9 @@ pub struct PartLayout {
     /// The part's checksums as received (by wire name).
     #[serde(default)]
     pub checksums: Checksums,
+    /// Nonce base of the part's sealed segments (the data key is the upload's).
+    #[serde(default)]
+    pub nonce_base: Option<[u8; 12]>,
 }
 
 impl PartLayout {
@@ -172,6 +196,9 @@ pub struct UploadRecord {
     /// Tags for the completed object (`x-amz-tagging` at CreateMultipartUpload).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The completed object's envelope: every part is sealed under its data key.
+    #[serde(default)]
+    pub sealing: Option<Sealing>,
 }
 
 /// One uploaded part of an upload in progress; a re-upload of the same number replaces it
@@ -245,6 +272,9 @@ pub struct Manifest {
     /// writes a new version but, as on AWS, leaves Last-Modified alone.
     #[serde(default)]
     pub modified_ms: Option<u64>,
+    /// The encryption envelope; `None` only for objects stored before encryption existed.
+    #[serde(default)]
+    pub sealing: Option<Sealing>,
 }
 
 impl Manifest {
@@ -264,6 +294,7 @@ impl Manifest {
             checksums: Checksums::new(),
             tags: BTreeMap::new(),
             modified_ms: None,
+            sealing: None,
         }
     }
 

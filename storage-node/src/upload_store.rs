@@ -166,6 +166,7 @@ mod tests {
             checksum_algorithm: None,
             checksum_type: None,
             tags: Default::default(),
+            sealing: None,
         }
     }
 
@@ -180,6 +181,7 @@ mod tests {
                 chunk_size: 1,
                 count: 5,
                 checksums: Default::default(),
+                nonce_base: None,
             },
         }
     }

@@ -9,11 +9,22 @@ use storage_node::model::{Manifest, ObjectHeaders};
 
 use crate::cluster::ClusterError;
 use crate::conditional::{CasError, Condition};
+use crate::keyring::KeyError;
 use crate::objects::PutError;
 
 pub(super) fn unavailable(e: ClusterError) -> S3Error {
     tracing::warn!("{e}");
     S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
+}
+
+/// An object whose envelope does not open: its master key was removed from the configuration,
+/// or the envelope was tampered with. Never served as data.
+pub(super) fn sealed_error(e: KeyError) -> S3Error {
+    tracing::error!("{e}");
+    S3Error::with_message(
+        S3ErrorCode::InternalError,
+        "The object's encryption key is not available to this gateway.",
+    )
 }
 
 pub(super) fn put_error(e: PutError) -> S3Error {

@@ -16,6 +16,7 @@ mod post_object;
 mod sub_resources;
 mod tagging;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use s3s::dto::*;
@@ -23,18 +24,39 @@ use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use storage_node::model::{BucketRecord, Manifest};
 
 use crate::cluster::Cluster;
+use crate::keyring::{self, Keyring};
 use crate::listing::{self, ListQuery};
 use crate::objects::DataConfig;
-use fields::unavailable;
+use crate::sealing::AeadKey;
+use fields::{sealed_error, unavailable};
 
 /// The S3 front end of the cluster.
 pub struct Gateway {
     pub cluster: Arc<Cluster>,
     pub data: DataConfig,
     pub region: String,
+    pub keyring: Arc<Keyring>,
 }
 
 impl Gateway {
+    /// The data key of a stored object (`None` for objects from before encryption).
+    fn data_key(&self, m: &Manifest) -> S3Result<Option<Arc<AeadKey>>> {
+        m.sealing
+            .as_ref()
+            .map(|s| self.keyring.open(s).map_err(sealed_error))
+            .transpose()
+    }
+
+    /// The user metadata of a stored object, opened.
+    fn user_metadata_of(&self, m: &Manifest) -> S3Result<BTreeMap<String, String>> {
+        match (&m.sealing, self.data_key(m)?) {
+            (Some(s), Some(key)) => {
+                keyring::open_metadata(&key, &m.bucket, &m.key, s).map_err(sealed_error)
+            }
+            _ => Ok(m.user_metadata.clone()),
+        }
+    }
+
     async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
         match self.cluster.get_bucket(name).await.map_err(unavailable)? {
             Some(b) if !b.deleted => Ok(b),

@@ -18,14 +18,15 @@ use storage_node::model::{
 
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
-use super::object_ops::{receive_body, BodyTarget, Received};
+use super::object_ops::{aes256, receive_body, BodyTarget, Received};
 use super::tagging::parse_tagging_header;
 use super::Gateway;
 use crate::checksums::{
     check_announced, checksum_fields, checksum_map, checksum_struct, checksum_type_of,
     multipart_checksums, upload_checksum_type, Verifier,
 };
-use crate::objects;
+use crate::keyring::object_extent;
+use crate::objects::{self, Sealer};
 
 /// The smallest part AWS accepts, except for the last one.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
@@ -77,6 +78,7 @@ fn part_layout(
     version: Version,
     stored: &objects::StoredData,
     checksums: Checksums,
+    nonce_base: [u8; 12],
 ) -> PartLayout {
     let (chunk_size, count) = match stored.layout {
         Layout::Chunked {
@@ -92,6 +94,7 @@ fn part_layout(
         chunk_size,
         count,
         checksums,
+        nonce_base: Some(nonce_base),
     }
 }
 
@@ -131,6 +134,14 @@ pub(super) async fn create_multipart_upload(
         upload_checksum_type(algorithm, input.checksum_type.as_ref().map(|t| t.as_str()))?;
     gw.bucket(&input.bucket).await?;
     let upload_id = gw.cluster.hlc.version();
+    // One data key for the whole upload (each part gets its own nonce base); the metadata is
+    // sealed now, so the upload record on the nodes holds ciphertext only.
+    let sealing = gw.keyring.fresh().envelope(
+        &input.bucket,
+        &input.key,
+        upload_id,
+        &user_metadata(input.metadata),
+    );
     let record = UploadRecord {
         bucket: input.bucket.clone(),
         key: input.key.clone(),
@@ -146,10 +157,11 @@ pub(super) async fn create_multipart_upload(
             input.cache_control,
             input.expires.as_ref(),
         ),
-        user_metadata: user_metadata(input.metadata),
+        user_metadata: Default::default(),
         checksum_algorithm: algorithm.map(str::to_ascii_uppercase),
         checksum_type: checksum_type.clone(),
         tags: parse_tagging_header(input.tagging.as_deref())?,
+        sealing: Some(sealing),
     };
     gw.cluster.put_upload(record).await.map_err(unavailable)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -158,8 +170,34 @@ pub(super) async fn create_multipart_upload(
         upload_id: Some(upload_id.to_hex()),
         checksum_algorithm: input.checksum_algorithm,
         checksum_type: checksum_type.map(ChecksumType::from),
+        server_side_encryption: Some(aes256()),
         ..Default::default()
     }))
+}
+
+/// The sealer of a new part of `upload`: the upload's data key, a fresh nonce base.
+fn part_sealer(
+    gw: &Gateway,
+    upload: &UploadRecord,
+    version: Version,
+    number: u32,
+) -> S3Result<Sealer> {
+    let sealing = upload.sealing.as_ref().ok_or_else(|| {
+        s3_error!(
+            InternalError,
+            "This upload was started without encryption; start a new upload."
+        )
+    })?;
+    Ok(Sealer {
+        key: gw.keyring.open(sealing).map_err(sealed_error)?,
+        extent: object_extent(
+            &upload.bucket,
+            &upload.key,
+            version,
+            number,
+            crate::sealing::random(),
+        ),
+    })
 }
 
 pub(super) async fn upload_part(
@@ -189,6 +227,8 @@ pub(super) async fn upload_part(
         checksum_sha256: input.checksum_sha256.clone(),
         ..Default::default()
     };
+    let sealer = part_sealer(gw, &upload, version, number)?;
+    let nonce_base = sealer.extent.nonce_base;
     let Received { stored, checksum } = receive_body(
         gw,
         BodyTarget {
@@ -196,6 +236,7 @@ pub(super) async fn upload_part(
             part: number,
             inline: false,
             compute: upload.checksum_algorithm.as_deref(),
+            sealer,
         },
         input.body,
         input.content_length,
@@ -205,7 +246,13 @@ pub(super) async fn upload_part(
         trailing_headers,
     )
     .await?;
-    let layout = part_layout(number, version, &stored, checksum_map(&checksum));
+    let layout = part_layout(
+        number,
+        version,
+        &stored,
+        checksum_map(&checksum),
+        nonce_base,
+    );
     let etag = ETag::Strong(layout.etag.clone());
     let part = PartRecord {
         upload_id: upload.upload_id,
@@ -290,15 +337,24 @@ pub(super) async fn upload_part_copy(
         ));
     }
     let version = gw.cluster.hlc.version();
-    let bytes = objects::read_range(gw.cluster.clone(), &source, range, gw.data.window);
+    let bytes = objects::read_range(
+        gw.cluster.clone(),
+        &source,
+        gw.data_key(&source)?,
+        range,
+        gw.data.window,
+    );
     let mut cfg = gw.data;
     cfg.inline_threshold = 0;
     let mut computed = Verifier::computing(upload.checksum_algorithm.as_deref());
+    let sealer = part_sealer(gw, &upload, version, number)?;
+    let nonce_base = sealer.extent.nonce_base;
     let stored = objects::store_body(
         &gw.cluster,
         cfg,
         version,
         number,
+        sealer,
         Box::pin(bytes),
         Some(length),
         &mut |piece| computed.update(piece),
@@ -310,6 +366,7 @@ pub(super) async fn upload_part_copy(
         version,
         &stored,
         checksum_map(&computed.finish(None)?),
+        nonce_base,
     );
     let etag = ETag::Strong(layout.etag.clone());
     let part = PartRecord {
@@ -444,6 +501,7 @@ pub(super) async fn complete_multipart_upload(
         checksums,
         tags: upload.tags.clone(),
         modified_ms: None,
+        sealing: upload.sealing.clone(),
     };
     if let Some(want) = input.mpu_object_size {
         if want < 0 || want as u64 != manifest.size {
@@ -478,6 +536,7 @@ pub(super) async fn complete_multipart_upload(
         checksum_sha1: sums.checksum_sha1,
         checksum_sha256: sums.checksum_sha256,
         checksum_type,
+        server_side_encryption: Some(aes256()),
         ..Default::default()
     }))
 }

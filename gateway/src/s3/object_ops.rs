@@ -13,7 +13,8 @@ use super::Gateway;
 use crate::checksums::{
     check_content_md5, checksum_map, checksum_struct, checksum_type_of, Verifier,
 };
-use crate::objects::{self, StoredData};
+use crate::keyring::{object_extent, DataKey};
+use crate::objects::{self, Sealer, StoredData};
 
 pub(super) async fn put_object(
     gw: &Gateway,
@@ -52,6 +53,7 @@ pub(super) async fn put_object(
         checksum_sha256: input.checksum_sha256.clone(),
         ..Default::default()
     };
+    let (data_key, sealer) = fresh_sealer(gw, &input.bucket, &input.key, version);
     let Received { stored, checksum } = receive_body(
         gw,
         BodyTarget {
@@ -59,6 +61,7 @@ pub(super) async fn put_object(
             part: 0,
             inline: true,
             compute: None,
+            sealer,
         },
         input.body,
         input.content_length,
@@ -76,14 +79,14 @@ pub(super) async fn put_object(
         input.cache_control,
         input.expires.as_ref(),
     );
-    let mut manifest = objects::new_manifest(
+    let sealing = data_key.envelope(
         &input.bucket,
         &input.key,
         version,
-        stored,
-        headers,
-        user_metadata(input.metadata),
+        &user_metadata(input.metadata),
     );
+    let mut manifest =
+        objects::new_manifest(&input.bucket, &input.key, version, stored, headers, sealing);
     manifest.checksums = checksum_map(&checksum);
     manifest.tags = tags;
     let etag = etag_of(&manifest);
@@ -94,6 +97,7 @@ pub(super) async fn put_object(
     }
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag),
+        server_side_encryption: Some(aes256()),
         checksum_crc32: checksum.checksum_crc32,
         checksum_crc32c: checksum.checksum_crc32c,
         checksum_crc64nvme: checksum.checksum_crc64nvme,
@@ -109,9 +113,30 @@ pub(super) struct BodyTarget<'a> {
     pub version: Version,
     pub part: u32,
     pub inline: bool,
+    pub sealer: Sealer,
     /// A checksum algorithm to compute even if the client sends no value (a multipart
     /// upload's, so that the object's checksum can be derived from its parts).
     pub compute: Option<&'a str>,
+}
+
+/// A fresh data key for object version `version` of `bucket/key`, and the sealer of its data.
+pub(super) fn fresh_sealer(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    version: Version,
+) -> (DataKey, Sealer) {
+    let data_key = gw.keyring.fresh();
+    let sealer = Sealer {
+        key: data_key.key.clone(),
+        extent: object_extent(bucket, key, version, 0, data_key.nonce_base),
+    };
+    (data_key, sealer)
+}
+
+/// `x-amz-server-side-encryption: AES256`: every object is encrypted with the store's keys.
+pub(super) fn aes256() -> ServerSideEncryption {
+    ServerSideEncryption::from_static(ServerSideEncryption::AES256)
 }
 
 /// A request body stored and verified.
@@ -152,6 +177,7 @@ pub(super) async fn receive_body(
         cfg,
         target.version,
         target.part,
+        target.sealer,
         body,
         expected,
         &mut |piece| verifier.update(piece),
@@ -362,9 +388,10 @@ macro_rules! add_checksums {
 /// A `GetObjectOutput` or `HeadObjectOutput` (same field names) describing manifest `$m` with
 /// representation `$r`, plus the fields in braces.
 macro_rules! object_output {
-    ($ty:ident, $m:ident, $r:ident, { $($extra:tt)* }) => {
+    ($ty:ident, $m:ident, $r:ident, $meta:expr, { $($extra:tt)* }) => {
         $ty {
             $($extra)*
+            server_side_encryption: $m.sealing.as_ref().map(|_| aes256()),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag_of(&$m)),
             last_modified: Some(last_modified(&$m)),
@@ -374,7 +401,7 @@ macro_rules! object_output {
             content_language: $r.content_language,
             cache_control: $r.cache_control,
             expires: $r.expires,
-            metadata: Some($m.user_metadata.clone().into_iter().collect()),
+            metadata: Some($meta.into_iter().collect()),
             ..Default::default()
         }
     };
@@ -391,11 +418,32 @@ pub(super) async fn get_object(
         content_range,
     } = select(gw, read_request!(input)).await?;
     let length = range.end - range.start;
+    let metadata = gw.user_metadata_of(&m)?;
+    let key = gw.data_key(&m)?;
+    let mut body = Box::pin(objects::read_range(
+        gw.cluster.clone(),
+        &m,
+        key,
+        range,
+        gw.data.window,
+    ));
+    // The first piece is read before answering, so that an object none of whose copies can be
+    // read (or authenticated) gets an error status rather than a 200 that breaks off.
+    let first = match body.next().await {
+        Some(Err(e)) => {
+            tracing::error!("{}/{}: {e}", m.bucket, m.key);
+            return Err(s3_error!(
+                InternalError,
+                "The object's data could not be read from any replica."
+            ));
+        }
+        first => first,
+    };
+    let body = stream::iter(first).chain(body);
     gw.cluster.metrics.bytes_out.inc_by(length);
-    let body = objects::read_range(gw.cluster.clone(), &m, range, gw.data.window);
     let r = Representation::of(&m, overrides!(input));
     let whole = content_range.is_none();
-    let mut out = object_output!(GetObjectOutput, m, r, {
+    let mut out = object_output!(GetObjectOutput, m, r, metadata, {
         tag_count: (!m.tags.is_empty()).then_some(m.tags.len() as i32),
         parts_count: m.parts_count().map(|n| n as i32),
         body: Some(StreamingBlob::wrap(body)),
@@ -418,7 +466,8 @@ pub(super) async fn head_object(
     } = select(gw, read_request!(input)).await?;
     let r = Representation::of(&m, overrides!(input));
     let whole = content_range.is_none();
-    let mut out = object_output!(HeadObjectOutput, m, r, {
+    let metadata = gw.user_metadata_of(&m)?;
+    let mut out = object_output!(HeadObjectOutput, m, r, metadata, {
         parts_count: m.parts_count().map(|n| n as i32),
         content_length: Some((range.end - range.start) as i64),
         content_range,
@@ -536,7 +585,7 @@ pub(super) async fn copy_object(
             user_metadata(input.metadata),
         )
     } else {
-        (source.headers.clone(), source.user_metadata.clone())
+        (source.headers.clone(), gw.user_metadata_of(&source)?)
     };
     let tags = match &input.tagging_directive {
         Some(d) if d.as_str() == TaggingDirective::REPLACE => {
@@ -545,27 +594,31 @@ pub(super) async fn copy_object(
         _ => source.tags.clone(),
     };
     let version = gw.cluster.hlc.version();
-    let bytes = objects::read_range(gw.cluster.clone(), &source, 0..source.size, gw.data.window);
+    let bytes = objects::read_range(
+        gw.cluster.clone(),
+        &source,
+        gw.data_key(&source)?,
+        0..source.size,
+        gw.data.window,
+    );
     let mut computed = Verifier::computing(None);
+    // The copy is sealed under its own data key: the associated data names its bucket and key.
+    let (data_key, sealer) = fresh_sealer(gw, &input.bucket, &input.key, version);
     let stored = objects::store_body(
         &gw.cluster,
         gw.data,
         version,
         0,
+        sealer,
         Box::pin(bytes),
         Some(source.size),
         &mut |piece| computed.update(piece),
     )
     .await
     .map_err(put_error)?;
-    let mut manifest = objects::new_manifest(
-        &input.bucket,
-        &input.key,
-        version,
-        stored,
-        headers,
-        metadata,
-    );
+    let sealing = data_key.envelope(&input.bucket, &input.key, version, &metadata);
+    let mut manifest =
+        objects::new_manifest(&input.bucket, &input.key, version, stored, headers, sealing);
     // Same bytes: a single-PUT source's checksums still hold; a multipart source's composite
     // values do not, so the copy keeps the CRC64NVME computed while copying.
     manifest.checksums = checksum_map(&computed.finish(None)?);
@@ -590,6 +643,7 @@ pub(super) async fn copy_object(
     }
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
+        server_side_encryption: Some(aes256()),
         ..Default::default()
     }))
 }

@@ -16,6 +16,8 @@ use storage_node::client::{NodeClient, Timeouts};
 pub const ACCESS_KEY: &str = "TESTACCESSKEY";
 pub const SECRET_KEY: &str = "test-secret-key-for-integration";
 const CLUSTER_SECRET: &str = "test-cluster-secret";
+/// Base64 of 32 bytes: the master key the test gateways start with.
+pub const MASTER_KEY_1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn bin(name: &str) -> PathBuf {
     let gateway = PathBuf::from(env!("CARGO_BIN_EXE_gateway"));
@@ -109,11 +111,12 @@ impl TestCluster {
         std::fs::write(
             dir.path().join("gateway.yaml"),
             format!(
-                "listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\n",
+                "listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\nencryption:\n  active_key: k1\n  master_keys:\n    - {{ id: k1, key: {{ file: master-key-1 }} }}\n",
                 shape.chunk_size
             ),
         )
         .unwrap();
+        std::fs::write(dir.path().join("master-key-1"), MASTER_KEY_1).unwrap();
         let mut cluster = TestCluster {
             dir,
             node_ports,
