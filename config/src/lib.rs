@@ -110,6 +110,38 @@ pub struct StorageNodeConfig {
     pub data_dir: PathBuf,
     /// Shared secret that authenticates every internal request.
     pub cluster_secret: Secret,
+    /// Serve the internal API over TLS with this certificate (gateways then need
+    /// `internal_tls` naming a CA that signed it).
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// A TLS server identity: PEM files of the certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain (PEM), leaf first.
+    pub certificate: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
+}
+
+impl TlsFiles {
+    fn rebase(&mut self, dir: &Path) {
+        self.certificate = dir.join(&self.certificate);
+        self.private_key = dir.join(&self.private_key);
+    }
+}
+
+/// How a gateway reaches storage nodes that serve TLS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalTls {
+    /// CA certificates (PEM) that the nodes' certificates must chain to.
+    pub ca_certificate: PathBuf,
+    /// The name the nodes' certificates carry (default: each node's host from the cluster map).
+    #[serde(default)]
+    pub server_name: Option<String>,
 }
 
 /// An S3 access key and its secret.
@@ -149,6 +181,12 @@ pub struct GatewayConfig {
     pub chunk_window: usize,
     /// Master keys for server-side encryption (always on).
     pub encryption: EncryptionConfig,
+    /// Serve the S3 endpoint over HTTPS with this certificate.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Reach the storage nodes over TLS (when they serve it).
+    #[serde(default)]
+    pub internal_tls: Option<InternalTls>,
 }
 
 /// Server-side encryption: the master keys that wrap every object's data key.
@@ -160,6 +198,10 @@ pub struct EncryptionConfig {
     /// Every master key still needed: 32 random bytes, base64-encoded
     /// (`openssl rand -base64 32`), from a file or an environment variable.
     pub master_keys: Vec<MasterKey>,
+    /// Accept SSE-C (customer-provided keys) over plain HTTP. AWS refuses it, since the key
+    /// travels in a header; only for local testing without TLS.
+    #[serde(default)]
+    pub allow_sse_c_over_http: bool,
 }
 
 /// One master key and its id.
@@ -192,6 +234,9 @@ impl EncryptionConfig {
             }
             if out.iter().any(|(id, _)| *id == k.id) {
                 return Err(format!("{field}.id: `{}` is listed twice", k.id));
+            }
+            if k.id == "sse-c" {
+                return Err(format!("{field}.id: `sse-c` is reserved for customer keys"));
             }
             if matches!(k.key, Secret::Value(_)) {
                 return Err(format!(
@@ -260,6 +305,12 @@ impl GatewayConfig {
         for k in &mut self.encryption.master_keys {
             k.key.rebase(dir);
         }
+        if let Some(t) = &mut self.tls {
+            t.rebase(dir);
+        }
+        if let Some(t) = &mut self.internal_tls {
+            t.ca_certificate = dir.join(&t.ca_certificate);
+        }
     }
 }
 
@@ -267,6 +318,9 @@ impl StorageNodeConfig {
     fn rebase(&mut self, dir: &Path) {
         self.data_dir = dir.join(&self.data_dir);
         self.cluster_secret.rebase(dir);
+        if let Some(t) = &mut self.tls {
+            t.rebase(dir);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use placement::{ClusterMap, Ring};
 use storage_node::auth::ClusterKey;
-use storage_node::client::{NodeClient, RpcError, Timeouts};
+use storage_node::client::{ClientTls, NodeClient, RpcError, Timeouts};
 use storage_node::model::{
     BucketRecord, ChunkId, ListManifests, ListManifestsReply, Manifest, PutManifestReply,
 };
@@ -104,20 +104,26 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(map: ClusterMap, key: ClusterKey, metrics: Arc<GatewayMetrics>) -> Cluster {
+    /// Clients of every node of `map`, over TLS when `tls` is given.
+    pub fn new(
+        map: ClusterMap,
+        key: ClusterKey,
+        tls: Option<&ClientTls>,
+        metrics: Arc<GatewayMetrics>,
+    ) -> anyhow::Result<Cluster> {
         let ring = Ring::new(&map);
         let nodes = map
             .nodes
             .iter()
-            .map(|n| NodeClient::new(&n.address, key.clone(), Timeouts::default()))
-            .collect();
-        Cluster {
+            .map(|n| NodeClient::with_tls(&n.address, key.clone(), Timeouts::default(), tls))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Cluster {
             map,
             ring,
             nodes,
             hlc: Hlc::default(),
             metrics,
-        }
+        })
     }
 
     pub fn n(&self) -> usize {

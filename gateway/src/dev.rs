@@ -4,6 +4,10 @@
 //! generated credentials and cluster secret) into the data folder; every later start reuses it,
 //! so data and credentials survive restarts. Then it runs the three storage nodes and the
 //! gateway on loopback and prints how to reach them.
+//!
+//! With `--tls` (on first start) it also makes a private CA and a certificate for `localhost` and
+//! 127.0.0.1 (`tls/` in the data folder), and serves the S3 endpoint over HTTPS and the internal
+//! links over TLS: what SSE-C needs, without an operator's certificates.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +18,35 @@ pub struct DevOptions {
     pub data_dir: PathBuf,
     pub s3_port: u16,
     pub first_node_port: u16,
+    /// HTTPS and internal TLS with generated certificates.
+    pub tls: bool,
 }
+
+/// Writes a private CA and a certificate it signed for `localhost` and 127.0.0.1 into `dir`
+/// (`ca.pem`, `cert.pem`, `key.pem`), unless they exist.
+fn write_dev_certificates(dir: &Path) -> anyhow::Result<()> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    if dir.join("ca.pem").exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "s3store dev CA");
+    let ca = ca.self_signed(&ca_key)?;
+    let key = KeyPair::generate()?;
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?
+        .signed_by(&key, &ca, &ca_key)?;
+    std::fs::write(dir.join("cert.pem"), leaf.pem())?;
+    std::fs::write(dir.join("key.pem"), key.serialize_pem())?;
+    std::fs::write(dir.join("ca.pem"), ca.pem())?;
+    Ok(())
+}
+
+const NODE_TLS: &str = "tls: { certificate: tls/cert.pem, private_key: tls/key.pem }\n";
+const GATEWAY_TLS: &str = "tls: { certificate: tls/cert.pem, private_key: tls/key.pem }\ninternal_tls: { ca_certificate: tls/ca.pem }\n";
 
 fn random(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), len)
@@ -33,6 +65,20 @@ const ENCRYPTION_SECTION: &str =
 /// Writes the dev configuration unless it exists; returns the gateway config path.
 pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     let dir = &opts.data_dir;
+    if opts.tls {
+        if dir.join("gateway.yaml").exists() && !dir.join("tls/ca.pem").exists() {
+            anyhow::bail!(
+                "{} was made without --tls: give a new --data-dir",
+                dir.display()
+            );
+        }
+        write_dev_certificates(&dir.join("tls"))?;
+    }
+    let (node_tls, gateway_tls) = if opts.tls {
+        (NODE_TLS, GATEWAY_TLS)
+    } else {
+        ("", "")
+    };
     std::fs::create_dir_all(dir)?;
     write_if_missing(&dir.join("cluster-secret"), &random(48))?;
     write_if_missing(&dir.join("secret-key"), &random(40))?;
@@ -52,7 +98,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
         write_if_missing(
             &dir.join(format!("node{i}.yaml")),
             &format!(
-                "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: node{i}\ncluster_secret: {{ file: cluster-secret }}\n"
+                "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: node{i}\ncluster_secret: {{ file: cluster-secret }}\n{node_tls}"
             ),
         )?;
     }
@@ -64,7 +110,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     write_if_missing(
         &dir.join("gateway.yaml"),
         &format!(
-            "listen: \"127.0.0.1:{}\"\nregion: us-east-1\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n",
+            "{gateway_tls}listen: \"127.0.0.1:{}\"\nregion: us-east-1\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n",
             opts.s3_port
         ),
     )?;
@@ -95,7 +141,8 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
         .secret_key
         .resolve("secret_key")
         .map_err(anyhow::Error::msg)?;
-    let endpoint = format!("http://{}", gateway.address);
+    let scheme = if gateway.tls { "https" } else { "http" };
+    let endpoint = format!("{scheme}://{}", gateway.address);
     println!(
         "s3store dev cluster: 3 storage nodes + gateway, data in {}",
         opts.data_dir.display()
@@ -105,12 +152,19 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     println!("  region:            {}", cfg.region);
     println!("  access key id:     {}", credential.access_key);
     println!("  secret access key: {secret}");
+    let ca = opts.data_dir.join("tls/ca.pem");
+    if gateway.tls {
+        println!("  CA certificate:    {}", ca.display());
+    }
     println!();
     println!("Try it:");
     println!(
         "  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION={}",
         credential.access_key, cfg.region
     );
+    if gateway.tls {
+        println!("  export AWS_CA_BUNDLE={}", ca.display());
+    }
     println!("  aws --endpoint-url {endpoint} s3 mb s3://demo");
     println!("  aws --endpoint-url {endpoint} s3 cp README.md s3://demo/");
     println!("  aws --endpoint-url {endpoint} s3 ls s3://demo/");

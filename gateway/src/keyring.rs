@@ -2,11 +2,17 @@
 //! make: a new object version gets a random data key, wrapped under the active master key;
 //! reading unwraps it under whichever key id the envelope names, so objects written under an
 //! older key stay readable until `rotate` rewraps them.
+//!
+//! With SSE-C the customer's key takes the master key's place: it wraps the data key (under
+//! the reserved id [`CUSTOMER_KEY_ID`]) and is never stored. A salted HMAC-SHA256 of it is
+//! ([`CustomerKeyProof`]), so that a later request with a wrong key is told so before anything
+//! is decrypted; without the customer's key the object cannot be read, master keys or not.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use storage_node::model::{Sealing, Version};
+use ring::hmac;
+use storage_node::model::{CustomerKeyProof, Sealing, Version};
 
 use crate::sealing::{self, AeadKey, Corrupt, Extent, FORMAT};
 
@@ -16,12 +22,47 @@ pub struct Keyring {
     keys: HashMap<String, AeadKey>,
 }
 
+/// The key id of envelopes wrapped by a customer's key (SSE-C); no master key may use it.
+pub const CUSTOMER_KEY_ID: &str = "sse-c";
+
+/// An SSE-C customer key as a request supplied it (its MD5 already checked).
+pub struct CustomerKey {
+    raw: [u8; 32],
+    /// Base64 MD5 of the key, echoed in responses (`x-amz-server-side-encryption-customer-key-MD5`).
+    pub md5: String,
+}
+
+impl CustomerKey {
+    pub fn new(raw: [u8; 32], md5: String) -> CustomerKey {
+        CustomerKey { raw, md5 }
+    }
+
+    fn mac(&self, salt: &[u8; 16]) -> [u8; 32] {
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, salt), &self.raw);
+        tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")
+    }
+
+    fn proof(&self) -> CustomerKeyProof {
+        let salt = sealing::random();
+        CustomerKeyProof {
+            salt,
+            hmac: self.mac(&salt),
+        }
+    }
+
+    fn matches(&self, proof: &CustomerKeyProof) -> bool {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &proof.salt);
+        hmac::verify(&key, &self.raw, &proof.hmac).is_ok()
+    }
+}
+
 /// A fresh data key for one object version (or multipart upload), not yet stored.
 pub struct DataKey {
     pub key: Arc<AeadKey>,
     pub key_id: String,
     pub wrapped: Vec<u8>,
     pub nonce_base: [u8; 12],
+    pub customer: Option<CustomerKeyProof>,
 }
 
 /// Why an envelope does not open.
@@ -33,6 +74,12 @@ pub enum KeyError {
     UnknownFormat(u8),
     #[error(transparent)]
     Corrupt(#[from] Corrupt),
+    #[error("the object is encrypted with a customer key (SSE-C) and the request gave none")]
+    CustomerKeyMissing,
+    #[error("the request's customer key is not the one the object is encrypted with")]
+    CustomerKeyWrong,
+    #[error("the request gave a customer key but the object is not encrypted with one")]
+    CustomerKeyNotApplicable,
 }
 
 impl Keyring {
@@ -51,22 +98,50 @@ impl Keyring {
         &self.active
     }
 
-    /// A random data key wrapped under the active master key, with a random nonce base.
-    pub fn fresh(&self) -> DataKey {
+    /// A random data key with a random nonce base, wrapped under the customer's key if one is
+    /// given (SSE-C), else under the active master key.
+    pub fn fresh(&self, customer: Option<&CustomerKey>) -> DataKey {
         let raw = sealing::random::<32>();
-        let master = &self.keys[&self.active];
+        let (key_id, wrapped) = match customer {
+            Some(c) => (
+                CUSTOMER_KEY_ID,
+                sealing::wrap(&AeadKey::new(&c.raw), CUSTOMER_KEY_ID, &raw),
+            ),
+            None => (
+                self.active.as_str(),
+                sealing::wrap(&self.keys[&self.active], &self.active, &raw),
+            ),
+        };
         DataKey {
             key: Arc::new(AeadKey::new(&raw)),
-            key_id: self.active.clone(),
-            wrapped: sealing::wrap(master, &self.active, &raw),
+            key_id: key_id.to_string(),
+            wrapped,
             nonce_base: sealing::random(),
+            customer: customer.map(CustomerKey::proof),
         }
     }
 
-    /// The data key of a stored envelope.
-    pub fn open(&self, s: &Sealing) -> Result<Arc<AeadKey>, KeyError> {
+    /// The data key of a stored envelope; `customer` is the request's SSE-C key, required
+    /// exactly when the object was stored with one.
+    pub fn open(
+        &self,
+        s: &Sealing,
+        customer: Option<&CustomerKey>,
+    ) -> Result<Arc<AeadKey>, KeyError> {
         if s.format != FORMAT {
             return Err(KeyError::UnknownFormat(s.format));
+        }
+        match (&s.customer, customer) {
+            (Some(proof), Some(c)) => {
+                if !c.matches(proof) {
+                    return Err(KeyError::CustomerKeyWrong);
+                }
+                let raw = sealing::unwrap(&AeadKey::new(&c.raw), CUSTOMER_KEY_ID, &s.wrapped_key)?;
+                return Ok(Arc::new(AeadKey::new(&raw)));
+            }
+            (Some(_), None) => return Err(KeyError::CustomerKeyMissing),
+            (None, Some(_)) => return Err(KeyError::CustomerKeyNotApplicable),
+            (None, None) => {}
         }
         let master = self
             .keys
@@ -79,7 +154,7 @@ impl Keyring {
     /// The envelope with its data key wrapped under the active master key instead, or `None`
     /// when it already is. Data and metadata are untouched: the data key stays the same.
     pub fn rewrap(&self, s: &Sealing) -> Result<Option<Sealing>, KeyError> {
-        if s.key_id == self.active {
+        if s.key_id == self.active || s.customer.is_some() {
             return Ok(None);
         }
         let master = self
@@ -131,6 +206,7 @@ impl DataKey {
             data_version,
             nonce_base: self.nonce_base,
             metadata: extent.seal_metadata(&self.key, &plain),
+            customer: self.customer.clone(),
         }
     }
 }

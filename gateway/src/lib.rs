@@ -9,6 +9,8 @@
 //!   [`upload_state`]: multipart upload records.
 //! * [`hlc`]: the hybrid logical clock that orders versions.
 //! * [`auth`]: access keys and post-signature checks; [`checksums`]: `x-amz-checksum-*` checks.
+//! * [`sealing`]: the at-rest format (AES-256-GCM segments); [`keyring`]: master keys and data
+//!   key envelopes; [`rotate`]: rewrapping stored data keys under a new master key.
 //! * [`server`]: HTTP serving, request ids, metrics routes; [`dev`]: the one-command dev cluster.
 
 pub mod auth;
@@ -21,6 +23,7 @@ pub mod keyring;
 pub mod listing;
 pub mod metrics;
 pub mod objects;
+pub mod rotate;
 pub mod s3;
 pub mod sealing;
 pub mod server;
@@ -34,12 +37,22 @@ use tokio::net::TcpListener;
 /// A running gateway.
 pub struct RunningGateway {
     pub address: std::net::SocketAddr,
+    /// Whether the S3 endpoint serves HTTPS.
+    pub tls: bool,
     pub shutdown: tokio::sync::oneshot::Sender<()>,
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Loads the cluster map and credentials named by `config` and starts serving S3.
-pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGateway> {
+/// What a gateway builds from its configuration: the S3 service state, its metrics and the
+/// access keys it accepts.
+pub struct Assembled {
+    pub gateway: s3::Gateway,
+    pub metrics: Arc<metrics::GatewayMetrics>,
+    pub credentials: Vec<(String, String)>,
+}
+
+/// Loads the cluster map, secrets and master keys named by `config`.
+pub fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assembled> {
     let map = config::load_cluster_map(&config.cluster_map)?;
     let secret = config
         .cluster_secret
@@ -56,11 +69,20 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let keys = config.encryption.load_keys().map_err(anyhow::Error::msg)?;
     let keyring = Arc::new(keyring::Keyring::new(&config.encryption.active_key, keys));
     let metrics = Arc::new(metrics::GatewayMetrics::new());
+    let internal_tls = match &config.internal_tls {
+        Some(t) => Some(storage_node::client::ClientTls {
+            config: storage_node::tls::client_config(&t.ca_certificate)
+                .map_err(|e| anyhow::anyhow!("internal_tls.ca_certificate: {e:#}"))?,
+            server_name: t.server_name.clone(),
+        }),
+        None => None,
+    };
     let cluster = Arc::new(cluster::Cluster::new(
         map,
         ClusterKey::new(&secret),
+        internal_tls.as_ref(),
         metrics.clone(),
-    ));
+    )?);
     let gateway = s3::Gateway {
         cluster,
         data: objects::DataConfig {
@@ -70,6 +92,28 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         },
         region: config.region.clone(),
         keyring,
+        allow_sse_c_over_http: config.encryption.allow_sse_c_over_http,
+    };
+    Ok(Assembled {
+        gateway,
+        metrics,
+        credentials,
+    })
+}
+
+/// Loads what `config` names and starts serving S3.
+pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGateway> {
+    let Assembled {
+        gateway,
+        metrics,
+        credentials,
+    } = assemble(config)?;
+    let tls = match &config.tls {
+        Some(files) => Some(
+            storage_node::tls::server_config(files, storage_node::tls::ALPN_S3)
+                .map_err(|e| anyhow::anyhow!("tls: {e:#}"))?,
+        ),
+        None => None,
     };
     let service =
         server::build_service(gateway, &credentials, config.virtual_host_domain.as_deref())?;
@@ -78,11 +122,13 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, service, metrics, async move {
+    let with_tls = tls.is_some();
+    let task = tokio::spawn(server::serve(listener, service, metrics, tls, async move {
         let _ = rx.await;
     }));
     Ok(RunningGateway {
         address,
+        tls: with_tls,
         shutdown: tx,
         task,
     })

@@ -28,6 +28,16 @@ enum Command {
         /// Port of the first storage node (the others follow).
         #[arg(long, default_value_t = 9101)]
         node_port: u16,
+        /// Serve HTTPS (and TLS between gateway and nodes) with generated certificates.
+        #[arg(long)]
+        tls: bool,
+    },
+    /// Rewrap every stored data key under the active master key (`encryption.active_key`),
+    /// without rewriting object data. Safe to run twice; run again after an incomplete run.
+    Rotate {
+        /// The gateway configuration: cluster map, cluster secret and master keys.
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -45,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
                 data_dir,
                 port,
                 node_port,
+                tls,
             }),
             _,
         ) => {
@@ -52,13 +63,42 @@ async fn main() -> anyhow::Result<()> {
                 data_dir,
                 s3_port: port,
                 first_node_port: node_port,
+                tls,
             })
             .await
+        }
+        (Some(Command::Rotate { config }), _) => {
+            let config = config::load_gateway(&config)?;
+            let assembled = gateway::assemble(&config)?;
+            let report =
+                gateway::rotate::rotate(&assembled.gateway.cluster, &assembled.gateway.keyring)
+                    .await;
+            println!(
+                "rotate: {} envelopes rewrapped under `{}`, {} replaced meanwhile",
+                report.rewrapped,
+                assembled.gateway.keyring.active_id(),
+                report.gone
+            );
+            for what in &report.unopenable {
+                println!("cannot open: {what}");
+            }
+            for node in &report.unreachable {
+                println!("incomplete: {node}");
+            }
+            if !report.complete() {
+                anyhow::bail!("rotation incomplete: keep the old master keys and run it again");
+            }
+            println!(
+                "rotate: complete; once every gateway writes under `{}`, other master keys can go",
+                assembled.gateway.keyring.active_id()
+            );
+            Ok(())
         }
         (None, Some(path)) => {
             let config = config::load_gateway(&path)?;
             let running = gateway::start(&config).await?;
-            println!("gateway listening on http://{}", running.address);
+            let scheme = if running.tls { "https" } else { "http" };
+            println!("gateway listening on {scheme}://{}", running.address);
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = running.task => {}

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{AccessKeys, SignedOnly};
 use crate::metrics::GatewayMetrics;
-use crate::s3::Gateway;
+use crate::s3::{Gateway, Transport};
 
 /// `/health`, `/ready` and `/metrics`, answered without a signature.
 struct OpsRoutes {
@@ -76,8 +76,10 @@ pub async fn serve(
     listener: TcpListener,
     service: S3Service,
     metrics: Arc<GatewayMetrics>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -93,21 +95,42 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let metrics = metrics.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let handler = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-                let service = service.clone();
-                let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(handle(&service, &metrics, req).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), handler)
-                .await
-            {
+            let result = match acceptor {
+                None => serve_connection(stream, Transport { tls: false }, service, metrics).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => {
+                        serve_connection(tls, Transport { tls: true }, service, metrics).await
+                    }
+                    Err(e) => Err(e.into()),
+                },
+            };
+            if let Err(e) = result {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
         });
     }
+}
+
+/// Serves one connection; every request carries how it arrived (`Transport`) in its extensions.
+async fn serve_connection<IO>(
+    io: IO,
+    transport: Transport,
+    service: S3Service,
+    metrics: Arc<GatewayMetrics>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let handler = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        let service = service.clone();
+        let metrics = metrics.clone();
+        req.extensions_mut().insert(transport);
+        async move { Ok::<_, Infallible>(handle(&service, &metrics, req).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.serve_connection(TokioIo::new(io), handler).await
 }
 
 async fn handle(

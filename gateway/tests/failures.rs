@@ -6,29 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{code, md5_hex, pattern, status, TestCluster};
-
-async fn metric(cluster: &TestCluster, name: &str) -> f64 {
-    use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let uri: http::Uri = format!("{}/metrics", cluster.endpoint()).parse().unwrap();
-    let body = client
-        .get(uri)
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes();
-    let text = String::from_utf8(body.to_vec()).unwrap();
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use common::{code, md5_hex, metric, pattern, status, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_one_node_refuses_with_two_and_repairs_on_read() {

@@ -2,11 +2,13 @@
 //! one node directly). HTTP/2 over one pooled connection per node, TCP_NODELAY, every request
 //! signed with the cluster key, every call bounded by a timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -20,6 +22,7 @@ use crate::model::{
     PutManifestReply, RemoveManifestVersion, UploadRecord, Version,
 };
 use crate::model::{Accept, AcceptReply, Prepare, PrepareReply};
+use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
 use crate::server::MAX_CHUNK_BYTES;
 
 /// Why a call to a node failed.
@@ -59,8 +62,16 @@ pub struct NodeClient {
     address: String,
     base: String,
     key: ClusterKey,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeouts: Timeouts,
+}
+
+/// How to reach nodes that serve TLS: the client configuration (trusted CAs) and, optionally,
+/// the name their certificates carry when it is not the host of their address.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: Option<String>,
 }
 
 impl std::fmt::Debug for NodeClient {
@@ -70,10 +81,40 @@ impl std::fmt::Debug for NodeClient {
 }
 
 impl NodeClient {
+    /// A client over plain HTTP/2.
     pub fn new(address: &str, key: ClusterKey, timeouts: Timeouts) -> NodeClient {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeouts.connect));
+        Self::with_tls(address, key, timeouts, None).expect("a plain client needs no server name")
+    }
+
+    /// A client over HTTP/2, inside TLS when `tls` is given.
+    pub fn with_tls(
+        address: &str,
+        key: ClusterKey,
+        timeouts: Timeouts,
+        tls: Option<&ClientTls>,
+    ) -> anyhow::Result<NodeClient> {
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(timeouts.connect));
+        tcp.enforce_http(false);
+        let config = match tls {
+            Some(t) => (*t.config).clone(),
+            None => rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        };
+        let mut builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http();
+        if let Some(name) = tls.and_then(|t| t.server_name.clone()) {
+            let name = rustls_pki_types::ServerName::try_from(name.clone())
+                .map_err(|_| anyhow::anyhow!("`{name}` is not a valid TLS server name"))?;
+            builder = builder.with_server_name_resolver(FixedServerNameResolver::new(name));
+        }
+        let connector = builder.enable_http2().wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .http2_initial_stream_window_size(8 << 20)
@@ -85,13 +126,14 @@ impl NodeClient {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .build(connector);
-        NodeClient {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        Ok(NodeClient {
             address: address.to_string(),
-            base: format!("http://{address}"),
+            base: format!("{scheme}://{address}"),
             key,
             http,
             timeouts,
-        }
+        })
     }
 
     pub fn address(&self) -> &str {
@@ -239,6 +281,19 @@ impl NodeClient {
 
     pub async fn list_manifests(&self, q: &ListManifests) -> Result<ListManifestsReply, RpcError> {
         self.rpc("/v1/manifest/list", q).await
+    }
+
+    /// Records sealed under a master key other than the active one (key rotation).
+    pub async fn stale_envelopes(
+        &self,
+        q: &StaleEnvelopes,
+    ) -> Result<StaleEnvelopesReply, RpcError> {
+        self.rpc("/v1/envelope/stale", q).await
+    }
+
+    /// Replaces one record's envelope by its rewrapped form; `false` if the record is gone.
+    pub async fn reseal(&self, q: &Reseal) -> Result<bool, RpcError> {
+        self.rpc("/v1/envelope/reseal", q).await
     }
 
     pub async fn put_bucket(&self, record: &BucketRecord) -> Result<bool, RpcError> {

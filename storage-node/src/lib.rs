@@ -1,20 +1,24 @@
 //! A storage node: one RocksDB holding manifests, chunks and bucket records, served over an
-//! authenticated internal HTTP/2 API. It never sees S3 requests, credentials or (once encryption
-//! lands) plaintext; it stores what gateways send and answers what they ask.
+//! authenticated internal HTTP/2 API. It never sees S3 requests, credentials or
+//! plaintext (gateways seal object data and metadata); it stores what gateways send and answers what they ask.
 //!
 //! * [`model`]: the records and messages shared with the gateway.
 //! * [`keys`]: the byte layout of manifest keys that makes a listing one range scan.
 //! * [`store`]: the RocksDB column families and their last-writer-wins rules.
-//! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it.
+//! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation.
+//! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it, [`tls`]
+//!   can encrypt it.
 
 pub mod auth;
 pub mod cas_store;
 pub mod client;
+pub mod envelopes;
 pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod upload_store;
 
 use std::sync::Arc;
@@ -46,8 +50,12 @@ pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<Running
         key: auth::ClusterKey::new(&secret),
         metrics: metrics::NodeMetrics::new(&config.node_id),
     });
+    let tls = match &config.tls {
+        Some(files) => Some(tls::server_config(files, tls::ALPN_INTERNAL)?),
+        None => None,
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, state, async move {
+    let task = tokio::spawn(server::serve(listener, state, tls, async move {
         let _ = rx.await;
     }));
     Ok(RunningNode {

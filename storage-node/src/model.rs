@@ -139,6 +139,67 @@ pub struct Sealing {
     /// The user metadata (`x-amz-meta-*`), sealed; the manifest's own map stays empty.
     #[serde(with = "serde_bytes")]
     pub metadata: Vec<u8>,
+    /// For SSE-C: the data key is wrapped by the customer's key (never stored), and this proof
+    /// lets a later request's key be checked before anything is decrypted.
+    #[serde(default)]
+    pub customer: Option<CustomerKeyProof>,
+}
+
+/// A salted HMAC-SHA256 of an SSE-C customer key: it verifies a key without revealing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerKeyProof {
+    pub salt: [u8; 16],
+    pub hmac: [u8; 32],
+}
+
+/// Which records an envelope walk (`rotate`) covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnvelopeKind {
+    Manifest,
+    Upload,
+}
+
+/// `POST /v1/envelope/stale`: the node's records of `kind` whose data key is wrapped under a
+/// master key other than `active_key` (SSE-C records are not: no master key wraps them), after
+/// the cursor `after`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StaleEnvelopes {
+    pub kind: EnvelopeKind,
+    pub active_key: String,
+    #[serde(with = "serde_bytes")]
+    pub after: Vec<u8>,
+    pub limit: u32,
+}
+
+/// One record found by [`StaleEnvelopes`]: `raw_key` is the node's own key for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StaleEnvelope {
+    #[serde(with = "serde_bytes")]
+    pub raw_key: Vec<u8>,
+    pub bucket: String,
+    pub key: String,
+    pub sealing: Sealing,
+}
+
+/// `POST /v1/envelope/stale` answer: `next` is the cursor to continue from, `None` at the end.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StaleEnvelopesReply {
+    pub items: Vec<StaleEnvelope>,
+    #[serde(default)]
+    pub next: Option<serde_bytes::ByteBuf>,
+}
+
+/// `POST /v1/envelope/reseal`: replace the envelope of the record at `raw_key` with `sealing`,
+/// which must wrap the same data key (only `key_id` and `wrapped_key` may differ). Answers
+/// whether the record now carries it (`false`: the record is gone or was rewritten meanwhile).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reseal {
+    pub kind: EnvelopeKind,
+    #[serde(with = "serde_bytes")]
+    pub raw_key: Vec<u8>,
+    pub bucket: String,
+    pub key: String,
+    pub sealing: Sealing,
 }
 
 /// One part of a completed multipart object.

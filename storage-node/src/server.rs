@@ -29,7 +29,7 @@ use crate::model::{
     ListManifests, ListParts, ListUploads, Manifest, PartRecord, RemoveManifestVersion,
     UploadRecord,
 };
-use crate::model::{Accept, Prepare};
+use crate::model::{Accept, Prepare, Reseal, StaleEnvelopes};
 use crate::store::Store;
 
 /// Largest chunk a node accepts.
@@ -56,8 +56,10 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<NodeState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -72,25 +74,41 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
-            });
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http2()
-                .initial_stream_window_size(8 << 20)
-                .initial_connection_window_size(32 << 20)
-                .max_frame_size(1 << 20);
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            let result = match acceptor {
+                None => serve_connection(stream, state, peer).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => serve_connection(tls, state, peer).await,
+                    Err(e) => Err(e.into()),
+                },
+            };
+            if let Err(e) = result {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
         });
     }
+}
+
+async fn serve_connection<IO>(
+    io: IO,
+    state: Arc<NodeState>,
+    peer: SocketAddr,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http2()
+        .initial_stream_window_size(8 << 20)
+        .initial_connection_window_size(32 << 20)
+        .max_frame_size(1 << 20);
+    builder.serve_connection(TokioIo::new(io), service).await
 }
 
 async fn handle(state: &NodeState, req: Request<Incoming>, _peer: SocketAddr) -> Reply {
@@ -144,6 +162,8 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/manifest/get") => "get_manifest",
         (_, "/v1/manifest/remove") => "remove_manifest",
         (_, "/v1/manifest/list") => "list_manifests",
+        (_, "/v1/envelope/stale") => "stale_envelopes",
+        (_, "/v1/envelope/reseal") => "reseal",
         (_, "/v1/bucket/put") => "put_bucket",
         (_, "/v1/bucket/get") => "get_bucket",
         (_, "/v1/bucket/list") => "list_buckets",
@@ -258,6 +278,16 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             "/v1/manifest/list" => {
                 let q: ListManifests = message(state, req).await?;
                 let out = blocking(state, move |s| s.list_manifests(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/envelope/stale" => {
+                let q: StaleEnvelopes = message(state, req).await?;
+                let out = blocking(state, move |s| s.stale_envelopes(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/envelope/reseal" => {
+                let q: Reseal = message(state, req).await?;
+                let out = blocking(state, move |s| s.reseal(&q)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/bucket/put" => {

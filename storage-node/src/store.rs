@@ -21,7 +21,7 @@ use crate::model::{
     PutManifestReply, Version,
 };
 
-const CF_MANIFESTS: &str = "manifests";
+pub(crate) const CF_MANIFESTS: &str = "manifests";
 const CF_CHUNKS: &str = "chunks";
 const CF_BUCKETS: &str = "buckets";
 pub(crate) const CF_UPLOADS: &str = "uploads";

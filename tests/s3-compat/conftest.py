@@ -42,11 +42,12 @@ def _wait_port(port, proc, timeout=60):
 
 
 class Endpoint:
-    def __init__(self, url, access_key, secret_key, region="us-east-1"):
+    def __init__(self, url, access_key, secret_key, region="us-east-1", ca_bundle=None):
         self.url = url
         self.access_key = access_key
         self.secret_key = secret_key
         self.region = region
+        self.ca_bundle = ca_bundle
 
     def env(self):
         env = {k: v for k, v in os.environ.items() if k not in CA_VARS and not k.startswith("AWS_")}
@@ -67,21 +68,13 @@ class Endpoint:
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
+            verify=self.ca_bundle if self.ca_bundle else True,
             config=Config(s3={"addressing_style": "path"}, signature_version="s3v4", **config),
         )
 
 
-@pytest.fixture(scope="session")
-def endpoint():
-    for var in CA_VARS:
-        os.environ.pop(var, None)
-    if os.environ.get("S3STORE_ENDPOINT"):
-        yield Endpoint(
-            os.environ["S3STORE_ENDPOINT"],
-            os.environ["AWS_ACCESS_KEY_ID"],
-            os.environ["AWS_SECRET_ACCESS_KEY"],
-        )
-        return
+def _dev_cluster(tls):
+    """Starts `gateway dev` (with `--tls`: HTTPS with a generated CA) and yields its Endpoint."""
     bin_dir = os.environ.get("S3STORE_BIN_DIR")
     if not bin_dir:
         bin_dir = os.path.join(
@@ -96,25 +89,58 @@ def endpoint():
     while any(_in_use(node_port + i) for i in range(3)):
         node_port = _free_port()
     log = open(os.path.join(data, "dev.log"), "w")
-    proc = subprocess.Popen(
-        [gateway, "dev", "--data-dir", os.path.join(data, "cluster"), "--port", str(s3_port), "--node-port", str(node_port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "RUST_LOG": "warn"},
-    )
+    cluster = os.path.join(data, "cluster")
+    cmd = [gateway, "dev", "--data-dir", cluster, "--port", str(s3_port), "--node-port", str(node_port)]
+    if tls:
+        cmd.append("--tls")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"})
     try:
         _wait_port(s3_port, proc)
-        cluster = os.path.join(data, "cluster")
         with open(os.path.join(cluster, "gateway.yaml")) as f:
             access = next(line.split(":", 1)[1].strip() for line in f if "access_key:" in line)
         with open(os.path.join(cluster, "secret-key")) as f:
             secret = f.read().strip()
-        yield Endpoint(f"http://127.0.0.1:{s3_port}", access, secret)
+        if tls:
+            ca = os.path.join(cluster, "tls", "ca.pem")
+            yield Endpoint(f"https://127.0.0.1:{s3_port}", access, secret, ca_bundle=ca)
+        else:
+            yield Endpoint(f"http://127.0.0.1:{s3_port}", access, secret)
     finally:
         proc.kill()
         proc.wait()
         log.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def endpoint():
+    for var in CA_VARS:
+        os.environ.pop(var, None)
+    if os.environ.get("S3STORE_ENDPOINT"):
+        yield Endpoint(
+            os.environ["S3STORE_ENDPOINT"],
+            os.environ["AWS_ACCESS_KEY_ID"],
+            os.environ["AWS_SECRET_ACCESS_KEY"],
+        )
+        return
+    yield from _dev_cluster(tls=False)
+
+
+@pytest.fixture(scope="session")
+def tls_endpoint():
+    """An HTTPS endpoint (SSE-C needs one): S3STORE_TLS_ENDPOINT (+ S3STORE_CA_BUNDLE), or a
+    `gateway dev --tls` cluster."""
+    for var in CA_VARS:
+        os.environ.pop(var, None)
+    if os.environ.get("S3STORE_TLS_ENDPOINT"):
+        yield Endpoint(
+            os.environ["S3STORE_TLS_ENDPOINT"],
+            os.environ["AWS_ACCESS_KEY_ID"],
+            os.environ["AWS_SECRET_ACCESS_KEY"],
+            ca_bundle=os.environ.get("S3STORE_CA_BUNDLE"),
+        )
+        return
+    yield from _dev_cluster(tls=True)
 
 
 def _in_use(port):
@@ -144,15 +170,21 @@ def bucket(s3):
     s3.delete_bucket(Bucket=name)
 
 
-@pytest.fixture
-def aws(endpoint):
-    """Runs an aws-cli command against the endpoint; returns the completed process."""
+def aws_runner(endpoint):
+    """A function running aws-cli commands against `endpoint`; returns the completed process."""
 
     def run(*args, check=True, cwd=None):
         cmd = ["aws", "--endpoint-url", endpoint.url, *args]
+        if endpoint.ca_bundle:
+            cmd[1:1] = ["--ca-bundle", endpoint.ca_bundle]
         proc = subprocess.run(cmd, env=endpoint.env(), capture_output=True, text=True, cwd=cwd, timeout=300)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
 
     return run
+
+
+@pytest.fixture
+def aws(endpoint):
+    return aws_runner(endpoint)

@@ -19,12 +19,29 @@ pub(super) fn unavailable(e: ClusterError) -> S3Error {
 
 /// An object whose envelope does not open: its master key was removed from the configuration,
 /// or the envelope was tampered with. Never served as data.
+/// SSE-C key mismatches are the client's (and answered as AWS answers them).
 pub(super) fn sealed_error(e: KeyError) -> S3Error {
-    tracing::error!("{e}");
-    S3Error::with_message(
-        S3ErrorCode::InternalError,
-        "The object's encryption key is not available to this gateway.",
-    )
+    match e {
+        KeyError::CustomerKeyMissing => S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.",
+        ),
+        KeyError::CustomerKeyWrong => S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "The provided encryption parameters did not match the ones used originally.",
+        ),
+        KeyError::CustomerKeyNotApplicable => S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "The encryption parameters are not applicable to this object.",
+        ),
+        KeyError::UnknownKey(_) | KeyError::UnknownFormat(_) | KeyError::Corrupt(_) => {
+            tracing::error!("{e}");
+            S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "The object's encryption key is not available to this gateway.",
+            )
+        }
+    }
 }
 
 pub(super) fn put_error(e: PutError) -> S3Error {

@@ -13,6 +13,7 @@ mod list_ops;
 mod multipart;
 mod object_ops;
 mod post_object;
+mod sse_c;
 mod sub_resources;
 mod tagging;
 
@@ -24,11 +25,12 @@ use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use storage_node::model::{BucketRecord, Manifest};
 
 use crate::cluster::Cluster;
-use crate::keyring::{self, Keyring};
+use crate::keyring::{self, CustomerKey, Keyring};
 use crate::listing::{self, ListQuery};
 use crate::objects::DataConfig;
 use crate::sealing::AeadKey;
 use fields::{sealed_error, unavailable};
+pub use sse_c::Transport;
 
 /// The S3 front end of the cluster.
 pub struct Gateway {
@@ -36,25 +38,57 @@ pub struct Gateway {
     pub data: DataConfig,
     pub region: String,
     pub keyring: Arc<Keyring>,
+    /// Accept SSE-C headers over plain HTTP (local testing only).
+    pub allow_sse_c_over_http: bool,
+}
+
+/// A stored object's data key (`None` for objects from before encryption) and user metadata.
+struct Opened {
+    key: Option<Arc<AeadKey>>,
+    metadata: BTreeMap<String, String>,
 }
 
 impl Gateway {
-    /// The data key of a stored object (`None` for objects from before encryption).
-    fn data_key(&self, m: &Manifest) -> S3Result<Option<Arc<AeadKey>>> {
-        m.sealing
-            .as_ref()
-            .map(|s| self.keyring.open(s).map_err(sealed_error))
-            .transpose()
+    /// The SSE-C key of a request's headers `h` (checked as AWS checks them), if it has one.
+    fn customer_key(
+        &self,
+        extensions: &http::Extensions,
+        h: sse_c::Headers<'_>,
+    ) -> S3Result<Option<CustomerKey>> {
+        let policy = sse_c::Policy {
+            transport: extensions.get::<Transport>().copied().unwrap_or_default(),
+            allow_over_http: self.allow_sse_c_over_http,
+        };
+        sse_c::customer_key(h, policy)
     }
 
-    /// The user metadata of a stored object, opened.
-    fn user_metadata_of(&self, m: &Manifest) -> S3Result<BTreeMap<String, String>> {
-        match (&m.sealing, self.data_key(m)?) {
-            (Some(s), Some(key)) => {
-                keyring::open_metadata(&key, &m.bucket, &m.key, s).map_err(sealed_error)
+    /// The data key of a stored envelope, given the request's customer key (SSE-C).
+    fn open_envelope(
+        &self,
+        s: &storage_node::model::Sealing,
+        customer: Option<&CustomerKey>,
+    ) -> S3Result<Arc<AeadKey>> {
+        self.keyring.open(s, customer).map_err(sealed_error)
+    }
+
+    /// Opens a stored object with the request's customer key: refused (as AWS refuses) when
+    /// the object needs a customer key and the request has none or another, or the reverse.
+    fn open_object(&self, m: &Manifest, customer: Option<&CustomerKey>) -> S3Result<Opened> {
+        let Some(s) = &m.sealing else {
+            if customer.is_some() {
+                return Err(sealed_error(keyring::KeyError::CustomerKeyNotApplicable));
             }
-            _ => Ok(m.user_metadata.clone()),
-        }
+            return Ok(Opened {
+                key: None,
+                metadata: m.user_metadata.clone(),
+            });
+        };
+        let key = self.open_envelope(s, customer)?;
+        let metadata = keyring::open_metadata(&key, &m.bucket, &m.key, s).map_err(sealed_error)?;
+        Ok(Opened {
+            key: Some(key),
+            metadata,
+        })
     }
 
     async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {

@@ -18,14 +18,15 @@ use storage_node::model::{
 
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
-use super::object_ops::{aes256, receive_body, BodyTarget, Received};
+use super::object_ops::{receive_body, BodyTarget, Received};
+use super::sse_c::{self, Headers};
 use super::tagging::parse_tagging_header;
 use super::Gateway;
 use crate::checksums::{
     check_announced, checksum_fields, checksum_map, checksum_struct, checksum_type_of,
     multipart_checksums, upload_checksum_type, Verifier,
 };
-use crate::keyring::object_extent;
+use crate::keyring::{object_extent, CustomerKey};
 use crate::objects::{self, Sealer};
 
 /// The smallest part AWS accepts, except for the last one.
@@ -122,12 +123,15 @@ pub(super) async fn create_multipart_upload(
     let who = requester(&req);
     let input = req.input;
     validate_key(&input.key)?;
-    if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "SSE-C (customer-provided keys) is not supported yet"
-        ));
-    }
+    let customer = gw.customer_key(
+        &req.extensions,
+        Headers::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        ),
+    )?;
+    sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
     check_sse(input.server_side_encryption.as_ref())?;
     let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
     let checksum_type =
@@ -136,7 +140,7 @@ pub(super) async fn create_multipart_upload(
     let upload_id = gw.cluster.hlc.version();
     // One data key for the whole upload (each part gets its own nonce base); the metadata is
     // sealed now, so the upload record on the nodes holds ciphertext only.
-    let sealing = gw.keyring.fresh().envelope(
+    let sealing = gw.keyring.fresh(customer.as_ref()).envelope(
         &input.bucket,
         &input.key,
         upload_id,
@@ -164,21 +168,42 @@ pub(super) async fn create_multipart_upload(
         sealing: Some(sealing),
     };
     gw.cluster.put_upload(record).await.map_err(unavailable)?;
+    let echo = sse_c::echo(customer.as_ref());
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(upload_id.to_hex()),
         checksum_algorithm: input.checksum_algorithm,
         checksum_type: checksum_type.map(ChecksumType::from),
-        server_side_encryption: Some(aes256()),
+        server_side_encryption: echo.server_side_encryption,
+        sse_customer_algorithm: echo.sse_customer_algorithm,
+        sse_customer_key_md5: echo.sse_customer_key_md5,
         ..Default::default()
     }))
 }
 
-/// The sealer of a new part of `upload`: the upload's data key, a fresh nonce base.
+/// The encryption response headers of an upload's requests, given the request's customer key.
+fn upload_echo(upload: &UploadRecord, customer: Option<&CustomerKey>) -> sse_c::Echo {
+    let is_sse_c = upload
+        .sealing
+        .as_ref()
+        .is_some_and(|s| s.customer.is_some());
+    match customer {
+        None if is_sse_c => sse_c::Echo {
+            server_side_encryption: None,
+            sse_customer_algorithm: Some("AES256".to_string()),
+            sse_customer_key_md5: None,
+        },
+        _ => sse_c::echo(customer),
+    }
+}
+
+/// The sealer of a new part of `upload`: the upload's data key (opened with the request's
+/// customer key for an SSE-C upload), a fresh nonce base.
 fn part_sealer(
     gw: &Gateway,
     upload: &UploadRecord,
+    customer: Option<&CustomerKey>,
     version: Version,
     number: u32,
 ) -> S3Result<Sealer> {
@@ -189,7 +214,7 @@ fn part_sealer(
         )
     })?;
     Ok(Sealer {
-        key: gw.keyring.open(sealing).map_err(sealed_error)?,
+        key: gw.open_envelope(sealing, customer)?,
         extent: object_extent(
             &upload.bucket,
             &upload.key,
@@ -208,15 +233,18 @@ pub(super) async fn upload_part(
         input,
         headers,
         trailing_headers,
+        extensions,
         ..
     } = req;
     let number = check_part_number(input.part_number)?;
-    if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "SSE-C (customer-provided keys) is not supported yet"
-        ));
-    }
+    let customer = gw.customer_key(
+        &extensions,
+        Headers::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        ),
+    )?;
     let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
     let version = gw.cluster.hlc.version();
     let announced = Checksum {
@@ -227,7 +255,7 @@ pub(super) async fn upload_part(
         checksum_sha256: input.checksum_sha256.clone(),
         ..Default::default()
     };
-    let sealer = part_sealer(gw, &upload, version, number)?;
+    let sealer = part_sealer(gw, &upload, customer.as_ref(), version, number)?;
     let nonce_base = sealer.extent.nonce_base;
     let Received { stored, checksum } = receive_body(
         gw,
@@ -259,6 +287,7 @@ pub(super) async fn upload_part(
         layout,
     };
     commit_part(gw, &upload, part).await?;
+    let echo = upload_echo(&upload, customer.as_ref());
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(etag),
         checksum_crc32: checksum.checksum_crc32,
@@ -266,7 +295,9 @@ pub(super) async fn upload_part(
         checksum_crc64nvme: checksum.checksum_crc64nvme,
         checksum_sha1: checksum.checksum_sha1,
         checksum_sha256: checksum.checksum_sha256,
-        server_side_encryption: None,
+        server_side_encryption: echo.server_side_encryption,
+        sse_customer_algorithm: echo.sse_customer_algorithm,
+        sse_customer_key_md5: echo.sse_customer_key_md5,
         ..Default::default()
     }))
 }
@@ -307,6 +338,22 @@ pub(super) async fn upload_part_copy(
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let input = req.input;
     let number = check_part_number(input.part_number)?;
+    let customer = gw.customer_key(
+        &req.extensions,
+        Headers::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        ),
+    )?;
+    let source_customer = gw.customer_key(
+        &req.extensions,
+        Headers::new(
+            input.copy_source_sse_customer_algorithm.as_ref(),
+            input.copy_source_sse_customer_key.as_ref(),
+            input.copy_source_sse_customer_key_md5.as_ref(),
+        ),
+    )?;
     let (src_bucket, src_key) = match &input.copy_source {
         CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
         _ => {
@@ -328,6 +375,7 @@ pub(super) async fn upload_part_copy(
         input.copy_source_if_unmodified_since.as_ref(),
     )
     .map_err(copy_precondition_error)?;
+    let opened = gw.open_object(&source, source_customer.as_ref())?;
     let range = copy_source_range(input.copy_source_range.as_deref(), source.size)?;
     let length = range.end - range.start;
     if length > objects::MAX_PUT_SIZE {
@@ -340,14 +388,14 @@ pub(super) async fn upload_part_copy(
     let bytes = objects::read_range(
         gw.cluster.clone(),
         &source,
-        gw.data_key(&source)?,
+        opened.key,
         range,
         gw.data.window,
     );
     let mut cfg = gw.data;
     cfg.inline_threshold = 0;
     let mut computed = Verifier::computing(upload.checksum_algorithm.as_deref());
-    let sealer = part_sealer(gw, &upload, version, number)?;
+    let sealer = part_sealer(gw, &upload, customer.as_ref(), version, number)?;
     let nonce_base = sealer.extent.nonce_base;
     let stored = objects::store_body(
         &gw.cluster,
@@ -374,12 +422,16 @@ pub(super) async fn upload_part_copy(
         layout,
     };
     commit_part(gw, &upload, part).await?;
+    let echo = upload_echo(&upload, customer.as_ref());
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag),
             last_modified: Some(timestamp_ms(version.millis() / 1000 * 1000)),
             ..Default::default()
         }),
+        server_side_encryption: echo.server_side_encryption,
+        sse_customer_algorithm: echo.sse_customer_algorithm,
+        sse_customer_key_md5: echo.sse_customer_key_md5,
         ..Default::default()
     }))
 }
@@ -452,7 +504,20 @@ pub(super) async fn complete_multipart_upload(
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let input = req.input;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    let customer = gw.customer_key(
+        &req.extensions,
+        Headers::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        ),
+    )?;
     let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
+    // The key is optional here; one that is given must be the upload's.
+    if let (Some(c), Some(s)) = (&customer, &upload.sealing) {
+        gw.open_envelope(s, Some(c))?;
+    }
+    let echo = upload_echo(&upload, customer.as_ref());
     let requested = input
         .multipart_upload
         .and_then(|m| m.parts)
@@ -536,7 +601,8 @@ pub(super) async fn complete_multipart_upload(
         checksum_sha1: sums.checksum_sha1,
         checksum_sha256: sums.checksum_sha256,
         checksum_type,
-        server_side_encryption: Some(aes256()),
+        // AWS's response has no SSE-C fields; an SSE-C object has no `AES256` either.
+        server_side_encryption: echo.server_side_encryption,
         ..Default::default()
     }))
 }

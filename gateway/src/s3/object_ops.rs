@@ -8,12 +8,14 @@ use storage_node::model::{Layout, Manifest, Version};
 
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
+use super::sse_c::{self, Headers};
 use super::tagging::parse_tagging_header;
 use super::Gateway;
+use super::Opened;
 use crate::checksums::{
     check_content_md5, checksum_map, checksum_struct, checksum_type_of, Verifier,
 };
-use crate::keyring::{object_extent, DataKey};
+use crate::keyring::{object_extent, CustomerKey, DataKey};
 use crate::objects::{self, Sealer, StoredData};
 
 pub(super) async fn put_object(
@@ -24,18 +26,22 @@ pub(super) async fn put_object(
         input,
         headers: request_headers,
         trailing_headers,
+        extensions,
         ..
     } = req;
     validate_key(&input.key)?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
-    // Refused rather than ignored: a client that asks for these relies on them.
-    if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "SSE-C (customer-provided keys) is not supported yet"
-        ));
-    }
+    let customer = gw.customer_key(
+        &extensions,
+        Headers::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        ),
+    )?;
+    sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
+    // Refused rather than ignored: a client that asks for this relies on it.
     if input.write_offset_bytes.is_some() {
         return Err(s3_error!(
             NotImplemented,
@@ -53,7 +59,8 @@ pub(super) async fn put_object(
         checksum_sha256: input.checksum_sha256.clone(),
         ..Default::default()
     };
-    let (data_key, sealer) = fresh_sealer(gw, &input.bucket, &input.key, version);
+    let (data_key, sealer) =
+        fresh_sealer(gw, &input.bucket, &input.key, version, customer.as_ref());
     let Received { stored, checksum } = receive_body(
         gw,
         BodyTarget {
@@ -95,9 +102,12 @@ pub(super) async fn put_object(
         gw.cluster.delete_chunks(chunks);
         return Err(e);
     }
+    let echo = sse_c::echo(customer.as_ref());
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag),
-        server_side_encryption: Some(aes256()),
+        server_side_encryption: echo.server_side_encryption,
+        sse_customer_algorithm: echo.sse_customer_algorithm,
+        sse_customer_key_md5: echo.sse_customer_key_md5,
         checksum_crc32: checksum.checksum_crc32,
         checksum_crc32c: checksum.checksum_crc32c,
         checksum_crc64nvme: checksum.checksum_crc64nvme,
@@ -119,24 +129,21 @@ pub(super) struct BodyTarget<'a> {
     pub compute: Option<&'a str>,
 }
 
-/// A fresh data key for object version `version` of `bucket/key`, and the sealer of its data.
+/// A fresh data key for object version `version` of `bucket/key` (wrapped by the customer's
+/// key for SSE-C), and the sealer of its data.
 pub(super) fn fresh_sealer(
     gw: &Gateway,
     bucket: &str,
     key: &str,
     version: Version,
+    customer: Option<&CustomerKey>,
 ) -> (DataKey, Sealer) {
-    let data_key = gw.keyring.fresh();
+    let data_key = gw.keyring.fresh(customer);
     let sealer = Sealer {
         key: data_key.key.clone(),
         extent: object_extent(bucket, key, version, 0, data_key.nonce_base),
     };
     (data_key, sealer)
-}
-
-/// `x-amz-server-side-encryption: AES256`: every object is encrypted with the store's keys.
-pub(super) fn aes256() -> ServerSideEncryption {
-    ServerSideEncryption::from_static(ServerSideEncryption::AES256)
 }
 
 /// A request body stored and verified.
@@ -388,10 +395,12 @@ macro_rules! add_checksums {
 /// A `GetObjectOutput` or `HeadObjectOutput` (same field names) describing manifest `$m` with
 /// representation `$r`, plus the fields in braces.
 macro_rules! object_output {
-    ($ty:ident, $m:ident, $r:ident, $meta:expr, { $($extra:tt)* }) => {
+    ($ty:ident, $m:ident, $r:ident, $meta:expr, $echo:expr, { $($extra:tt)* }) => {
         $ty {
             $($extra)*
-            server_side_encryption: $m.sealing.as_ref().map(|_| aes256()),
+            server_side_encryption: $echo.server_side_encryption,
+            sse_customer_algorithm: $echo.sse_customer_algorithm,
+            sse_customer_key_md5: $echo.sse_customer_key_md5,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag_of(&$m)),
             last_modified: Some(last_modified(&$m)),
@@ -412,14 +421,21 @@ pub(super) async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
+    let customer = gw.customer_key(
+        &req.extensions,
+        Headers::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        ),
+    )?;
     let Selected {
         manifest: m,
         range,
         content_range,
     } = select(gw, read_request!(input)).await?;
     let length = range.end - range.start;
-    let metadata = gw.user_metadata_of(&m)?;
-    let key = gw.data_key(&m)?;
+    let Opened { key, metadata } = gw.open_object(&m, customer.as_ref())?;
     let mut body = Box::pin(objects::read_range(
         gw.cluster.clone(),
         &m,
@@ -443,7 +459,7 @@ pub(super) async fn get_object(
     gw.cluster.metrics.bytes_out.inc_by(length);
     let r = Representation::of(&m, overrides!(input));
     let whole = content_range.is_none();
-    let mut out = object_output!(GetObjectOutput, m, r, metadata, {
+    let mut out = object_output!(GetObjectOutput, m, r, metadata, echo_for(&m, customer.as_ref()), {
         tag_count: (!m.tags.is_empty()).then_some(m.tags.len() as i32),
         parts_count: m.parts_count().map(|n| n as i32),
         body: Some(StreamingBlob::wrap(body)),
@@ -459,6 +475,14 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
+    let customer = gw.customer_key(
+        &req.extensions,
+        Headers::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        ),
+    )?;
     let Selected {
         manifest: m,
         range,
@@ -466,8 +490,8 @@ pub(super) async fn head_object(
     } = select(gw, read_request!(input)).await?;
     let r = Representation::of(&m, overrides!(input));
     let whole = content_range.is_none();
-    let metadata = gw.user_metadata_of(&m)?;
-    let mut out = object_output!(HeadObjectOutput, m, r, metadata, {
+    let Opened { metadata, .. } = gw.open_object(&m, customer.as_ref())?;
+    let mut out = object_output!(HeadObjectOutput, m, r, metadata, echo_for(&m, customer.as_ref()), {
         parts_count: m.parts_count().map(|n| n as i32),
         content_length: Some((range.end - range.start) as i64),
         content_range,
@@ -541,6 +565,23 @@ pub(super) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
     validate_key(&input.key)?;
+    let customer = gw.customer_key(
+        &req.extensions,
+        Headers::new(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        ),
+    )?;
+    sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
+    let source_customer = gw.customer_key(
+        &req.extensions,
+        Headers::new(
+            input.copy_source_sse_customer_algorithm.as_ref(),
+            input.copy_source_sse_customer_key.as_ref(),
+            input.copy_source_sse_customer_key_md5.as_ref(),
+        ),
+    )?;
     let (src_bucket, src_key) = match &input.copy_source {
         CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
         _ => {
@@ -566,7 +607,10 @@ pub(super) async fn copy_object(
         .metadata_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-    if src_bucket == input.bucket && src_key == input.key && !replace {
+    let opened = gw.open_object(&source, source_customer.as_ref())?;
+    let changes_encryption =
+        input.server_side_encryption.is_some() || customer.is_some() || source_customer.is_some();
+    if src_bucket == input.bucket && src_key == input.key && !replace && !changes_encryption {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -585,7 +629,7 @@ pub(super) async fn copy_object(
             user_metadata(input.metadata),
         )
     } else {
-        (source.headers.clone(), gw.user_metadata_of(&source)?)
+        (source.headers.clone(), opened.metadata)
     };
     let tags = match &input.tagging_directive {
         Some(d) if d.as_str() == TaggingDirective::REPLACE => {
@@ -597,13 +641,14 @@ pub(super) async fn copy_object(
     let bytes = objects::read_range(
         gw.cluster.clone(),
         &source,
-        gw.data_key(&source)?,
+        opened.key,
         0..source.size,
         gw.data.window,
     );
     let mut computed = Verifier::computing(None);
     // The copy is sealed under its own data key: the associated data names its bucket and key.
-    let (data_key, sealer) = fresh_sealer(gw, &input.bucket, &input.key, version);
+    let (data_key, sealer) =
+        fresh_sealer(gw, &input.bucket, &input.key, version, customer.as_ref());
     let stored = objects::store_body(
         &gw.cluster,
         gw.data,
@@ -641,9 +686,24 @@ pub(super) async fn copy_object(
         gw.cluster.delete_chunks(chunks);
         return Err(unavailable(e));
     }
+    let echo = sse_c::echo(customer.as_ref());
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
-        server_side_encryption: Some(aes256()),
+        server_side_encryption: echo.server_side_encryption,
+        sse_customer_algorithm: echo.sse_customer_algorithm,
+        sse_customer_key_md5: echo.sse_customer_key_md5,
         ..Default::default()
     }))
+}
+
+/// The encryption response headers of a stored object read with `customer`.
+fn echo_for(m: &Manifest, customer: Option<&CustomerKey>) -> sse_c::Echo {
+    match m.sealing {
+        Some(_) => sse_c::echo(customer),
+        None => sse_c::Echo {
+            server_side_encryption: None,
+            sse_customer_algorithm: None,
+            sse_customer_key_md5: None,
+        },
+    }
 }

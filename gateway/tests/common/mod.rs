@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use storage_node::auth::ClusterKey;
-use storage_node::client::{NodeClient, Timeouts};
+use storage_node::client::{ClientTls, NodeClient, Timeouts};
 
 pub const ACCESS_KEY: &str = "TESTACCESSKEY";
 pub const SECRET_KEY: &str = "test-secret-key-for-integration";
@@ -57,6 +57,9 @@ pub struct Shape {
     pub w: usize,
     pub r: usize,
     pub chunk_size: usize,
+    /// HTTPS on the S3 endpoint and TLS between gateway and nodes, with certificates of a
+    /// test CA (`ca.pem` in the cluster folder).
+    pub tls: bool,
 }
 
 impl Default for Shape {
@@ -67,6 +70,7 @@ impl Default for Shape {
             w: 2,
             r: 2,
             chunk_size: 1 << 20,
+            tls: false,
         }
     }
 }
@@ -77,6 +81,26 @@ pub struct TestCluster {
     pub s3_port: u16,
     nodes: Vec<Option<Child>>,
     gateway: Option<Child>,
+    /// The test CA's certificate (PEM) when the cluster runs TLS.
+    pub ca_pem: Option<String>,
+}
+
+/// A test CA and a certificate it signed for `localhost` and 127.0.0.1: (CA PEM, leaf PEM, key
+/// PEM).
+fn test_certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "s3store test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
 }
 
 impl TestCluster {
@@ -91,6 +115,17 @@ impl TestCluster {
             .unwrap();
         let node_ports: Vec<u16> = (0..shape.nodes).map(|_| free_port()).collect();
         let s3_port = free_port();
+        let mut ca_pem = None;
+        let (mut node_tls, mut gateway_tls) = (String::new(), String::new());
+        if shape.tls {
+            let (ca, leaf, key) = test_certificates();
+            std::fs::write(dir.path().join("ca.pem"), &ca).unwrap();
+            std::fs::write(dir.path().join("cert.pem"), leaf).unwrap();
+            std::fs::write(dir.path().join("key.pem"), key).unwrap();
+            node_tls = "tls: { certificate: cert.pem, private_key: key.pem }\n".to_string();
+            gateway_tls = format!("{node_tls}internal_tls: {{ ca_certificate: ca.pem }}\n");
+            ca_pem = Some(ca);
+        }
         let mut map = format!(
             "epoch: 1\nreplication: {{ n: {}, w: {}, r: {} }}\nnodes:\n",
             shape.n, shape.w, shape.r
@@ -102,7 +137,7 @@ impl TestCluster {
             std::fs::write(
                 dir.path().join(format!("node{i}.yaml")),
                 format!(
-                    "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\n"
+                    "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\n{node_tls}"
                 ),
             )
             .unwrap();
@@ -111,7 +146,7 @@ impl TestCluster {
         std::fs::write(
             dir.path().join("gateway.yaml"),
             format!(
-                "listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\nencryption:\n  active_key: k1\n  master_keys:\n    - {{ id: k1, key: {{ file: master-key-1 }} }}\n",
+                "{gateway_tls}listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\nencryption:\n  active_key: k1\n  master_keys:\n    - {{ id: k1, key: {{ file: master-key-1 }} }}\n",
                 shape.chunk_size
             ),
         )
@@ -123,6 +158,7 @@ impl TestCluster {
             s3_port,
             nodes: Vec::new(),
             gateway: None,
+            ca_pem,
         };
         for i in 0..shape.nodes {
             let child = cluster.spawn_node(i);
@@ -180,11 +216,21 @@ impl TestCluster {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.s3_port)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.s3_port)
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
-        client_for(&self.endpoint(), ACCESS_KEY, SECRET_KEY)
+        client_trusting(
+            &self.endpoint(),
+            ACCESS_KEY,
+            SECRET_KEY,
+            self.ca_pem.as_deref(),
+        )
     }
 
     /// SIGKILLs storage node `i`.
@@ -205,11 +251,50 @@ impl TestCluster {
 
     /// A direct client of storage node `i`'s internal API.
     pub fn node_client(&self, i: usize) -> NodeClient {
-        NodeClient::new(
+        let tls = self.ca_pem.as_ref().map(|_| ClientTls {
+            config: storage_node::tls::client_config(&self.dir.path().join("ca.pem")).unwrap(),
+            server_name: None,
+        });
+        NodeClient::with_tls(
             &format!("127.0.0.1:{}", self.node_ports[i]),
             ClusterKey::new(CLUSTER_SECRET),
             Timeouts::default(),
+            tls.as_ref(),
         )
+        .unwrap()
+    }
+
+    /// Rewrites the gateway's `encryption` section: `keys` are (id, base64 key) pairs, each
+    /// written to its own file. Takes effect at the next [`TestCluster::restart_gateway`].
+    pub fn set_master_keys(&self, active: &str, keys: &[(&str, &str)]) {
+        let path = self.dir.path().join("gateway.yaml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let (head, _) = yaml.split_once("encryption:\n").unwrap();
+        let mut section = format!("encryption:\n  active_key: {active}\n  master_keys:\n");
+        for (id, key) in keys {
+            std::fs::write(self.dir.path().join(format!("master-key-{id}")), key).unwrap();
+            section.push_str(&format!(
+                "    - {{ id: {id}, key: {{ file: master-key-{id} }} }}\n"
+            ));
+        }
+        std::fs::write(path, format!("{head}{section}")).unwrap();
+    }
+
+    /// Runs `gateway <args> --config gateway.yaml` to completion: (success, stdout + stderr).
+    pub fn gateway_command(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(bin("gateway"))
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.path().join("gateway.yaml"))
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
     }
 
     pub fn gateway_pid(&self) -> u32 {
@@ -238,22 +323,47 @@ impl Drop for TestCluster {
 }
 
 pub fn client_for(endpoint: &str, access: &str, secret: &str) -> aws_sdk_s3::Client {
+    client_trusting(endpoint, access, secret, None)
+}
+
+/// A client that, for HTTPS, trusts the CA `ca_pem` (and no other).
+pub fn client_trusting(
+    endpoint: &str,
+    access: &str,
+    secret: &str,
+    ca_pem: Option<&str>,
+) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(access, secret, None, None, "test"))
         .force_path_style(true)
-        .http_client(http_client())
+        .http_client(http_client(ca_pem))
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
 
 /// The SDK's hyper client with rustls on `ring` (the SDK's default would build aws-lc from C).
-fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+fn http_client(ca_pem: Option<&str>) -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{
+        rustls_provider::CryptoMode, Provider, TlsContext, TrustStore,
+    };
+    let builder =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
+    let Some(ca) = ca_pem else {
+        return builder.build_https();
+    };
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(ca.as_bytes().to_vec());
+    builder
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .unwrap(),
+        )
         .build_https()
 }
 
@@ -306,4 +416,27 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 pub fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(data))
+}
+
+/// The value of a gateway metric (the first sample whose line starts with `name`), from `/metrics`.
+pub async fn metric(cluster: &TestCluster, name: &str) -> f64 {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let uri: http::Uri = format!("{}/metrics", cluster.endpoint()).parse().unwrap();
+    let body = client
+        .get(uri)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }

@@ -1,0 +1,132 @@
+//! Master-key rotation (`gateway rotate --config gateway.yaml`): rewraps every stored data key
+//! that is wrapped under a master key other than the active one, without touching object data.
+//!
+//! The walk goes node by node, not key by key, so that it reaches every stored copy of a record
+//! (a replica a quorum read would never consult included). Each node lists its stale records
+//! (manifests and multipart upload records), the keyring unwraps each data key with the old
+//! master key and wraps it with the active one, and the node replaces the envelope in place,
+//! keeping the record's version (see `storage_node::envelopes`). Already-rotated records are
+//! skipped by the node itself, so the command is idempotent and a run cut short resumes by
+//! simply running again. A run that could not reach a node, or met a record whose master key
+//! is missing from the configuration, says so and fails: the old key must stay configured
+//! until a run finishes clean.
+
+use futures::{stream, StreamExt};
+use storage_node::client::NodeClient;
+use storage_node::model::{EnvelopeKind, Reseal, StaleEnvelope, StaleEnvelopes};
+
+use crate::cluster::Cluster;
+use crate::keyring::Keyring;
+
+/// Stale records fetched per call.
+const PAGE: u32 = 256;
+/// Reseals in flight per node.
+const PARALLEL: usize = 16;
+
+/// What a rotation did.
+#[derive(Debug, Default)]
+pub struct RotateReport {
+    /// Record copies now wrapped under the active key.
+    pub rewrapped: u64,
+    /// Records replaced or deleted between listing and resealing (nothing left to do).
+    pub gone: u64,
+    /// Records whose envelope does not open with the configured keys.
+    pub unopenable: Vec<String>,
+    /// Nodes the walk could not finish, with the reason.
+    pub unreachable: Vec<String>,
+}
+
+impl RotateReport {
+    /// Whether every stored data key is now wrapped under the active key.
+    pub fn complete(&self) -> bool {
+        self.unopenable.is_empty() && self.unreachable.is_empty()
+    }
+}
+
+/// Rewraps every stale envelope on every node of `cluster` under `keyring`'s active key.
+pub async fn rotate(cluster: &Cluster, keyring: &Keyring) -> RotateReport {
+    let mut report = RotateReport::default();
+    for i in 0..cluster.node_count() {
+        let node = cluster.node(i);
+        for kind in [EnvelopeKind::Manifest, EnvelopeKind::Upload] {
+            if let Err(e) = rotate_node(node, kind, keyring, &mut report).await {
+                report.unreachable.push(format!("{}: {e}", node.address()));
+                break;
+            }
+        }
+    }
+    report
+}
+
+async fn rotate_node(
+    node: &NodeClient,
+    kind: EnvelopeKind,
+    keyring: &Keyring,
+    report: &mut RotateReport,
+) -> Result<(), storage_node::client::RpcError> {
+    let mut after = Vec::new();
+    loop {
+        let page = node
+            .stale_envelopes(&StaleEnvelopes {
+                kind,
+                active_key: keyring.active_id().to_string(),
+                after: after.clone(),
+                limit: PAGE,
+            })
+            .await?;
+        let mut resealed = stream::iter(page.items)
+            .map(|item| reseal_one(node, kind, keyring, item))
+            .buffer_unordered(PARALLEL);
+        while let Some(outcome) = resealed.next().await {
+            match outcome? {
+                Outcome::Rewrapped => report.rewrapped += 1,
+                Outcome::Gone => report.gone += 1,
+                Outcome::Unopenable(what) => report.unopenable.push(what),
+            }
+        }
+        match page.next {
+            Some(next) => after = next.into_vec(),
+            None => return Ok(()),
+        }
+    }
+}
+
+enum Outcome {
+    Rewrapped,
+    Gone,
+    Unopenable(String),
+}
+
+async fn reseal_one(
+    node: &NodeClient,
+    kind: EnvelopeKind,
+    keyring: &Keyring,
+    item: StaleEnvelope,
+) -> Result<Outcome, storage_node::client::RpcError> {
+    let sealing = match keyring.rewrap(&item.sealing) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(Outcome::Rewrapped), // already under the active key
+        Err(e) => {
+            return Ok(Outcome::Unopenable(format!(
+                "{}/{} on {}: {e}",
+                item.bucket,
+                item.key,
+                node.address()
+            )))
+        }
+    };
+    let done = node
+        .reseal(&Reseal {
+            kind,
+            raw_key: item.raw_key,
+            bucket: item.bucket,
+            key: item.key,
+            sealing,
+        })
+        .await?;
+    Ok(if done {
+        Outcome::Rewrapped
+    } else {
+        Outcome::Gone
+    })
+}
