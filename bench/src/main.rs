@@ -189,7 +189,9 @@ fn row(
     };
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let ops = latencies.len();
-    let mib_per_s = ops as f64 * size as f64 / (1 << 20) as f64 / seconds;
+    // A DELETE moves no object bytes.
+    let moved = if op == "DELETE" { 0 } else { size };
+    let mib_per_s = ops as f64 * moved as f64 / (1 << 20) as f64 / seconds;
     Row {
         op,
         size,

@@ -441,6 +441,25 @@ encryption:
     }
 
     #[test]
+    fn tls_paths_follow_the_file_and_typos_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = "tls: { certificate: c.pem, private_key: k.pem }\ninternal_tls: { ca_certificate: ca.pem }\n";
+        let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}{tls}"));
+        let config = load_gateway(&path).unwrap();
+        let files = config.tls.unwrap();
+        assert_eq!(files.certificate, dir.path().join("c.pem"));
+        assert_eq!(files.private_key, dir.path().join("k.pem"));
+        assert_eq!(
+            config.internal_tls.unwrap().ca_certificate,
+            dir.path().join("ca.pem")
+        );
+        let typo = "tls: { certificate: c.pem, private_kye: k.pem }\n";
+        let path = write(dir.path(), "gw2.yaml", &format!("{GATEWAY}{typo}"));
+        let err = load_gateway(&path).unwrap_err().to_string();
+        assert!(err.contains("private_kye"), "{err}");
+    }
+
+    #[test]
     fn bad_value_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}chunk_size: 10\n"));
