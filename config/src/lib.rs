@@ -187,6 +187,15 @@ pub struct GatewayConfig {
     /// Reach the storage nodes over TLS (when they serve it).
     #[serde(default)]
     pub internal_tls: Option<InternalTls>,
+    /// Sloppy quorum: a write meant for an owner that is down goes to the next node of the
+    /// preference list with a hint, and is handed back later. `false` is strict: a write
+    /// needs `w` true owners.
+    #[serde(default = "default_true")]
+    pub hinted_handoff: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Server-side encryption: the master keys that wrap every object's data key.

@@ -8,6 +8,10 @@
 //!   owner has answered, rewrite the newest version onto owners that were stale or empty
 //!   (read repair).
 //! * Chunk reads try the owners one after the other and put a missing copy back.
+//! * Sloppy quorum: a write meant for an owner that is down (see [`crate::health`]) goes to a
+//!   stand-in, the next node of the preference list beyond the owners, with a hint naming the
+//!   owner; [`crate::handoff`] hands it back later. Reads ask stand-ins in the owners' place.
+//!   With `hinted_handoff: false` (strict), writes count only true owners.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use storage_node::model::{
     BucketRecord, ChunkId, ListManifests, ListManifestsReply, Manifest, PutManifestReply,
 };
 
+use crate::health::Health;
 use crate::hlc::Hlc;
 use crate::metrics::GatewayMetrics;
 
@@ -101,6 +106,16 @@ pub struct Cluster {
     nodes: Vec<NodeClient>,
     pub hlc: Hlc,
     pub metrics: Arc<GatewayMetrics>,
+    pub health: Arc<Health>,
+    /// Sloppy quorum with hinted handoff (else strict: only true owners count).
+    handoff: bool,
+}
+
+/// Where one write goes: a node, and the owner it stands in for (`None`: it is an owner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub node: usize,
+    pub stands_in_for: Option<usize>,
 }
 
 impl Cluster {
@@ -109,6 +124,7 @@ impl Cluster {
         map: ClusterMap,
         key: ClusterKey,
         tls: Option<&ClientTls>,
+        handoff: bool,
         metrics: Arc<GatewayMetrics>,
     ) -> anyhow::Result<Cluster> {
         let ring = Ring::new(&map);
@@ -117,12 +133,18 @@ impl Cluster {
             .iter()
             .map(|n| NodeClient::with_tls(&n.address, key.clone(), Timeouts::default(), tls))
             .collect::<anyhow::Result<_>>()?;
+        let health = Arc::new(Health::new(
+            map.nodes.iter().map(|n| n.id.clone()).collect(),
+            metrics.clone(),
+        ));
         Ok(Cluster {
             map,
             ring,
             nodes,
             hlc: Hlc::default(),
             metrics,
+            health,
+            handoff,
         })
     }
 
@@ -149,6 +171,47 @@ impl Cluster {
         list
     }
 
+    /// The node id of node `i` (as hints name owners).
+    pub fn node_id(&self, i: usize) -> &str {
+        &self.map.nodes[i].id
+    }
+
+    /// Where a write of `placement_key` goes: every owner that is up, and for each owner that
+    /// is down the next node of the preference list beyond the owners that is up and not yet
+    /// used (when hinted handoff is on).
+    pub fn write_targets(&self, placement_key: &[u8]) -> Vec<Target> {
+        let list = self.ring.preference_list(placement_key);
+        let n = self.n().min(list.len());
+        let mut spares = list[n..].iter().copied().filter(|&i| self.health.is_up(i));
+        let mut targets = Vec::with_capacity(n);
+        for &owner in &list[..n] {
+            if self.health.is_up(owner) || !self.handoff {
+                targets.push(Target {
+                    node: owner,
+                    stands_in_for: None,
+                });
+            } else if let Some(spare) = spares.next() {
+                targets.push(Target {
+                    node: spare,
+                    stands_in_for: Some(owner),
+                });
+            }
+        }
+        targets
+    }
+
+    /// The next nodes of `placement_key`'s preference list beyond the owners and `used`, that
+    /// are up: stand-ins for owners whose write just failed.
+    fn spare_targets(&self, placement_key: &[u8], used: &[Target]) -> Vec<usize> {
+        let list = self.ring.preference_list(placement_key);
+        let n = self.n().min(list.len());
+        list[n..]
+            .iter()
+            .copied()
+            .filter(|&i| self.health.is_up(i) && !used.iter().any(|t| t.node == i))
+            .collect()
+    }
+
     /// Starts `call` on each node in `targets` as its own task, so that calls left unawaited
     /// after a quorum still complete.
     pub(crate) fn fan_out<T, F, Fut>(&self, targets: &[usize], call: F) -> Pending<T>
@@ -157,19 +220,96 @@ impl Cluster {
         F: Fn(NodeClient) -> Fut,
         Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
     {
+        let targets: Vec<Target> = targets
+            .iter()
+            .map(|&node| Target {
+                node,
+                stands_in_for: None,
+            })
+            .collect();
+        self.fan_out_to(&targets, |node, _| call(node))
+    }
+
+    /// [`Cluster::fan_out`] to write targets: `call` gets the id of the owner a stand-in
+    /// writes for. A node known to be down fails at once; every outcome feeds the health.
+    pub(crate) fn fan_out_to<T, F, Fut>(&self, targets: &[Target], call: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: Fn(NodeClient, Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
+    {
         targets
             .iter()
-            .map(|&i| {
-                let task = tokio::spawn(call(self.nodes[i].clone()));
-                let fut: BoxFuture<'static, (usize, Result<T, RpcError>)> = Box::pin(async move {
-                    let result = task.await.unwrap_or_else(|e| {
-                        Err(RpcError::Unreachable(format!("node {i}"), e.to_string()))
-                    });
-                    (i, result)
-                });
+            .map(|t| {
+                let i = t.node;
+                let health = self.health.clone();
+                let fut: BoxFuture<'static, (usize, Result<T, RpcError>)> = if health.is_up(i) {
+                    let owner = t.stands_in_for.map(|o| self.node_id(o).to_string());
+                    let task = tokio::spawn(call(self.nodes[i].clone(), owner));
+                    Box::pin(async move {
+                        let result = task.await.unwrap_or_else(|e| {
+                            Err(RpcError::Unreachable(format!("node {i}"), e.to_string()))
+                        });
+                        health.record(i, &result);
+                        (i, result)
+                    })
+                } else {
+                    let address = self.nodes[i].address().to_string();
+                    Box::pin(async move {
+                        (
+                            i,
+                            Err(RpcError::Unreachable(address, "down (backing off)".into())),
+                        )
+                    })
+                };
                 fut
             })
             .collect()
+    }
+
+    /// A write of `placement_key` with quorum `w` under the sloppy-quorum rules: to the write
+    /// targets, and if some of them fail before `w` acks, to further stand-ins for the owners
+    /// they were meant for. Answers what was gathered (`ok` may be short of `w`).
+    async fn write_quorum<T, F, Fut>(&self, placement_key: &[u8], call: F) -> Gathered<T>
+    where
+        T: Send + 'static,
+        F: Fn(NodeClient, Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
+    {
+        let mut targets = self.write_targets(placement_key);
+        let hinted = targets.iter().filter(|t| t.stands_in_for.is_some()).count();
+        self.metrics.hinted_writes.inc_by(hinted as u64);
+        let mut g = gather(self.fan_out_to(&targets, &call), self.w()).await;
+        if g.ok.len() >= self.w() || !self.handoff || g.failed.is_empty() {
+            return g;
+        }
+        let mut spares = self.spare_targets(placement_key, &targets).into_iter();
+        let mut retry = Vec::new();
+        for (failed, _) in &g.failed {
+            let Some(t) = targets.iter().find(|t| t.node == *failed).copied() else {
+                continue;
+            };
+            if let Some(spare) = spares.next() {
+                retry.push(Target {
+                    node: spare,
+                    stands_in_for: Some(t.stands_in_for.unwrap_or(t.node)),
+                });
+            }
+        }
+        if retry.is_empty() {
+            return g;
+        }
+        self.metrics.hinted_writes.inc_by(retry.len() as u64);
+        targets.extend(&retry);
+        g.rest.extend(self.fan_out_to(&retry, &call));
+        while g.ok.len() < self.w() {
+            match g.rest.next().await {
+                Some((i, Ok(v))) => g.ok.push((i, v)),
+                Some((i, Err(e))) => g.failed.push((i, e)),
+                None => break,
+            }
+        }
+        g
     }
 
     pub(crate) fn quorum_error<T>(
@@ -192,12 +332,12 @@ impl Cluster {
 
     /// Writes a chunk to its owners; returns after `w` durable copies.
     pub async fn put_chunk(&self, id: ChunkId, data: Bytes) -> Result<(), ClusterError> {
-        let owners = self.owners(&id.to_bytes());
-        let pending = self.fan_out(&owners, move |node| {
-            let data = data.clone();
-            async move { node.put_chunk(id, data).await }
-        });
-        let g = gather(pending, self.w()).await;
+        let g = self
+            .write_quorum(&id.to_bytes(), move |node, owner| {
+                let data = data.clone();
+                async move { node.put_chunk_for(id, data, owner.as_deref()).await }
+            })
+            .await;
         if g.ok.len() < self.w() {
             return Err(self.quorum_error("put_chunk", &g, self.w()));
         }
@@ -219,11 +359,31 @@ impl Cluster {
         id: ChunkId,
         check: impl Fn(&Bytes) -> Result<T, String>,
     ) -> Result<T, ClusterError> {
-        let owners = self.owners(&id.to_bytes());
+        let list = self.ring.preference_list(&id.to_bytes());
+        let n = self.n().min(list.len());
         let mut repair = Vec::new();
         let mut errors = Vec::new();
-        for &i in &owners {
+        // Owners first (up ones before backed-off ones), then stand-ins that may hold a
+        // hinted copy.
+        let (up, down): (Vec<usize>, Vec<usize>) =
+            list[..n].iter().partition(|&&i| self.health.is_up(i));
+        let order = up.into_iter().chain(down).chain(list[n..].iter().copied());
+        for i in order {
+            let is_owner = list[..n].contains(&i);
+            if !is_owner && !self.health.is_up(i) {
+                continue;
+            }
             let got = self.nodes[i].get_chunk(id).await;
+            self.health.record(i, &got);
+            if !is_owner {
+                if let Ok(Some(data)) = &got {
+                    if let Ok(value) = check(data) {
+                        self.metrics.chunk_reads.inc();
+                        return Ok(value);
+                    }
+                }
+                continue;
+            }
             if matches!(got, Ok(Some(_))) {
                 self.metrics.chunk_reads.inc();
             }
@@ -299,14 +459,22 @@ impl Cluster {
     /// success the chunks of the versions it replaced are deleted; on failure the write is
     /// undone where it landed.
     pub async fn put_manifest(self: &Arc<Self>, m: Manifest) -> Result<(), ClusterError> {
-        let owners = self.owners(&Manifest::placement_key(&m.bucket, &m.key));
         let shared = Arc::new(m);
         let sent = shared.clone();
-        let pending = self.fan_out(&owners, move |node| {
-            let m = sent.clone();
-            async move { node.put_manifest(&m).await }
-        });
-        let g = gather(pending, self.w()).await;
+        let g = self
+            .write_quorum(
+                &Manifest::placement_key(&shared.bucket, &shared.key),
+                move |node, owner| {
+                    let m = sent.clone();
+                    async move {
+                        match owner {
+                            Some(owner) => node.put_hinted_manifest(&owner, &m).await,
+                            None => node.put_manifest(&m).await,
+                        }
+                    }
+                },
+            )
+            .await;
         if g.ok.len() < self.w() {
             let err = self.quorum_error("put_manifest", &g, self.w());
             self.undo_manifest(&shared, g).await;
@@ -352,7 +520,11 @@ impl Cluster {
     }
 
     /// Deletes the chunks of versions strictly older than `winner` that nodes reported replaced.
-    fn collect_superseded(self: &Arc<Self>, winner: &Manifest, replies: Vec<PutManifestReply>) {
+    pub(crate) fn collect_superseded(
+        self: &Arc<Self>,
+        winner: &Manifest,
+        replies: Vec<PutManifestReply>,
+    ) {
         let mut seen = HashMap::new();
         for reply in replies {
             for old in reply.superseded {
@@ -380,8 +552,13 @@ impl Cluster {
         key: &str,
     ) -> Result<Option<Manifest>, ClusterError> {
         let owners = self.owners(&Manifest::placement_key(bucket, key));
+        let readers: Vec<usize> = self
+            .write_targets(&Manifest::placement_key(bucket, key))
+            .into_iter()
+            .map(|t| t.node)
+            .collect();
         let (b, k) = (bucket.to_string(), key.to_string());
-        let pending = self.fan_out(&owners, move |node| {
+        let pending = self.fan_out(&readers, move |node| {
             let (b, k) = (b.clone(), k.clone());
             async move { node.get_manifest(&b, &k).await }
         });
@@ -406,12 +583,18 @@ impl Cluster {
                     answers.push((i, m));
                 }
             }
-            cluster.repair_manifests(answers).await;
+            cluster.repair_manifests(answers, owners).await;
         });
         Ok(newest)
     }
 
-    async fn repair_manifests(self: &Arc<Self>, answers: Vec<(usize, Option<Manifest>)>) {
+    /// Rewrites the newest version onto owners that answered with an older one or none
+    /// (stand-ins are not repaired: what they hold, they hold on an owner's behalf).
+    async fn repair_manifests(
+        self: &Arc<Self>,
+        answers: Vec<(usize, Option<Manifest>)>,
+        owners: Vec<usize>,
+    ) {
         let Some(newest) = answers
             .iter()
             .filter_map(|(_, m)| m.as_ref())
@@ -421,7 +604,8 @@ impl Cluster {
             return;
         };
         for (i, held) in answers {
-            if held.as_ref().map(|m| m.version) != Some(newest.version)
+            if owners.contains(&i)
+                && held.as_ref().map(|m| m.version) != Some(newest.version)
                 && self.nodes[i].put_manifest(&newest).await.is_ok()
             {
                 self.metrics.read_repairs.inc();

@@ -7,6 +7,8 @@
 //! * [`cluster`]: preference lists, quorums, undo of failed writes, read repair;
 //!   [`conditional`]: writes with If-None-Match / If-Match, agreed by the key's owners (Paxos);
 //!   [`upload_state`]: multipart upload records.
+//! * [`health`]: which nodes answer; [`handoff`]: probing them and handing hinted writes back;
+//!   [`status`]: the `gateway status` report.
 //! * [`hlc`]: the hybrid logical clock that orders versions.
 //! * [`auth`]: access keys and post-signature checks; [`checksums`]: `x-amz-checksum-*` checks.
 //! * [`sealing`]: the at-rest format (AES-256-GCM segments); [`keyring`]: master keys and data
@@ -18,6 +20,8 @@ pub mod checksums;
 pub mod cluster;
 pub mod conditional;
 pub mod dev;
+pub mod handoff;
+pub mod health;
 pub mod hlc;
 pub mod keyring;
 pub mod listing;
@@ -27,6 +31,7 @@ pub mod rotate;
 pub mod s3;
 pub mod sealing;
 pub mod server;
+pub mod status;
 pub mod upload_state;
 
 use std::sync::Arc;
@@ -81,6 +86,7 @@ pub fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assembled> {
         map,
         ClusterKey::new(&secret),
         internal_tls.as_ref(),
+        config.hinted_handoff,
         metrics.clone(),
     )?);
     let gateway = s3::Gateway {
@@ -115,6 +121,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         ),
         None => None,
     };
+    let cluster = gateway.cluster.clone();
     let service =
         server::build_service(gateway, &credentials, config.virtual_host_domain.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
@@ -123,8 +130,12 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let address = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let with_tls = tls.is_some();
+    let probe = tokio::spawn(handoff::probe(cluster.clone()));
+    let hand_back = tokio::spawn(handoff::hand_back(cluster));
     let task = tokio::spawn(server::serve(listener, service, metrics, tls, async move {
         let _ = rx.await;
+        probe.abort();
+        hand_back.abort();
     }));
     Ok(RunningGateway {
         address,

@@ -32,6 +32,12 @@ enum Command {
         #[arg(long)]
         tls: bool,
     },
+    /// Show the cluster: epoch, replication, and per node its zone, health and hints held.
+    Status {
+        /// The gateway configuration (cluster map and cluster secret).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Rewrap every stored data key under the active master key (`encryption.active_key`),
     /// without rewriting object data. Safe to run twice; run again after an incomplete run.
     Rotate {
@@ -66,6 +72,14 @@ async fn main() -> anyhow::Result<()> {
                 tls,
             })
             .await
+        }
+        (Some(Command::Status { config }), _) => {
+            let config = config::load_gateway(&config)?;
+            let assembled = gateway::assemble(&config)?;
+            let cluster = &assembled.gateway.cluster;
+            let nodes = gateway::status::cluster_status(cluster).await;
+            print!("{}", gateway::status::render(cluster, &nodes));
+            Ok(())
         }
         (Some(Command::Rotate { config }), _) => {
             let config = config::load_gateway(&config)?;

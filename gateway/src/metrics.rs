@@ -1,6 +1,8 @@
 //! Prometheus metrics of the gateway.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 pub struct GatewayMetrics {
     registry: Registry,
@@ -13,6 +15,12 @@ pub struct GatewayMetrics {
     pub segments_opened: IntCounter,
     pub bytes_in: IntCounter,
     pub bytes_out: IntCounter,
+    /// 1 while a node answers, 0 while it is backed off as down.
+    pub node_up: IntGaugeVec,
+    /// Writes that went to a stand-in because an owner was down.
+    pub hinted_writes: IntCounter,
+    /// Hinted records handed back to their owner.
+    pub handoffs: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -66,6 +74,24 @@ impl GatewayMetrics {
                 .expect("static metric");
         let bytes_out = IntCounter::new("sent_bytes_total", "Object bytes sent to clients")
             .expect("static metric");
+        let node_up = IntGaugeVec::new(
+            Opts::new(
+                "node_up",
+                "Whether a storage node answers (1) or is backed off (0)",
+            ),
+            &["node"],
+        )
+        .expect("static metric");
+        let hinted_writes = IntCounter::new(
+            "hinted_writes_total",
+            "Chunk and manifest writes stored on a stand-in for an owner that was down",
+        )
+        .expect("static metric");
+        let handoffs = IntCounter::new(
+            "hints_handed_off_total",
+            "Hinted records delivered to their owner",
+        )
+        .expect("static metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -76,6 +102,9 @@ impl GatewayMetrics {
             Box::new(segments_opened.clone()),
             Box::new(bytes_in.clone()),
             Box::new(bytes_out.clone()),
+            Box::new(node_up.clone()),
+            Box::new(hinted_writes.clone()),
+            Box::new(handoffs.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -90,6 +119,9 @@ impl GatewayMetrics {
             segments_opened,
             bytes_in,
             bytes_out,
+            node_up,
+            hinted_writes,
+            handoffs,
         }
     }
 

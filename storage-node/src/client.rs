@@ -22,6 +22,7 @@ use crate::model::{
     PutManifestReply, RemoveManifestVersion, UploadRecord, Version,
 };
 use crate::model::{Accept, AcceptReply, Prepare, PrepareReply};
+use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
 use crate::server::MAX_CHUNK_BYTES;
 
@@ -203,7 +204,20 @@ impl NodeClient {
 
     /// Stores a chunk; returns once the node has it durably.
     pub async fn put_chunk(&self, id: ChunkId, data: Bytes) -> Result<(), RpcError> {
-        let path = format!("/v1/chunk/{}", id.to_hex());
+        self.put_chunk_for(id, data, None).await
+    }
+
+    /// Stores a chunk durably; with `owner`, on that node's behalf (a hinted write).
+    pub async fn put_chunk_for(
+        &self,
+        id: ChunkId,
+        data: Bytes,
+        owner: Option<&str>,
+    ) -> Result<(), RpcError> {
+        let path = match owner {
+            Some(owner) => format!("/v1/chunk/{}?hint={owner}", id.to_hex()),
+            None => format!("/v1/chunk/{}", id.to_hex()),
+        };
         let (status, body) = self
             .call(Method::PUT, &path, data, self.timeouts.chunk, 4096)
             .await?;
@@ -281,6 +295,50 @@ impl NodeClient {
 
     pub async fn list_manifests(&self, q: &ListManifests) -> Result<ListManifestsReply, RpcError> {
         self.rpc("/v1/manifest/list", q).await
+    }
+
+    /// Stores a manifest on behalf of `owner` (a hinted write).
+    pub async fn put_hinted_manifest(
+        &self,
+        owner: &str,
+        manifest: &Manifest,
+    ) -> Result<PutManifestReply, RpcError> {
+        self.rpc(
+            "/v1/manifest/put_hinted",
+            &PutHintedManifest {
+                owner: owner.to_string(),
+                manifest: manifest.clone(),
+            },
+        )
+        .await
+    }
+
+    /// The hints this node holds after the cursor `after`.
+    pub async fn list_hints(&self, after: &[u8], limit: u32) -> Result<Vec<StoredHint>, RpcError> {
+        self.rpc(
+            "/v1/hint/list",
+            &ListHints {
+                after: after.to_vec(),
+                limit,
+            },
+        )
+        .await
+    }
+
+    /// The manifest version a hint names, if the node still holds it.
+    pub async fn hinted_manifest(&self, hint: &Hint) -> Result<Option<Manifest>, RpcError> {
+        self.rpc("/v1/hint/manifest", hint).await
+    }
+
+    /// The hint's record reached its owner: the node drops the hint and its copy.
+    pub async fn hint_done(&self, raw_key: &[u8]) -> Result<(), RpcError> {
+        self.rpc(
+            "/v1/hint/done",
+            &HintDone {
+                raw_key: raw_key.to_vec(),
+            },
+        )
+        .await
     }
 
     /// Records sealed under a master key other than the active one (key rotation).

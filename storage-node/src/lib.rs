@@ -5,7 +5,8 @@
 //! * [`model`]: the records and messages shared with the gateway.
 //! * [`keys`]: the byte layout of manifest keys that makes a listing one range scan.
 //! * [`store`]: the RocksDB column families and their last-writer-wins rules.
-//! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation.
+//! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation;
+//!   [`hints`]: records held for a node that was down (hinted handoff).
 //! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it, [`tls`]
 //!   can encrypt it.
 
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod cas_store;
 pub mod client;
 pub mod envelopes;
+pub mod hints;
 pub mod keys;
 pub mod metrics;
 pub mod model;

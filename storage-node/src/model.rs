@@ -152,6 +152,60 @@ pub struct CustomerKeyProof {
     pub hmac: [u8; 32],
 }
 
+/// A record a node holds for another (hinted handoff): the intended owner (a node id) was
+/// down when it was written, and gets it handed back when it answers again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Hint {
+    Chunk {
+        owner: String,
+        id: ChunkId,
+    },
+    Manifest {
+        owner: String,
+        bucket: String,
+        key: String,
+        version: Version,
+    },
+}
+
+impl Hint {
+    pub fn owner(&self) -> &str {
+        match self {
+            Hint::Chunk { owner, .. } | Hint::Manifest { owner, .. } => owner,
+        }
+    }
+}
+
+/// `POST /v1/manifest/put_hinted`: a manifest stored for `owner`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PutHintedManifest {
+    pub owner: String,
+    pub manifest: Manifest,
+}
+
+/// `POST /v1/hint/list`: hints after the cursor `after`, at most `limit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListHints {
+    #[serde(with = "serde_bytes")]
+    pub after: Vec<u8>,
+    pub limit: u32,
+}
+
+/// One stored hint and its key (the cursor, and what `/v1/hint/done` names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredHint {
+    #[serde(with = "serde_bytes")]
+    pub raw_key: Vec<u8>,
+    pub hint: Hint,
+}
+
+/// `POST /v1/hint/done`: the owner has the record; drop the hint and this node's copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HintDone {
+    #[serde(with = "serde_bytes")]
+    pub raw_key: Vec<u8>,
+}
+
 /// Which records an envelope walk (`rotate`) covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EnvelopeKind {

@@ -30,6 +30,7 @@ use crate::model::{
     UploadRecord,
 };
 use crate::model::{Accept, Prepare, Reseal, StaleEnvelopes};
+use crate::model::{Hint, HintDone, ListHints, PutHintedManifest};
 use crate::store::Store;
 
 /// Largest chunk a node accepts.
@@ -162,6 +163,10 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/manifest/get") => "get_manifest",
         (_, "/v1/manifest/remove") => "remove_manifest",
         (_, "/v1/manifest/list") => "list_manifests",
+        (_, "/v1/manifest/put_hinted") => "put_hinted_manifest",
+        (_, "/v1/hint/list") => "list_hints",
+        (_, "/v1/hint/manifest") => "hinted_manifest",
+        (_, "/v1/hint/done") => "hint_done",
         (_, "/v1/envelope/stale") => "stale_envelopes",
         (_, "/v1/envelope/reseal") => "reseal",
         (_, "/v1/bucket/put") => "put_bucket",
@@ -177,6 +182,22 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/part/drop") => "drop_parts",
         _ => "unknown",
     }
+}
+
+/// The `hint=<node id>` of a chunk PUT stored for another node.
+fn hint_owner(query: Option<&str>) -> Result<Option<String>, &'static str> {
+    let Some(owner) = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("hint="))) else {
+        return Ok(None);
+    };
+    let valid = !owner.is_empty()
+        && owner.len() <= 128
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !valid {
+        return Err("bad hint owner");
+    }
+    Ok(Some(owner.to_string()))
 }
 
 async fn read_body(
@@ -235,8 +256,15 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                 .ok_or_else(|| reply(StatusCode::BAD_REQUEST, "bad chunk id"))?;
             return match *method {
                 Method::PUT => {
+                    let owner = hint_owner(req.uri().query())
+                        .map_err(|e| reply(StatusCode::BAD_REQUEST, e))?;
                     let data = read_body(state, req, MAX_CHUNK_BYTES).await?;
-                    blocking(state, move |s| s.put_chunk(id, &data)).await?;
+                    match owner {
+                        Some(owner) => {
+                            blocking(state, move |s| s.put_hinted_chunk(&owner, id, &data)).await?
+                        }
+                        None => blocking(state, move |s| s.put_chunk(id, &data)).await?,
+                    }
                     Ok(reply(StatusCode::NO_CONTENT, Bytes::new()))
                 }
                 Method::GET => match blocking(state, move |s| s.get_chunk(id)).await? {
@@ -279,6 +307,27 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                 let q: ListManifests = message(state, req).await?;
                 let out = blocking(state, move |s| s.list_manifests(&q)).await?;
                 Ok(packed(state, &out))
+            }
+            "/v1/manifest/put_hinted" => {
+                let q: PutHintedManifest = message(state, req).await?;
+                let out =
+                    blocking(state, move |s| s.put_hinted_manifest(&q.owner, &q.manifest)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/hint/list" => {
+                let q: ListHints = message(state, req).await?;
+                let out = blocking(state, move |s| s.list_hints(&q.after, q.limit)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/hint/manifest" => {
+                let q: Hint = message(state, req).await?;
+                let out = blocking(state, move |s| s.hinted_manifest(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/hint/done" => {
+                let q: HintDone = message(state, req).await?;
+                blocking(state, move |s| s.hint_done(&q.raw_key)).await?;
+                Ok(packed(state, &()))
             }
             "/v1/envelope/stale" => {
                 let q: StaleEnvelopes = message(state, req).await?;

@@ -22,11 +22,12 @@ use crate::model::{
 };
 
 pub(crate) const CF_MANIFESTS: &str = "manifests";
-const CF_CHUNKS: &str = "chunks";
+pub(crate) const CF_CHUNKS: &str = "chunks";
 const CF_BUCKETS: &str = "buckets";
 pub(crate) const CF_UPLOADS: &str = "uploads";
 pub(crate) const CF_PARTS: &str = "parts";
 pub(crate) const CF_PROMISES: &str = "promises";
+pub(crate) const CF_HINTS: &str = "hints";
 const LOCK_STRIPES: usize = 256;
 
 /// A storage failure (RocksDB error or a record that does not decode).
@@ -89,6 +90,7 @@ impl Store {
         let mut parts = Options::default();
         parts.set_compression_type(DBCompressionType::Lz4);
         let promises = Options::default();
+        let hints = Options::default();
 
         let db = DB::open_cf_descriptors(
             &db_opts,
@@ -100,6 +102,7 @@ impl Store {
                 ColumnFamilyDescriptor::new(CF_UPLOADS, uploads),
                 ColumnFamilyDescriptor::new(CF_PARTS, parts),
                 ColumnFamilyDescriptor::new(CF_PROMISES, promises),
+                ColumnFamilyDescriptor::new(CF_HINTS, hints),
             ],
         )?;
         Ok(Store {

@@ -1,0 +1,126 @@
+//! Background tasks of a gateway that keep the cluster whole: probing nodes that are down
+//! ([`probe`]), and handing hinted records back to their owners once they answer
+//! ([`hand_back`]).
+//!
+//! A stand-in keeps a hinted record (and serves it) until its owner has it: the record is read
+//! from the stand-in, written to the owner, and only then is the hint dropped together with the
+//! stand-in's copy. Every step is idempotent, so any number of gateways can do this at once and
+//! a crash in between only means the record is handed back again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use storage_node::client::RpcError;
+use storage_node::model::{Hint, StoredHint};
+
+use crate::cluster::Cluster;
+use crate::health::PROBE_EVERY;
+
+/// How often the stand-ins are asked for hints.
+pub const HAND_BACK_EVERY: Duration = Duration::from_secs(1);
+const PAGE: u32 = 256;
+
+/// Probes the nodes marked down, forever: one that answers `/health` is up again.
+pub async fn probe(cluster: Arc<Cluster>) {
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        probe_once(&cluster).await;
+    }
+}
+
+async fn probe_once(cluster: &Cluster) {
+    for i in 0..cluster.node_count() {
+        if !cluster.health.is_marked_down(i) {
+            continue;
+        }
+        let status = cluster
+            .node(i)
+            .unsigned_status(http::Method::GET, "/health")
+            .await;
+        match status {
+            Ok(s) if s.is_success() => cluster.health.mark_up(i),
+            _ if cluster.health.is_up(i) => cluster.health.mark_down(i), // back off further
+            _ => {}
+        }
+    }
+}
+
+/// Hands hints back, forever.
+pub async fn hand_back(cluster: Arc<Cluster>) {
+    loop {
+        tokio::time::sleep(HAND_BACK_EVERY).await;
+        hand_back_once(&cluster).await;
+    }
+}
+
+/// One pass over every node's hints; returns how many records reached their owner.
+pub async fn hand_back_once(cluster: &Arc<Cluster>) -> usize {
+    let mut handed = 0;
+    for i in 0..cluster.node_count() {
+        if !cluster.health.is_up(i) {
+            continue;
+        }
+        let mut after = Vec::new();
+        loop {
+            let hints = match cluster.node(i).list_hints(&after, PAGE).await {
+                Ok(h) if !h.is_empty() => h,
+                Ok(_) => break,
+                Err(e) => {
+                    cluster.health.record::<()>(i, &Err(e));
+                    break;
+                }
+            };
+            for stored in hints {
+                after = stored.raw_key.clone();
+                let Some(owner) =
+                    (0..cluster.node_count()).find(|&o| cluster.node_id(o) == stored.hint.owner())
+                else {
+                    continue; // an owner no longer in the map: membership change's business
+                };
+                if owner == i || !cluster.health.is_up(owner) {
+                    continue;
+                }
+                match deliver(cluster, i, owner, &stored).await {
+                    Ok(()) => handed += 1,
+                    Err(e) => {
+                        tracing::debug!(
+                            "hint for {} not handed back yet: {e}",
+                            stored.hint.owner()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    handed
+}
+
+/// Moves one hinted record from stand-in `holder` to `owner`, then drops the hint.
+async fn deliver(
+    cluster: &Arc<Cluster>,
+    holder: usize,
+    owner: usize,
+    stored: &StoredHint,
+) -> Result<(), RpcError> {
+    let from = cluster.node(holder);
+    let to = cluster.node(owner);
+    match &stored.hint {
+        Hint::Chunk { id, .. } => {
+            if let Some(data) = from.get_chunk(*id).await? {
+                let put = to.put_chunk(*id, data).await;
+                cluster.health.record(owner, &put);
+                put?;
+            }
+        }
+        Hint::Manifest { .. } => {
+            if let Some(m) = from.hinted_manifest(&stored.hint).await? {
+                let put = to.put_manifest(&m).await;
+                cluster.health.record(owner, &put);
+                cluster.collect_superseded(&m, vec![put?]);
+            }
+        }
+    }
+    from.hint_done(&stored.raw_key).await?;
+    cluster.metrics.handoffs.inc();
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! `gateway status --config gateway.yaml`: the cluster as this gateway sees it: the map's epoch
+//! and replication, and per node its zone, weight, whether it answers, and how many hinted
+//! records it holds for nodes that were down.
+
+use std::fmt::Write as _;
+
+use crate::cluster::Cluster;
+
+/// One node's line.
+pub struct NodeStatus {
+    pub id: String,
+    pub address: String,
+    pub zone: String,
+    pub weight: f64,
+    pub up: bool,
+    /// Hints held for other nodes (`None` when the node did not answer).
+    pub hints: Option<u64>,
+}
+
+/// Asks every node for its health and its hints.
+pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
+    let mut out = Vec::new();
+    for (i, spec) in cluster.map.nodes.iter().enumerate() {
+        let node = cluster.node(i);
+        let up = node
+            .unsigned_status(http::Method::GET, "/health")
+            .await
+            .is_ok_and(|s| s.is_success());
+        let mut hints = None;
+        if up {
+            let mut count = 0u64;
+            let mut after = Vec::new();
+            hints = loop {
+                match node.list_hints(&after, 1000).await {
+                    Ok(page) if page.is_empty() => break Some(count),
+                    Ok(page) => {
+                        count += page.len() as u64;
+                        after = page.last().map(|h| h.raw_key.clone()).unwrap_or_default();
+                    }
+                    Err(_) => break None,
+                }
+            };
+        }
+        out.push(NodeStatus {
+            id: spec.id.clone(),
+            address: spec.address.clone(),
+            zone: spec.zone.clone(),
+            weight: spec.weight,
+            up,
+            hints,
+        });
+    }
+    out
+}
+
+/// The status as a table.
+pub fn render(cluster: &Cluster, nodes: &[NodeStatus]) -> String {
+    let r = &cluster.map.replication;
+    let mut out = format!(
+        "epoch {}  n={} w={} r={}\n{:<12} {:<22} {:<10} {:>6} {:<5} {:>6}\n",
+        cluster.map.epoch, r.n, r.w, r.r, "node", "address", "zone", "weight", "state", "hints"
+    );
+    for s in nodes {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<22} {:<10} {:>6} {:<5} {:>6}",
+            s.id,
+            s.address,
+            s.zone,
+            s.weight,
+            if s.up { "up" } else { "DOWN" },
+            s.hints.map_or("-".to_string(), |h| h.to_string())
+        );
+    }
+    out
+}

@@ -1,0 +1,206 @@
+//! Sloppy quorum and hinted handoff: with an owner down, writes land on a stand-in with a hint
+//! (visible on the stand-in); when the owner is back the gateway hands the records over without
+//! any client read, and the stand-ins drop their copies. Strict mode refuses writes that cannot
+//! reach `w` true owners.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::{pattern, status, Shape, TestCluster};
+use storage_node::model::{ChunkId, Manifest};
+
+fn ring(cluster: &TestCluster) -> placement::Ring {
+    let map = config::load_cluster_map(&cluster.path().join("cluster.yaml")).unwrap();
+    placement::Ring::new(&map)
+}
+
+/// Indices of the `n` owners of a placement key.
+fn owners(ring: &placement::Ring, key: &[u8], n: usize) -> Vec<usize> {
+    let mut list = ring.preference_list(key);
+    list.truncate(n);
+    list
+}
+
+/// Hints held on node `i` (for any owner).
+async fn hints_on(cluster: &TestCluster, i: usize) -> Vec<storage_node::model::StoredHint> {
+    cluster
+        .node_client(i)
+        .list_hints(&[], 10_000)
+        .await
+        .unwrap()
+}
+
+fn four_nodes(w: usize) -> Shape {
+    Shape {
+        nodes: 4,
+        n: 3,
+        w,
+        r: 2,
+        chunk_size: 256 << 10,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hinted_writes_reach_their_owner_without_reads() {
+    let mut cluster = TestCluster::start_with(four_nodes(2));
+    let s3 = cluster.client();
+    s3.create_bucket().bucket("handoff").send().await.unwrap();
+    let down = 3;
+    cluster.kill_node(down);
+
+    let objects: Vec<(String, usize)> = (0..24)
+        .map(|i| (format!("k{i}"), if i % 3 == 0 { 600_000 } else { 100 }))
+        .collect();
+    for (key, len) in &objects {
+        s3.put_object()
+            .bucket("handoff")
+            .key(key)
+            .body(ByteStream::from(pattern(*len, 3)))
+            .send()
+            .await
+            .unwrap();
+    }
+    // The stand-ins hold hints naming the dead node.
+    let mut held = 0;
+    for i in 0..3 {
+        let hints = hints_on(&cluster, i).await;
+        assert!(hints.iter().all(|h| h.hint.owner() == "node3"));
+        held += hints.len();
+    }
+    assert!(held > 0, "no hints were written");
+    // `gateway status` shows the dead node and the hints held for it.
+    let (ok, report) = cluster.gateway_command(&["status"]);
+    assert!(ok, "{report}");
+    let line = |id: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} missing:\n{report}"))
+            .to_string()
+    };
+    assert!(line("node3").contains("DOWN"), "{report}");
+    let shown: usize = (0..3)
+        .map(|i| {
+            let l = line(&format!("node{i}"));
+            assert!(l.contains(" up "), "{report}");
+            l.split_whitespace()
+                .last()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(shown, held, "{report}");
+    // Everything reads while the owner is down.
+    for (key, len) in &objects {
+        let got = s3
+            .get_object()
+            .bucket("handoff")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes(),
+            pattern(*len, 3)
+        );
+    }
+
+    // The owner comes back: the hints drain with no client request at all.
+    cluster.restart_node(down);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut left = 0;
+        for i in 0..4 {
+            left += hints_on(&cluster, i).await.len();
+        }
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{left} hints still pending");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The owner holds what it owns; stand-ins kept nothing they do not own.
+    let ring = ring(&cluster);
+    let mut checked_chunks = 0;
+    for (key, _) in &objects {
+        let m: Manifest = cluster
+            .node_client(0)
+            .get_manifest("handoff", key)
+            .await
+            .unwrap()
+            .or(cluster
+                .node_client(1)
+                .get_manifest("handoff", key)
+                .await
+                .unwrap())
+            .unwrap();
+        let manifest_owners = owners(&ring, &Manifest::placement_key("handoff", key), 3);
+        for i in 0..4 {
+            let held = cluster
+                .node_client(i)
+                .get_manifest("handoff", key)
+                .await
+                .unwrap();
+            assert_eq!(
+                held.map(|h| h.version),
+                manifest_owners.contains(&i).then_some(m.version),
+                "manifest of {key} on node {i}"
+            );
+        }
+        let ids: Vec<ChunkId> = m.chunk_ids();
+        for id in ids {
+            let chunk_owners = owners(&ring, &id.to_bytes(), 3);
+            for i in 0..4 {
+                let held = cluster.node_client(i).get_chunk(id).await.unwrap();
+                assert_eq!(
+                    held.is_some(),
+                    chunk_owners.contains(&i),
+                    "chunk {} on node {i}",
+                    id.to_hex()
+                );
+            }
+            checked_chunks += 1;
+        }
+    }
+    assert!(checked_chunks >= 8 * 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_needs_w_true_owners() {
+    let mut cluster = TestCluster::start_with(four_nodes(3));
+    let s3 = cluster.client();
+    s3.create_bucket().bucket("strict").send().await.unwrap();
+    // The bucket record must stay readable with node 3 down: r=2 of its owners answer.
+    cluster.kill_node(3);
+    let ring = ring(&cluster);
+    let owned_by_3 = (0..100)
+        .map(|i| format!("key-{i}"))
+        .find(|k| owners(&ring, &Manifest::placement_key("strict", k), 3).contains(&3))
+        .unwrap();
+    let put = |key: String| {
+        let s3 = s3.clone();
+        async move {
+            s3.put_object()
+                .bucket("strict")
+                .key(key)
+                .body(ByteStream::from_static(b"tiny"))
+                .send()
+                .await
+        }
+    };
+    // Sloppy (the default): w=3 is met by two owners and a stand-in.
+    put(owned_by_3.clone()).await.unwrap();
+
+    let path = cluster.path().join("gateway.yaml");
+    let mut yaml = std::fs::read_to_string(&path).unwrap();
+    yaml.push_str("hinted_handoff: false\n");
+    std::fs::write(&path, yaml).unwrap();
+    cluster.restart_gateway();
+    let refused = put(owned_by_3).await.unwrap_err();
+    assert_eq!(status(&refused), 503);
+}
