@@ -114,6 +114,27 @@ pub struct StorageNodeConfig {
     /// `internal_tls` naming a CA that signed it).
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+    /// The background re-verification of stored chunks.
+    #[serde(default)]
+    pub scrub: ScrubConfig,
+}
+
+/// Pace of the scrub: chunk bytes verified per second (0 turns it off), and the pause between
+/// two full passes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScrubConfig {
+    pub bytes_per_second: u64,
+    pub pause_seconds: f64,
+}
+
+impl Default for ScrubConfig {
+    fn default() -> Self {
+        ScrubConfig {
+            bytes_per_second: 16 << 20,
+            pause_seconds: 3600.0,
+        }
+    }
 }
 
 /// A TLS server identity: PEM files of the certificate chain and its private key.

@@ -171,6 +171,11 @@ impl Cluster {
         list
     }
 
+    /// Every node, in `placement_key`'s order of preference (owners first).
+    pub fn preference_list(&self, placement_key: &[u8]) -> Vec<usize> {
+        self.ring.preference_list(placement_key)
+    }
+
     /// The node id of node `i` (as hints name owners).
     pub fn node_id(&self, i: usize) -> &str {
         &self.map.nodes[i].id
@@ -227,7 +232,25 @@ impl Cluster {
                 stands_in_for: None,
             })
             .collect();
-        self.fan_out_to(&targets, |node, _| call(node))
+        self.fan_out_inner(&targets, false, |node, _| call(node))
+    }
+
+    /// [`Cluster::fan_out`] that also calls nodes marked down (their answers are not waited
+    /// for when a quorum is reached; one that answers is up again).
+    pub(crate) fn fan_out_all<T, F, Fut>(&self, targets: &[usize], call: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: Fn(NodeClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
+    {
+        let targets: Vec<Target> = targets
+            .iter()
+            .map(|&node| Target {
+                node,
+                stands_in_for: None,
+            })
+            .collect();
+        self.fan_out_inner(&targets, true, |node, _| call(node))
     }
 
     /// [`Cluster::fan_out`] to write targets: `call` gets the id of the owner a stand-in
@@ -238,30 +261,40 @@ impl Cluster {
         F: Fn(NodeClient, Option<String>) -> Fut,
         Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
     {
+        self.fan_out_inner(targets, false, call)
+    }
+
+    fn fan_out_inner<T, F, Fut>(&self, targets: &[Target], even_down: bool, call: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: Fn(NodeClient, Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
+    {
         targets
             .iter()
             .map(|t| {
                 let i = t.node;
                 let health = self.health.clone();
-                let fut: BoxFuture<'static, (usize, Result<T, RpcError>)> = if health.is_up(i) {
-                    let owner = t.stands_in_for.map(|o| self.node_id(o).to_string());
-                    let task = tokio::spawn(call(self.nodes[i].clone(), owner));
-                    Box::pin(async move {
-                        let result = task.await.unwrap_or_else(|e| {
-                            Err(RpcError::Unreachable(format!("node {i}"), e.to_string()))
-                        });
-                        health.record(i, &result);
-                        (i, result)
-                    })
-                } else {
-                    let address = self.nodes[i].address().to_string();
-                    Box::pin(async move {
-                        (
-                            i,
-                            Err(RpcError::Unreachable(address, "down (backing off)".into())),
-                        )
-                    })
-                };
+                let fut: BoxFuture<'static, (usize, Result<T, RpcError>)> =
+                    if even_down || health.is_up(i) {
+                        let owner = t.stands_in_for.map(|o| self.node_id(o).to_string());
+                        let task = tokio::spawn(call(self.nodes[i].clone(), owner));
+                        Box::pin(async move {
+                            let result = task.await.unwrap_or_else(|e| {
+                                Err(RpcError::Unreachable(format!("node {i}"), e.to_string()))
+                            });
+                            health.record(i, &result);
+                            (i, result)
+                        })
+                    } else {
+                        let address = self.nodes[i].address().to_string();
+                        Box::pin(async move {
+                            (
+                                i,
+                                Err(RpcError::Unreachable(address, "down (backing off)".into())),
+                            )
+                        })
+                    };
                 fut
             })
             .collect()
@@ -552,13 +585,16 @@ impl Cluster {
         key: &str,
     ) -> Result<Option<Manifest>, ClusterError> {
         let owners = self.owners(&Manifest::placement_key(bucket, key));
-        let readers: Vec<usize> = self
-            .write_targets(&Manifest::placement_key(bucket, key))
-            .into_iter()
-            .map(|t| t.node)
-            .collect();
+        // Every owner (one marked down may be back: it answers, or fails in the background
+        // without holding up the quorum) and the stand-ins of those marked down.
+        let mut readers = owners.clone();
+        for t in self.write_targets(&Manifest::placement_key(bucket, key)) {
+            if !readers.contains(&t.node) {
+                readers.push(t.node);
+            }
+        }
         let (b, k) = (bucket.to_string(), key.to_string());
-        let pending = self.fan_out(&readers, move |node| {
+        let pending = self.fan_out_all(&readers, move |node| {
             let (b, k) = (b.clone(), k.clone());
             async move { node.get_manifest(&b, &k).await }
         });

@@ -1,6 +1,6 @@
 //! Background tasks of a gateway that keep the cluster whole: probing nodes that are down
-//! ([`probe`]), and handing hinted records back to their owners once they answer
-//! ([`hand_back`]).
+//! ([`probe`]), handing hinted records back to their owners once they answer, and rewriting
+//! chunk copies a node's scrub found corrupt from a good replica ([`hand_back`]).
 //!
 //! A stand-in keeps a hinted record (and serves it) until its owner has it: the record is read
 //! from the stand-in, written to the owner, and only then is the hint dropped together with the
@@ -45,12 +45,43 @@ async fn probe_once(cluster: &Cluster) {
     }
 }
 
-/// Hands hints back, forever.
+/// Hands hints back and repairs corrupt chunks, forever.
 pub async fn hand_back(cluster: Arc<Cluster>) {
     loop {
         tokio::time::sleep(HAND_BACK_EVERY).await;
         hand_back_once(&cluster).await;
+        repair_bad_chunks(&cluster).await;
     }
+}
+
+/// Rewrites every chunk copy a node marked corrupt with a good copy from another node of the
+/// chunk's preference list (nodes verify their own copy before serving it). Returns how many
+/// were repaired.
+pub async fn repair_bad_chunks(cluster: &Arc<Cluster>) -> usize {
+    let mut repaired = 0;
+    for i in 0..cluster.node_count() {
+        if !cluster.health.is_up(i) {
+            continue;
+        }
+        let Ok(bad) = cluster.node(i).bad_chunks().await else {
+            continue;
+        };
+        for id in bad {
+            for source in cluster.preference_list(&id.to_bytes()) {
+                if source == i || !cluster.health.is_up(source) {
+                    continue;
+                }
+                if let Ok(Some(data)) = cluster.node(source).get_chunk(id).await {
+                    if cluster.node(i).put_chunk(id, data).await.is_ok() {
+                        cluster.metrics.chunk_repairs.inc();
+                        repaired += 1;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    repaired
 }
 
 /// One pass over every node's hints; returns how many records reached their owner.

@@ -21,6 +21,8 @@ pub struct GatewayMetrics {
     pub hinted_writes: IntCounter,
     /// Hinted records handed back to their owner.
     pub handoffs: IntCounter,
+    /// Chunk copies a node marked corrupt, rewritten from a good replica.
+    pub chunk_repairs: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -92,6 +94,11 @@ impl GatewayMetrics {
             "Hinted records delivered to their owner",
         )
         .expect("static metric");
+        let chunk_repairs = IntCounter::new(
+            "chunk_repairs_total",
+            "Chunk copies found corrupt by a node's scrub and rewritten from a good replica",
+        )
+        .expect("static metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -105,6 +112,7 @@ impl GatewayMetrics {
             Box::new(node_up.clone()),
             Box::new(hinted_writes.clone()),
             Box::new(handoffs.clone()),
+            Box::new(chunk_repairs.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -122,6 +130,7 @@ impl GatewayMetrics {
             node_up,
             hinted_writes,
             handoffs,
+            chunk_repairs,
         }
     }
 

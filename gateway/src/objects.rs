@@ -88,18 +88,23 @@ where
     E: std::fmt::Display,
 {
     let mut written = 0u32;
+    let mut body = body;
     let result = store_chunks(
         cluster,
         cfg,
         version,
         part,
         sealer,
-        body,
+        &mut body,
         expected_len,
         observe,
         &mut written,
     )
     .await;
+    if matches!(result, Err(PutError::Cluster(_))) {
+        drain(&mut body).await;
+    }
+
     if result.is_err() && written > 0 {
         cluster.delete_chunks(
             (0..written)
@@ -112,6 +117,25 @@ where
         );
     }
     result
+}
+
+/// Reads and discards what is left of a request body refused early (at most 256 MiB, for at
+/// most 10 s), so that a client still sending sees the error response rather than a broken
+/// connection.
+pub async fn drain<S, E>(body: &mut S)
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut left: u64 = 256 << 20;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(piece)) = body.next().await {
+            left = left.saturating_sub(piece.len() as u64);
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -313,6 +313,11 @@ impl NodeClient {
         .await
     }
 
+    /// Chunks the node found corrupt (by its scrub or on a read), awaiting a good copy.
+    pub async fn bad_chunks(&self) -> Result<Vec<ChunkId>, RpcError> {
+        self.rpc("/v1/chunk_bad/list", &()).await
+    }
+
     /// The hints this node holds after the cursor `after`.
     pub async fn list_hints(&self, after: &[u8], limit: u32) -> Result<Vec<StoredHint>, RpcError> {
         self.rpc(

@@ -11,7 +11,9 @@ use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
 use crate::keys;
 use crate::model::{decode, encode, ChunkId, Hint, Manifest, PutManifestReply, StoredHint};
-use crate::store::{synced, Store, StoreError, StoreResult, CF_CHUNKS, CF_HINTS, CF_MANIFESTS};
+use crate::store::{
+    synced, Store, StoreError, StoreResult, CF_CHUNKS, CF_CHUNK_SUMS, CF_HINTS, CF_MANIFESTS,
+};
 
 fn hint_key(hint: &Hint) -> Vec<u8> {
     let mut out = hint.owner().as_bytes().to_vec();
@@ -42,7 +44,7 @@ impl Store {
             id,
         };
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_CHUNKS), id.to_bytes(), data);
+        self.chunk_into(&mut batch, id, data);
         batch.put_cf(self.cf(CF_HINTS), hint_key(&hint), encode(&hint));
         self.db.write_opt(batch, &synced())?;
         Ok(())
@@ -119,7 +121,10 @@ impl Store {
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_HINTS), raw_key);
         match &hint {
-            Hint::Chunk { id, .. } => batch.delete_cf(self.cf(CF_CHUNKS), id.to_bytes()),
+            Hint::Chunk { id, .. } => {
+                batch.delete_cf(self.cf(CF_CHUNKS), id.to_bytes());
+                batch.delete_cf(self.cf(CF_CHUNK_SUMS), id.to_bytes());
+            }
             Hint::Manifest {
                 bucket,
                 key,

@@ -6,7 +6,8 @@
 //! * [`keys`]: the byte layout of manifest keys that makes a listing one range scan.
 //! * [`store`]: the RocksDB column families and their last-writer-wins rules.
 //! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation;
-//!   [`hints`]: records held for a node that was down (hinted handoff).
+//!   [`hints`]: records held for a node that was down (hinted handoff); [`scrub`]: chunk
+//!   checksums and the background pass that re-verifies them.
 //! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it, [`tls`]
 //!   can encrypt it.
 
@@ -18,6 +19,7 @@ pub mod hints;
 pub mod keys;
 pub mod metrics;
 pub mod model;
+pub mod scrub;
 pub mod server;
 pub mod store;
 pub mod tls;
@@ -56,9 +58,24 @@ pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<Running
         Some(files) => Some(tls::server_config(files, tls::ALPN_INTERNAL)?),
         None => None,
     };
+    let pace = scrub::Pace {
+        bytes_per_second: config.scrub.bytes_per_second,
+        pause: std::time::Duration::from_secs_f64(config.scrub.pause_seconds),
+    };
+    let scrubber = (pace.bytes_per_second > 0).then(|| {
+        let reporter = state.clone();
+        tokio::spawn(scrub::run(state.store.clone(), pace, move |p| {
+            reporter.metrics.scrub_chunks.inc_by(p.chunks);
+            reporter.metrics.scrub_bytes.inc_by(p.bytes);
+            reporter.metrics.corrupt_chunks.inc_by(p.bad);
+        }))
+    });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::serve(listener, state, tls, async move {
         let _ = rx.await;
+        if let Some(s) = scrubber {
+            s.abort();
+        }
     }));
     Ok(RunningNode {
         address,

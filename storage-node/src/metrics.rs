@@ -9,6 +9,9 @@ pub struct NodeMetrics {
     pub latency: HistogramVec,
     pub bytes_in: IntCounter,
     pub bytes_out: IntCounter,
+    pub scrub_chunks: IntCounter,
+    pub scrub_bytes: IntCounter,
+    pub corrupt_chunks: IntCounter,
 }
 
 impl NodeMetrics {
@@ -39,11 +42,26 @@ impl NodeMetrics {
             .expect("static metric");
         let bytes_out =
             IntCounter::new("sent_bytes_total", "Response body bytes sent").expect("static metric");
+        let scrub_chunks = IntCounter::new("scrub_chunks_total", "Chunks re-verified by the scrub")
+            .expect("static metric");
+        let scrub_bytes = IntCounter::new(
+            "scrub_verified_bytes_total",
+            "Chunk bytes re-verified by the scrub",
+        )
+        .expect("static metric");
+        let corrupt_chunks = IntCounter::new(
+            "scrub_corrupt_chunks_total",
+            "Chunks the scrub found not matching their checksum",
+        )
+        .expect("static metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(bytes_in.clone()),
             Box::new(bytes_out.clone()),
+            Box::new(scrub_chunks.clone()),
+            Box::new(scrub_bytes.clone()),
+            Box::new(corrupt_chunks.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -53,6 +71,9 @@ impl NodeMetrics {
             latency,
             bytes_in,
             bytes_out,
+            scrub_chunks,
+            scrub_bytes,
+            corrupt_chunks,
         }
     }
 

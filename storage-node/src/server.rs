@@ -165,6 +165,7 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/manifest/list") => "list_manifests",
         (_, "/v1/manifest/put_hinted") => "put_hinted_manifest",
         (_, "/v1/hint/list") => "list_hints",
+        (_, "/v1/chunk_bad/list") => "list_bad_chunks",
         (_, "/v1/hint/manifest") => "hinted_manifest",
         (_, "/v1/hint/done") => "hint_done",
         (_, "/v1/envelope/stale") => "stale_envelopes",
@@ -312,6 +313,10 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                 let q: PutHintedManifest = message(state, req).await?;
                 let out =
                     blocking(state, move |s| s.put_hinted_manifest(&q.owner, &q.manifest)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/chunk_bad/list" => {
+                let out = blocking(state, |s| s.bad_chunks(1000)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/hint/list" => {

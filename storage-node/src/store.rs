@@ -17,8 +17,8 @@ use rocksdb::{
 
 use crate::keys;
 use crate::model::{
-    decode, encode, BucketRecord, ChunkId, ListManifests, ListManifestsReply, Manifest,
-    PutManifestReply, Version,
+    decode, encode, BucketRecord, ListManifests, ListManifestsReply, Manifest, PutManifestReply,
+    Version,
 };
 
 pub(crate) const CF_MANIFESTS: &str = "manifests";
@@ -28,6 +28,8 @@ pub(crate) const CF_UPLOADS: &str = "uploads";
 pub(crate) const CF_PARTS: &str = "parts";
 pub(crate) const CF_PROMISES: &str = "promises";
 pub(crate) const CF_HINTS: &str = "hints";
+pub(crate) const CF_CHUNK_SUMS: &str = "chunk_sums";
+pub(crate) const CF_BAD_CHUNKS: &str = "bad_chunks";
 const LOCK_STRIPES: usize = 256;
 
 /// A storage failure (RocksDB error or a record that does not decode).
@@ -91,6 +93,9 @@ impl Store {
         parts.set_compression_type(DBCompressionType::Lz4);
         let promises = Options::default();
         let hints = Options::default();
+        let mut chunk_sums = Options::default();
+        chunk_sums.set_block_based_table_factory(&table);
+        let bad_chunks = Options::default();
 
         let db = DB::open_cf_descriptors(
             &db_opts,
@@ -103,6 +108,8 @@ impl Store {
                 ColumnFamilyDescriptor::new(CF_PARTS, parts),
                 ColumnFamilyDescriptor::new(CF_PROMISES, promises),
                 ColumnFamilyDescriptor::new(CF_HINTS, hints),
+                ColumnFamilyDescriptor::new(CF_CHUNK_SUMS, chunk_sums),
+                ColumnFamilyDescriptor::new(CF_BAD_CHUNKS, bad_chunks),
             ],
         )?;
         Ok(Store {
@@ -247,25 +254,6 @@ impl Store {
         Ok(reply)
     }
 
-    /// Stores a chunk durably.
-    pub fn put_chunk(&self, id: ChunkId, data: &[u8]) -> StoreResult<()> {
-        self.db
-            .put_cf_opt(self.cf(CF_CHUNKS), id.to_bytes(), data, &synced())?;
-        Ok(())
-    }
-
-    /// Reads a chunk.
-    pub fn get_chunk(&self, id: ChunkId) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.db.get_cf(self.cf(CF_CHUNKS), id.to_bytes())?)
-    }
-
-    /// Deletes a chunk (no error if absent).
-    pub fn delete_chunk(&self, id: ChunkId) -> StoreResult<()> {
-        self.db
-            .delete_cf_opt(self.cf(CF_CHUNKS), id.to_bytes(), &synced())?;
-        Ok(())
-    }
-
     /// Stores a bucket record under last-writer-wins. Returns whether it was applied.
     pub fn put_bucket(&self, record: &BucketRecord) -> StoreResult<bool> {
         let _guard = self.stripe(record.name.as_bytes());
@@ -308,7 +296,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Layout;
+    use crate::model::{ChunkId, Layout};
 
     fn manifest(key: &str, hlc: u64) -> Manifest {
         let mut m = Manifest::tombstone("bkt", key, Version { hlc, tiebreak: 1 });

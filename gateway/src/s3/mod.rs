@@ -139,6 +139,13 @@ impl Gateway {
     }
 }
 
+/// A request refused before its body was read gets the body drained (`objects::drain`).
+async fn drain_if_failed<T>(result: &S3Result<T>, body: Option<StreamingBlob>) {
+    if let (Err(_), Some(mut body)) = (result, body) {
+        crate::objects::drain(&mut body).await;
+    }
+}
+
 #[async_trait::async_trait]
 impl S3 for Gateway {
     async fn create_bucket(
@@ -180,7 +187,11 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        object_ops::put_object(self, req).await
+        let mut req = req;
+        let mut body = req.input.body.take();
+        let result = object_ops::put_object(self, req, &mut body).await;
+        drain_if_failed(&result, body).await;
+        result
     }
 
     async fn get_object(
@@ -243,7 +254,11 @@ impl S3 for Gateway {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        multipart::upload_part(self, req).await
+        let mut req = req;
+        let mut body = req.input.body.take();
+        let result = multipart::upload_part(self, req, &mut body).await;
+        drain_if_failed(&result, body).await;
+        result
     }
 
     async fn upload_part_copy(

@@ -228,6 +228,7 @@ fn part_sealer(
 pub(super) async fn upload_part(
     gw: &Gateway,
     req: S3Request<UploadPartInput>,
+    body: &mut Option<StreamingBlob>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let S3Request {
         input,
@@ -266,7 +267,7 @@ pub(super) async fn upload_part(
             compute: upload.checksum_algorithm.as_deref(),
             sealer,
         },
-        input.body,
+        body.take(),
         input.content_length,
         input.content_md5.as_deref(),
         announced,

@@ -18,9 +18,12 @@ use crate::checksums::{
 use crate::keyring::{object_extent, CustomerKey, DataKey};
 use crate::objects::{self, Sealer, StoredData};
 
+/// `body` is the request's body, taken out of `req` so that the caller can drain it when the
+/// request fails before reading it.
 pub(super) async fn put_object(
     gw: &Gateway,
     req: S3Request<PutObjectInput>,
+    body: &mut Option<StreamingBlob>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let S3Request {
         input,
@@ -70,7 +73,7 @@ pub(super) async fn put_object(
             compute: None,
             sealer,
         },
-        input.body,
+        body.take(),
         input.content_length,
         input.content_md5.as_deref(),
         announced,

@@ -12,7 +12,9 @@ pub(super) async fn post_object(
     gw: &Gateway,
     req: S3Request<PostObjectInput>,
 ) -> S3Result<S3Response<PostObjectOutput>> {
-    let put = put_object(gw, req.map_input(into_put)).await?;
+    let mut req = req.map_input(into_put);
+    let mut body = req.input.body.take();
+    let put = put_object(gw, req, &mut body).await?;
     Ok(put.map_output(from_put))
 }
 

@@ -60,6 +60,8 @@ pub struct Shape {
     /// HTTPS on the S3 endpoint and TLS between gateway and nodes, with certificates of a
     /// test CA (`ca.pem` in the cluster folder).
     pub tls: bool,
+    /// Extra YAML appended to every node's configuration.
+    pub node_yaml: &'static str,
 }
 
 impl Default for Shape {
@@ -71,6 +73,7 @@ impl Default for Shape {
             r: 2,
             chunk_size: 1 << 20,
             tls: false,
+            node_yaml: "",
         }
     }
 }
@@ -137,7 +140,8 @@ impl TestCluster {
             std::fs::write(
                 dir.path().join(format!("node{i}.yaml")),
                 format!(
-                    "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\n{node_tls}"
+                    "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\n{node_tls}{}",
+                    shape.node_yaml
                 ),
             )
             .unwrap();
@@ -420,10 +424,19 @@ pub fn md5_hex(data: &[u8]) -> String {
 
 /// The value of a gateway metric (the first sample whose line starts with `name`), from `/metrics`.
 pub async fn metric(cluster: &TestCluster, name: &str) -> f64 {
+    metric_at(&cluster.endpoint(), name).await
+}
+
+/// A metric of storage node `i` (its `/metrics`).
+pub async fn node_metric(cluster: &TestCluster, i: usize, name: &str) -> f64 {
+    metric_at(&format!("http://127.0.0.1:{}", cluster.node_ports[i]), name).await
+}
+
+async fn metric_at(base: &str, name: &str) -> f64 {
     use http_body_util::BodyExt;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let uri: http::Uri = format!("{}/metrics", cluster.endpoint()).parse().unwrap();
+    let uri: http::Uri = format!("{base}/metrics").parse().unwrap();
     let body = client
         .get(uri)
         .await
