@@ -99,6 +99,17 @@ pub(crate) async fn gather_all<T: Send + 'static>(mut pending: Pending<T>) -> Ga
     }
 }
 
+/// Targets that write (or read) for themselves.
+fn as_owners(nodes: &[usize]) -> Vec<Target> {
+    nodes
+        .iter()
+        .map(|&node| Target {
+            node,
+            stands_in_for: None,
+        })
+        .collect()
+}
+
 /// Everything the gateway knows about the storage nodes.
 pub struct Cluster {
     pub map: ClusterMap,
@@ -225,13 +236,7 @@ impl Cluster {
         F: Fn(NodeClient) -> Fut,
         Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
     {
-        let targets: Vec<Target> = targets
-            .iter()
-            .map(|&node| Target {
-                node,
-                stands_in_for: None,
-            })
-            .collect();
+        let targets = as_owners(targets);
         self.fan_out_inner(&targets, false, |node, _| call(node))
     }
 
@@ -243,13 +248,7 @@ impl Cluster {
         F: Fn(NodeClient) -> Fut,
         Fut: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
     {
-        let targets: Vec<Target> = targets
-            .iter()
-            .map(|&node| Target {
-                node,
-                stands_in_for: None,
-            })
-            .collect();
+        let targets = as_owners(targets);
         self.fan_out_inner(&targets, true, |node, _| call(node))
     }
 

@@ -48,10 +48,19 @@ async fn scrub_finds_and_repairs_rot_without_a_read() {
         .send()
         .await
         .unwrap();
+    // The PUT returned after w=2 acks: wait until node 0 has its copies too.
     let node = cluster.node_client(0);
-    let m = node.get_manifest("scrubbed", "obj").await.unwrap().unwrap();
-    let id = m.chunk_ids()[1];
-    let original = node.get_chunk(id).await.unwrap().unwrap();
+    let mut found = None;
+    wait_for("node 0 to hold the object", async || {
+        let Some(m) = node.get_manifest("scrubbed", "obj").await.unwrap() else {
+            return false;
+        };
+        let id = m.chunk_ids()[1];
+        found = node.get_chunk(id).await.unwrap().map(|c| (id, c));
+        found.is_some()
+    })
+    .await;
+    let (id, original) = found.unwrap();
 
     // Restart once so the chunk is flushed from the write-ahead log into a blob file, then
     // flip one byte of it there while the node is down.

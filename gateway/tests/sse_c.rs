@@ -18,6 +18,26 @@ fn customer_key(byte: u8) -> (String, String) {
     (b64.encode(raw), b64.encode(Md5::digest(raw)))
 }
 
+/// GetObject of `key` in the test bucket with a customer key and its MD5.
+async fn get_with(
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    customer_key: &str,
+    md5: &str,
+) -> Result<
+    aws_sdk_s3::operation::get_object::GetObjectOutput,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_object::GetObjectError>,
+> {
+    s3.get_object()
+        .bucket("ssec")
+        .key(key)
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(customer_key)
+        .sse_customer_key_md5(md5)
+        .send()
+        .await
+}
+
 /// The S3 error code of a failed SDK call.
 fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("?").to_string()
@@ -54,16 +74,7 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
     assert_eq!(put.server_side_encryption(), None);
 
     // The right key reads it back, whole and ranged (across a chunk boundary).
-    let got = s3
-        .get_object()
-        .bucket("ssec")
-        .key("obj")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1)
-        .sse_customer_key_md5(&k1_md5)
-        .send()
-        .await
-        .unwrap();
+    let got = get_with(&s3, "obj", &k1, &k1_md5).await.unwrap();
     assert_eq!(got.sse_customer_key_md5(), Some(k1_md5.as_str()));
     assert_eq!(
         got.metadata().unwrap().get("note").map(String::as_str),
@@ -96,16 +107,7 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
         .unwrap_err();
     assert_eq!(status(&missing), 400);
     assert_eq!(code(&missing), "InvalidRequest");
-    let wrong = s3
-        .get_object()
-        .bucket("ssec")
-        .key("obj")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k2)
-        .sse_customer_key_md5(&k2_md5)
-        .send()
-        .await
-        .unwrap_err();
+    let wrong = get_with(&s3, "obj", &k2, &k2_md5).await.unwrap_err();
     assert_eq!(status(&wrong), 403);
     assert_eq!(code(&wrong), "AccessDenied");
     let head_wrong = s3
@@ -127,16 +129,7 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
         .await
         .unwrap_err();
     assert_eq!(status(&head_missing), 400);
-    let bad_md5 = s3
-        .get_object()
-        .bucket("ssec")
-        .key("obj")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1)
-        .sse_customer_key_md5(&k2_md5)
-        .send()
-        .await
-        .unwrap_err();
+    let bad_md5 = get_with(&s3, "obj", &k1, &k2_md5).await.unwrap_err();
     assert_eq!(status(&bad_md5), 400);
     assert_eq!(code(&bad_md5), "InvalidArgument");
     let bad_algorithm = s3
@@ -215,28 +208,10 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
         ),
         400
     );
-    let read = s3
-        .get_object()
-        .bucket("ssec")
-        .key("to-c")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k2)
-        .sse_customer_key_md5(&k2_md5)
-        .send()
-        .await
-        .unwrap();
+    let read = get_with(&s3, "to-c", &k2, &k2_md5).await.unwrap();
     assert_eq!(read.body.collect().await.unwrap().into_bytes(), body);
     // An SSE-S3 object read with a customer key: not applicable.
-    let not_applicable = s3
-        .get_object()
-        .bucket("ssec")
-        .key("to-s3")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1)
-        .sse_customer_key_md5(&k1_md5)
-        .send()
-        .await
-        .unwrap_err();
+    let not_applicable = get_with(&s3, "to-s3", &k1, &k1_md5).await.unwrap_err();
     assert_eq!(code(&not_applicable), "InvalidRequest");
 
     // Multipart under a customer key; a part without the key is refused; UploadPartCopy from
@@ -317,14 +292,7 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
         .send()
         .await
         .unwrap();
-    let whole = s3
-        .get_object()
-        .bucket("ssec")
-        .key("mp")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1)
-        .sse_customer_key_md5(&k1_md5)
-        .send()
+    let whole = get_with(&s3, "mp", &k1, &k1_md5)
         .await
         .unwrap()
         .body
@@ -361,16 +329,7 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
         .send()
         .await
         .unwrap();
-    let rekeyed = s3
-        .get_object()
-        .bucket("ssec")
-        .key("obj")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k2)
-        .sse_customer_key_md5(&k2_md5)
-        .send()
-        .await
-        .unwrap();
+    let rekeyed = get_with(&s3, "obj", &k2, &k2_md5).await.unwrap();
     assert_eq!(rekeyed.body.collect().await.unwrap().into_bytes(), body);
 
     // The storage nodes speak TLS only: a plain HTTP/2 client gets nowhere.

@@ -6,7 +6,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage_node::model::Layout;
 
 use super::fields::{etag_of, last_modified};
-use super::sse_c::Headers;
+use super::sse_c::customer_headers;
 use super::Gateway;
 use crate::checksums::{checksum_struct, checksum_type_of};
 
@@ -15,14 +15,7 @@ pub(super) async fn get_object_attributes(
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let input = req.input;
-    let customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
     gw.bucket(&input.bucket).await?;
     let m = gw.object(&input.bucket, &input.key).await?;
     // As on AWS, an SSE-C object's attributes need its key.

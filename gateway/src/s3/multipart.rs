@@ -19,7 +19,7 @@ use storage_node::model::{
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
 use super::object_ops::{receive_body, BodyTarget, Received};
-use super::sse_c::{self, Headers};
+use super::sse_c::{self, customer_headers};
 use super::tagging::parse_tagging_header;
 use super::Gateway;
 use crate::checksums::{
@@ -123,14 +123,7 @@ pub(super) async fn create_multipart_upload(
     let who = requester(&req);
     let input = req.input;
     validate_key(&input.key)?;
-    let customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
     sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
     check_sse(input.server_side_encryption.as_ref())?;
     let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
@@ -238,14 +231,7 @@ pub(super) async fn upload_part(
         ..
     } = req;
     let number = check_part_number(input.part_number)?;
-    let customer = gw.customer_key(
-        &extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&extensions, customer_headers!(input))?;
     let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
     let version = gw.cluster.hlc.version();
     let announced = Checksum {
@@ -339,22 +325,8 @@ pub(super) async fn upload_part_copy(
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let input = req.input;
     let number = check_part_number(input.part_number)?;
-    let customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
-    let source_customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.copy_source_sse_customer_algorithm.as_ref(),
-            input.copy_source_sse_customer_key.as_ref(),
-            input.copy_source_sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
+    let source_customer = gw.customer_key(&req.extensions, customer_headers!(copy_source input))?;
     let (src_bucket, src_key) = match &input.copy_source {
         CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
         _ => {
@@ -505,14 +477,7 @@ pub(super) async fn complete_multipart_upload(
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let input = req.input;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-    let customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
     let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
     // The key is optional here; one that is given must be the upload's.
     if let (Some(c), Some(s)) = (&customer, &upload.sealing) {

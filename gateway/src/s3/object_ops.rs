@@ -8,7 +8,7 @@ use storage_node::model::{Layout, Manifest, Version};
 
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
-use super::sse_c::{self, Headers};
+use super::sse_c::{self, customer_headers};
 use super::tagging::parse_tagging_header;
 use super::Gateway;
 use super::Opened;
@@ -35,14 +35,7 @@ pub(super) async fn put_object(
     validate_key(&input.key)?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
-    let customer = gw.customer_key(
-        &extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&extensions, customer_headers!(input))?;
     sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
     // Refused rather than ignored: a client that asks for this relies on it.
     if input.write_offset_bytes.is_some() {
@@ -424,14 +417,7 @@ pub(super) async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    let customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
     let Selected {
         manifest: m,
         range,
@@ -478,14 +464,7 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    let customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
     let Selected {
         manifest: m,
         range,
@@ -568,23 +547,9 @@ pub(super) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
     validate_key(&input.key)?;
-    let customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.sse_customer_algorithm.as_ref(),
-            input.sse_customer_key.as_ref(),
-            input.sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
     sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
-    let source_customer = gw.customer_key(
-        &req.extensions,
-        Headers::new(
-            input.copy_source_sse_customer_algorithm.as_ref(),
-            input.copy_source_sse_customer_key.as_ref(),
-            input.copy_source_sse_customer_key_md5.as_ref(),
-        ),
-    )?;
+    let source_customer = gw.customer_key(&req.extensions, customer_headers!(copy_source input))?;
     let (src_bucket, src_key) = match &input.copy_source {
         CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
         _ => {

@@ -39,6 +39,26 @@ impl<'a> Headers<'a> {
     }
 }
 
+/// The SSE-C headers of an operation's input (`customer_headers!(input)`), or of its copy
+/// source (`customer_headers!(copy_source input)`).
+macro_rules! customer_headers {
+    ($input:expr) => {
+        $crate::s3::sse_c::Headers::new(
+            $input.sse_customer_algorithm.as_ref(),
+            $input.sse_customer_key.as_ref(),
+            $input.sse_customer_key_md5.as_ref(),
+        )
+    };
+    (copy_source $input:expr) => {
+        $crate::s3::sse_c::Headers::new(
+            $input.copy_source_sse_customer_algorithm.as_ref(),
+            $input.copy_source_sse_customer_key.as_ref(),
+            $input.copy_source_sse_customer_key_md5.as_ref(),
+        )
+    };
+}
+pub(super) use customer_headers;
+
 /// Whether SSE-C may be used on this request.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Policy {
