@@ -213,6 +213,14 @@ pub struct GatewayConfig {
     /// needs `w` true owners.
     #[serde(default = "default_true")]
     pub hinted_handoff: bool,
+    /// Seconds between anti-entropy passes (replicas compare digests and copy what differs);
+    /// 0 turns it off.
+    #[serde(default = "default_anti_entropy_seconds")]
+    pub anti_entropy_seconds: f64,
+}
+
+fn default_anti_entropy_seconds() -> f64 {
+    60.0
 }
 
 fn default_true() -> bool {

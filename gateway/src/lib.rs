@@ -7,6 +7,7 @@
 //! * [`cluster`]: preference lists, quorums, undo of failed writes, read repair;
 //!   [`conditional`]: writes with If-None-Match / If-Match, agreed by the key's owners (Paxos);
 //!   [`upload_state`]: multipart upload records.
+//! * [`antientropy`]: replicas compare digests and copy what differs.
 //! * [`health`]: which nodes answer; [`handoff`]: probing them and handing hinted writes back;
 //!   [`status`]: the `gateway status` report.
 //! * [`hlc`]: the hybrid logical clock that orders versions.
@@ -15,6 +16,7 @@
 //!   key envelopes; [`rotate`]: rewrapping stored data keys under a new master key.
 //! * [`server`]: HTTP serving, request ids, metrics routes; [`dev`]: the one-command dev cluster.
 
+pub mod antientropy;
 pub mod auth;
 pub mod checksums;
 pub mod cluster;
@@ -131,11 +133,20 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let with_tls = tls.is_some();
     let probe = tokio::spawn(handoff::probe(cluster.clone()));
-    let hand_back = tokio::spawn(handoff::hand_back(cluster));
+    let hand_back = tokio::spawn(handoff::hand_back(cluster.clone()));
+    let anti_entropy = (config.anti_entropy_seconds > 0.0).then(|| {
+        tokio::spawn(antientropy::run(
+            cluster,
+            std::time::Duration::from_secs_f64(config.anti_entropy_seconds),
+        ))
+    });
     let task = tokio::spawn(server::serve(listener, service, metrics, tls, async move {
         let _ = rx.await;
         probe.abort();
         hand_back.abort();
+        if let Some(t) = anti_entropy {
+            t.abort();
+        }
     }));
     Ok(RunningGateway {
         address,

@@ -23,6 +23,10 @@ pub struct GatewayMetrics {
     pub handoffs: IntCounter,
     /// Chunk copies a node marked corrupt, rewritten from a good replica.
     pub chunk_repairs: IntCounter,
+    /// Anti-entropy cells whose digests differed between two replicas.
+    pub ae_cells_differing: IntCounter,
+    /// Records anti-entropy copied to a replica that lacked them.
+    pub ae_records_copied: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -99,6 +103,16 @@ impl GatewayMetrics {
             "Chunk copies found corrupt by a node's scrub and rewritten from a good replica",
         )
         .expect("static metric");
+        let ae_cells_differing = IntCounter::new(
+            "antientropy_cells_differing_total",
+            "Anti-entropy cells whose digests differed between two replicas",
+        )
+        .expect("static metric");
+        let ae_records_copied = IntCounter::new(
+            "antientropy_records_copied_total",
+            "Manifests and chunks anti-entropy copied to a replica that lacked them",
+        )
+        .expect("static metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -113,6 +127,8 @@ impl GatewayMetrics {
             Box::new(hinted_writes.clone()),
             Box::new(handoffs.clone()),
             Box::new(chunk_repairs.clone()),
+            Box::new(ae_cells_differing.clone()),
+            Box::new(ae_records_copied.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -131,6 +147,8 @@ impl GatewayMetrics {
             hinted_writes,
             handoffs,
             chunk_repairs,
+            ae_cells_differing,
+            ae_records_copied,
         }
     }
 

@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::antientropy::{CellRequest, DigestRequest, Digests, Record};
 use crate::auth::{ClusterKey, HEADER};
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
@@ -311,6 +312,16 @@ impl NodeClient {
             },
         )
         .await
+    }
+
+    /// The node's anti-entropy digests (see [`crate::antientropy`]).
+    pub async fn ae_digest(&self, q: &DigestRequest) -> Result<Digests, RpcError> {
+        self.rpc("/v1/ae/digest", q).await
+    }
+
+    /// The records of one anti-entropy cell.
+    pub async fn ae_cell(&self, q: &CellRequest) -> Result<Vec<Record>, RpcError> {
+        self.rpc("/v1/ae/cell", q).await
     }
 
     /// Chunks the node found corrupt (by its scrub or on a read), awaiting a good copy.

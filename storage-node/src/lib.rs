@@ -8,9 +8,11 @@
 //! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation;
 //!   [`hints`]: records held for a node that was down (hinted handoff); [`scrub`]: chunk
 //!   checksums and the background pass that re-verifies them.
+//! * [`antientropy`]: digests of what a node holds, per peer and hash cell.
 //! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it, [`tls`]
 //!   can encrypt it.
 
+pub mod antientropy;
 pub mod auth;
 pub mod cas_store;
 pub mod client;

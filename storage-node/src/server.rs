@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+use crate::antientropy::{CellRequest, DigestRequest};
 use crate::auth::{ClusterKey, HEADER};
 use crate::metrics::NodeMetrics;
 use crate::model::{
@@ -166,6 +167,8 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/manifest/put_hinted") => "put_hinted_manifest",
         (_, "/v1/hint/list") => "list_hints",
         (_, "/v1/chunk_bad/list") => "list_bad_chunks",
+        (_, "/v1/ae/digest") => "ae_digest",
+        (_, "/v1/ae/cell") => "ae_cell",
         (_, "/v1/hint/manifest") => "hinted_manifest",
         (_, "/v1/hint/done") => "hint_done",
         (_, "/v1/envelope/stale") => "stale_envelopes",
@@ -313,6 +316,16 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                 let q: PutHintedManifest = message(state, req).await?;
                 let out =
                     blocking(state, move |s| s.put_hinted_manifest(&q.owner, &q.manifest)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/ae/digest" => {
+                let q: DigestRequest = message(state, req).await?;
+                let out = blocking(state, move |s| s.digest(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/ae/cell" => {
+                let q: CellRequest = message(state, req).await?;
+                let out = blocking(state, move |s| s.cell(&q)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/chunk_bad/list" => {

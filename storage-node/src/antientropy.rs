@@ -1,0 +1,256 @@
+//! The node's half of anti-entropy: digests of what it holds, arranged so that two replicas can
+//! compare exactly the records both should hold, and the record lists of one cell.
+//!
+//! The gateway sends the cluster map with each request. For every manifest (by its placement
+//! key) and every chunk (by its id), the node computes the record's owners on the ring; for
+//! every *other* owner `p` it folds the record into cell `(p, c)`, where `c` is the top
+//! [`CELL_BITS`] bits of the record's placement hash. A cell's digest is the XOR of a hash of
+//! each record's identity (manifest: bucket, key, version; chunk: id) and a count. Node A's cell
+//! `(B, c)` and node B's cell `(A, c)` cover the same records when both are in sync, so the
+//! gateway compares them and lists only the cells that differ: the network cost follows the
+//! differences, not the data. The scan itself is local (manifests and chunk checksums only;
+//! chunk values are never read).
+
+use std::collections::HashMap;
+
+use placement::{stable_hash, ClusterMap, Ring};
+use rocksdb::IteratorMode;
+use serde::{Deserialize, Serialize};
+
+use crate::keys;
+use crate::model::{decode, ChunkId, Manifest, Version};
+use crate::store::{Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS};
+
+/// Cells per peer: the top bits of the placement hash.
+pub const CELL_BITS: u32 = 8;
+const CELLS: usize = 1 << CELL_BITS;
+
+/// Which records a digest or cell covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordKind {
+    Manifests,
+    Chunks,
+}
+
+/// `POST /v1/ae/digest`: this node's digests, per peer and cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DigestRequest {
+    pub map: ClusterMap,
+    /// This node's id in `map`.
+    pub me: String,
+    pub kind: RecordKind,
+}
+
+/// `(xor, count)` of every cell, per peer id.
+pub type Digests = HashMap<String, Vec<(u64, u64)>>;
+
+/// `POST /v1/ae/cell`: the records of one cell this node shares with `peer`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellRequest {
+    pub map: ClusterMap,
+    pub me: String,
+    pub peer: String,
+    pub kind: RecordKind,
+    pub cell: u32,
+}
+
+/// A record of a cell: a manifest version (a tombstone included) or a chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Record {
+    Manifest {
+        bucket: String,
+        key: String,
+        version: Version,
+    },
+    Chunk(ChunkId),
+}
+
+impl Record {
+    fn fingerprint(&self) -> u64 {
+        match self {
+            Record::Manifest {
+                bucket,
+                key,
+                version,
+            } => {
+                let mut b = Manifest::placement_key(bucket, key);
+                b.extend_from_slice(&version.to_bytes());
+                stable_hash(&b)
+            }
+            Record::Chunk(id) => stable_hash(&id.to_bytes()),
+        }
+    }
+}
+
+fn cell_of(placement_key: &[u8]) -> usize {
+    (stable_hash(placement_key) >> (64 - CELL_BITS)) as usize
+}
+
+impl Store {
+    /// Calls `visit(placement key, record)` for every record of `kind` this node holds.
+    fn each_record(
+        &self,
+        kind: RecordKind,
+        mut visit: impl FnMut(&[u8], Record),
+    ) -> StoreResult<()> {
+        match kind {
+            RecordKind::Manifests => {
+                for item in self
+                    .db
+                    .iterator_cf(self.cf(CF_MANIFESTS), IteratorMode::Start)
+                {
+                    let (raw, value) = item?;
+                    if keys::parse_manifest_key(&raw).is_none() {
+                        continue;
+                    }
+                    let m: Manifest = decode(&value).map_err(StoreError::Corrupt)?;
+                    let placement = Manifest::placement_key(&m.bucket, &m.key);
+                    visit(
+                        &placement,
+                        Record::Manifest {
+                            bucket: m.bucket,
+                            key: m.key,
+                            version: m.version,
+                        },
+                    );
+                }
+            }
+            RecordKind::Chunks => {
+                for item in self
+                    .db
+                    .iterator_cf(self.cf(CF_CHUNK_SUMS), IteratorMode::Start)
+                {
+                    let (raw, _) = item?;
+                    if let Some(id) = ChunkId::from_bytes(&raw) {
+                        visit(&raw, Record::Chunk(id));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// This node's digests of `kind`, per peer and cell (see the module documentation).
+    pub fn digest(&self, q: &DigestRequest) -> StoreResult<Digests> {
+        let ring = Ring::new(&q.map);
+        let me = q.map.nodes.iter().position(|n| n.id == q.me);
+        let n = q.map.replication.n;
+        let mut out: Digests = HashMap::new();
+        self.each_record(q.kind, |placement, record| {
+            let mut owners = ring.preference_list(placement);
+            owners.truncate(n);
+            if me.is_none_or(|me| !owners.contains(&me)) {
+                return; // held for another node (a hint): not this node's to compare
+            }
+            let cell = cell_of(placement);
+            let fp = record.fingerprint();
+            for o in owners {
+                if Some(o) == me {
+                    continue;
+                }
+                let cells = out
+                    .entry(q.map.nodes[o].id.clone())
+                    .or_insert_with(|| vec![(0, 0); CELLS]);
+                cells[cell].0 ^= fp;
+                cells[cell].1 += 1;
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// The records of one cell this node shares with `q.peer`.
+    pub fn cell(&self, q: &CellRequest) -> StoreResult<Vec<Record>> {
+        let ring = Ring::new(&q.map);
+        let me = q.map.nodes.iter().position(|n| n.id == q.me);
+        let peer = q.map.nodes.iter().position(|n| n.id == q.peer);
+        let n = q.map.replication.n;
+        let mut out = Vec::new();
+        self.each_record(q.kind, |placement, record| {
+            if cell_of(placement) != q.cell as usize {
+                return;
+            }
+            let mut owners = ring.preference_list(placement);
+            owners.truncate(n);
+            if me.is_some_and(|m| owners.contains(&m)) && peer.is_some_and(|p| owners.contains(&p))
+            {
+                out.push(record);
+            }
+        })?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map() -> ClusterMap {
+        ClusterMap::from_yaml(
+            "epoch: 1\nreplication: { n: 2, w: 1, r: 2 }\nnodes:\n  - { id: a, address: \"x:1\" }\n  - { id: b, address: \"x:2\" }\n  - { id: c, address: \"x:3\" }\n",
+        )
+        .unwrap()
+    }
+
+    fn chunk(i: u32) -> ChunkId {
+        ChunkId {
+            version: Version {
+                hlc: 7,
+                tiebreak: 7,
+            },
+            part: 0,
+            index: i,
+        }
+    }
+
+    #[test]
+    fn replicas_in_sync_have_equal_cells_and_a_difference_shows_in_one_cell() {
+        let map = map();
+        let ring = Ring::new(&map);
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let stores: Vec<Store> = dirs
+            .iter()
+            .map(|d| Store::open(d.path()).unwrap())
+            .collect();
+        // Every chunk on each of its two owners.
+        for i in 0..200 {
+            let mut owners = ring.preference_list(&chunk(i).to_bytes());
+            owners.truncate(2);
+            for o in owners {
+                stores[o].put_chunk(chunk(i), b"x").unwrap();
+            }
+        }
+        let digest = |i: usize| {
+            stores[i]
+                .digest(&DigestRequest {
+                    map: map.clone(),
+                    me: map.nodes[i].id.clone(),
+                    kind: RecordKind::Chunks,
+                })
+                .unwrap()
+        };
+        let cells = |i: usize, peer: usize| digest(i).get(&map.nodes[peer].id).cloned().unwrap();
+        assert_eq!(cells(0, 1), cells(1, 0));
+        assert_eq!(cells(0, 2), cells(2, 0));
+        // Node 0 loses one chunk it shares with some peer: exactly one cell differs.
+        let lost = (0..200)
+            .find(|&i| ring.preference_list(&chunk(i).to_bytes())[..2].contains(&0))
+            .unwrap();
+        let mut owners = ring.preference_list(&chunk(lost).to_bytes());
+        owners.truncate(2);
+        let peer = owners.into_iter().find(|&o| o != 0).unwrap();
+        stores[0].delete_chunk(chunk(lost)).unwrap();
+        let (x, y) = (cells(0, peer), cells(peer, 0));
+        let differing: Vec<usize> = (0..CELLS).filter(|&c| x[c] != y[c]).collect();
+        assert_eq!(differing.len(), 1);
+        let records = stores[peer]
+            .cell(&CellRequest {
+                map: map.clone(),
+                me: map.nodes[peer].id.clone(),
+                peer: map.nodes[0].id.clone(),
+                kind: RecordKind::Chunks,
+                cell: differing[0] as u32,
+            })
+            .unwrap();
+        assert!(records.contains(&Record::Chunk(chunk(lost))));
+    }
+}
