@@ -19,6 +19,8 @@ use crate::health::PROBE_EVERY;
 /// How often the stand-ins are asked for hints.
 pub const HAND_BACK_EVERY: Duration = Duration::from_secs(1);
 const PAGE: u32 = 256;
+/// A probe that gets no answer within this time (a partitioned node) counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Probes the nodes marked down, forever: one that answers `/health` is up again.
 pub async fn probe(cluster: Arc<Cluster>) {
@@ -33,12 +35,15 @@ async fn probe_once(cluster: &Cluster) {
         if !cluster.health.is_marked_down(i) {
             continue;
         }
-        let status = cluster
-            .node(i)
-            .unsigned_status(http::Method::GET, "/health")
-            .await;
+        let status = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            cluster
+                .node(i)
+                .unsigned_status(http::Method::GET, "/health"),
+        )
+        .await;
         match status {
-            Ok(s) if s.is_success() => cluster.health.mark_up(i),
+            Ok(Ok(s)) if s.is_success() => cluster.health.mark_up(i),
             _ if cluster.health.is_up(i) => cluster.health.mark_down(i), // back off further
             _ => {}
         }

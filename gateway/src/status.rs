@@ -22,10 +22,10 @@ pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
     let mut out = Vec::new();
     for (i, spec) in cluster.map.nodes.iter().enumerate() {
         let node = cluster.node(i);
-        let up = node
-            .unsigned_status(http::Method::GET, "/health")
+        let probe = node.unsigned_status(http::Method::GET, "/health");
+        let up = tokio::time::timeout(std::time::Duration::from_secs(2), probe)
             .await
-            .is_ok_and(|s| s.is_success());
+            .is_ok_and(|r| r.is_ok_and(|s| s.is_success()));
         let mut hints = None;
         if up {
             let mut count = 0u64;

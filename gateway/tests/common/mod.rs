@@ -39,9 +39,13 @@ fn free_port() -> u16 {
 }
 
 fn wait_for_port(port: u16) {
+    wait_for_address("127.0.0.1", port)
+}
+
+fn wait_for_address(host: &str, port: u16) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpStream::connect((host, port)).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -84,6 +88,9 @@ pub struct TestCluster {
     pub s3_port: u16,
     nodes: Vec<Option<Child>>,
     gateway: Option<Child>,
+    /// Where each node listens, and the network namespace it runs in (if any).
+    pub node_hosts: Vec<String>,
+    node_netns: Vec<Option<String>>,
     /// The test CA's certificate (PEM) when the cluster runs TLS.
     pub ca_pem: Option<String>,
 }
@@ -112,6 +119,16 @@ impl TestCluster {
     }
 
     pub fn start_with(shape: Shape) -> TestCluster {
+        let hosts = (0..shape.nodes)
+            .map(|_| (None, "127.0.0.1".to_string()))
+            .collect();
+        Self::start_on(shape, hosts)
+    }
+
+    /// A cluster whose node `i` runs in network namespace `hosts[i].0` (when given) and listens
+    /// on `hosts[i].1`.
+    pub fn start_on(shape: Shape, hosts: Vec<(Option<String>, String)>) -> TestCluster {
+        assert_eq!(hosts.len(), shape.nodes);
         let dir = tempfile::Builder::new()
             .prefix("s3store-it-")
             .tempdir()
@@ -135,12 +152,14 @@ impl TestCluster {
         );
         for (i, port) in node_ports.iter().enumerate() {
             map.push_str(&format!(
-                "  - {{ id: node{i}, address: \"127.0.0.1:{port}\", zone: zone-{i} }}\n"
+                "  - {{ id: node{i}, address: \"{}:{port}\", zone: zone-{i} }}\n",
+                hosts[i].1
             ));
             std::fs::write(
                 dir.path().join(format!("node{i}.yaml")),
                 format!(
-                    "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\n{node_tls}{}",
+                    "node_id: node{i}\nlisten: \"{}:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\n{node_tls}{}",
+                    hosts[i].1,
                     shape.node_yaml
                 ),
             )
@@ -163,13 +182,15 @@ impl TestCluster {
             nodes: Vec::new(),
             gateway: None,
             ca_pem,
+            node_hosts: hosts.iter().map(|h| h.1.clone()).collect(),
+            node_netns: hosts.into_iter().map(|h| h.0).collect(),
         };
         for i in 0..shape.nodes {
             let child = cluster.spawn_node(i);
             cluster.nodes.push(Some(child));
         }
-        for &p in &cluster.node_ports {
-            wait_for_port(p);
+        for (host, &p) in cluster.node_hosts.iter().zip(&cluster.node_ports) {
+            wait_for_address(host, p);
         }
         cluster.gateway = Some(cluster.spawn_gateway());
         wait_for_port(s3_port);
@@ -209,7 +230,16 @@ impl TestCluster {
             .append(true)
             .open(self.dir.path().join(format!("node{i}.log")))
             .unwrap();
-        Command::new(bin("storage-node"))
+        // `ip netns exec` enters the namespace and then executes the node itself.
+        let mut command = match &self.node_netns[i] {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin("storage-node"));
+                c
+            }
+            None => Command::new(bin("storage-node")),
+        };
+        command
             .arg("--config")
             .arg(self.dir.path().join(format!("node{i}.yaml")))
             .env("RUST_LOG", "warn")
@@ -250,7 +280,7 @@ impl TestCluster {
         assert!(self.nodes[i].is_none(), "node {i} is running");
         let child = self.spawn_node(i);
         self.nodes[i] = Some(child);
-        wait_for_port(self.node_ports[i]);
+        wait_for_address(&self.node_hosts[i], self.node_ports[i]);
     }
 
     /// A direct client of storage node `i`'s internal API.
@@ -260,7 +290,7 @@ impl TestCluster {
             server_name: None,
         });
         NodeClient::with_tls(
-            &format!("127.0.0.1:{}", self.node_ports[i]),
+            &format!("{}:{}", self.node_hosts[i], self.node_ports[i]),
             ClusterKey::new(CLUSTER_SECRET),
             Timeouts::default(),
             tls.as_ref(),
@@ -429,7 +459,11 @@ pub async fn metric(cluster: &TestCluster, name: &str) -> f64 {
 
 /// A metric of storage node `i` (its `/metrics`).
 pub async fn node_metric(cluster: &TestCluster, i: usize, name: &str) -> f64 {
-    metric_at(&format!("http://127.0.0.1:{}", cluster.node_ports[i]), name).await
+    metric_at(
+        &format!("http://{}:{}", cluster.node_hosts[i], cluster.node_ports[i]),
+        name,
+    )
+    .await
 }
 
 async fn metric_at(base: &str, name: &str) -> f64 {
