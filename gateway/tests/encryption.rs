@@ -134,14 +134,22 @@ async fn no_plaintext_reaches_the_storage_nodes() {
     assert!(found.is_empty(), "plaintext found in {found:?}");
 }
 
-/// The chunk ids of a single-PUT object, read from a node's manifest.
+/// The chunk ids of a single-PUT object, read from node 0's manifest (waiting for it: a PUT
+/// answers after `w` = 2 copies, the third may still be on its way).
 async fn chunk_ids(cluster: &TestCluster, bucket: &str, key: &str) -> Vec<ChunkId> {
-    let m = cluster
-        .node_client(0)
-        .get_manifest(bucket, key)
-        .await
-        .unwrap()
-        .expect("manifest on node 0");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let m = loop {
+        if let Some(m) = cluster
+            .node_client(0)
+            .get_manifest(bucket, key)
+            .await
+            .unwrap()
+        {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no manifest on node 0");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     match m.layout {
         Layout::Chunked { count, data, .. } => (0..count)
             .map(|index| ChunkId {
@@ -156,7 +164,17 @@ async fn chunk_ids(cluster: &TestCluster, bucket: &str, key: &str) -> Vec<ChunkI
 
 async fn flip_byte(cluster: &TestCluster, node: usize, id: ChunkId, at: usize) -> Bytes {
     let client = cluster.node_client(node);
-    let good = client.get_chunk(id).await.unwrap().expect("chunk on node");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let good = loop {
+        if let Some(c) = client.get_chunk(id).await.unwrap() {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no copy of the chunk on node {node}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let mut bad = good.to_vec();
     bad[at] ^= 0x01;
     client.put_chunk(id, Bytes::from(bad)).await.unwrap();
