@@ -66,17 +66,22 @@ pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
                 let cells_a = da.get(cluster.node_id(b)).unwrap_or(&empty);
                 let cells_b = db.get(cluster.node_id(a)).unwrap_or(&empty);
                 let len = cells_a.len().max(cells_b.len());
-                for c in 0..len {
-                    let x = cells_a.get(c).copied().unwrap_or((0, 0));
-                    let y = cells_b.get(c).copied().unwrap_or((0, 0));
-                    if x == y {
-                        continue;
-                    }
-                    pass.cells_differing += 1;
-                    cluster.metrics.ae_cells_differing.inc();
-                    if let Err(e) = sync_cell(cluster, kind, a, b, c as u32, &mut pass).await {
-                        tracing::debug!("anti-entropy cell {c} of nodes {a}/{b}: {e}");
-                    }
+                let differing: Vec<u32> = (0..len)
+                    .filter(|&c| {
+                        cells_a.get(c).unwrap_or(&(0, 0)) != cells_b.get(c).unwrap_or(&(0, 0))
+                    })
+                    .map(|c| c as u32)
+                    .collect();
+                if differing.is_empty() {
+                    continue;
+                }
+                pass.cells_differing += differing.len() as u64;
+                cluster
+                    .metrics
+                    .ae_cells_differing
+                    .inc_by(differing.len() as u64);
+                if let Err(e) = sync_cells(cluster, kind, a, b, differing, &mut pass).await {
+                    tracing::debug!("anti-entropy of nodes {a}/{b}: {e}");
                 }
             }
         }
@@ -84,35 +89,38 @@ pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
     pass
 }
 
-async fn cell(
+/// The records of `cells` node `me` shares with `peer`, all cells in one list.
+async fn records(
     cluster: &Cluster,
     kind: RecordKind,
     me: usize,
     peer: usize,
-    cell: u32,
+    cells: &[u32],
 ) -> Result<Vec<Record>, RpcError> {
-    cluster
+    let by_cell = cluster
         .node(me)
-        .ae_cell(&CellRequest {
+        .ae_cells(&CellRequest {
             map: cluster.map.clone(),
             me: cluster.node_id(me).to_string(),
             peer: cluster.node_id(peer).to_string(),
             kind,
-            cell,
+            cells: cells.to_vec(),
         })
-        .await
+        .await?;
+    Ok(by_cell.into_values().flatten().collect())
 }
 
-async fn sync_cell(
+/// Reconciles the differing `cells` of nodes `a` and `b` (one listing per side).
+async fn sync_cells(
     cluster: &Arc<Cluster>,
     kind: RecordKind,
     a: usize,
     b: usize,
-    c: u32,
+    cells: Vec<u32>,
     pass: &mut Pass,
 ) -> Result<(), RpcError> {
-    let ra = cell(cluster, kind, a, b, c).await?;
-    let rb = cell(cluster, kind, b, a, c).await?;
+    let ra = records(cluster, kind, a, b, &cells).await?;
+    let rb = records(cluster, kind, b, a, &cells).await?;
     match kind {
         RecordKind::Manifests => {
             let newest = |records: &[Record]| {

@@ -44,14 +44,15 @@ pub struct DigestRequest {
 /// `(xor, count)` of every cell, per peer id.
 pub type Digests = HashMap<String, Vec<(u64, u64)>>;
 
-/// `POST /v1/ae/cell`: the records of one cell this node shares with `peer`.
+/// `POST /v1/ae/cell`: the records of the given cells this node shares with `peer` (one scan
+/// for all of them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellRequest {
     pub map: ClusterMap,
     pub me: String,
     pub peer: String,
     pub kind: RecordKind,
-    pub cell: u32,
+    pub cells: Vec<u32>,
 }
 
 /// A record of a cell: a manifest version (a tombstone included) or a chunk.
@@ -158,22 +159,23 @@ impl Store {
         Ok(out)
     }
 
-    /// The records of one cell this node shares with `q.peer`.
-    pub fn cell(&self, q: &CellRequest) -> StoreResult<Vec<Record>> {
+    /// The records of the cells `q.cells` this node shares with `q.peer`, by cell.
+    pub fn cells(&self, q: &CellRequest) -> StoreResult<HashMap<u32, Vec<Record>>> {
         let ring = Ring::new(&q.map);
         let me = q.map.nodes.iter().position(|n| n.id == q.me);
         let peer = q.map.nodes.iter().position(|n| n.id == q.peer);
         let n = q.map.replication.n;
-        let mut out = Vec::new();
+        let mut out: HashMap<u32, Vec<Record>> = HashMap::new();
         self.each_record(q.kind, |placement, record| {
-            if cell_of(placement) != q.cell as usize {
+            let cell = cell_of(placement) as u32;
+            if !q.cells.contains(&cell) {
                 return;
             }
             let mut owners = ring.preference_list(placement);
             owners.truncate(n);
             if me.is_some_and(|m| owners.contains(&m)) && peer.is_some_and(|p| owners.contains(&p))
             {
-                out.push(record);
+                out.entry(cell).or_default().push(record);
             }
         })?;
         Ok(out)
@@ -243,14 +245,14 @@ mod tests {
         let differing: Vec<usize> = (0..CELLS).filter(|&c| x[c] != y[c]).collect();
         assert_eq!(differing.len(), 1);
         let records = stores[peer]
-            .cell(&CellRequest {
+            .cells(&CellRequest {
                 map: map.clone(),
                 me: map.nodes[peer].id.clone(),
                 peer: map.nodes[0].id.clone(),
                 kind: RecordKind::Chunks,
-                cell: differing[0] as u32,
+                cells: vec![differing[0] as u32],
             })
             .unwrap();
-        assert!(records.contains(&Record::Chunk(chunk(lost))));
+        assert!(records[&(differing[0] as u32)].contains(&Record::Chunk(chunk(lost))));
     }
 }

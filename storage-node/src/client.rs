@@ -2,6 +2,7 @@
 //! one node directly). HTTP/2 over one pooled connection per node, TCP_NODELAY, every request
 //! signed with the cluster key, every call bounded by a timeout.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -319,8 +320,8 @@ impl NodeClient {
         self.rpc("/v1/ae/digest", q).await
     }
 
-    /// The records of one anti-entropy cell.
-    pub async fn ae_cell(&self, q: &CellRequest) -> Result<Vec<Record>, RpcError> {
+    /// The records of some anti-entropy cells, by cell.
+    pub async fn ae_cells(&self, q: &CellRequest) -> Result<HashMap<u32, Vec<Record>>, RpcError> {
         self.rpc("/v1/ae/cell", q).await
     }
 

@@ -325,7 +325,7 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             }
             "/v1/ae/cell" => {
                 let q: CellRequest = message(state, req).await?;
-                let out = blocking(state, move |s| s.cell(&q)).await?;
+                let out = blocking(state, move |s| s.cells(&q)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/chunk_bad/list" => {
