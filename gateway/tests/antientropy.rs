@@ -49,11 +49,7 @@ async fn a_wiped_node_is_refilled_without_reads() {
         .await
         .unwrap();
 
-    let path = cluster.path().join("gateway.yaml");
-    let mut yaml = std::fs::read_to_string(&path).unwrap();
-    yaml.push_str("anti_entropy_seconds: 0.5\n");
-    std::fs::write(&path, yaml).unwrap();
-    cluster.restart_gateway();
+    cluster.reconfigure_gateway("anti_entropy_seconds: 0.5\n");
     cluster.restart_node(2);
 
     // What node 2 must end up with: node 0's records (node 0 saw every write).

@@ -31,11 +31,7 @@ async fn acknowledged_writes_survive_a_crash_and_return_to_n_replicas() {
         chunk_size: 128 << 10,
         ..Default::default()
     });
-    let path = cluster.path().join("gateway.yaml");
-    let mut yaml = std::fs::read_to_string(&path).unwrap();
-    yaml.push_str("anti_entropy_seconds: 1\n");
-    std::fs::write(&path, yaml).unwrap();
-    cluster.restart_gateway();
+    cluster.reconfigure_gateway("anti_entropy_seconds: 1\n");
     let s3 = cluster.client();
     s3.create_bucket().bucket("load").send().await.unwrap();
 

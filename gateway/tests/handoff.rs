@@ -196,11 +196,7 @@ async fn strict_mode_needs_w_true_owners() {
     // Sloppy (the default): w=3 is met by two owners and a stand-in.
     put(owned_by_3.clone()).await.unwrap();
 
-    let path = cluster.path().join("gateway.yaml");
-    let mut yaml = std::fs::read_to_string(&path).unwrap();
-    yaml.push_str("hinted_handoff: false\n");
-    std::fs::write(&path, yaml).unwrap();
-    cluster.restart_gateway();
+    cluster.reconfigure_gateway("hinted_handoff: false\n");
     let refused = put(owned_by_3).await.unwrap_err();
     assert_eq!(status(&refused), 503);
 }

@@ -102,11 +102,7 @@ async fn quorum_rules_hold_across_a_partition_and_it_heals() {
         .zip(addresses)
         .collect();
     let mut cluster = TestCluster::start_on(Shape::default(), hosts);
-    let path = cluster.path().join("gateway.yaml");
-    let mut yaml = std::fs::read_to_string(&path).unwrap();
-    yaml.push_str("anti_entropy_seconds: 1\n");
-    std::fs::write(&path, yaml).unwrap();
-    cluster.restart_gateway();
+    cluster.reconfigure_gateway("anti_entropy_seconds: 1\n");
     let s3 = cluster.client();
     s3.create_bucket().bucket("split").send().await.unwrap();
     let put = |key: &str| {

@@ -381,11 +381,7 @@ async fn sse_c_over_plain_http_only_when_configured() {
         .unwrap_err();
     assert_eq!(code(&kms), "NotImplemented");
 
-    let path = cluster.path().join("gateway.yaml");
-    let mut yaml = std::fs::read_to_string(&path).unwrap();
-    yaml.push_str("  allow_sse_c_over_http: true\n");
-    std::fs::write(&path, yaml).unwrap();
-    cluster.restart_gateway();
+    cluster.reconfigure_gateway("  allow_sse_c_over_http: true\n");
     put(s3.clone()).await.unwrap();
     let got = s3
         .get_object()

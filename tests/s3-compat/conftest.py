@@ -157,17 +157,22 @@ def s3(endpoint):
     return endpoint.client()
 
 
-@pytest.fixture
-def bucket(s3):
-    name = "t-" + uuid.uuid4().hex[:12]
+def temporary_bucket(s3, prefix="t-"):
+    """Yields the name of a new bucket, then empties and removes it, so that runs against a
+    shared endpoint leave nothing behind."""
+    name = prefix + uuid.uuid4().hex[:12]
     s3.create_bucket(Bucket=name)
     yield name
-    # Empty and remove it so runs against a shared endpoint leave nothing behind.
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         if keys:
             s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
     s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def bucket(s3):
+    yield from temporary_bucket(s3)
 
 
 def aws_runner(endpoint):

@@ -5,13 +5,12 @@ for a missing or wrong key, and copies between SSE-S3 and SSE-C objects in both 
 import base64
 import hashlib
 import os
-import uuid
 
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from conftest import aws_runner
+from conftest import aws_runner, temporary_bucket
 
 KEY_1 = bytes(range(32))
 KEY_2 = bytes(range(32, 64))
@@ -32,13 +31,7 @@ def tls_s3(tls_endpoint):
 
 @pytest.fixture
 def tls_bucket(tls_s3):
-    name = "c-" + uuid.uuid4().hex[:12]
-    tls_s3.create_bucket(Bucket=name)
-    yield name
-    for page in tls_s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for o in page.get("Contents", []):
-            tls_s3.delete_object(Bucket=name, Key=o["Key"])
-    tls_s3.delete_bucket(Bucket=name)
+    yield from temporary_bucket(tls_s3, "c-")
 
 
 def error_of(call):

@@ -314,6 +314,15 @@ impl TestCluster {
         std::fs::write(path, format!("{head}{section}")).unwrap();
     }
 
+    /// Appends `yaml` to the gateway's configuration and restarts the gateway with it.
+    pub fn reconfigure_gateway(&mut self, yaml: &str) {
+        let path = self.dir.path().join("gateway.yaml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(yaml);
+        std::fs::write(&path, text).unwrap();
+        self.restart_gateway();
+    }
+
     /// Runs `gateway <args> --config gateway.yaml` to completion: (success, stdout + stderr).
     pub fn gateway_command(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new(bin("gateway"))
