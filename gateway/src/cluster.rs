@@ -196,7 +196,11 @@ impl Cluster {
     /// is down the next node of the preference list beyond the owners that is up and not yet
     /// used (when hinted handoff is on).
     pub fn write_targets(&self, placement_key: &[u8]) -> Vec<Target> {
-        let list = self.ring.preference_list(placement_key);
+        self.targets_in(&self.ring.preference_list(placement_key))
+    }
+
+    /// [`Cluster::write_targets`] of a preference list already computed.
+    fn targets_in(&self, list: &[usize]) -> Vec<Target> {
         let n = self.n().min(list.len());
         let mut spares = list[n..].iter().copied().filter(|&i| self.health.is_up(i));
         let mut targets = Vec::with_capacity(n);
@@ -583,11 +587,14 @@ impl Cluster {
         bucket: &str,
         key: &str,
     ) -> Result<Option<Manifest>, ClusterError> {
-        let owners = self.owners(&Manifest::placement_key(bucket, key));
+        let list = self
+            .ring
+            .preference_list(&Manifest::placement_key(bucket, key));
+        let owners: Vec<usize> = list[..self.n().min(list.len())].to_vec();
         // Every owner (one marked down may be back: it answers, or fails in the background
         // without holding up the quorum) and the stand-ins of those marked down.
         let mut readers = owners.clone();
-        for t in self.write_targets(&Manifest::placement_key(bucket, key)) {
+        for t in self.targets_in(&list) {
             if !readers.contains(&t.node) {
                 readers.push(t.node);
             }
