@@ -6,6 +6,8 @@ set -euo pipefail
 need_apt=()
 dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+# `ip netns` for the network-partition test.
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
   command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
   command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)
