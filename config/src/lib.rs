@@ -182,7 +182,9 @@ pub struct GatewayConfig {
     /// Region reported to clients and expected in signatures.
     #[serde(default = "default_region")]
     pub region: String,
-    /// The cluster map file.
+    /// The cluster map file. Watched: a valid map with a higher epoch written here is a
+    /// membership change (see ARCHITECTURE.md). The nodes keep the map state too, and a
+    /// newer state held by them wins over this file.
     pub cluster_map: PathBuf,
     /// Shared secret that authenticates every internal request.
     pub cluster_secret: Secret,
@@ -217,6 +219,14 @@ pub struct GatewayConfig {
     /// 0 turns it off.
     #[serde(default = "default_anti_entropy_seconds")]
     pub anti_entropy_seconds: f64,
+    /// Pace of chunk copies when data moves after a membership change, in bytes per second;
+    /// 0 is unlimited.
+    #[serde(default = "default_rebalance_rate")]
+    pub rebalance_bytes_per_second: u64,
+}
+
+fn default_rebalance_rate() -> u64 {
+    64 << 20
 }
 
 fn default_anti_entropy_seconds() -> f64 {

@@ -43,12 +43,14 @@ pub async fn run(cluster: Arc<Cluster>, every: Duration) {
 pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
     let mut pass = Pass::default();
     for kind in [RecordKind::Manifests, RecordKind::Chunks] {
+        let layout = cluster.layout();
+        let nodes = layout.current.nodes().to_vec();
         let mut digests: Vec<Option<Digests>> = Vec::new();
-        for i in 0..cluster.node_count() {
+        for &i in &nodes {
             let d = if cluster.health.is_up(i) {
                 let q = DigestRequest {
-                    map: cluster.map.clone(),
-                    me: cluster.node_id(i).to_string(),
+                    map: layout.current.map.clone(),
+                    me: cluster.node_id(i),
                     kind,
                 };
                 cluster.node(i).ae_digest(&q).await.ok()
@@ -57,14 +59,15 @@ pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
             };
             digests.push(d);
         }
-        for a in 0..digests.len() {
-            for b in a + 1..digests.len() {
-                let (Some(da), Some(db)) = (&digests[a], &digests[b]) else {
+        for x in 0..digests.len() {
+            for y in x + 1..digests.len() {
+                let (Some(da), Some(db)) = (&digests[x], &digests[y]) else {
                     continue;
                 };
+                let (a, b) = (nodes[x], nodes[y]);
                 let empty = Vec::new();
-                let cells_a = da.get(cluster.node_id(b)).unwrap_or(&empty);
-                let cells_b = db.get(cluster.node_id(a)).unwrap_or(&empty);
+                let cells_a = da.get(&cluster.node_id(b)).unwrap_or(&empty);
+                let cells_b = db.get(&cluster.node_id(a)).unwrap_or(&empty);
                 let len = cells_a.len().max(cells_b.len());
                 let differing: Vec<u32> = (0..len)
                     .filter(|&c| {
@@ -100,9 +103,9 @@ async fn records(
     let by_cell = cluster
         .node(me)
         .ae_cells(&CellRequest {
-            map: cluster.map.clone(),
-            me: cluster.node_id(me).to_string(),
-            peer: cluster.node_id(peer).to_string(),
+            map: cluster.layout().current.map.clone(),
+            me: cluster.node_id(me),
+            peer: cluster.node_id(peer),
             kind,
             cells: cells.to_vec(),
         })

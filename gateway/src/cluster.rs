@@ -19,9 +19,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use placement::{ClusterMap, Ring};
+use std::sync::atomic::Ordering;
+use std::sync::RwLock;
+
+use placement::{ClusterMap, MapState, Ring};
 use storage_node::auth::ClusterKey;
-use storage_node::client::{ClientTls, NodeClient, RpcError, Timeouts};
+use storage_node::client::{ClientTls, Epochs, NodeClient, RpcError, Timeouts};
 use storage_node::model::{
     BucketRecord, ChunkId, ListManifests, ListManifestsReply, Manifest, PutManifestReply,
 };
@@ -51,6 +54,13 @@ pub(crate) struct Gathered<T> {
     pub(crate) ok: Vec<(usize, T)>,
     pub(crate) failed: Vec<(usize, RpcError)>,
     pub(crate) rest: Pending<T>,
+}
+
+impl<T> Gathered<T> {
+    /// The nodes that answered.
+    pub(crate) fn answered(&self) -> Vec<usize> {
+        self.ok.iter().map(|(i, _)| *i).collect()
+    }
 }
 
 fn describe(failed: &[(usize, RpcError)]) -> String {
@@ -99,6 +109,57 @@ pub(crate) async fn gather_all<T: Send + 'static>(mut pending: Pending<T>) -> Ga
     }
 }
 
+/// Every node of `sets`, once.
+pub(crate) fn union(sets: &[Vec<usize>]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for &i in sets.iter().flatten() {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Whether `answered` holds at least `need` nodes of every set (or all of a smaller set).
+pub(crate) fn satisfied(sets: &[Vec<usize>], answered: &[usize], need: usize) -> bool {
+    sets.iter()
+        .all(|s| s.iter().filter(|i| answered.contains(i)).count() >= need.min(s.len()))
+}
+
+/// [`gather`] for reads that need `need` answers in each of several groups of nodes (owners
+/// under the current and the previous map while data moves); with one group it is `gather`.
+pub(crate) async fn gather_sets<T: Send + 'static>(
+    mut pending: Pending<T>,
+    sets: &[Vec<usize>],
+    need: usize,
+) -> Gathered<T> {
+    let mut ok: Vec<(usize, T)> = Vec::new();
+    let mut failed: Vec<(usize, RpcError)> = Vec::new();
+    loop {
+        let answered: Vec<usize> = ok.iter().map(|(i, _)| *i).collect();
+        if satisfied(sets, &answered, need) {
+            break;
+        }
+        let lost: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
+        let hopeless = sets
+            .iter()
+            .any(|s| s.iter().filter(|i| lost.contains(i)).count() + need.min(s.len()) > s.len());
+        if hopeless {
+            break;
+        }
+        match pending.next().await {
+            Some((i, Ok(v))) => ok.push((i, v)),
+            Some((i, Err(e))) => failed.push((i, e)),
+            None => break,
+        }
+    }
+    Gathered {
+        ok,
+        failed,
+        rest: pending,
+    }
+}
+
 /// Targets that write (or read) for themselves.
 fn as_owners(nodes: &[usize]) -> Vec<Target> {
     nodes
@@ -110,11 +171,71 @@ fn as_owners(nodes: &[usize]) -> Vec<Target> {
         .collect()
 }
 
-/// Everything the gateway knows about the storage nodes.
-pub struct Cluster {
+/// One cluster map, its ring, and the node table index of each of its nodes.
+pub struct Placed {
     pub map: ClusterMap,
     ring: Ring,
-    nodes: Vec<NodeClient>,
+    /// Position in `map.nodes` -> node table index.
+    index: Vec<usize>,
+}
+
+impl Placed {
+    /// Every node of this map in `placement_key`'s order of preference (owners first).
+    pub fn preference_list(&self, placement_key: &[u8]) -> Vec<usize> {
+        self.ring
+            .preference_list(placement_key)
+            .into_iter()
+            .map(|p| self.index[p])
+            .collect()
+    }
+
+    /// The `n` owners of `placement_key` under this map.
+    pub fn owners(&self, placement_key: &[u8]) -> Vec<usize> {
+        let mut list = self.preference_list(placement_key);
+        list.truncate(self.map.replication.n);
+        list
+    }
+
+    /// The node table indices of this map's nodes.
+    pub fn nodes(&self) -> &[usize] {
+        &self.index
+    }
+}
+
+/// The maps the gateway places by: the current one, and while data still moves after a
+/// membership change, the previous one. Writes go by the current map only; reads ask the
+/// owners under both and need a quorum in each (see [`Cluster::read_sets`]).
+pub struct Layout {
+    pub state: MapState,
+    pub current: Placed,
+    pub previous: Option<Placed>,
+}
+
+impl Layout {
+    /// Every node of either map (node table indices), current ones first.
+    pub fn members(&self) -> Vec<usize> {
+        let mut out = self.current.index.clone();
+        if let Some(p) = &self.previous {
+            for &i in &p.index {
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Everything the gateway knows about the storage nodes.
+pub struct Cluster {
+    /// Every node ever named by a map this gateway held, by id; only ever appended to, so an
+    /// index stays valid across map changes.
+    table: RwLock<Vec<(String, NodeClient)>>,
+    layout: RwLock<Arc<Layout>>,
+    key: ClusterKey,
+    tls: Option<ClientTls>,
+    /// The epoch sent with every internal call, and the highest one nodes answered with.
+    pub epochs: Arc<Epochs>,
     pub hlc: Hlc,
     pub metrics: Arc<GatewayMetrics>,
     pub health: Arc<Health>,
@@ -138,65 +259,183 @@ impl Cluster {
         handoff: bool,
         metrics: Arc<GatewayMetrics>,
     ) -> anyhow::Result<Cluster> {
-        let ring = Ring::new(&map);
-        let nodes = map
-            .nodes
-            .iter()
-            .map(|n| NodeClient::with_tls(&n.address, key.clone(), Timeouts::default(), tls))
-            .collect::<anyhow::Result<_>>()?;
-        let health = Arc::new(Health::new(
-            map.nodes.iter().map(|n| n.id.clone()).collect(),
-            metrics.clone(),
-        ));
-        Ok(Cluster {
-            map,
-            ring,
-            nodes,
+        let health = Arc::new(Health::new(Vec::new(), metrics.clone()));
+        let epochs = Arc::new(Epochs::default());
+        let state = MapState::settled(map);
+        let cluster = Cluster {
+            table: RwLock::new(Vec::new()),
+            layout: RwLock::new(Arc::new(Layout {
+                current: Placed {
+                    map: state.current.clone(),
+                    ring: Ring::new(&state.current),
+                    index: Vec::new(),
+                },
+                previous: None,
+                state: state.clone(),
+            })),
+            key,
+            tls: tls.cloned(),
+            epochs,
             hlc: Hlc::default(),
             metrics,
             health,
             handoff,
-        })
+        };
+        cluster.install(state)?;
+        Ok(cluster)
+    }
+
+    /// Places by `state` from now on: clients for nodes not seen before, a new address for a
+    /// node that moved, the rings of both maps, and the epoch sent to nodes.
+    pub fn install(&self, state: MapState) -> anyhow::Result<()> {
+        let mut place = |map: &ClusterMap| -> anyhow::Result<Placed> {
+            let mut index = Vec::with_capacity(map.nodes.len());
+            let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
+            for spec in &map.nodes {
+                let client = || {
+                    NodeClient::with_tls(
+                        &spec.address,
+                        self.key.clone(),
+                        Timeouts::default(),
+                        self.tls.as_ref(),
+                    )
+                    .map(|c| c.with_epochs(self.epochs.clone()))
+                };
+                match table.iter().position(|(id, _)| *id == spec.id) {
+                    Some(i) => {
+                        if table[i].1.address() != spec.address {
+                            table[i].1 = client()?;
+                        }
+                        index.push(i);
+                    }
+                    None => {
+                        table.push((spec.id.clone(), client()?));
+                        let i = self.health.add(spec.id.clone());
+                        debug_assert_eq!(i, table.len() - 1);
+                        index.push(table.len() - 1);
+                    }
+                }
+            }
+            Ok(Placed {
+                map: map.clone(),
+                ring: Ring::new(map),
+                index,
+            })
+        };
+        // The previous map is placed first so that the current map's new nodes get later
+        // indices (any order would do; this one reads naturally in status reports).
+        let previous = state.previous.as_ref().map(&mut place).transpose()?;
+        let current = place(&state.current)?;
+        self.epochs.ours.store(state.epoch(), Ordering::SeqCst);
+        self.metrics.map_epoch.set(state.epoch() as i64);
+        *self.layout.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Layout {
+            state,
+            current,
+            previous,
+        });
+        Ok(())
+    }
+
+    /// The maps placed by now (a snapshot; a change installs a new one).
+    pub fn layout(&self) -> Arc<Layout> {
+        self.layout
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current map state.
+    pub fn map_state(&self) -> MapState {
+        self.layout().state.clone()
     }
 
     pub fn n(&self) -> usize {
-        self.map.replication.n
+        self.layout().current.map.replication.n
     }
     pub fn w(&self) -> usize {
-        self.map.replication.w
+        self.layout().current.map.replication.w
     }
     pub fn r(&self) -> usize {
-        self.map.replication.r
-    }
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-    pub fn node(&self, i: usize) -> &NodeClient {
-        &self.nodes[i]
+        self.layout().current.map.replication.r
     }
 
-    /// The `n` owners of a placement key, in preference order.
+    /// Every node of the current and (while data moves) the previous map.
+    pub fn members(&self) -> Vec<usize> {
+        self.layout().members()
+    }
+
+    /// The client of node `i` (a node table index).
+    pub fn node(&self, i: usize) -> NodeClient {
+        self.table.read().unwrap_or_else(|p| p.into_inner())[i]
+            .1
+            .clone()
+    }
+
+    /// The id of node `i`, as maps and hints name it.
+    pub fn node_id(&self, i: usize) -> String {
+        self.table.read().unwrap_or_else(|p| p.into_inner())[i]
+            .0
+            .clone()
+    }
+
+    /// The node table index of the node with this id, if any map named it.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.table
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .position(|(i, _)| i == id)
+    }
+
+    /// The `n` owners of a placement key under the current map, in preference order.
     pub fn owners(&self, placement_key: &[u8]) -> Vec<usize> {
-        let mut list = self.ring.preference_list(placement_key);
-        list.truncate(self.n());
-        list
+        self.layout().current.owners(placement_key)
     }
 
-    /// Every node, in `placement_key`'s order of preference (owners first).
+    /// Every node of the current map, in `placement_key`'s order of preference (owners first).
     pub fn preference_list(&self, placement_key: &[u8]) -> Vec<usize> {
-        self.ring.preference_list(placement_key)
+        self.layout().current.preference_list(placement_key)
     }
 
-    /// The node id of node `i` (as hints name owners).
-    pub fn node_id(&self, i: usize) -> &str {
-        &self.map.nodes[i].id
+    /// The owners under the current map and, while data moves, under the previous one too
+    /// (without repeats): where a record may sit.
+    pub fn all_owners(&self, placement_key: &[u8]) -> Vec<usize> {
+        let layout = self.layout();
+        let mut out = layout.current.owners(placement_key);
+        if let Some(p) = &layout.previous {
+            for i in p.owners(placement_key) {
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
+
+    /// The groups a read of `placement_key` needs a quorum in: the current owners plus
+    /// `extra` (stand-ins) and, while data moves, the previous owners. A record acknowledged
+    /// before the change is on a quorum of the previous owners until it has reached every
+    /// current owner; one written since is on a quorum of the current owners.
+    pub fn read_sets(&self, placement_key: &[u8], extra: &[usize]) -> Vec<Vec<usize>> {
+        let layout = self.layout();
+        let mut current = layout.current.owners(placement_key);
+        for &i in extra {
+            if !current.contains(&i) {
+                current.push(i);
+            }
+        }
+        let mut sets = vec![current];
+        if let Some(p) = &layout.previous {
+            sets.push(p.owners(placement_key));
+        }
+        sets
     }
 
     /// Where a write of `placement_key` goes: every owner that is up, and for each owner that
     /// is down the next node of the preference list beyond the owners that is up and not yet
     /// used (when hinted handoff is on).
     pub fn write_targets(&self, placement_key: &[u8]) -> Vec<Target> {
-        self.targets_in(&self.ring.preference_list(placement_key))
+        self.targets_in(&self.preference_list(placement_key))
     }
 
     /// [`Cluster::write_targets`] of a preference list already computed.
@@ -223,7 +462,7 @@ impl Cluster {
     /// The next nodes of `placement_key`'s preference list beyond the owners and `used`, that
     /// are up: stand-ins for owners whose write just failed.
     fn spare_targets(&self, placement_key: &[u8], used: &[Target]) -> Vec<usize> {
-        let list = self.ring.preference_list(placement_key);
+        let list = self.preference_list(placement_key);
         let n = self.n().min(list.len());
         list[n..]
             .iter()
@@ -280,8 +519,8 @@ impl Cluster {
                 let health = self.health.clone();
                 let fut: BoxFuture<'static, (usize, Result<T, RpcError>)> =
                     if even_down || health.is_up(i) {
-                        let owner = t.stands_in_for.map(|o| self.node_id(o).to_string());
-                        let task = tokio::spawn(call(self.nodes[i].clone(), owner));
+                        let owner = t.stands_in_for.map(|o| self.node_id(o));
+                        let task = tokio::spawn(call(self.node(i), owner));
                         Box::pin(async move {
                             let result = task.await.unwrap_or_else(|e| {
                                 Err(RpcError::Unreachable(format!("node {i}"), e.to_string()))
@@ -290,7 +529,7 @@ impl Cluster {
                             (i, result)
                         })
                     } else {
-                        let address = self.nodes[i].address().to_string();
+                        let address = self.node(i).address().to_string();
                         Box::pin(async move {
                             (
                                 i,
@@ -395,21 +634,40 @@ impl Cluster {
         id: ChunkId,
         check: impl Fn(&Bytes) -> Result<T, String>,
     ) -> Result<T, ClusterError> {
-        let list = self.ring.preference_list(&id.to_bytes());
+        let layout = self.layout();
+        let list = layout.current.preference_list(&id.to_bytes());
         let n = self.n().min(list.len());
         let mut repair = Vec::new();
         let mut errors = Vec::new();
-        // Owners first (up ones before backed-off ones), then stand-ins that may hold a
-        // hinted copy.
+        // Owners first (up ones before backed-off ones), then the previous map's owners while
+        // data moves, then stand-ins that may hold a hinted copy.
         let (up, down): (Vec<usize>, Vec<usize>) =
             list[..n].iter().partition(|&&i| self.health.is_up(i));
-        let order = up.into_iter().chain(down).chain(list[n..].iter().copied());
+        let previous: Vec<usize> = layout
+            .previous
+            .as_ref()
+            .map(|p| p.owners(&id.to_bytes()))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| !list[..n].contains(i))
+            .collect();
+        let order = up
+            .into_iter()
+            .chain(down)
+            .chain(previous)
+            .chain(list[n..].iter().copied());
+        let mut tried = Vec::new();
         for i in order {
+            if tried.contains(&i) {
+                continue;
+            }
+            tried.push(i);
             let is_owner = list[..n].contains(&i);
             if !is_owner && !self.health.is_up(i) {
                 continue;
             }
-            let got = self.nodes[i].get_chunk(id).await;
+            let node = self.node(i);
+            let got = node.get_chunk(id).await;
             self.health.record(i, &got);
             if !is_owner {
                 if let Ok(Some(data)) = &got {
@@ -432,9 +690,9 @@ impl Cluster {
                         return Ok(value);
                     }
                     Err(e) => {
-                        tracing::warn!("chunk {} on {}: {e}", id.to_hex(), self.nodes[i].address());
+                        tracing::warn!("chunk {} on {}: {e}", id.to_hex(), node.address());
                         self.metrics.corrupt_chunks.inc();
-                        errors.push(format!("{}: {e}", self.nodes[i].address()));
+                        errors.push(format!("{}: {e}", node.address()));
                         repair.push(i);
                     }
                 },
@@ -458,7 +716,7 @@ impl Cluster {
 
     fn repair_chunk(&self, id: ChunkId, data: Bytes, targets: Vec<usize>) {
         for i in targets {
-            let node = self.nodes[i].clone();
+            let node = self.node(i);
             let data = data.clone();
             let metrics = self.metrics.clone();
             tokio::spawn(async move {
@@ -469,8 +727,9 @@ impl Cluster {
         }
     }
 
-    /// Deletes chunks on all their owners, in the background and best effort (a copy that
-    /// survives is an orphan for the collector, never a correctness problem).
+    /// Deletes chunks on all their owners (under both maps while data moves), in the background
+    /// and best effort (a copy that survives is an orphan for the collector, never a correctness
+    /// problem).
     pub fn delete_chunks(self: &Arc<Self>, ids: Vec<ChunkId>) {
         if ids.is_empty() {
             return;
@@ -479,8 +738,8 @@ impl Cluster {
         tokio::spawn(async move {
             let mut calls = FuturesUnordered::new();
             for id in ids {
-                for i in cluster.owners(&id.to_bytes()) {
-                    let node = cluster.nodes[i].clone();
+                for i in cluster.all_owners(&id.to_bytes()) {
+                    let node = cluster.node(i);
                     calls.push(async move { node.delete_chunk(id).await });
                     if calls.len() >= 16 {
                         calls.next().await;
@@ -543,7 +802,7 @@ impl Cluster {
         let undo: FuturesUnordered<_> = targets
             .into_iter()
             .map(|i| {
-                let node = self.nodes[i].clone();
+                let node = self.node(i);
                 let (bucket, key, version) = (m.bucket.clone(), m.key.clone(), m.version);
                 async move {
                     if let Err(e) = node.remove_manifest_version(&bucket, &key, version).await {
@@ -587,25 +846,22 @@ impl Cluster {
         bucket: &str,
         key: &str,
     ) -> Result<Option<Manifest>, ClusterError> {
-        let list = self
-            .ring
-            .preference_list(&Manifest::placement_key(bucket, key));
+        let placement_key = Manifest::placement_key(bucket, key);
+        let list = self.preference_list(&placement_key);
         let owners: Vec<usize> = list[..self.n().min(list.len())].to_vec();
         // Every owner (one marked down may be back: it answers, or fails in the background
-        // without holding up the quorum) and the stand-ins of those marked down.
-        let mut readers = owners.clone();
-        for t in self.targets_in(&list) {
-            if !readers.contains(&t.node) {
-                readers.push(t.node);
-            }
-        }
+        // without holding up the quorum), the stand-ins of those marked down, and the previous
+        // owners while data moves.
+        let stand_ins: Vec<usize> = self.targets_in(&list).iter().map(|t| t.node).collect();
+        let sets = self.read_sets(&placement_key, &stand_ins);
+        let readers = union(&sets);
         let (b, k) = (bucket.to_string(), key.to_string());
         let pending = self.fan_out_all(&readers, move |node| {
             let (b, k) = (b.clone(), k.clone());
             async move { node.get_manifest(&b, &k).await }
         });
-        let g = gather(pending, self.r()).await;
-        if g.ok.len() < self.r() {
+        let g = gather_sets(pending, &sets, self.r()).await;
+        if !satisfied(&sets, &g.answered(), self.r()) {
             return Err(self.quorum_error("get_manifest", &g, self.r()));
         }
         let newest =
@@ -648,7 +904,7 @@ impl Cluster {
         for (i, held) in answers {
             if owners.contains(&i)
                 && held.as_ref().map(|m| m.version) != Some(newest.version)
-                && self.nodes[i].put_manifest(&newest).await.is_ok()
+                && self.node(i).put_manifest(&newest).await.is_ok()
             {
                 self.metrics.read_repairs.inc();
             }
@@ -676,14 +932,16 @@ impl Cluster {
         self: &Arc<Self>,
         name: &str,
     ) -> Result<Option<BucketRecord>, ClusterError> {
-        let owners = self.owners(&BucketRecord::placement_key(name));
+        let placement_key = BucketRecord::placement_key(name);
+        let owners = self.owners(&placement_key);
+        let sets = self.read_sets(&placement_key, &[]);
         let name = name.to_string();
-        let pending = self.fan_out(&owners, move |node| {
+        let pending = self.fan_out(&union(&sets), move |node| {
             let name = name.clone();
             async move { node.get_bucket(&name).await }
         });
-        let g = gather(pending, self.r()).await;
-        if g.ok.len() < self.r() {
+        let g = gather_sets(pending, &sets, self.r()).await;
+        if !satisfied(&sets, &g.answered(), self.r()) {
             return Err(self.quorum_error("get_bucket", &g, self.r()));
         }
         let newest =
@@ -708,8 +966,9 @@ impl Cluster {
                 return;
             };
             for (i, held) in answers {
-                if held.map(|b| b.version) != Some(best.version)
-                    && cluster.nodes[i].put_bucket(&best).await.is_ok()
+                if owners.contains(&i)
+                    && held.map(|b| b.version) != Some(best.version)
+                    && cluster.node(i).put_bucket(&best).await.is_ok()
                 {
                     cluster.metrics.read_repairs.inc();
                 }
@@ -723,11 +982,16 @@ impl Cluster {
         self.n() - self.r()
     }
 
+    /// How many of `count` nodes a scatter over all of them needs answers from.
+    pub fn scatter_need(&self, count: usize) -> usize {
+        count - self.scatter_tolerance().min(count.saturating_sub(1))
+    }
+
     /// Every live bucket, merged from all nodes.
     pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, ClusterError> {
-        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        let all = self.members();
         let pending = self.fan_out(&all, |node| async move { node.list_buckets().await });
-        let need = self.nodes.len() - self.scatter_tolerance().min(self.nodes.len() - 1);
+        let need = self.scatter_need(all.len());
         let g = gather_all(pending).await;
         if g.ok.len() < need {
             return Err(self.quorum_error("list_buckets", &g, need));
@@ -754,6 +1018,6 @@ impl Cluster {
         node: usize,
         q: ListManifests,
     ) -> Result<ListManifestsReply, RpcError> {
-        self.nodes[node].list_manifests(&q).await
+        self.node(node).list_manifests(&q).await
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use storage_node::model::{AcceptReply, Layout, Manifest, Prepare, PrepareReply, Version};
 
-use crate::cluster::{gather_all, Cluster, ClusterError};
+use crate::cluster::{gather_all, satisfied, union, Cluster, ClusterError};
 
 /// How many ballots a writer tries before answering 409.
 const MAX_ATTEMPTS: u32 = 10;
@@ -98,7 +98,10 @@ impl Cluster {
         if let Layout::Chunked { data, .. } = &mut m.layout {
             data.get_or_insert(origin);
         }
-        let owners = self.owners(&Manifest::placement_key(&m.bucket, &m.key));
+        // While data moves after a membership change, a majority of the owners under each map
+        // must promise and accept (joint quorums), so no two writers can both win.
+        let sets = self.read_sets(&Manifest::placement_key(&m.bucket, &m.key), &[]);
+        let owners = union(&sets);
         let need = self.agreement_quorum();
         let mut tried: Vec<Version> = Vec::new();
         for attempt in 0..MAX_ATTEMPTS {
@@ -116,19 +119,18 @@ impl Cluster {
                 async move { node.prepare(&q).await }
             }))
             .await;
-            if answers.ok.len() < need {
+            if !satisfied(&sets, &answers.answered(), need) {
                 let err = self.quorum_error("cas_prepare", &answers, need);
                 self.undo_attempts(&m, &tried).await;
                 return Err(err.into());
             }
-            let promises: Vec<PrepareReply> = answers
+            let (promised, promises): (Vec<usize>, Vec<PrepareReply>) = answers
                 .ok
                 .into_iter()
-                .map(|(_, r)| r)
-                .inspect(|r| self.hlc.observe(r.highest.hlc))
-                .filter(|r| r.promised)
-                .collect();
-            if promises.len() < need {
+                .inspect(|(_, r)| self.hlc.observe(r.highest.hlc))
+                .filter(|(_, r)| r.promised)
+                .unzip();
+            if !satisfied(&sets, &promised, need) {
                 continue; // a writer with a higher ballot is at work
             }
             let current = promises
@@ -154,13 +156,9 @@ impl Cluster {
                 async move { node.accept(&m).await }
             }))
             .await;
-            let accepted: Vec<AcceptReply> = answers
-                .ok
-                .into_iter()
-                .map(|(_, r)| r)
-                .filter(|r| r.accepted)
-                .collect();
-            if accepted.len() >= need {
+            let (took, accepted): (Vec<usize>, Vec<AcceptReply>) =
+                answers.ok.into_iter().filter(|(_, r)| r.accepted).unzip();
+            if satisfied(&sets, &took, need) {
                 self.collect_replaced(&proposal, origin, accepted);
                 return Ok(());
             }
@@ -197,7 +195,7 @@ impl Cluster {
         if tried.is_empty() {
             return;
         }
-        let owners = self.owners(&Manifest::placement_key(&m.bucket, &m.key));
+        let owners = self.all_owners(&Manifest::placement_key(&m.bucket, &m.key));
         let (bucket, key) = (m.bucket.clone(), m.key.clone());
         let tried = tried.to_vec();
         let pending = self.fan_out(&owners, move |node| {

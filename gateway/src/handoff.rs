@@ -31,7 +31,7 @@ pub async fn probe(cluster: Arc<Cluster>) {
 }
 
 async fn probe_once(cluster: &Cluster) {
-    for i in 0..cluster.node_count() {
+    for i in cluster.members() {
         if !cluster.health.is_marked_down(i) {
             continue;
         }
@@ -64,7 +64,7 @@ pub async fn hand_back(cluster: Arc<Cluster>) {
 /// were repaired.
 pub async fn repair_bad_chunks(cluster: &Arc<Cluster>) -> usize {
     let mut repaired = 0;
-    for i in 0..cluster.node_count() {
+    for i in cluster.members() {
         if !cluster.health.is_up(i) {
             continue;
         }
@@ -92,7 +92,7 @@ pub async fn repair_bad_chunks(cluster: &Arc<Cluster>) -> usize {
 /// One pass over every node's hints; returns how many records reached their owner.
 pub async fn hand_back_once(cluster: &Arc<Cluster>) -> usize {
     let mut handed = 0;
-    for i in 0..cluster.node_count() {
+    for i in cluster.members() {
         if !cluster.health.is_up(i) {
             continue;
         }
@@ -108,10 +108,8 @@ pub async fn hand_back_once(cluster: &Arc<Cluster>) -> usize {
             };
             for stored in hints {
                 after = stored.raw_key.clone();
-                let Some(owner) =
-                    (0..cluster.node_count()).find(|&o| cluster.node_id(o) == stored.hint.owner())
-                else {
-                    continue; // an owner no longer in the map: membership change's business
+                let Some(owner) = cluster.index_of(stored.hint.owner()) else {
+                    continue; // an owner no map named: nowhere to hand it back
                 };
                 if owner == i || !cluster.health.is_up(owner) {
                     continue;

@@ -8,7 +8,7 @@
 //! an error status still means the node is up.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use storage_node::client::RpcError;
@@ -33,35 +33,57 @@ struct NodeHealth {
     failures: AtomicU32,
 }
 
-/// The health of every node of the cluster map, by index.
+/// The health of every node the gateway has known, by node table index (nodes are only ever
+/// added: a node that leaves the cluster map keeps its index).
 pub struct Health {
-    nodes: Vec<NodeHealth>,
-    names: Vec<String>,
+    nodes: RwLock<Vec<Arc<NodeHealth>>>,
+    names: RwLock<Vec<String>>,
     metrics: Arc<GatewayMetrics>,
 }
 
 impl Health {
     /// All nodes start up. `names` label the `node_up` metric.
     pub fn new(names: Vec<String>, metrics: Arc<GatewayMetrics>) -> Health {
-        for name in &names {
-            metrics.node_up.with_label_values(&[name]).set(1);
-        }
-        Health {
-            nodes: names.iter().map(|_| NodeHealth::default()).collect(),
-            names,
+        let health = Health {
+            nodes: RwLock::new(Vec::new()),
+            names: RwLock::new(Vec::new()),
             metrics,
+        };
+        for name in names {
+            health.add(name);
         }
+        health
+    }
+
+    /// Tracks one more node (up); answers its index.
+    pub fn add(&self, name: String) -> usize {
+        self.metrics.node_up.with_label_values(&[&name]).set(1);
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        nodes.push(Arc::new(NodeHealth::default()));
+        self.names
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name);
+        nodes.len() - 1
+    }
+
+    fn node(&self, i: usize) -> Arc<NodeHealth> {
+        self.nodes.read().unwrap_or_else(|p| p.into_inner())[i].clone()
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.names.read().unwrap_or_else(|p| p.into_inner())[i].clone()
     }
 
     /// Whether calls to node `i` are worth making now.
     pub fn is_up(&self, i: usize) -> bool {
-        let until = self.nodes[i].down_until_ms.load(Ordering::Relaxed);
+        let until = self.node(i).down_until_ms.load(Ordering::Relaxed);
         until == 0 || now_ms() >= until
     }
 
     /// Whether node `i` is considered down (backed off), even if its back-off has run out.
     pub fn is_marked_down(&self, i: usize) -> bool {
-        self.nodes[i].down_until_ms.load(Ordering::Relaxed) != 0
+        self.node(i).down_until_ms.load(Ordering::Relaxed) != 0
     }
 
     /// Feeds the outcome of a call to node `i`.
@@ -73,26 +95,26 @@ impl Health {
     }
 
     pub fn mark_down(&self, i: usize) {
-        let node = &self.nodes[i];
+        let node = self.node(i);
         let failures = node.failures.fetch_add(1, Ordering::Relaxed).min(10);
         let backoff = (FIRST_BACKOFF_MS << failures).min(MAX_BACKOFF_MS);
         node.down_until_ms
             .store(now_ms() + backoff, Ordering::Relaxed);
         self.metrics
             .node_up
-            .with_label_values(&[&self.names[i]])
+            .with_label_values(&[&self.name(i)])
             .set(0);
     }
 
     pub fn mark_up(&self, i: usize) {
-        let node = &self.nodes[i];
+        let node = self.node(i);
         if node.down_until_ms.swap(0, Ordering::Relaxed) != 0 {
-            tracing::info!("storage node {} answers again", self.names[i]);
+            tracing::info!("storage node {} answers again", self.name(i));
         }
         node.failures.store(0, Ordering::Relaxed);
         self.metrics
             .node_up
-            .with_label_values(&[&self.names[i]])
+            .with_label_values(&[&self.name(i)])
             .set(1);
     }
 }

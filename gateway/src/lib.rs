@@ -8,6 +8,8 @@
 //!   [`conditional`]: writes with If-None-Match / If-Match, agreed by the key's owners (Paxos);
 //!   [`upload_state`]: multipart upload records.
 //! * [`antientropy`]: replicas compare digests and copy what differs.
+//! * [`membership`]: the cluster map state, kept newest on this gateway and on every node;
+//!   [`rebalance`]: moving data to its new owners after a change.
 //! * [`health`]: which nodes answer; [`handoff`]: probing them and handing hinted writes back;
 //!   [`status`]: the `gateway status` report.
 //! * [`hlc`]: the hybrid logical clock that orders versions.
@@ -27,8 +29,10 @@ pub mod health;
 pub mod hlc;
 pub mod keyring;
 pub mod listing;
+pub mod membership;
 pub mod metrics;
 pub mod objects;
+pub mod rebalance;
 pub mod rotate;
 pub mod s3;
 pub mod sealing;
@@ -124,6 +128,8 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         None => None,
     };
     let cluster = gateway.cluster.clone();
+    // Before serving: the newest map state among the file and the nodes.
+    membership::sync_once(&cluster, Some(&config.cluster_map)).await;
     let service =
         server::build_service(gateway, &credentials, config.virtual_host_domain.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
@@ -134,6 +140,16 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let with_tls = tls.is_some();
     let probe = tokio::spawn(handoff::probe(cluster.clone()));
     let hand_back = tokio::spawn(handoff::hand_back(cluster.clone()));
+    let watch = tokio::spawn(membership::watch(
+        cluster.clone(),
+        Some(config.cluster_map.clone()),
+    ));
+    let rebalance = tokio::spawn(rebalance::run(
+        cluster.clone(),
+        rebalance::Pace {
+            bytes_per_second: config.rebalance_bytes_per_second,
+        },
+    ));
     let anti_entropy = (config.anti_entropy_seconds > 0.0).then(|| {
         tokio::spawn(antientropy::run(
             cluster,
@@ -144,6 +160,8 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         let _ = rx.await;
         probe.abort();
         hand_back.abort();
+        watch.abort();
+        rebalance.abort();
         if let Some(t) = anti_entropy {
             t.abort();
         }

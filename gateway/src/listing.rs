@@ -64,7 +64,9 @@ pub fn past_prefix(prefix: &str) -> Vec<u8> {
 
 /// Lists one page.
 pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, ClusterError> {
-    let mut cursors: Vec<Cursor> = (0..cluster.node_count())
+    let mut cursors: Vec<Cursor> = cluster
+        .members()
+        .into_iter()
         .map(|node| Cursor {
             node,
             buffer: VecDeque::new(),
@@ -164,8 +166,9 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
 async fn refill(cluster: &Arc<Cluster>, q: &ListQuery, cursors: &mut [Cursor]) {
     let fetches: Vec<_> = cursors
         .iter()
-        .filter(|c| c.buffer.is_empty() && !c.exhausted && !c.failed)
-        .map(|c| {
+        .enumerate()
+        .filter(|(_, c)| c.buffer.is_empty() && !c.exhausted && !c.failed)
+        .map(|(position, c)| {
             let request = ListManifests {
                 bucket: q.bucket.clone(),
                 prefix: q.prefix.clone(),
@@ -174,11 +177,11 @@ async fn refill(cluster: &Arc<Cluster>, q: &ListQuery, cursors: &mut [Cursor]) {
             };
             let node = c.node;
             let cluster = cluster.clone();
-            async move { (node, cluster.list_page(node, request).await) }
+            async move { (position, cluster.list_page(node, request).await) }
         })
         .collect();
-    for (node, result) in futures::future::join_all(fetches).await {
-        let c = &mut cursors[node];
+    for (position, result) in futures::future::join_all(fetches).await {
+        let c = &mut cursors[position];
         match result {
             Ok(reply) => {
                 if let Some(last) = reply.entries.last() {

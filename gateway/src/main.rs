@@ -38,6 +38,18 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Apply a membership change: offer the cluster map in `map` (a higher epoch than the
+    /// cluster's) to every node; running gateways pick it up and move the data in the
+    /// background (`status` shows the move). Same as writing the map into a gateway's
+    /// `cluster_map` file.
+    ApplyMap {
+        /// The gateway configuration (cluster map and cluster secret).
+        #[arg(long)]
+        config: PathBuf,
+        /// The new cluster map.
+        #[arg(long)]
+        map: PathBuf,
+    },
     /// Rewrap every stored data key under the active master key (`encryption.active_key`),
     /// without rewriting object data. Safe to run twice; run again after an incomplete run.
     Rotate {
@@ -77,13 +89,37 @@ async fn main() -> anyhow::Result<()> {
             let config = config::load_gateway(&config)?;
             let assembled = gateway::assemble(&config)?;
             let cluster = &assembled.gateway.cluster;
+            gateway::membership::sync_once(cluster, None).await;
             let nodes = gateway::status::cluster_status(cluster).await;
             print!("{}", gateway::status::render(cluster, &nodes));
+            Ok(())
+        }
+        (Some(Command::ApplyMap { config, map }), _) => {
+            let config = config::load_gateway(&config)?;
+            let next = config::load_cluster_map(&map)?;
+            let assembled = gateway::assemble(&config)?;
+            let cluster = &assembled.gateway.cluster;
+            gateway::membership::sync_once(cluster, None).await;
+            let state = cluster
+                .map_state()
+                .change_to(next)
+                .map_err(|why| anyhow::anyhow!("{}: {why}", map.display()))?;
+            cluster.install(state.clone())?;
+            let took = gateway::membership::publish(cluster, &state).await;
+            let total = cluster.members().len();
+            println!(
+                "cluster map epoch {} offered: {took} of {total} nodes took it; data moves in the background",
+                state.epoch()
+            );
+            if took == 0 {
+                anyhow::bail!("no node took the new map");
+            }
             Ok(())
         }
         (Some(Command::Rotate { config }), _) => {
             let config = config::load_gateway(&config)?;
             let assembled = gateway::assemble(&config)?;
+            gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
             let report =
                 gateway::rotate::rotate(&assembled.gateway.cluster, &assembled.gateway.keyring)
                     .await;

@@ -1,7 +1,8 @@
 //! Prometheus metrics of the gateway.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 pub struct GatewayMetrics {
@@ -27,6 +28,14 @@ pub struct GatewayMetrics {
     pub ae_cells_differing: IntCounter,
     /// Records anti-entropy copied to a replica that lacked them.
     pub ae_records_copied: IntCounter,
+    /// The map epoch this gateway places by.
+    pub map_epoch: IntGauge,
+    /// Records found on nodes that no longer own them and not yet moved (last pass).
+    pub rebalance_pending: IntGauge,
+    /// Records moved to their new owners after a membership change.
+    pub rebalance_moved: IntCounter,
+    /// Chunk bytes copied to new owners after a membership change.
+    pub rebalance_bytes: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -113,8 +122,29 @@ impl GatewayMetrics {
             "Manifests and chunks anti-entropy copied to a replica that lacked them",
         )
         .expect("static metric");
+        let map_epoch = IntGauge::new("map_epoch", "The cluster map epoch this gateway places by")
+            .expect("static metric");
+        let rebalance_pending = IntGauge::new(
+            "rebalance_pending_records",
+            "Records the last move pass found on nodes that no longer own them and did not move",
+        )
+        .expect("static metric");
+        let rebalance_moved = IntCounter::new(
+            "rebalance_records_moved_total",
+            "Records moved to their new owners after a membership change",
+        )
+        .expect("static metric");
+        let rebalance_bytes = IntCounter::new(
+            "rebalance_bytes_total",
+            "Chunk bytes copied to new owners after a membership change",
+        )
+        .expect("static metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(map_epoch.clone()),
+            Box::new(rebalance_pending.clone()),
+            Box::new(rebalance_moved.clone()),
+            Box::new(rebalance_bytes.clone()),
             Box::new(latency.clone()),
             Box::new(quorum_failures.clone()),
             Box::new(read_repairs.clone()),
@@ -149,6 +179,10 @@ impl GatewayMetrics {
             chunk_repairs,
             ae_cells_differing,
             ae_records_copied,
+            map_epoch,
+            rebalance_pending,
+            rebalance_moved,
+            rebalance_bytes,
         }
     }
 

@@ -46,10 +46,10 @@ impl RotateReport {
 /// Rewraps every stale envelope on every node of `cluster` under `keyring`'s active key.
 pub async fn rotate(cluster: &Cluster, keyring: &Keyring) -> RotateReport {
     let mut report = RotateReport::default();
-    for i in 0..cluster.node_count() {
+    for i in cluster.members() {
         let node = cluster.node(i);
         for kind in [EnvelopeKind::Manifest, EnvelopeKind::Upload] {
-            if let Err(e) = rotate_node(node, kind, keyring, &mut report).await {
+            if let Err(e) = rotate_node(&node, kind, keyring, &mut report).await {
                 report.unreachable.push(format!("{}: {e}", node.address()));
                 break;
             }

@@ -1,5 +1,6 @@
 //! `gateway status --config gateway.yaml`: the cluster as this gateway sees it: the map's epoch
-//! and replication, and per node its zone, weight, whether it answers, and how many hinted
+//! and replication (and, while data moves after a membership change, the epoch it moves from),
+//! and per node its zone, weight, role in the change, whether it answers, and how many hinted
 //! records it holds for nodes that were down.
 
 use std::fmt::Write as _;
@@ -12,6 +13,8 @@ pub struct NodeStatus {
     pub address: String,
     pub zone: String,
     pub weight: f64,
+    /// `member`, or during a move `joining` (only in the new map) / `leaving` (only in the old).
+    pub role: &'static str,
     pub up: bool,
     /// Hints held for other nodes (`None` when the node did not answer).
     pub hints: Option<u64>,
@@ -19,8 +22,18 @@ pub struct NodeStatus {
 
 /// Asks every node for its health and its hints.
 pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
+    let layout = cluster.layout();
     let mut out = Vec::new();
-    for (i, spec) in cluster.map.nodes.iter().enumerate() {
+    for i in layout.members() {
+        let id = cluster.node_id(i);
+        let in_current = layout.current.map.node(&id);
+        let in_previous = layout.previous.as_ref().and_then(|p| p.map.node(&id));
+        let (spec, role) = match (in_current, in_previous, &layout.previous) {
+            (Some(s), None, Some(_)) => (s, "joining"),
+            (Some(s), _, _) => (s, "member"),
+            (None, Some(s), _) => (s, "leaving"),
+            (None, None, _) => continue,
+        };
         let node = cluster.node(i);
         let probe = node.unsigned_status(http::Method::GET, "/health");
         let up = tokio::time::timeout(std::time::Duration::from_secs(2), probe)
@@ -46,6 +59,7 @@ pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
             address: spec.address.clone(),
             zone: spec.zone.clone(),
             weight: spec.weight,
+            role,
             up,
             hints,
         });
@@ -55,19 +69,35 @@ pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
 
 /// The status as a table.
 pub fn render(cluster: &Cluster, nodes: &[NodeStatus]) -> String {
-    let r = &cluster.map.replication;
+    let layout = cluster.layout();
+    let r = &layout.current.map.replication;
+    let moving = match &layout.previous {
+        Some(p) => format!("  moving data from epoch {}", p.map.epoch),
+        None => String::new(),
+    };
     let mut out = format!(
-        "epoch {}  n={} w={} r={}\n{:<12} {:<22} {:<10} {:>6} {:<5} {:>6}\n",
-        cluster.map.epoch, r.n, r.w, r.r, "node", "address", "zone", "weight", "state", "hints"
+        "epoch {}  n={} w={} r={}{moving}\n{:<12} {:<22} {:<10} {:>6} {:<8} {:<5} {:>6}\n",
+        layout.current.map.epoch,
+        r.n,
+        r.w,
+        r.r,
+        "node",
+        "address",
+        "zone",
+        "weight",
+        "role",
+        "state",
+        "hints"
     );
     for s in nodes {
         let _ = writeln!(
             out,
-            "{:<12} {:<22} {:<10} {:>6} {:<5} {:>6}",
+            "{:<12} {:<22} {:<10} {:>6} {:<8} {:<5} {:>6}",
             s.id,
             s.address,
             s.zone,
             s.weight,
+            s.role,
             if s.up { "up" } else { "DOWN" },
             s.hints.map_or("-".to_string(), |h| h.to_string())
         );

@@ -14,7 +14,7 @@ use storage_node::model::{
     GetUpload, ListParts, ListUploads, Manifest, PartRecord, UploadRecord, Version,
 };
 
-use crate::cluster::{gather, gather_all, Cluster, ClusterError};
+use crate::cluster::{gather, gather_all, gather_sets, satisfied, union, Cluster, ClusterError};
 
 /// One page of in-progress uploads.
 #[derive(Debug, Default)]
@@ -52,18 +52,18 @@ impl Cluster {
         key: &str,
         upload_id: Version,
     ) -> Result<Option<UploadRecord>, ClusterError> {
-        let owners = self.upload_owners(bucket, key);
+        let sets = self.read_sets(&Manifest::placement_key(bucket, key), &[]);
         let q = Arc::new(GetUpload {
             bucket: bucket.to_string(),
             key: key.to_string(),
             upload_id,
         });
-        let pending = self.fan_out(&owners, move |node| {
+        let pending = self.fan_out(&union(&sets), move |node| {
             let q = q.clone();
             async move { node.get_upload(&q).await }
         });
-        let g = gather(pending, self.r()).await;
-        if g.ok.len() < self.r() {
+        let g = gather_sets(pending, &sets, self.r()).await;
+        if !satisfied(&sets, &g.answered(), self.r()) {
             return Err(self.quorum_error("get_upload", &g, self.r()));
         }
         Ok(g.ok
@@ -75,14 +75,14 @@ impl Cluster {
     /// Uploads of a bucket after the marker, merged from every node (newest state of each
     /// upload), in (key, upload id) order; ended uploads are left out. At most `q.limit`.
     pub async fn list_uploads(&self, q: ListUploads) -> Result<UploadsPage, ClusterError> {
-        let all: Vec<usize> = (0..self.node_count()).collect();
+        let all = self.members();
         let limit = q.limit as usize;
         let q = Arc::new(q);
         let pending = self.fan_out(&all, move |node| {
             let q = q.clone();
             async move { node.list_uploads(&q).await }
         });
-        let need = self.node_count() - self.scatter_tolerance().min(self.node_count() - 1);
+        let need = self.scatter_need(all.len());
         let g = gather_all(pending).await;
         if g.ok.len() < need {
             return Err(self.quorum_error("list_uploads", &g, need));
@@ -162,8 +162,8 @@ impl Cluster {
         key: &str,
         upload_id: Version,
     ) -> Result<Vec<PartRecord>, ClusterError> {
-        let owners = self.upload_owners(bucket, key);
-        let pending = self.fan_out(&owners, move |node| async move {
+        let sets = self.read_sets(&Manifest::placement_key(bucket, key), &[]);
+        let pending = self.fan_out(&union(&sets), move |node| async move {
             let mut all = Vec::new();
             let mut after = 0;
             loop {
@@ -182,8 +182,8 @@ impl Cluster {
                 }
             }
         });
-        let g = gather(pending, self.r()).await;
-        if g.ok.len() < self.r() {
+        let g = gather_sets(pending, &sets, self.r()).await;
+        if !satisfied(&sets, &g.answered(), self.r()) {
             return Err(self.quorum_error("list_parts", &g, self.r()));
         }
         let mut newest: BTreeMap<u32, PartRecord> = BTreeMap::new();
@@ -200,9 +200,10 @@ impl Cluster {
         Ok(newest.into_values().collect())
     }
 
-    /// Forgets the part records of an ended upload on all its owners, best effort.
+    /// Forgets the part records of an ended upload on all its owners (under both maps while
+    /// data moves), best effort.
     pub fn drop_parts(self: &Arc<Self>, bucket: &str, key: &str, upload_id: Version) {
-        let owners = self.upload_owners(bucket, key);
+        let owners = self.all_owners(&Manifest::placement_key(bucket, key));
         let pending = self.fan_out(&owners, move |node| async move {
             node.drop_parts(upload_id).await
         });

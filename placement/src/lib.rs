@@ -9,6 +9,8 @@
 //!   returns every physical node once, the first `n` of them in distinct zones whenever the
 //!   cluster has that many zones; the ones after the first `n` are the fallbacks that take a
 //!   write when an owner is down.
+//! * [`MapState`] is the current map plus, while data moves after a change, the previous one;
+//!   [`MapState::offer`] is the rule by which a newer state replaces an older one everywhere.
 //!
 //! Why not the `hashring` crate: measured on hashring 0.3.6, it has no weights or virtual nodes,
 //! its `get_with_replicas` returns repeated physical nodes (73% of keys got fewer than 3 distinct
@@ -18,6 +20,8 @@
 
 mod map;
 mod ring;
+mod state;
 
 pub use map::{ClusterMap, MapError, NodeSpec, Replication};
 pub use ring::{stable_hash, NodeIndex, Ring};
+pub use state::{MapState, Offer};

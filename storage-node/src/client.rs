@@ -3,6 +3,7 @@
 //! signed with the cluster key, every call bounded by a timeout.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,9 @@ use crate::model::{
 use crate::model::{Accept, AcceptReply, Prepare, PrepareReply};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
-use crate::server::MAX_CHUNK_BYTES;
+use crate::moves::{MoveList, MovePage, Release};
+use crate::server::{EPOCH_HEADER, MAX_CHUNK_BYTES};
+use placement::MapState;
 
 /// Why a call to a node failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -67,6 +70,27 @@ pub struct NodeClient {
     key: ClusterKey,
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeouts: Timeouts,
+    epochs: Option<Arc<Epochs>>,
+}
+
+/// The map epochs a gateway's clients share: the one they send with every request, and the
+/// highest any node answered with. A node that knows a newer map than `ours` shows it on every
+/// answer, and `newer` wakes whoever fetches it.
+#[derive(Debug, Default)]
+pub struct Epochs {
+    pub ours: AtomicU64,
+    pub highest_seen: AtomicU64,
+    pub newer: tokio::sync::Notify,
+}
+
+impl Epochs {
+    fn saw(&self, epoch: u64) {
+        if epoch > self.ours.load(Ordering::SeqCst)
+            && self.highest_seen.fetch_max(epoch, Ordering::SeqCst) < epoch
+        {
+            self.newer.notify_one();
+        }
+    }
 }
 
 /// How to reach nodes that serve TLS: the client configuration (trusted CAs) and, optionally,
@@ -136,7 +160,14 @@ impl NodeClient {
             key,
             http,
             timeouts,
+            epochs: None,
         })
+    }
+
+    /// This client sends `epochs.ours` with every request and reports newer epochs into it.
+    pub fn with_epochs(mut self, epochs: Arc<Epochs>) -> NodeClient {
+        self.epochs = Some(epochs);
+        self
     }
 
     pub fn address(&self) -> &str {
@@ -151,10 +182,14 @@ impl NodeClient {
         timeout: Duration,
         max_answer: usize,
     ) -> Result<(StatusCode, Bytes), RpcError> {
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method.clone())
             .uri(format!("{}{}", self.base, path))
-            .header(HEADER, self.key.sign(method.as_str(), path))
+            .header(HEADER, self.key.sign(method.as_str(), path));
+        if let Some(e) = &self.epochs {
+            request = request.header(EPOCH_HEADER, e.ours.load(Ordering::SeqCst));
+        }
+        let request = request
             .body(Full::new(body))
             .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
         let exchange = async {
@@ -164,6 +199,16 @@ impl NodeClient {
                 .await
                 .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
             let status = response.status();
+            if let Some(e) = &self.epochs {
+                let answered = response
+                    .headers()
+                    .get(EPOCH_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if let Some(epoch) = answered {
+                    e.saw(epoch);
+                }
+            }
             let body = Limited::new(response.into_body(), max_answer)
                 .collect()
                 .await
@@ -263,6 +308,46 @@ impl NodeClient {
             return Err(self.status_error(status, &body));
         }
         Ok(())
+    }
+
+    /// Whether the node holds chunk `id`, without transferring it.
+    pub async fn has_chunk(&self, id: ChunkId) -> Result<bool, RpcError> {
+        let path = format!("/v1/chunk/{}", id.to_hex());
+        let (status, body) = self
+            .call(
+                Method::HEAD,
+                &path,
+                Bytes::new(),
+                self.timeouts.metadata,
+                4096,
+            )
+            .await?;
+        match status {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.status_error(status, &body)),
+        }
+    }
+
+    /// The cluster map state the node holds.
+    pub async fn map_state(&self) -> Result<Option<MapState>, RpcError> {
+        self.rpc("/v1/map/get", &()).await
+    }
+
+    /// Offers a map state; the node keeps it if it is newer and answers the state it holds. A
+    /// refusal (older or conflicting) is a 409 status error.
+    pub async fn offer_map(&self, state: &MapState) -> Result<MapState, RpcError> {
+        self.rpc("/v1/map/put", state).await
+    }
+
+    /// Records the node holds but does not own under `q.map`.
+    pub async fn move_list(&self, q: &MoveList) -> Result<MovePage, RpcError> {
+        self.rpc("/v1/move/list", q).await
+    }
+
+    /// Drops the node's copy of a record that now sits on its owners.
+    pub async fn release(&self, q: &Release) -> Result<(), RpcError> {
+        self.rpc("/v1/move/release", q).await
     }
 
     pub async fn put_manifest(&self, m: &Manifest) -> Result<PutManifestReply, RpcError> {

@@ -9,6 +9,8 @@
 //!   [`hints`]: records held for a node that was down (hinted handoff); [`scrub`]: chunk
 //!   checksums and the background pass that re-verifies them.
 //! * [`antientropy`]: digests of what a node holds, per peer and hash cell.
+//! * [`moves`]: the cluster map state the node keeps, and the records it holds but no longer
+//!   owns after a membership change.
 //! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it, [`tls`]
 //!   can encrypt it.
 
@@ -21,6 +23,7 @@ pub mod hints;
 pub mod keys;
 pub mod metrics;
 pub mod model;
+pub mod moves;
 pub mod scrub;
 pub mod server;
 pub mod store;
@@ -50,12 +53,12 @@ pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<Running
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr()?;
-    let state = Arc::new(server::NodeState {
-        node_id: config.node_id.clone(),
+    let state = Arc::new(server::NodeState::new(
+        config.node_id.clone(),
         store,
-        key: auth::ClusterKey::new(&secret),
-        metrics: metrics::NodeMetrics::new(&config.node_id),
-    });
+        auth::ClusterKey::new(&secret),
+        metrics::NodeMetrics::new(&config.node_id),
+    )?);
     let tls = match &config.tls {
         Some(files) => Some(tls::server_config(files, tls::ALPN_INTERNAL)?),
         None => None,

@@ -7,11 +7,20 @@
 //! | DELETE | `/v1/chunk/<hex id>` | | 204 |
 //! | POST | `/v1/manifest/{put,get,remove,list}` | MessagePack | MessagePack |
 //! | POST | `/v1/bucket/{put,get,list}` | MessagePack | MessagePack |
+//! | HEAD | `/v1/chunk/<hex id>` | | 200 if held, else 404 |
+//! | POST | `/v1/map/{get,put}` | MessagePack | the node's cluster map state |
+//! | POST | `/v1/move/{list,release}` | MessagePack | records to move after a map change |
 //! | GET | `/health`, `/metrics` | | unauthenticated |
+//!
+//! Every answer carries the node's map epoch in `x-s3store-epoch`. A request that carries an
+//! older epoch than the node's is refused with 409 (except the map calls): a gateway that has
+//! not yet seen a membership change cannot read or write by the old map once the node has the
+//! new one; it fetches the new state and retries.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,7 +41,12 @@ use crate::model::{
 };
 use crate::model::{Accept, Prepare, Reseal, StaleEnvelopes};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest};
+use crate::moves::{MoveList, Release};
 use crate::store::Store;
+use placement::{MapState, Offer};
+
+/// The header that carries a map epoch, on requests (the sender's) and answers (the node's).
+pub const EPOCH_HEADER: &str = "x-s3store-epoch";
 
 /// Largest chunk a node accepts.
 pub const MAX_CHUNK_BYTES: usize = 64 << 20;
@@ -44,6 +58,58 @@ pub struct NodeState {
     pub store: Arc<Store>,
     pub key: ClusterKey,
     pub metrics: NodeMetrics,
+    /// The cluster map state this node holds (also in the store), and its epoch (0: none).
+    pub map: std::sync::Mutex<Option<MapState>>,
+    pub epoch: AtomicU64,
+}
+
+impl NodeState {
+    /// State for a node whose store is open; the map state is read from the store.
+    pub fn new(
+        node_id: String,
+        store: Arc<Store>,
+        key: ClusterKey,
+        metrics: NodeMetrics,
+    ) -> Result<NodeState, crate::store::StoreError> {
+        let map = store.map_state()?;
+        let epoch = map.as_ref().map_or(0, MapState::epoch);
+        Ok(NodeState {
+            node_id,
+            store,
+            key,
+            metrics,
+            map: std::sync::Mutex::new(map),
+            epoch: AtomicU64::new(epoch),
+        })
+    }
+
+    /// The map state held, if any.
+    pub fn map_state(&self) -> Option<MapState> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes `offered` if it is newer (see [`MapState::offer`]); answers the state held after.
+    pub fn offer_map(&self, offered: MapState) -> Result<MapState, String> {
+        let mut held = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        match MapState::offer(held.as_ref(), &offered) {
+            Offer::Adopt => {
+                self.store
+                    .save_map_state(&offered)
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(
+                    node = %self.node_id,
+                    "cluster map epoch {}{}",
+                    offered.epoch(),
+                    if offered.is_moving() { " (data moving)" } else { "" }
+                );
+                self.epoch.store(offered.epoch(), Ordering::SeqCst);
+                *held = Some(offered.clone());
+                Ok(offered)
+            }
+            Offer::Same => Ok(offered),
+            Offer::Refuse(why) => Err(why),
+        }
+    }
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -130,7 +196,19 @@ async fn handle(state: &NodeState, req: Request<Incoming>, _peer: SocketAddr) ->
                     let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
                     state.key.verify(h, method.as_str(), pq)
                 });
-            if authentic {
+            let node_epoch = state.epoch.load(Ordering::SeqCst);
+            let stale = req
+                .headers()
+                .get(EPOCH_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|e| e < node_epoch);
+            if authentic && stale && !path.starts_with("/v1/map/") {
+                reply(
+                    StatusCode::CONFLICT,
+                    format!("stale epoch: this node holds cluster map epoch {node_epoch}"),
+                )
+            } else if authentic {
                 route(state, req, &method, &path).await
             } else {
                 reply(
@@ -140,6 +218,11 @@ async fn handle(state: &NodeState, req: Request<Incoming>, _peer: SocketAddr) ->
             }
         }
     };
+    let mut response = response;
+    response.headers_mut().insert(
+        EPOCH_HEADER,
+        http::HeaderValue::from(state.epoch.load(Ordering::SeqCst)),
+    );
     state
         .metrics
         .requests
@@ -160,6 +243,11 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         ("PUT", p) if p.starts_with("/v1/chunk/") => "put_chunk",
         ("GET", p) if p.starts_with("/v1/chunk/") => "get_chunk",
         ("DELETE", p) if p.starts_with("/v1/chunk/") => "delete_chunk",
+        ("HEAD", p) if p.starts_with("/v1/chunk/") => "has_chunk",
+        (_, "/v1/map/get") => "get_map",
+        (_, "/v1/map/put") => "put_map",
+        (_, "/v1/move/list") => "move_list",
+        (_, "/v1/move/release") => "move_release",
         (_, "/v1/manifest/put") => "put_manifest",
         (_, "/v1/manifest/get") => "get_manifest",
         (_, "/v1/manifest/remove") => "remove_manifest",
@@ -282,6 +370,11 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                     blocking(state, move |s| s.delete_chunk(id)).await?;
                     Ok(reply(StatusCode::NO_CONTENT, Bytes::new()))
                 }
+                Method::HEAD => Ok(if blocking(state, move |s| s.has_chunk(id)).await? {
+                    reply(StatusCode::OK, Bytes::new())
+                } else {
+                    reply(StatusCode::NOT_FOUND, Bytes::new())
+                }),
                 _ => Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")),
             };
         }
@@ -327,6 +420,40 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                 let q: CellRequest = message(state, req).await?;
                 let out = blocking(state, move |s| s.cells(&q)).await?;
                 Ok(packed(state, &out))
+            }
+            "/v1/map/get" => Ok(packed(state, &state.map_state())),
+            "/v1/map/put" => {
+                let offered: MapState = message(state, req).await?;
+                match state.offer_map(offered) {
+                    Ok(held) => Ok(packed(state, &held)),
+                    Err(why) => Ok(reply(StatusCode::CONFLICT, why)),
+                }
+            }
+            "/v1/move/list" => {
+                let q: MoveList = message(state, req).await?;
+                let out = blocking(state, move |s| s.move_list(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/move/release" => {
+                let q: Release = message(state, req).await?;
+                // Only by the node's own current map, and only a record it does not own there.
+                let held = state.map_state();
+                let allowed = held.as_ref().is_some_and(|m| {
+                    m.epoch() == q.epoch
+                        && !crate::moves::owns(
+                            &m.current,
+                            &state.node_id,
+                            &q.record.placement_key(),
+                        )
+                });
+                if !allowed || q.me != state.node_id {
+                    return Ok(reply(
+                        StatusCode::CONFLICT,
+                        "not releasable: the node owns the record or holds another map",
+                    ));
+                }
+                blocking(state, move |s| s.release(&q.record)).await?;
+                Ok(packed(state, &()))
             }
             "/v1/chunk_bad/list" => {
                 let out = blocking(state, |s| s.bad_chunks(1000)).await?;

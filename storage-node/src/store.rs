@@ -23,7 +23,7 @@ use crate::model::{
 
 pub(crate) const CF_MANIFESTS: &str = "manifests";
 pub(crate) const CF_CHUNKS: &str = "chunks";
-const CF_BUCKETS: &str = "buckets";
+pub(crate) const CF_BUCKETS: &str = "buckets";
 pub(crate) const CF_UPLOADS: &str = "uploads";
 pub(crate) const CF_PARTS: &str = "parts";
 pub(crate) const CF_PROMISES: &str = "promises";

@@ -134,6 +134,15 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes an upload record and its part records (their chunks are the gateway's business).
+    pub fn drop_upload(&self, bucket: &str, key: &str, upload_id: Version) -> StoreResult<()> {
+        let k = upload_key(bucket, key, upload_id);
+        let _guard = self.stripe(&k);
+        self.drop_parts(upload_id)?;
+        self.db.delete_cf_opt(self.cf(CF_UPLOADS), &k, &synced())?;
+        Ok(())
+    }
+
     /// Deletes every part record of an upload (its chunks are the gateway's business).
     pub fn drop_parts(&self, upload_id: Version) -> StoreResult<()> {
         let mut end = part_key(upload_id, u32::MAX);

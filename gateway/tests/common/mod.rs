@@ -66,6 +66,9 @@ pub struct Shape {
     pub tls: bool,
     /// Extra YAML appended to every node's configuration.
     pub node_yaml: &'static str,
+    /// How many of the nodes the first cluster map names (0: all); the others run, ready to
+    /// join by a membership change.
+    pub map_nodes: usize,
 }
 
 impl Default for Shape {
@@ -78,6 +81,7 @@ impl Default for Shape {
             chunk_size: 1 << 20,
             tls: false,
             node_yaml: "",
+            map_nodes: 0,
         }
     }
 }
@@ -93,6 +97,7 @@ pub struct TestCluster {
     node_netns: Vec<Option<String>>,
     /// The test CA's certificate (PEM) when the cluster runs TLS.
     pub ca_pem: Option<String>,
+    replication: (usize, usize, usize),
 }
 
 /// A test CA and a certificate it signed for `localhost` and 127.0.0.1: (CA PEM, leaf PEM, key
@@ -146,15 +151,7 @@ impl TestCluster {
             gateway_tls = format!("{node_tls}internal_tls: {{ ca_certificate: ca.pem }}\n");
             ca_pem = Some(ca);
         }
-        let mut map = format!(
-            "epoch: 1\nreplication: {{ n: {}, w: {}, r: {} }}\nnodes:\n",
-            shape.n, shape.w, shape.r
-        );
         for (i, port) in node_ports.iter().enumerate() {
-            map.push_str(&format!(
-                "  - {{ id: node{i}, address: \"{}:{port}\", zone: zone-{i} }}\n",
-                hosts[i].1
-            ));
             std::fs::write(
                 dir.path().join(format!("node{i}.yaml")),
                 format!(
@@ -165,7 +162,6 @@ impl TestCluster {
             )
             .unwrap();
         }
-        std::fs::write(dir.path().join("cluster.yaml"), map).unwrap();
         std::fs::write(
             dir.path().join("gateway.yaml"),
             format!(
@@ -184,7 +180,14 @@ impl TestCluster {
             ca_pem,
             node_hosts: hosts.iter().map(|h| h.1.clone()).collect(),
             node_netns: hosts.into_iter().map(|h| h.0).collect(),
+            replication: (shape.n, shape.w, shape.r),
         };
+        let named = if shape.map_nodes == 0 {
+            shape.nodes
+        } else {
+            shape.map_nodes
+        };
+        cluster.write_map(1, &(0..named).collect::<Vec<_>>());
         for i in 0..shape.nodes {
             let child = cluster.spawn_node(i);
             cluster.nodes.push(Some(child));
@@ -195,6 +198,24 @@ impl TestCluster {
         cluster.gateway = Some(cluster.spawn_gateway());
         wait_for_port(s3_port);
         cluster
+    }
+
+    /// Writes the gateway's cluster map file: epoch `epoch`, naming `nodes` (each in its own
+    /// zone). The running gateway picks a higher epoch up as a membership change.
+    pub fn write_map(&self, epoch: u64, nodes: &[usize]) {
+        let (n, w, r) = self.replication;
+        let mut map =
+            format!("epoch: {epoch}\nreplication: {{ n: {n}, w: {w}, r: {r} }}\nnodes:\n");
+        for &i in nodes {
+            map.push_str(&format!(
+                "  - {{ id: node{i}, address: \"{}:{}\", zone: zone-{i} }}\n",
+                self.node_hosts[i], self.node_ports[i]
+            ));
+        }
+        // Written whole, then renamed, so the watcher never reads half a map.
+        let tmp = self.dir.path().join("cluster.yaml.tmp");
+        std::fs::write(&tmp, map).unwrap();
+        std::fs::rename(tmp, self.dir.path().join("cluster.yaml")).unwrap();
     }
 
     fn spawn_gateway(&self) -> Child {

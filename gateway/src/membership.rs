@@ -1,0 +1,193 @@
+//! Keeping this gateway, and every storage node, on the newest cluster map state.
+//!
+//! A membership change is a new cluster map with a higher epoch. An operator makes it by
+//! editing the map file of any gateway (`cluster_map` in its configuration, watched here) or
+//! with `gateway map apply`; either way the gateway turns it into a [`MapState`] that still
+//! names the previous map (data moves, see [`crate::rebalance`]) and offers it to every node.
+//! Each node keeps its state durably and shows its epoch on every answer; a gateway that sees a
+//! newer epoch fetches the state at once, and a node with an older one is sent ours. A request
+//! stamped with an older epoch than the node's is refused by the node, so no gateway reads or
+//! writes by a map that has been replaced once the nodes have the new one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use placement::{ClusterMap, MapState, Offer};
+
+use crate::cluster::Cluster;
+
+/// How often the map file and the nodes' states are compared with ours when nothing wakes the
+/// watcher earlier.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// Bound on one round of asking the nodes.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one round found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Round {
+    /// The state installed by this round, if ours changed.
+    pub installed: Option<u64>,
+    /// Nodes sent our state.
+    pub pushed: usize,
+    /// A change in the map file that cannot be applied yet, with the reason.
+    pub refused: Option<String>,
+}
+
+/// The map file's map, if it parses (a file being edited may not).
+fn read_map(path: &Path) -> Option<ClusterMap> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match ClusterMap::from_yaml(&text) {
+        Ok(map) => Some(map),
+        Err(e) => {
+            tracing::warn!("{}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// One round: the newest state among ours and the nodes' (plus a newer map in `file`, as a
+/// change from it) becomes ours, and every node holding an older one is sent it.
+pub async fn sync_once(cluster: &Cluster, file: Option<&Path>) -> Round {
+    let mut round = Round::default();
+    let ours = cluster.map_state();
+    let file_map = file.and_then(read_map);
+    // Ask every node of our maps and of the file's map.
+    let mut ids: Vec<(String, String)> = Vec::new();
+    for map in [
+        Some(&ours.current),
+        ours.previous.as_ref(),
+        file_map.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for spec in &map.nodes {
+            if !ids.iter().any(|(id, _)| *id == spec.id) {
+                ids.push((spec.id.clone(), spec.address.clone()));
+            }
+        }
+    }
+    let clients: Vec<_> = ids
+        .iter()
+        .filter_map(|(id, _)| cluster.index_of(id).map(|i| (i, cluster.node(i))))
+        .collect();
+    let mut asks: FuturesUnordered<_> = clients
+        .iter()
+        .map(|(i, node)| {
+            let node = node.clone();
+            let i = *i;
+            async move { (i, node.map_state().await) }
+        })
+        .collect();
+    let mut held: Vec<(usize, Option<MapState>)> = Vec::new();
+    let _ = tokio::time::timeout(ROUND_TIMEOUT, async {
+        while let Some((i, answer)) = asks.next().await {
+            if let Ok(state) = answer {
+                held.push((i, state));
+            }
+        }
+    })
+    .await;
+    drop(asks);
+
+    let mut best = ours.clone();
+    for (_, state) in &held {
+        if let Some(s) = state {
+            if MapState::offer(Some(&best), s) == Offer::Adopt {
+                best = s.clone();
+            }
+        }
+    }
+    if let Some(map) = file_map {
+        if map.epoch > best.epoch() {
+            match best.change_to(map) {
+                Ok(next) => {
+                    tracing::info!(
+                        "cluster map file: epoch {} replaces {}; moving data",
+                        next.epoch(),
+                        best.epoch()
+                    );
+                    best = next;
+                }
+                Err(why) => round.refused = Some(why),
+            }
+        }
+    }
+    if best != ours {
+        match cluster.install(best.clone()) {
+            Ok(()) => {
+                tracing::info!(
+                    "cluster map epoch {}{}",
+                    best.epoch(),
+                    if best.is_moving() {
+                        " (data moving)"
+                    } else {
+                        ""
+                    }
+                );
+                round.installed = Some(best.epoch());
+            }
+            Err(e) => {
+                tracing::warn!("cannot place by cluster map epoch {}: {e:#}", best.epoch());
+                return round;
+            }
+        }
+    }
+    round.pushed = push(cluster, &best, &held).await;
+    round
+}
+
+/// Sends `state` to every member whose state (in `held`, or unknown) is older; answers how
+/// many took it.
+async fn push(cluster: &Cluster, state: &MapState, held: &[(usize, Option<MapState>)]) -> usize {
+    let behind: Vec<usize> = cluster
+        .members()
+        .into_iter()
+        .filter(|i| match held.iter().find(|(j, _)| j == i) {
+            Some((_, s)) => MapState::offer(s.as_ref(), state) == Offer::Adopt,
+            None => false, // did not answer: the next round tries again
+        })
+        .collect();
+    let state = Arc::new(state.clone());
+    let mut sends: FuturesUnordered<_> = behind
+        .into_iter()
+        .map(|i| {
+            let node = cluster.node(i);
+            let state = state.clone();
+            async move { node.offer_map(&state).await }
+        })
+        .collect();
+    let mut took = 0;
+    while let Some(answer) = sends.next().await {
+        match answer {
+            Ok(_) => took += 1,
+            Err(e) => tracing::warn!("a node refused cluster map epoch {}: {e}", state.epoch()),
+        }
+    }
+    took
+}
+
+/// Offers `state` to every member now (used when data has finished moving).
+pub async fn publish(cluster: &Cluster, state: &MapState) -> usize {
+    let held: Vec<(usize, Option<MapState>)> =
+        cluster.members().into_iter().map(|i| (i, None)).collect();
+    push(cluster, state, &held).await
+}
+
+/// Rounds forever: every [`WATCH_EVERY`], and at once when a node answers with a newer epoch.
+pub async fn watch(cluster: Arc<Cluster>, file: Option<PathBuf>) {
+    let mut last_refusal: Option<String> = None;
+    loop {
+        let newer = cluster.epochs.newer.notified();
+        let _ = tokio::time::timeout(WATCH_EVERY, newer).await;
+        let round = sync_once(&cluster, file.as_deref()).await;
+        if round.refused != last_refusal {
+            if let Some(why) = &round.refused {
+                tracing::warn!("cluster map file not applied yet: {why}");
+            }
+            last_refusal = round.refused;
+        }
+    }
+}

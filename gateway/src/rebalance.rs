@@ -1,0 +1,232 @@
+//! Moving data after a membership change, in the background.
+//!
+//! While the map state names a previous map, every gateway runs passes: it asks each node of
+//! either map for the records it holds but does not own under the current map
+//! (`storage_node::moves`), puts each on every current owner that lacks it (buckets, uploads
+//! with their parts, manifests by last-writer-wins, chunks after a `HEAD`), and then has the node
+//! release its copy. A record is released only once all its current owners hold it, so at every
+//! moment a record is on a quorum of its previous owners or on all of its current ones: reads,
+//! which ask both groups while data moves, always find it. Chunk copies are paced at
+//! `rebalance_bytes_per_second`.
+//!
+//! A pass that finds nothing left to move on any node (all of them answering) ends the move:
+//! the state without the previous map is offered to every node and installed, and reads go back
+//! to the current owners alone. A decommissioned node (one only the previous map names) is
+//! then empty and can be stopped. Passes are idempotent, so gateways may run them at the same
+//! time, and a crash (of a gateway or a node) loses nothing: the next pass starts over on
+//! what is still left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use storage_node::client::RpcError;
+use storage_node::model::{BucketRecord, Manifest};
+use storage_node::moves::{MoveKind, MoveList, Moving, Release, Released};
+
+use crate::cluster::{Cluster, Layout};
+
+/// Pause between passes while data moves.
+const PASS_EVERY: Duration = Duration::from_secs(1);
+/// Records per listing call.
+const PAGE: u32 = 256;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Records found on nodes that do not own them.
+    pub found: u64,
+    /// Records put on their owners and released.
+    pub moved: u64,
+    pub chunk_bytes: u64,
+    /// Nodes that could not be listed or whose records could not all be moved.
+    pub incomplete_nodes: u64,
+}
+
+/// Paces chunk copies.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// 0: unlimited.
+    pub bytes_per_second: u64,
+}
+
+/// Runs passes while data moves, forever.
+pub async fn run(cluster: Arc<Cluster>, pace: Pace) {
+    loop {
+        tokio::time::sleep(PASS_EVERY).await;
+        let layout = cluster.layout();
+        if layout.previous.is_none() {
+            continue;
+        }
+        let pass = pass_once(&cluster, &layout, pace).await;
+        if pass.moved > 0 || pass.incomplete_nodes > 0 {
+            tracing::info!(
+                "moving data to epoch {}: {} records moved ({} chunk bytes), {} found, {} nodes incomplete",
+                layout.state.epoch(),
+                pass.moved,
+                pass.chunk_bytes,
+                pass.found,
+                pass.incomplete_nodes
+            );
+        }
+        if pass.found == 0 && pass.incomplete_nodes == 0 {
+            finish(&cluster, &layout).await;
+        }
+    }
+}
+
+/// Declares the move of `layout` done: every node is offered the state without the previous map.
+async fn finish(cluster: &Arc<Cluster>, layout: &Layout) {
+    let done = layout.state.done_moving();
+    let took = crate::membership::publish(cluster, &done).await;
+    if let Err(e) = cluster.install(done) {
+        tracing::warn!("cannot finish the move: {e:#}");
+        return;
+    }
+    cluster.metrics.rebalance_pending.set(0);
+    tracing::info!(
+        "data moved: epoch {} in place ({took} nodes told)",
+        layout.state.epoch()
+    );
+}
+
+/// One pass over every node of either map.
+pub async fn pass_once(cluster: &Arc<Cluster>, layout: &Layout, pace: Pace) -> Pass {
+    let mut pass = Pass::default();
+    for i in layout.members() {
+        if let Err(e) = move_from(cluster, layout, i, pace, &mut pass).await {
+            tracing::debug!("moving data off {}: {e}", cluster.node_id(i));
+            pass.incomplete_nodes += 1;
+        }
+    }
+    cluster
+        .metrics
+        .rebalance_pending
+        .set((pass.found - pass.moved) as i64);
+    pass
+}
+
+/// Moves every record node `i` holds but does not own.
+async fn move_from(
+    cluster: &Arc<Cluster>,
+    layout: &Layout,
+    i: usize,
+    pace: Pace,
+    pass: &mut Pass,
+) -> Result<(), RpcError> {
+    let me = cluster.node_id(i);
+    let holder = cluster.node(i);
+    for kind in MoveKind::ALL {
+        let mut after = None;
+        loop {
+            let page = holder
+                .move_list(&MoveList {
+                    map: layout.current.map.clone(),
+                    me: me.clone(),
+                    kind,
+                    after,
+                    limit: PAGE,
+                })
+                .await?;
+            for record in page.records {
+                pass.found += 1;
+                if let Some(released) =
+                    copy_to_owners(cluster, layout, i, record, pace, pass).await?
+                {
+                    holder
+                        .release(&Release {
+                            epoch: layout.state.epoch(),
+                            me: me.clone(),
+                            record: released,
+                        })
+                        .await?;
+                    pass.moved += 1;
+                    cluster.metrics.rebalance_moved.inc();
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts `record` on every current owner that lacks it; answers what the holder may release
+/// (`None`: the record vanished from the holder meanwhile).
+async fn copy_to_owners(
+    cluster: &Arc<Cluster>,
+    layout: &Layout,
+    holder: usize,
+    record: Moving,
+    pace: Pace,
+    pass: &mut Pass,
+) -> Result<Option<Released>, RpcError> {
+    let placement_key = match &record {
+        Moving::Bucket(b) => BucketRecord::placement_key(&b.name),
+        Moving::Upload { record, .. } => Manifest::placement_key(&record.bucket, &record.key),
+        Moving::Manifest(m) => Manifest::placement_key(&m.bucket, &m.key),
+        Moving::Chunk(id) => id.to_bytes().to_vec(),
+    };
+    let owners = layout.current.owners(&placement_key);
+    match record {
+        Moving::Bucket(b) => {
+            for &o in &owners {
+                cluster.node(o).put_bucket(&b).await?;
+            }
+            Ok(Some(Released::Bucket {
+                name: b.name,
+                version: b.version,
+            }))
+        }
+        Moving::Upload { record, parts } => {
+            for &o in &owners {
+                let node = cluster.node(o);
+                node.put_upload(&record).await?;
+                for p in &parts {
+                    node.put_part(p).await?;
+                }
+            }
+            Ok(Some(Released::Upload {
+                bucket: record.bucket,
+                key: record.key,
+                upload_id: record.upload_id,
+                version: record.version,
+            }))
+        }
+        Moving::Manifest(m) => {
+            for &o in &owners {
+                let reply = cluster.node(o).put_manifest(&m).await?;
+                cluster.collect_superseded(&m, vec![reply]);
+            }
+            Ok(Some(Released::Manifest {
+                bucket: m.bucket,
+                key: m.key,
+                version: m.version,
+            }))
+        }
+        Moving::Chunk(id) => {
+            let mut data = None;
+            for &o in &owners {
+                let node = cluster.node(o);
+                if node.has_chunk(id).await? {
+                    continue;
+                }
+                if data.is_none() {
+                    data = cluster.node(holder).get_chunk(id).await?;
+                }
+                let Some(bytes) = data.clone() else {
+                    return Ok(None);
+                };
+                node.put_chunk(id, bytes.clone()).await?;
+                pass.chunk_bytes += bytes.len() as u64;
+                cluster.metrics.rebalance_bytes.inc_by(bytes.len() as u64);
+                if pace.bytes_per_second > 0 {
+                    let secs = bytes.len() as f64 / pace.bytes_per_second as f64;
+                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                }
+            }
+            Ok(Some(Released::Chunk(id)))
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Membership on the node: the cluster map state it keeps (so any gateway, and a node joining,
+//! can learn it from here), and the node's half of moving data after a change: listing the
+//! records it holds that it no longer owns under the new map, and releasing each one once the
+//! gateway has put it on all its new owners.
+//!
+//! A record held for another node (a hint) is not listed: hinted handoff hands it back, and the
+//! owner then moves it on if it no longer owns it. A release names the exact version it moves,
+//! so a newer version written meanwhile stays (and is listed by the next pass).
+
+use std::collections::HashSet;
+
+use placement::{ClusterMap, MapState, Ring};
+use rocksdb::{Direction, IteratorMode};
+use serde::{Deserialize, Serialize};
+
+use crate::keys;
+use crate::model::{decode, encode, BucketRecord, ChunkId, Hint, Manifest, PartRecord};
+use crate::model::{ListParts, UploadRecord, Version};
+use crate::store::{synced, Store, StoreError, StoreResult};
+use crate::store::{CF_BUCKETS, CF_CHUNK_SUMS, CF_HINTS, CF_MANIFESTS, CF_UPLOADS};
+
+/// Where the map state lives in the default column family.
+const MAP_STATE_KEY: &[u8] = b"cluster-map-state";
+/// Entries one listing call looks at at most, so a call stays short on a big node.
+const SCAN_BUDGET: usize = 50_000;
+
+/// The kinds of records that move, in the order a pass moves them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MoveKind {
+    Buckets,
+    Uploads,
+    Manifests,
+    Chunks,
+}
+
+impl MoveKind {
+    pub const ALL: [MoveKind; 4] = [
+        MoveKind::Buckets,
+        MoveKind::Uploads,
+        MoveKind::Manifests,
+        MoveKind::Chunks,
+    ];
+}
+
+/// `POST /v1/move/list`: records of `kind` this node holds but does not own under `map`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MoveList {
+    pub map: ClusterMap,
+    /// This node's id.
+    pub me: String,
+    pub kind: MoveKind,
+    /// Resume after this raw key (the `next` of the previous page).
+    pub after: Option<Vec<u8>>,
+    pub limit: u32,
+}
+
+/// A record that moves, with what the gateway needs to copy it (chunk bytes are fetched
+/// separately).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Moving {
+    Bucket(BucketRecord),
+    Upload {
+        record: UploadRecord,
+        parts: Vec<PartRecord>,
+    },
+    Manifest(Manifest),
+    Chunk(ChunkId),
+}
+
+/// One page of [`MoveList`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MovePage {
+    pub records: Vec<Moving>,
+    /// Where the next page starts; `None` when the scan reached the end.
+    pub next: Option<Vec<u8>>,
+}
+
+/// `POST /v1/move/release`: drop this node's copy of a record that now sits on its owners.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    /// The map under which the node is not an owner; it must be the node's current map.
+    pub epoch: u64,
+    pub me: String,
+    pub record: Released,
+}
+
+/// The exact record a [`Release`] drops.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Released {
+    Bucket {
+        name: String,
+        version: Version,
+    },
+    Upload {
+        bucket: String,
+        key: String,
+        upload_id: Version,
+        version: Version,
+    },
+    Manifest {
+        bucket: String,
+        key: String,
+        version: Version,
+    },
+    Chunk(ChunkId),
+}
+
+/// The placement key of a record and whether `me` is among its owners under `ring`.
+fn owned(ring: &Ring, n: usize, me: Option<usize>, placement_key: &[u8]) -> bool {
+    let Some(me) = me else {
+        return false;
+    };
+    ring.preference_list(placement_key)[..n].contains(&me)
+}
+
+impl Store {
+    /// The map state this node holds, if any gateway has given it one.
+    pub fn map_state(&self) -> StoreResult<Option<MapState>> {
+        match self.db.get(MAP_STATE_KEY)? {
+            Some(v) => Ok(Some(decode(&v).map_err(StoreError::Corrupt)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps `state` (durably) as the node's map state.
+    pub fn save_map_state(&self, state: &MapState) -> StoreResult<()> {
+        self.db.put_opt(MAP_STATE_KEY, encode(state), &synced())?;
+        Ok(())
+    }
+
+    /// Records held here for other nodes (hints): manifest keys and chunk ids.
+    fn hinted(&self) -> StoreResult<(HashSet<Vec<u8>>, HashSet<ChunkId>)> {
+        let (mut manifests, mut chunks) = (HashSet::new(), HashSet::new());
+        for item in self.db.iterator_cf(self.cf(CF_HINTS), IteratorMode::Start) {
+            let (_, v) = item?;
+            match decode::<Hint>(&v).map_err(StoreError::Corrupt)? {
+                Hint::Chunk { id, .. } => {
+                    chunks.insert(id);
+                }
+                Hint::Manifest {
+                    bucket,
+                    key,
+                    version,
+                    ..
+                } => {
+                    manifests.insert(keys::manifest_key(&bucket, key.as_bytes(), version));
+                }
+            }
+        }
+        Ok((manifests, chunks))
+    }
+
+    /// One page of the records of `q.kind` this node holds but does not own under `q.map`.
+    pub fn move_list(&self, q: &MoveList) -> StoreResult<MovePage> {
+        let ring = Ring::new(&q.map);
+        let n = q.map.replication.n.min(q.map.nodes.len());
+        let me = q.map.nodes.iter().position(|node| node.id == q.me);
+        let cf = match q.kind {
+            MoveKind::Buckets => CF_BUCKETS,
+            MoveKind::Uploads => CF_UPLOADS,
+            MoveKind::Manifests => CF_MANIFESTS,
+            MoveKind::Chunks => CF_CHUNK_SUMS,
+        };
+        let (hinted_manifests, hinted_chunks) = match q.kind {
+            MoveKind::Manifests | MoveKind::Chunks => self.hinted()?,
+            _ => Default::default(),
+        };
+        let mode = match &q.after {
+            Some(after) => IteratorMode::From(after, Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        let mut page = MovePage::default();
+        for (scanned, item) in self.db.iterator_cf(self.cf(cf), mode).enumerate() {
+            let (raw, value) = item?;
+            if q.after.as_deref() == Some(&raw[..]) {
+                continue;
+            }
+            if page.records.len() >= q.limit.max(1) as usize || scanned >= SCAN_BUDGET {
+                page.next = Some(raw.to_vec());
+                return Ok(page);
+            }
+            let record = match q.kind {
+                MoveKind::Buckets => {
+                    let b: BucketRecord = decode(&value).map_err(StoreError::Corrupt)?;
+                    (!owned(&ring, n, me, &BucketRecord::placement_key(&b.name)))
+                        .then_some(Moving::Bucket(b))
+                }
+                MoveKind::Uploads => {
+                    let u: UploadRecord = decode(&value).map_err(StoreError::Corrupt)?;
+                    if owned(&ring, n, me, &Manifest::placement_key(&u.bucket, &u.key)) {
+                        None
+                    } else {
+                        let parts = self.all_parts(u.upload_id)?;
+                        Some(Moving::Upload { record: u, parts })
+                    }
+                }
+                MoveKind::Manifests => {
+                    if keys::parse_manifest_key(&raw).is_none() || hinted_manifests.contains(&*raw)
+                    {
+                        continue;
+                    }
+                    let m: Manifest = decode(&value).map_err(StoreError::Corrupt)?;
+                    (!owned(&ring, n, me, &Manifest::placement_key(&m.bucket, &m.key)))
+                        .then_some(Moving::Manifest(m))
+                }
+                MoveKind::Chunks => match ChunkId::from_bytes(&raw) {
+                    Some(id) if !hinted_chunks.contains(&id) && !owned(&ring, n, me, &raw) => {
+                        Some(Moving::Chunk(id))
+                    }
+                    _ => None,
+                },
+            };
+            page.records.extend(record);
+        }
+        Ok(page)
+    }
+
+    fn all_parts(&self, upload_id: Version) -> StoreResult<Vec<PartRecord>> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.list_parts(&ListParts {
+                upload_id,
+                after,
+                limit: 1000,
+            })?;
+            let done = page.len() < 1000;
+            after = page.last().map_or(after, |p| p.layout.number);
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Drops this node's copy of a moved record (only that exact version).
+    pub fn release(&self, record: &Released) -> StoreResult<()> {
+        match record {
+            Released::Bucket { name, version } => {
+                let _guard = self.stripe(name.as_bytes());
+                if self
+                    .get_bucket(name)?
+                    .is_some_and(|b| b.version == *version)
+                {
+                    self.db
+                        .delete_cf_opt(self.cf(CF_BUCKETS), name.as_bytes(), &synced())?;
+                }
+            }
+            Released::Upload {
+                bucket,
+                key,
+                upload_id,
+                version,
+            } => {
+                if self
+                    .get_upload(bucket, key, *upload_id)?
+                    .is_some_and(|u| u.version == *version)
+                {
+                    self.drop_upload(bucket, key, *upload_id)?;
+                }
+            }
+            Released::Manifest {
+                bucket,
+                key,
+                version,
+            } => self.remove_manifest_version(bucket, key, *version)?,
+            Released::Chunk(id) => self.delete_chunk(*id)?,
+        }
+        Ok(())
+    }
+
+    /// How many records of each kind this node holds that it does not own under `map` (for
+    /// status reports; a full scan).
+    pub fn count_moving(&self, map: &ClusterMap, me: &str) -> StoreResult<u64> {
+        let mut total = 0;
+        for kind in MoveKind::ALL {
+            let mut after = None;
+            loop {
+                let page = self.move_list(&MoveList {
+                    map: map.clone(),
+                    me: me.to_string(),
+                    kind,
+                    after,
+                    limit: 10_000,
+                })?;
+                total += page.records.len() as u64;
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl Released {
+    /// The placement key of the released record.
+    pub fn placement_key(&self) -> Vec<u8> {
+        match self {
+            Released::Bucket { name, .. } => BucketRecord::placement_key(name),
+            Released::Upload { bucket, key, .. } | Released::Manifest { bucket, key, .. } => {
+                Manifest::placement_key(bucket, key)
+            }
+            Released::Chunk(id) => id.to_bytes().to_vec(),
+        }
+    }
+}
+
+/// Whether node `me` owns `placement_key` under `map`.
+pub fn owns(map: &ClusterMap, me: &str, placement_key: &[u8]) -> bool {
+    let me = map.nodes.iter().position(|node| node.id == me);
+    owned(
+        &Ring::new(map),
+        map.replication.n.min(map.nodes.len()),
+        me,
+        placement_key,
+    )
+}
+
+impl Store {
+    /// Whether this node holds chunk `id` (without reading it).
+    pub fn has_chunk(&self, id: ChunkId) -> StoreResult<bool> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(CF_CHUNK_SUMS), id.to_bytes())?
+            .is_some())
+    }
+}
