@@ -117,6 +117,10 @@ pub struct StorageNodeConfig {
     /// The background re-verification of stored chunks.
     #[serde(default)]
     pub scrub: ScrubConfig,
+    /// Address (`host:port`) of any member of the cluster: a node with no cluster map state yet
+    /// learns it from there at startup (gateways also send it later).
+    #[serde(default)]
+    pub join: Option<String>,
 }
 
 /// Pace of the scrub: chunk bytes verified per second (0 turns it off), and the pause between
@@ -184,8 +188,13 @@ pub struct GatewayConfig {
     pub region: String,
     /// The cluster map file. Watched: a valid map with a higher epoch written here is a
     /// membership change (see ARCHITECTURE.md). The nodes keep the map state too, and a
-    /// newer state held by them wins over this file.
-    pub cluster_map: PathBuf,
+    /// newer state held by them wins over this file. Give this, or `join`, or both.
+    #[serde(default)]
+    pub cluster_map: Option<PathBuf>,
+    /// Addresses (`host:port`) of storage nodes to learn the cluster map from (discovery):
+    /// any one member that answers is enough.
+    #[serde(default)]
+    pub join: Vec<String>,
     /// Shared secret that authenticates every internal request.
     pub cluster_secret: Secret,
     /// Access keys accepted by the S3 endpoint.
@@ -332,6 +341,12 @@ impl GatewayConfig {
                 self.chunk_size
             ));
         }
+        if self.cluster_map.is_none() && self.join.is_empty() {
+            return Err(
+                "cluster_map: give the cluster map file, or `join` with the address of a member"
+                    .into(),
+            );
+        }
         if self.inline_threshold > self.chunk_size {
             return Err("inline_threshold: must not exceed chunk_size".into());
         }
@@ -345,7 +360,9 @@ impl GatewayConfig {
     }
 
     fn rebase(&mut self, dir: &Path) {
-        self.cluster_map = dir.join(&self.cluster_map);
+        if let Some(map) = &mut self.cluster_map {
+            *map = dir.join(&*map);
+        }
         self.cluster_secret.rebase(dir);
         for c in &mut self.credentials {
             c.secret_key.rebase(dir);
@@ -455,7 +472,7 @@ encryption:
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let gw =
             load_gateway(&root.join("examples/gateway.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        let map = load_cluster_map(&gw.cluster_map).unwrap();
+        let map = load_cluster_map(gw.cluster_map.as_ref().unwrap()).unwrap();
         assert_eq!(map.nodes.len(), 3);
         for i in 1..=3 {
             let node = load_storage_node(&root.join(format!("examples/node{i}.yaml"))).unwrap();
@@ -469,7 +486,7 @@ encryption:
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "gw.yaml", GATEWAY);
         let config = load_gateway(&path).unwrap();
-        assert_eq!(config.cluster_map, dir.path().join("cluster.yaml"));
+        assert_eq!(config.cluster_map, Some(dir.path().join("cluster.yaml")));
         assert_eq!(
             config.cluster_secret,
             Secret::File(dir.path().join("secret.txt"))

@@ -241,6 +241,9 @@ pub struct Cluster {
     pub health: Arc<Health>,
     /// Sloppy quorum with hinted handoff (else strict: only true owners count).
     handoff: bool,
+    /// Whether the map state is known to be the cluster's (a node answered with its own), not
+    /// only read from this gateway's file, which cannot say whether data is still moving.
+    pub confirmed: std::sync::atomic::AtomicBool,
 }
 
 /// Where one write goes: a node, and the owner it stands in for (`None`: it is an owner).
@@ -280,6 +283,7 @@ impl Cluster {
             metrics,
             health,
             handoff,
+            confirmed: std::sync::atomic::AtomicBool::new(false),
         };
         cluster.install(state)?;
         Ok(cluster)

@@ -62,9 +62,9 @@ pub struct Assembled {
     pub credentials: Vec<(String, String)>,
 }
 
-/// Loads the cluster map, secrets and master keys named by `config`.
-pub fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assembled> {
-    let map = config::load_cluster_map(&config.cluster_map)?;
+/// Loads the cluster map (from the file, or from a member named in `join`), secrets and master
+/// keys named by `config`.
+pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assembled> {
     let secret = config
         .cluster_secret
         .resolve("cluster_secret")
@@ -88,13 +88,32 @@ pub fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assembled> {
         }),
         None => None,
     };
+    let (state, learned) = match &config.cluster_map {
+        Some(path) => (
+            placement::MapState::settled(config::load_cluster_map(path)?),
+            false,
+        ),
+        None => (
+            membership::learn(
+                &config.join,
+                &ClusterKey::new(&secret),
+                internal_tls.as_ref(),
+            )
+            .await?,
+            true,
+        ),
+    };
     let cluster = Arc::new(cluster::Cluster::new(
-        map,
+        state.current.clone(),
         ClusterKey::new(&secret),
         internal_tls.as_ref(),
         config.hinted_handoff,
         metrics.clone(),
     )?);
+    cluster.install(state)?;
+    cluster
+        .confirmed
+        .store(learned, std::sync::atomic::Ordering::SeqCst);
     let gateway = s3::Gateway {
         cluster,
         data: objects::DataConfig {
@@ -119,7 +138,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         gateway,
         metrics,
         credentials,
-    } = assemble(config)?;
+    } = assemble(config).await?;
     let tls = match &config.tls {
         Some(files) => Some(
             storage_node::tls::server_config(files, storage_node::tls::ALPN_S3)
@@ -129,7 +148,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     };
     let cluster = gateway.cluster.clone();
     // Before serving: the newest map state among the file and the nodes.
-    membership::sync_once(&cluster, Some(&config.cluster_map)).await;
+    membership::sync_once(&cluster, config.cluster_map.as_deref()).await;
     let service =
         server::build_service(gateway, &credentials, config.virtual_host_domain.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
@@ -142,7 +161,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let hand_back = tokio::spawn(handoff::hand_back(cluster.clone()));
     let watch = tokio::spawn(membership::watch(
         cluster.clone(),
-        Some(config.cluster_map.clone()),
+        config.cluster_map.clone(),
     ));
     let rebalance = tokio::spawn(rebalance::run(
         cluster.clone(),

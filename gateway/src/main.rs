@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         }
         (Some(Command::Status { config }), _) => {
             let config = config::load_gateway(&config)?;
-            let assembled = gateway::assemble(&config)?;
+            let assembled = gateway::assemble(&config).await?;
             let cluster = &assembled.gateway.cluster;
             gateway::membership::sync_once(cluster, None).await;
             let nodes = gateway::status::cluster_status(cluster).await;
@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
         (Some(Command::ApplyMap { config, map }), _) => {
             let config = config::load_gateway(&config)?;
             let next = config::load_cluster_map(&map)?;
-            let assembled = gateway::assemble(&config)?;
+            let assembled = gateway::assemble(&config).await?;
             let cluster = &assembled.gateway.cluster;
             gateway::membership::sync_once(cluster, None).await;
             let state = cluster
@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
         }
         (Some(Command::Rotate { config }), _) => {
             let config = config::load_gateway(&config)?;
-            let assembled = gateway::assemble(&config)?;
+            let assembled = gateway::assemble(&config).await?;
             gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
             let report =
                 gateway::rotate::rotate(&assembled.gateway.cluster, &assembled.gateway.keyring)

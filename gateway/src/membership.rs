@@ -10,11 +10,15 @@
 //! writes by a map that has been replaced once the nodes have the new one.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use placement::{ClusterMap, MapState, Offer};
+
+use storage_node::auth::ClusterKey;
+use storage_node::client::{ClientTls, NodeClient, Timeouts};
 
 use crate::cluster::Cluster;
 
@@ -92,7 +96,26 @@ pub async fn sync_once(cluster: &Cluster, file: Option<&Path>) -> Round {
     .await;
     drop(asks);
 
-    let mut best = ours.clone();
+    // Until a node has answered, our state is only our file's map, which cannot say whether
+    // data still moves: the nodes' newest state (if any) is the base, and a newer map in the
+    // file is a change from it.
+    let confirmed = cluster.confirmed.load(Ordering::SeqCst);
+    let from_nodes =
+        held.iter()
+            .filter_map(|(_, s)| s.as_ref())
+            .fold(None::<MapState>, |best, s| {
+                match MapState::offer(best.as_ref(), s) {
+                    Offer::Adopt => Some(s.clone()),
+                    _ => best,
+                }
+            });
+    let mut best = match (&from_nodes, confirmed) {
+        (Some(nodes), false) => nodes.clone(),
+        _ => ours.clone(),
+    };
+    if !held.is_empty() {
+        cluster.confirmed.store(true, Ordering::SeqCst);
+    }
     for (_, state) in &held {
         if let Some(s) = state {
             if MapState::offer(Some(&best), s) == Offer::Adopt {
@@ -174,6 +197,31 @@ pub async fn publish(cluster: &Cluster, state: &MapState) -> usize {
     let held: Vec<(usize, Option<MapState>)> =
         cluster.members().into_iter().map(|i| (i, None)).collect();
     push(cluster, state, &held).await
+}
+
+/// The map state of the first member among `addresses` that has one (discovery: a gateway
+/// configured with `join` instead of a map file).
+pub async fn learn(
+    addresses: &[String],
+    key: &ClusterKey,
+    tls: Option<&ClientTls>,
+) -> anyhow::Result<MapState> {
+    let mut errors = Vec::new();
+    for address in addresses {
+        let node = NodeClient::with_tls(address, key.clone(), Timeouts::default(), tls)?;
+        match node.map_state().await {
+            Ok(Some(state)) => {
+                tracing::info!("cluster map epoch {} learned from {address}", state.epoch());
+                return Ok(state);
+            }
+            Ok(None) => errors.push(format!("{address}: holds no cluster map yet")),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    anyhow::bail!(
+        "join: no member answered with a cluster map ({})",
+        errors.join("; ")
+    )
 }
 
 /// Rounds forever: every [`WATCH_EVERY`], and at once when a node answers with a newer epoch.

@@ -121,6 +121,30 @@ async fn grow_to_four_and_shrink_back_under_reads() {
         chunk_size: 256 << 10,
         ..Default::default()
     });
+    // Discovery: node3, not yet in the map, joins through node0's address and learns the map.
+    let mut cluster = cluster;
+    cluster.kill_node(3);
+    let config = cluster.path().join("node3.yaml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("join: \"127.0.0.1:{}\"\n", cluster.node_ports[0]));
+    std::fs::write(&config, text).unwrap();
+    cluster.restart_node(3);
+    let started = Instant::now();
+    while cluster
+        .node_client(3)
+        .map_state()
+        .await
+        .unwrap()
+        .map(|s| s.epoch())
+        != Some(1)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "node3 learned no map"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cluster = cluster;
     let s3 = cluster.client();
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let mut objects: HashMap<String, String> = HashMap::new();
@@ -234,4 +258,17 @@ async fn grow_to_four_and_shrink_back_under_reads() {
     }
     let listed = common::keys_in(&s3, BUCKET).await;
     assert_eq!(listed.len(), objects.len());
+
+    // Discovery for a gateway: no map file, only a member's address.
+    let yaml = std::fs::read_to_string(cluster.path().join("gateway.yaml")).unwrap();
+    let joined = yaml.replace(
+        "cluster_map: cluster.yaml",
+        &format!("join: [\"127.0.0.1:{}\"]", cluster.node_ports[2]),
+    );
+    assert_ne!(yaml, joined);
+    std::fs::write(cluster.path().join("joined.yaml"), joined).unwrap();
+    let (ok, out) = cluster.gateway_command_with("joined.yaml", &["status"]);
+    assert!(ok, "{out}");
+    assert!(out.starts_with("epoch 3 "), "{out}");
+    assert!(!out.contains("moving") && !out.contains("node1"), "{out}");
 }

@@ -63,6 +63,10 @@ pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<Running
         Some(files) => Some(tls::server_config(files, tls::ALPN_INTERNAL)?),
         None => None,
     };
+    let joining = config.join.clone().map(|member| {
+        let (state, secret) = (state.clone(), secret.clone());
+        tokio::spawn(async move { join(&state, &member, &secret).await })
+    });
     let pace = scrub::Pace {
         bytes_per_second: config.scrub.bytes_per_second,
         pause: std::time::Duration::from_secs_f64(config.scrub.pause_seconds),
@@ -81,12 +85,46 @@ pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<Running
         if let Some(s) = scrubber {
             s.abort();
         }
+        if let Some(j) = joining {
+            j.abort();
+        }
     }));
     Ok(RunningNode {
         address,
         shutdown: tx,
         task,
     })
+}
+
+/// Learns the cluster map state from `member` (discovery), when this node holds none yet; in
+/// the background, retrying for a minute while the member is unreachable or has no state
+/// itself. Not fatal when it never succeeds: gateways send the state to every node of the map.
+async fn join(state: &server::NodeState, member: &str, secret: &str) {
+    let client = client::NodeClient::new(
+        member,
+        auth::ClusterKey::new(secret),
+        client::Timeouts::default(),
+    );
+    for _ in 0..60 {
+        if state.map_state().is_some() {
+            return;
+        }
+        match client.map_state().await {
+            Ok(Some(learned)) => {
+                match state.offer_map(learned) {
+                    Ok(s) => {
+                        tracing::info!("joined: cluster map epoch {} from {member}", s.epoch())
+                    }
+                    Err(why) => tracing::warn!("cluster map from {member} refused: {why}"),
+                }
+                return;
+            }
+            Ok(None) => tracing::debug!("{member} holds no cluster map yet"),
+            Err(e) => tracing::debug!("join {member}: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    tracing::warn!("join: {member} gave no cluster map within a minute");
 }
 
 pub use store::Store;

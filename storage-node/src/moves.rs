@@ -175,10 +175,11 @@ impl Store {
             if q.after.as_deref() == Some(&raw[..]) {
                 continue;
             }
+            // `next` is the last key looked at: the next page resumes after it.
             if page.records.len() >= q.limit.max(1) as usize || scanned >= SCAN_BUDGET {
-                page.next = Some(raw.to_vec());
                 return Ok(page);
             }
+            page.next = Some(raw.to_vec());
             let record = match q.kind {
                 MoveKind::Buckets => {
                     let b: BucketRecord = decode(&value).map_err(StoreError::Corrupt)?;
@@ -212,6 +213,7 @@ impl Store {
             };
             page.records.extend(record);
         }
+        page.next = None;
         Ok(page)
     }
 
@@ -325,5 +327,134 @@ impl Store {
             .db
             .get_pinned_cf(self.cf(CF_CHUNK_SUMS), id.to_bytes())?
             .is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Layout;
+
+    fn map(nodes: &[&str]) -> ClusterMap {
+        let mut text = "epoch: 1\nreplication: { n: 2, w: 1, r: 2 }\nnodes:\n".to_string();
+        for (i, id) in nodes.iter().enumerate() {
+            text.push_str(&format!("  - {{ id: {id}, address: \"x:{i}\" }}\n"));
+        }
+        ClusterMap::from_yaml(&text).unwrap()
+    }
+
+    fn chunk(i: u32) -> ChunkId {
+        ChunkId {
+            version: Version {
+                hlc: 7,
+                tiebreak: 7,
+            },
+            part: 0,
+            index: i,
+        }
+    }
+
+    fn listed(
+        store: &Store,
+        map: &ClusterMap,
+        me: &str,
+        kind: MoveKind,
+        limit: u32,
+    ) -> Vec<Moving> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .move_list(&MoveList {
+                    map: map.clone(),
+                    me: me.into(),
+                    kind,
+                    after,
+                    limit,
+                })
+                .unwrap();
+            all.extend(page.records);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return all,
+            }
+        }
+    }
+
+    #[test]
+    fn lists_exactly_what_the_node_no_longer_owns_and_releases_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let old = map(&["a", "b"]);
+        let new = map(&["a", "b", "c"]);
+        for i in 0..100 {
+            store.put_chunk(chunk(i), b"x").unwrap();
+        }
+        let mut m = Manifest::tombstone(
+            "bkt",
+            "k",
+            Version {
+                hlc: 3,
+                tiebreak: 1,
+            },
+        );
+        m.deleted = false;
+        m.layout = Layout::Inline(b"abc".to_vec());
+        store.put_manifest(&m).unwrap();
+        // Under the old map node a owns everything (n = 2 of 2 nodes).
+        assert!(listed(&store, &old, "a", MoveKind::Chunks, 7).is_empty());
+        // Under the new one, exactly the chunks whose owners leave out a, in pages of 7.
+        let moving: Vec<ChunkId> = listed(&store, &new, "a", MoveKind::Chunks, 7)
+            .into_iter()
+            .map(|r| match r {
+                Moving::Chunk(id) => id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected: Vec<ChunkId> = (0..100)
+            .map(chunk)
+            .filter(|id| !owns(&new, "a", &id.to_bytes()))
+            .collect();
+        assert!(!expected.is_empty() && expected.len() < 100);
+        assert_eq!(moving.len(), expected.len());
+        // A hinted chunk is the hint's business, not the move's.
+        let hinted = expected[0];
+        store.put_hinted_chunk("c", hinted, b"x").unwrap();
+        assert_eq!(
+            listed(&store, &new, "a", MoveKind::Chunks, 7).len(),
+            expected.len() - 1
+        );
+        for id in &expected[1..] {
+            store.release(&Released::Chunk(*id)).unwrap();
+        }
+        assert!(listed(&store, &new, "a", MoveKind::Chunks, 7).is_empty());
+        // A release names one version: a newer one written meanwhile stays.
+        let mut newer = m.clone();
+        newer.version.hlc = 9;
+        store.put_manifest(&newer).unwrap();
+        store
+            .release(&Released::Manifest {
+                bucket: "bkt".into(),
+                key: "k".into(),
+                version: m.version,
+            })
+            .unwrap();
+        assert_eq!(
+            store.get_manifest("bkt", "k").unwrap().unwrap().version.hlc,
+            9
+        );
+    }
+
+    #[test]
+    fn the_map_state_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = MapState::settled(map(&["a", "b"]));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.map_state().unwrap(), None);
+            store.save_map_state(&state).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.map_state().unwrap(), Some(state));
     }
 }

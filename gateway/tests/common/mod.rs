@@ -346,10 +346,15 @@ impl TestCluster {
 
     /// Runs `gateway <args> --config gateway.yaml` to completion: (success, stdout + stderr).
     pub fn gateway_command(&self, args: &[&str]) -> (bool, String) {
+        self.gateway_command_with("gateway.yaml", args)
+    }
+
+    /// Runs `gateway <args> --config <config>` (a file in the cluster folder) to completion.
+    pub fn gateway_command_with(&self, config: &str, args: &[&str]) -> (bool, String) {
         let out = Command::new(bin("gateway"))
             .args(args)
             .arg("--config")
-            .arg(self.dir.path().join("gateway.yaml"))
+            .arg(self.dir.path().join(config))
             .env("RUST_LOG", "warn")
             .output()
             .unwrap();
