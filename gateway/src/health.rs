@@ -71,19 +71,26 @@ impl Health {
         self.nodes.read().unwrap_or_else(|p| p.into_inner())[i].clone()
     }
 
+    /// Node `i`'s back-off deadline (0 when up), read under the lock without cloning.
+    fn down_until(&self, i: usize) -> u64 {
+        self.nodes.read().unwrap_or_else(|p| p.into_inner())[i]
+            .down_until_ms
+            .load(Ordering::Relaxed)
+    }
+
     fn name(&self, i: usize) -> String {
         self.names.read().unwrap_or_else(|p| p.into_inner())[i].clone()
     }
 
     /// Whether calls to node `i` are worth making now.
     pub fn is_up(&self, i: usize) -> bool {
-        let until = self.node(i).down_until_ms.load(Ordering::Relaxed);
+        let until = self.down_until(i);
         until == 0 || now_ms() >= until
     }
 
     /// Whether node `i` is considered down (backed off), even if its back-off has run out.
     pub fn is_marked_down(&self, i: usize) -> bool {
-        self.node(i).down_until_ms.load(Ordering::Relaxed) != 0
+        self.down_until(i) != 0
     }
 
     /// Feeds the outcome of a call to node `i`.

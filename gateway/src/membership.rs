@@ -57,31 +57,12 @@ pub async fn sync_once(cluster: &Cluster, file: Option<&Path>) -> Round {
     let mut round = Round::default();
     let ours = cluster.map_state();
     let file_map = file.and_then(read_map);
-    // Ask every node of our maps and of the file's map.
-    let mut ids: Vec<(String, String)> = Vec::new();
-    for map in [
-        Some(&ours.current),
-        ours.previous.as_ref(),
-        file_map.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        for spec in &map.nodes {
-            if !ids.iter().any(|(id, _)| *id == spec.id) {
-                ids.push((spec.id.clone(), spec.address.clone()));
-            }
-        }
-    }
-    let clients: Vec<_> = ids
-        .iter()
-        .filter_map(|(id, _)| cluster.index_of(id).map(|i| (i, cluster.node(i))))
-        .collect();
-    let mut asks: FuturesUnordered<_> = clients
-        .iter()
-        .map(|(i, node)| {
-            let node = node.clone();
-            let i = *i;
+    // Ask every node of our maps.
+    let mut asks: FuturesUnordered<_> = cluster
+        .members()
+        .into_iter()
+        .map(|i| {
+            let node = cluster.node(i);
             async move { (i, node.map_state().await) }
         })
         .collect();

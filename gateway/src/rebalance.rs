@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use storage_node::client::RpcError;
-use storage_node::model::{BucketRecord, Manifest};
 use storage_node::moves::{MoveKind, MoveList, Moving, Release, Released};
 
 use crate::cluster::{Cluster, Layout};
@@ -162,13 +161,7 @@ async fn copy_to_owners(
     pace: Pace,
     pass: &mut Pass,
 ) -> Result<Option<Released>, RpcError> {
-    let placement_key = match &record {
-        Moving::Bucket(b) => BucketRecord::placement_key(&b.name),
-        Moving::Upload { record, .. } => Manifest::placement_key(&record.bucket, &record.key),
-        Moving::Manifest(m) => Manifest::placement_key(&m.bucket, &m.key),
-        Moving::Chunk(id) => id.to_bytes().to_vec(),
-    };
-    let owners = layout.current.owners(&placement_key);
+    let owners = layout.current.owners(&record.placement_key());
     match record {
         Moving::Bucket(b) => {
             for &o in &owners {

@@ -270,29 +270,17 @@ impl Store {
         }
         Ok(())
     }
+}
 
-    /// How many records of each kind this node holds that it does not own under `map` (for
-    /// status reports; a full scan).
-    pub fn count_moving(&self, map: &ClusterMap, me: &str) -> StoreResult<u64> {
-        let mut total = 0;
-        for kind in MoveKind::ALL {
-            let mut after = None;
-            loop {
-                let page = self.move_list(&MoveList {
-                    map: map.clone(),
-                    me: me.to_string(),
-                    kind,
-                    after,
-                    limit: 10_000,
-                })?;
-                total += page.records.len() as u64;
-                match page.next {
-                    Some(n) => after = Some(n),
-                    None => break,
-                }
-            }
+impl Moving {
+    /// The placement key of the moving record.
+    pub fn placement_key(&self) -> Vec<u8> {
+        match self {
+            Moving::Bucket(b) => BucketRecord::placement_key(&b.name),
+            Moving::Upload { record, .. } => Manifest::placement_key(&record.bucket, &record.key),
+            Moving::Manifest(m) => Manifest::placement_key(&m.bucket, &m.key),
+            Moving::Chunk(id) => id.to_bytes().to_vec(),
         }
-        Ok(total)
     }
 }
 
@@ -309,11 +297,11 @@ impl Released {
     }
 }
 
-/// Whether node `me` owns `placement_key` under `map`.
-pub fn owns(map: &ClusterMap, me: &str, placement_key: &[u8]) -> bool {
+/// Whether node `me` owns `placement_key` under `map`, whose ring is `ring`.
+pub fn owns(map: &ClusterMap, ring: &Ring, me: &str, placement_key: &[u8]) -> bool {
     let me = map.nodes.iter().position(|node| node.id == me);
     owned(
-        &Ring::new(map),
+        ring,
         map.replication.n.min(map.nodes.len()),
         me,
         placement_key,
@@ -413,7 +401,7 @@ mod tests {
             .collect();
         let expected: Vec<ChunkId> = (0..100)
             .map(chunk)
-            .filter(|id| !owns(&new, "a", &id.to_bytes()))
+            .filter(|id| !owns(&new, &Ring::new(&new), "a", &id.to_bytes()))
             .collect();
         assert!(!expected.is_empty() && expected.len() < 100);
         assert_eq!(moving.len(), expected.len());

@@ -59,8 +59,21 @@ pub struct NodeState {
     pub key: ClusterKey,
     pub metrics: NodeMetrics,
     /// The cluster map state this node holds (also in the store), and its epoch (0: none).
-    pub map: std::sync::Mutex<Option<MapState>>,
+    map: std::sync::Mutex<Option<HeldMap>>,
     pub epoch: AtomicU64,
+}
+
+/// A map state and the ring of its current map, built once when the state is adopted.
+struct HeldMap {
+    state: MapState,
+    ring: placement::Ring,
+}
+
+impl HeldMap {
+    fn new(state: MapState) -> HeldMap {
+        let ring = placement::Ring::new(&state.current);
+        HeldMap { state, ring }
+    }
 }
 
 impl NodeState {
@@ -78,20 +91,33 @@ impl NodeState {
             store,
             key,
             metrics,
-            map: std::sync::Mutex::new(map),
+            map: std::sync::Mutex::new(map.map(HeldMap::new)),
             epoch: AtomicU64::new(epoch),
         })
     }
 
     /// The map state held, if any.
     pub fn map_state(&self) -> Option<MapState> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.held().as_ref().map(|h| h.state.clone())
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<HeldMap>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this node may drop its copy of a record: only by its own current map (epoch
+    /// `epoch`), and only a record it does not own there.
+    pub fn may_release(&self, epoch: u64, placement_key: &[u8]) -> bool {
+        self.held().as_ref().is_some_and(|h| {
+            h.state.epoch() == epoch
+                && !crate::moves::owns(&h.state.current, &h.ring, &self.node_id, placement_key)
+        })
     }
 
     /// Takes `offered` if it is newer (see [`MapState::offer`]); answers the state held after.
     pub fn offer_map(&self, offered: MapState) -> Result<MapState, String> {
-        let mut held = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        match MapState::offer(held.as_ref(), &offered) {
+        let mut held = self.held();
+        match MapState::offer(held.as_ref().map(|h| &h.state), &offered) {
             Offer::Adopt => {
                 self.store
                     .save_map_state(&offered)
@@ -103,7 +129,7 @@ impl NodeState {
                     if offered.is_moving() { " (data moving)" } else { "" }
                 );
                 self.epoch.store(offered.epoch(), Ordering::SeqCst);
-                *held = Some(offered.clone());
+                *held = Some(HeldMap::new(offered.clone()));
                 Ok(offered)
             }
             Offer::Same => Ok(offered),
@@ -436,17 +462,7 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             }
             "/v1/move/release" => {
                 let q: Release = message(state, req).await?;
-                // Only by the node's own current map, and only a record it does not own there.
-                let held = state.map_state();
-                let allowed = held.as_ref().is_some_and(|m| {
-                    m.epoch() == q.epoch
-                        && !crate::moves::owns(
-                            &m.current,
-                            &state.node_id,
-                            &q.record.placement_key(),
-                        )
-                });
-                if !allowed || q.me != state.node_id {
+                if q.me != state.node_id || !state.may_release(q.epoch, &q.record.placement_key()) {
                     return Ok(reply(
                         StatusCode::CONFLICT,
                         "not releasable: the node owns the record or holds another map",
