@@ -232,6 +232,30 @@ pub struct GatewayConfig {
     /// 0 is unlimited.
     #[serde(default = "default_rebalance_rate")]
     pub rebalance_bytes_per_second: u64,
+    /// Removal of what nobody needs any more: orphan chunks, old tombstones, ended uploads.
+    #[serde(default)]
+    pub garbage_collection: GcConfig,
+}
+
+/// Garbage collection: after a complete anti-entropy pass, at most every `every_seconds`
+/// (0 turns it off), remove orphan chunks, tombstones, ended upload records and conditional
+/// write promises older than `grace_seconds`. The grace must outlast the slowest request and at
+/// least two anti-entropy cycles (a deletion must have reached every replica before its
+/// tombstone goes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    pub grace_seconds: f64,
+    pub every_seconds: f64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            grace_seconds: 86_400.0,
+            every_seconds: 3_600.0,
+        }
+    }
 }
 
 fn default_rebalance_rate() -> u64 {
@@ -349,6 +373,16 @@ impl GatewayConfig {
         }
         if self.inline_threshold > self.chunk_size {
             return Err("inline_threshold: must not exceed chunk_size".into());
+        }
+        let gc = &self.garbage_collection;
+        if !(gc.every_seconds >= 0.0 && gc.grace_seconds >= 0.0) {
+            return Err("garbage_collection: seconds must not be negative".into());
+        }
+        if gc.every_seconds > 0.0 && gc.grace_seconds < 2.0 * self.anti_entropy_seconds {
+            return Err(format!(
+                "garbage_collection.grace_seconds: must be at least twice anti_entropy_seconds ({}), got {}",
+                self.anti_entropy_seconds, gc.grace_seconds
+            ));
         }
         if self.chunk_window == 0 || self.chunk_window > 64 {
             return Err(format!(
@@ -530,6 +564,10 @@ encryption:
         let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}chunk_size: 10\n"));
         let err = load_gateway(&path).unwrap_err().to_string();
         assert!(err.contains("chunk_size"), "{err}");
+        let short_grace = "anti_entropy_seconds: 60\ngarbage_collection: { grace_seconds: 100 }\n";
+        let path = write(dir.path(), "gw2.yaml", &format!("{GATEWAY}{short_grace}"));
+        let err = load_gateway(&path).unwrap_err().to_string();
+        assert!(err.contains("garbage_collection.grace_seconds"), "{err}");
     }
 
     #[test]

@@ -1,48 +1,122 @@
 //! Anti-entropy: on a timer, every pair of nodes that share records compares digests of what
 //! each holds for the other (`storage_node::antientropy`), and for each cell that differs the
 //! two record lists are fetched and the difference copied: the newest manifest version of a key
-//! to the side that lacks it (tombstones included), and chunks to the owner missing them. So a
-//! node that lost its disk, or missed writes while down with no stand-in to hold them, is
-//! refilled without any client read. Only differing cells cross the network.
+//! and the newest bucket record to the side that lacks it (tombstones included), and chunks to
+//! the owner missing them. So a node that lost its disk, or missed writes while down with no
+//! stand-in to hold them, is refilled without any client read. Only differing cells cross the
+//! network. A pass that reached every node and reconciled every difference is *complete*;
+//! garbage collection ([`crate::gc`]) only runs after one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use storage_node::antientropy::{CellRequest, DigestRequest, Digests, Record, RecordKind};
 use storage_node::client::RpcError;
-use storage_node::model::ChunkId;
+use storage_node::model::{ChunkId, Version};
 
 use crate::cluster::Cluster;
+use crate::gc;
 
 /// What one pass did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Pass {
+    /// When the pass began.
+    pub started: SystemTime,
     pub cells_differing: u64,
-    pub manifests_copied: u64,
-    pub chunks_copied: u64,
+    /// Manifests, bucket records and chunks copied to a replica that lacked them.
+    pub records_copied: u64,
+    /// Every node of the map answered and every difference was reconciled: from now on, each
+    /// record written before `started` is on every one of its owners.
+    pub complete: bool,
 }
 
-/// Runs a pass every `every`, forever.
-pub async fn run(cluster: Arc<Cluster>, every: Duration) {
+/// A record's name, whose newest version both replicas must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Named {
+    Object(String, String),
+    Bucket(String),
+}
+
+/// The newest version of each named record of a list.
+fn newest(records: &[Record]) -> HashMap<Named, Version> {
+    let mut out = HashMap::new();
+    for r in records {
+        let (name, version) = match r {
+            Record::Manifest {
+                bucket,
+                key,
+                version,
+            } => (Named::Object(bucket.clone(), key.clone()), *version),
+            Record::Bucket { name, version } => (Named::Bucket(name.clone()), *version),
+            Record::Chunk(_) => continue,
+        };
+        let e = out.entry(name).or_insert(version);
+        *e = (*e).max(version);
+    }
+    out
+}
+
+/// Copies the newest record `name` from node `from` to node `to`; false if `from` no longer
+/// has it.
+async fn copy_newest(
+    cluster: &Arc<Cluster>,
+    name: &Named,
+    from: usize,
+    to: usize,
+) -> Result<bool, RpcError> {
+    match name {
+        Named::Object(bucket, key) => {
+            let Some(m) = cluster.node(from).get_manifest(bucket, key).await? else {
+                return Ok(false);
+            };
+            let reply = cluster.node(to).put_manifest(&m).await?;
+            cluster.collect_superseded(&m, vec![reply]);
+        }
+        Named::Bucket(bucket) => {
+            let Some(record) = cluster.node(from).get_bucket(bucket).await? else {
+                return Ok(false);
+            };
+            cluster.node(to).put_bucket(&record).await?;
+        }
+    }
+    Ok(true)
+}
+
+/// Runs a pass every `every`, forever; after each complete pass, garbage collection when due.
+pub async fn run(cluster: Arc<Cluster>, every: Duration, mut gc: Option<gc::Collector>) {
     loop {
         tokio::time::sleep(every).await;
         let pass = sync_once(&cluster).await;
-        if pass.manifests_copied + pass.chunks_copied > 0 {
+        if pass.records_copied > 0 {
             tracing::info!(
-                "anti-entropy: {} cells differed, {} manifests and {} chunks copied",
+                "anti-entropy: {} cells differed, {} records copied",
                 pass.cells_differing,
-                pass.manifests_copied,
-                pass.chunks_copied
+                pass.records_copied,
             );
+        }
+        if let Some(gc) = gc.as_mut() {
+            gc.after_pass(&cluster, &pass).await;
         }
     }
 }
 
 /// One pass over every pair of nodes that answer.
 pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
-    let mut pass = Pass::default();
-    for kind in [RecordKind::Manifests, RecordKind::Chunks] {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let epoch = cluster.layout().current.map.epoch;
+    let mut pass = Pass {
+        started,
+        cells_differing: 0,
+        records_copied: 0,
+        complete: true,
+    };
+    for kind in [
+        RecordKind::Manifests,
+        RecordKind::Buckets,
+        RecordKind::Chunks,
+    ] {
         let layout = cluster.layout();
         let nodes = layout.current.nodes().to_vec();
         let mut digests: Vec<Option<Digests>> = Vec::new();
@@ -57,6 +131,7 @@ pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
             } else {
                 None
             };
+            pass.complete &= d.is_some();
             digests.push(d);
         }
         for x in 0..digests.len() {
@@ -75,6 +150,7 @@ pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
                     })
                     .map(|c| c as u32)
                     .collect();
+                cluster.metrics.ae_pairs_compared.inc();
                 if differing.is_empty() {
                     continue;
                 }
@@ -85,9 +161,24 @@ pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
                     .inc_by(differing.len() as u64);
                 if let Err(e) = sync_cells(cluster, kind, a, b, differing, &mut pass).await {
                     tracing::debug!("anti-entropy of nodes {a}/{b}: {e}");
+                    pass.complete = false;
                 }
             }
         }
+    }
+    pass.complete &= cluster.layout().current.map.epoch == epoch;
+    let m = &cluster.metrics;
+    m.ae_pass_seconds.set(clock.elapsed().as_secs_f64());
+    m.ae_passes
+        .with_label_values(&[if pass.complete { "complete" } else { "partial" }])
+        .inc();
+    if pass.complete {
+        m.ae_last_complete.set(
+            started
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+        );
     }
     pass
 }
@@ -125,35 +216,17 @@ async fn sync_cells(
     let ra = records(cluster, kind, a, b, &cells).await?;
     let rb = records(cluster, kind, b, a, &cells).await?;
     match kind {
-        RecordKind::Manifests => {
-            let newest = |records: &[Record]| {
-                let mut out = HashMap::new();
-                for r in records {
-                    if let Record::Manifest {
-                        bucket,
-                        key,
-                        version,
-                    } = r
-                    {
-                        let e = out.entry((bucket.clone(), key.clone())).or_insert(*version);
-                        *e = (*e).max(*version);
-                    }
-                }
-                out
-            };
+        RecordKind::Manifests | RecordKind::Buckets => {
             let (na, nb) = (newest(&ra), newest(&rb));
             for (from, to, have, other) in [(a, b, &na, &nb), (b, a, &nb, &na)] {
-                for ((bucket, key), version) in have {
-                    if other.get(&(bucket.clone(), key.clone())) >= Some(version) {
+                for (name, version) in have {
+                    if other.get(name) >= Some(version) {
                         continue;
                     }
-                    let Some(m) = cluster.node(from).get_manifest(bucket, key).await? else {
-                        continue;
-                    };
-                    let reply = cluster.node(to).put_manifest(&m).await?;
-                    cluster.collect_superseded(&m, vec![reply]);
-                    pass.manifests_copied += 1;
-                    cluster.metrics.ae_records_copied.inc();
+                    if copy_newest(cluster, name, from, to).await? {
+                        pass.records_copied += 1;
+                        cluster.metrics.ae_records_copied.inc();
+                    }
                 }
             }
         }
@@ -163,7 +236,7 @@ async fn sync_cells(
                     .iter()
                     .filter_map(|r| match r {
                         Record::Chunk(id) => Some(*id),
-                        Record::Manifest { .. } => None,
+                        _ => None,
                     })
                     .collect()
             };
@@ -172,7 +245,7 @@ async fn sync_cells(
                 for id in have.difference(other) {
                     if let Some(data) = cluster.node(from).get_chunk(*id).await? {
                         cluster.node(to).put_chunk(*id, data).await?;
-                        pass.chunks_copied += 1;
+                        pass.records_copied += 1;
                         cluster.metrics.ae_records_copied.inc();
                     }
                 }

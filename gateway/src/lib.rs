@@ -7,7 +7,8 @@
 //! * [`cluster`]: preference lists, quorums, undo of failed writes, read repair;
 //!   [`conditional`]: writes with If-None-Match / If-Match, agreed by the key's owners (Paxos);
 //!   [`upload_state`]: multipart upload records.
-//! * [`antientropy`]: replicas compare digests and copy what differs.
+//! * [`antientropy`]: replicas compare digests and copy what differs; [`gc`]: removing orphan
+//!   chunks and old tombstones after a complete pass.
 //! * [`membership`]: the cluster map state, kept newest on this gateway and on every node;
 //!   [`rebalance`]: moving data to its new owners after a change.
 //! * [`health`]: which nodes answer; [`handoff`]: probing them and handing hinted writes back;
@@ -24,6 +25,7 @@ pub mod checksums;
 pub mod cluster;
 pub mod conditional;
 pub mod dev;
+pub mod gc;
 pub mod handoff;
 pub mod health;
 pub mod hlc;
@@ -169,10 +171,18 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
             bytes_per_second: config.rebalance_bytes_per_second,
         },
     ));
+    let gc_config = &config.garbage_collection;
+    let collector = (gc_config.every_seconds > 0.0).then(|| {
+        gc::Collector::new(
+            std::time::Duration::from_secs_f64(gc_config.grace_seconds),
+            std::time::Duration::from_secs_f64(gc_config.every_seconds),
+        )
+    });
     let anti_entropy = (config.anti_entropy_seconds > 0.0).then(|| {
         tokio::spawn(antientropy::run(
             cluster,
             std::time::Duration::from_secs_f64(config.anti_entropy_seconds),
+            collector,
         ))
     });
     let task = tokio::spawn(server::serve(listener, service, metrics, tls, async move {

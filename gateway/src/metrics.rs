@@ -1,8 +1,8 @@
 //! Prometheus metrics of the gateway.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
 };
 
 pub struct GatewayMetrics {
@@ -28,6 +28,20 @@ pub struct GatewayMetrics {
     pub ae_cells_differing: IntCounter,
     /// Records anti-entropy copied to a replica that lacked them.
     pub ae_records_copied: IntCounter,
+    /// Digest comparisons of two replicas.
+    pub ae_pairs_compared: IntCounter,
+    /// Anti-entropy passes by result (`complete`, `partial`).
+    pub ae_passes: IntCounterVec,
+    /// How long the last anti-entropy pass took.
+    pub ae_pass_seconds: Gauge,
+    /// When the last complete anti-entropy pass began (Unix seconds).
+    pub ae_last_complete: Gauge,
+    /// Garbage collections by outcome (`done`, `skipped`).
+    pub gc_runs: IntCounterVec,
+    /// Records garbage collection removed, by kind.
+    pub gc_removed: IntCounterVec,
+    /// When the last garbage collection finished (Unix seconds).
+    pub gc_last: Gauge,
     /// The map epoch this gateway places by.
     pub map_epoch: IntGauge,
     /// Records found on nodes that no longer own them and not yet moved (last pass).
@@ -122,6 +136,50 @@ impl GatewayMetrics {
             "Manifests and chunks anti-entropy copied to a replica that lacked them",
         )
         .expect("static metric");
+        let ae_pairs_compared = IntCounter::new(
+            "antientropy_pairs_compared_total",
+            "Digest comparisons between two replicas",
+        )
+        .expect("static metric");
+        let ae_passes = IntCounterVec::new(
+            Opts::new(
+                "antientropy_passes_total",
+                "Anti-entropy passes: complete (every node answered, every difference reconciled) or partial",
+            ),
+            &["result"],
+        )
+        .expect("static metric");
+        let ae_pass_seconds = Gauge::new(
+            "antientropy_last_pass_duration_seconds",
+            "How long the last anti-entropy pass took",
+        )
+        .expect("static metric");
+        let ae_last_complete = Gauge::new(
+            "antientropy_last_complete_pass_start_timestamp_seconds",
+            "When the last complete anti-entropy pass began",
+        )
+        .expect("static metric");
+        let gc_runs = IntCounterVec::new(
+            Opts::new(
+                "gc_runs_total",
+                "Garbage collections: done, or skipped (a node down, hints held, data moving)",
+            ),
+            &["outcome"],
+        )
+        .expect("static metric");
+        let gc_removed = IntCounterVec::new(
+            Opts::new(
+                "gc_removed_records_total",
+                "Orphan chunks, tombstones, ended uploads and promises removed by garbage collection",
+            ),
+            &["kind"],
+        )
+        .expect("static metric");
+        let gc_last = Gauge::new(
+            "gc_last_run_timestamp_seconds",
+            "When the last garbage collection finished",
+        )
+        .expect("static metric");
         let map_epoch = IntGauge::new("map_epoch", "The cluster map epoch this gateway places by")
             .expect("static metric");
         let rebalance_pending = IntGauge::new(
@@ -142,6 +200,13 @@ impl GatewayMetrics {
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(map_epoch.clone()),
+            Box::new(ae_pairs_compared.clone()),
+            Box::new(ae_passes.clone()),
+            Box::new(ae_pass_seconds.clone()),
+            Box::new(ae_last_complete.clone()),
+            Box::new(gc_runs.clone()),
+            Box::new(gc_removed.clone()),
+            Box::new(gc_last.clone()),
             Box::new(rebalance_pending.clone()),
             Box::new(rebalance_moved.clone()),
             Box::new(rebalance_bytes.clone()),
@@ -179,6 +244,13 @@ impl GatewayMetrics {
             chunk_repairs,
             ae_cells_differing,
             ae_records_copied,
+            ae_pairs_compared,
+            ae_passes,
+            ae_pass_seconds,
+            ae_last_complete,
+            gc_runs,
+            gc_removed,
+            gc_last,
             map_epoch,
             rebalance_pending,
             rebalance_moved,

@@ -1,6 +1,7 @@
 //! Anti-entropy: a node whose data folder is wiped (and that missed writes and a delete while
 //! down) is refilled by the replicas' digest comparison alone, with no client read: every
-//! manifest (the tombstone included) and every chunk, checked on the node directly.
+//! manifest (the tombstone included), every chunk and the bucket record, checked on the node
+//! directly.
 
 mod common;
 
@@ -85,6 +86,9 @@ async fn a_wiped_node_is_refilled_without_reads() {
                     missing += 1;
                 }
             }
+        }
+        if wiped.get_bucket("entropy").await.unwrap().is_none() {
+            missing += 1; // the bucket record too
         }
         if missing == 0 {
             break;

@@ -2,14 +2,14 @@
 //! compare exactly the records both should hold, and the record lists of one cell.
 //!
 //! The gateway sends the cluster map with each request. For every manifest (by its placement
-//! key) and every chunk (by its id), the node computes the record's owners on the ring; for
-//! every *other* owner `p` it folds the record into cell `(p, c)`, where `c` is the top
-//! [`CELL_BITS`] bits of the record's placement hash. A cell's digest is the XOR of a hash of
-//! each record's identity (manifest: bucket, key, version; chunk: id) and a count. Node A's cell
-//! `(B, c)` and node B's cell `(A, c)` cover the same records when both are in sync, so the
-//! gateway compares them and lists only the cells that differ: the network cost follows the
-//! differences, not the data. The scan itself is local (manifests and chunk checksums only;
-//! chunk values are never read).
+//! key), every chunk (by its id) and every bucket record (by its name), the node computes the
+//! record's owners on the ring; for every *other* owner `p` it folds the record into cell
+//! `(p, c)`, where `c` is the top [`CELL_BITS`] bits of the record's placement hash. A cell's
+//! digest is the XOR of a hash of each record's identity (manifest: bucket, key, version;
+//! chunk: id; bucket: name, version) and a count. Node A's cell `(B, c)` and node B's cell
+//! `(A, c)` cover the same records when both are in sync, so the gateway compares them and
+//! lists only the cells that differ: the network cost follows the differences, not the data.
+//! The scan itself is local (manifests and chunk checksums only; chunk values are never read).
 
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ use rocksdb::IteratorMode;
 use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::model::{decode, ChunkId, Manifest, Version};
+use crate::model::{decode, BucketRecord, ChunkId, Manifest, Version};
 use crate::store::{Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS};
 
 /// Cells per peer: the top bits of the placement hash.
@@ -30,6 +30,7 @@ const CELLS: usize = 1 << CELL_BITS;
 pub enum RecordKind {
     Manifests,
     Chunks,
+    Buckets,
 }
 
 /// `POST /v1/ae/digest`: this node's digests, per peer and cell.
@@ -55,7 +56,7 @@ pub struct CellRequest {
     pub cells: Vec<u32>,
 }
 
-/// A record of a cell: a manifest version (a tombstone included) or a chunk.
+/// A record of a cell: a manifest version (a tombstone included), a chunk or a bucket record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Record {
     Manifest {
@@ -64,6 +65,10 @@ pub enum Record {
         version: Version,
     },
     Chunk(ChunkId),
+    Bucket {
+        name: String,
+        version: Version,
+    },
 }
 
 impl Record {
@@ -79,6 +84,11 @@ impl Record {
                 stable_hash(&b)
             }
             Record::Chunk(id) => stable_hash(&id.to_bytes()),
+            Record::Bucket { name, version } => {
+                let mut b = BucketRecord::placement_key(name);
+                b.extend_from_slice(&version.to_bytes());
+                stable_hash(&b)
+            }
         }
     }
 }
@@ -125,6 +135,17 @@ impl Store {
                     if let Some(id) = ChunkId::from_bytes(&raw) {
                         visit(&raw, Record::Chunk(id));
                     }
+                }
+            }
+            RecordKind::Buckets => {
+                for b in self.list_buckets()? {
+                    visit(
+                        &BucketRecord::placement_key(&b.name),
+                        Record::Bucket {
+                            name: b.name,
+                            version: b.version,
+                        },
+                    );
                 }
             }
         }

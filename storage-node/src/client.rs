@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::antientropy::{CellRequest, DigestRequest, Digests, Record};
 use crate::auth::{ClusterKey, HEADER};
+use crate::gc::{CollectRequest, References, RefsRequest, Removed, SweepRequest};
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
     ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord,
@@ -50,6 +51,8 @@ pub struct Timeouts {
     pub connect: Duration,
     pub metadata: Duration,
     pub chunk: Duration,
+    /// Calls that scan a node's whole store (anti-entropy digests, garbage collection).
+    pub scan: Duration,
 }
 
 impl Default for Timeouts {
@@ -58,6 +61,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(2),
             metadata: Duration::from_secs(10),
             chunk: Duration::from_secs(60),
+            scan: Duration::from_secs(300),
         }
     }
 }
@@ -234,14 +238,26 @@ impl NodeClient {
         path: &str,
         query: &Q,
     ) -> Result<A, RpcError> {
+        self.rpc_within(path, query, self.timeouts.metadata).await
+    }
+
+    /// An RPC that scans the node's store: it may take long on a large node.
+    async fn scan_rpc<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<A, RpcError> {
+        self.rpc_within(path, query, self.timeouts.scan).await
+    }
+
+    async fn rpc_within<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+        timeout: Duration,
+    ) -> Result<A, RpcError> {
         let (status, body) = self
-            .call(
-                Method::POST,
-                path,
-                encode(query).into(),
-                self.timeouts.metadata,
-                64 << 20,
-            )
+            .call(Method::POST, path, encode(query).into(), timeout, 64 << 20)
             .await?;
         if status != StatusCode::OK {
             return Err(self.status_error(status, &body));
@@ -402,12 +418,27 @@ impl NodeClient {
 
     /// The node's anti-entropy digests (see [`crate::antientropy`]).
     pub async fn ae_digest(&self, q: &DigestRequest) -> Result<Digests, RpcError> {
-        self.rpc("/v1/ae/digest", q).await
+        self.scan_rpc("/v1/ae/digest", q).await
     }
 
     /// The records of some anti-entropy cells, by cell.
     pub async fn ae_cells(&self, q: &CellRequest) -> Result<HashMap<u32, Vec<Record>>, RpcError> {
-        self.rpc("/v1/ae/cell", q).await
+        self.scan_rpc("/v1/ae/cell", q).await
+    }
+
+    /// A filter of the chunk groups the node's records reference (see [`crate::gc`]).
+    pub async fn gc_references(&self, q: &RefsRequest) -> Result<References, RpcError> {
+        self.scan_rpc("/v1/gc/refs", q).await
+    }
+
+    /// Deletes old chunks outside the union of every node's references.
+    pub async fn gc_sweep(&self, q: &SweepRequest) -> Result<Removed, RpcError> {
+        self.scan_rpc("/v1/gc/sweep", q).await
+    }
+
+    /// Removes old tombstones, ended uploads and promises.
+    pub async fn gc_collect(&self, q: &CollectRequest) -> Result<Removed, RpcError> {
+        self.scan_rpc("/v1/gc/collect", q).await
     }
 
     /// Chunks the node found corrupt (by its scrub or on a read), awaiting a good copy.

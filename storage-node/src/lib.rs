@@ -9,6 +9,8 @@
 //!   [`hints`]: records held for a node that was down (hinted handoff); [`scrub`]: chunk
 //!   checksums and the background pass that re-verifies them.
 //! * [`antientropy`]: digests of what a node holds, per peer and hash cell.
+//! * [`gc`]: what the node's records reference; removing orphan chunks, old tombstones, ended
+//!   uploads and promises once the grace period has passed.
 //! * [`moves`]: the cluster map state the node keeps, and the records it holds but no longer
 //!   owns after a membership change.
 //! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it, [`tls`]
@@ -19,6 +21,7 @@ pub mod auth;
 pub mod cas_store;
 pub mod client;
 pub mod envelopes;
+pub mod gc;
 pub mod hints;
 pub mod keys;
 pub mod metrics;

@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 
 use crate::antientropy::{CellRequest, DigestRequest};
 use crate::auth::{ClusterKey, HEADER};
+use crate::gc::{CollectRequest, RefsRequest, SweepRequest};
 use crate::metrics::NodeMetrics;
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
@@ -283,6 +284,9 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/chunk_bad/list") => "list_bad_chunks",
         (_, "/v1/ae/digest") => "ae_digest",
         (_, "/v1/ae/cell") => "ae_cell",
+        (_, "/v1/gc/refs") => "gc_refs",
+        (_, "/v1/gc/sweep") => "gc_sweep",
+        (_, "/v1/gc/collect") => "gc_collect",
         (_, "/v1/hint/manifest") => "hinted_manifest",
         (_, "/v1/hint/done") => "hint_done",
         (_, "/v1/envelope/stale") => "stale_envelopes",
@@ -445,6 +449,21 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             "/v1/ae/cell" => {
                 let q: CellRequest = message(state, req).await?;
                 let out = blocking(state, move |s| s.cells(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/gc/refs" => {
+                let q: RefsRequest = message(state, req).await?;
+                let out = blocking(state, move |s| s.references(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/gc/sweep" => {
+                let q: SweepRequest = message(state, req).await?;
+                let out = blocking(state, move |s| s.sweep(&q)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/gc/collect" => {
+                let q: CollectRequest = message(state, req).await?;
+                let out = blocking(state, move |s| s.collect(&q)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/map/get" => Ok(packed(state, &state.map_state())),

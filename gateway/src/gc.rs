@@ -1,0 +1,220 @@
+//! Garbage collection: removing what no record needs any more, once it is old enough that no
+//! write in flight and no replica that has not caught up can still need it.
+//!
+//! A collection runs after a *complete* anti-entropy pass ([`crate::antientropy`]), at most
+//! every `garbage_collection.every_seconds`, and only when it is safe to judge the whole
+//! cluster: every node of the map answers, no node holds hints, and no data is moving. The
+//! cutoff is the older of `now - grace` and the start of that anti-entropy pass, so:
+//!
+//! * a tombstone removed was on every owner before it went (the pass copied it to any replica
+//!   that lacked it), and no replica keeps the version it deleted;
+//! * a chunk removed was written before the cutoff and is referenced by no manifest or part
+//!   record on any node: each node sends a Bloom filter of the chunk groups its records point
+//!   at, the union goes back to every node, and each deletes its old chunks outside it
+//!   (`storage_node::gc`). False positives keep an orphan one more round; nothing referenced
+//!   is ever deleted.
+//!
+//! A chunk belongs to a write that failed half-way, an aborted upload, an overwrite whose
+//! clean-up was lost with its gateway, or a manifest that lost to a newer one while moving.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use storage_node::gc::{
+    filter, words, CollectRequest, FilterShape, RefsRequest, Removed, SweepRequest, FILTER_FORMAT,
+};
+
+use crate::antientropy::Pass;
+use crate::cluster::Cluster;
+
+/// Filter bits per distinct chunk group (about 1% false positives with 7 hashes).
+const BITS_PER_ITEM: u64 = 10;
+const MIN_BITS: u64 = 1 << 16;
+/// 8 MiB of filter: beyond about 6 million distinct groups per cluster, more orphans survive a
+/// round, nothing else changes.
+const MAX_BITS: u64 = 1 << 26;
+const HASHES: u32 = 7;
+
+/// Why a collection did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Skipped {
+    #[error("data is moving after a membership change")]
+    Moving,
+    #[error("node {0} does not answer")]
+    NodeDown(String),
+    #[error("node {0} holds hints")]
+    Hints(String),
+    #[error("the cluster map changed during the collection")]
+    MapChanged,
+}
+
+/// Runs collections from the anti-entropy loop.
+pub struct Collector {
+    grace: Duration,
+    every: Duration,
+    last: Option<Instant>,
+    shape: FilterShape,
+}
+
+impl Collector {
+    pub fn new(grace: Duration, every: Duration) -> Collector {
+        Collector {
+            grace,
+            every,
+            last: None,
+            shape: FilterShape {
+                bits: MIN_BITS,
+                hashes: HASHES,
+            },
+        }
+    }
+
+    /// Collects if `pass` was complete and the last collection is `every` ago.
+    pub async fn after_pass(&mut self, cluster: &Arc<Cluster>, pass: &Pass) {
+        if !pass.complete || self.last.is_some_and(|t| t.elapsed() < self.every) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let cutoff = cutoff_ms(SystemTime::now(), self.grace, pass.started);
+        match collect_once(cluster, cutoff, &mut self.shape).await {
+            Ok(r) => {
+                if r != Removed::default() {
+                    tracing::info!(
+                        "garbage collection: {} chunks, {} tombstones, {} uploads, {} promises removed",
+                        r.chunks, r.tombstones, r.uploads, r.promises
+                    );
+                }
+            }
+            Err(why) => tracing::info!("garbage collection skipped: {why}"),
+        }
+    }
+}
+
+/// The cutoff in milliseconds: the older of `now - grace` and `pass_started`.
+pub fn cutoff_ms(now: SystemTime, grace: Duration, pass_started: SystemTime) -> u64 {
+    let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    ms(now)
+        .saturating_sub(grace.as_millis() as u64)
+        .min(ms(pass_started))
+}
+
+/// One collection of everything older than `cutoff_ms`. `shape` is the filter size to use;
+/// it is resized for the next round from the number of references seen.
+pub async fn collect_once(
+    cluster: &Arc<Cluster>,
+    cutoff_ms: u64,
+    shape: &mut FilterShape,
+) -> Result<Removed, anyhow::Error> {
+    let result = collect(cluster, cutoff_ms, shape).await;
+    let outcome = match &result {
+        Ok(_) => "done",
+        Err(_) => "skipped",
+    };
+    cluster.metrics.gc_runs.with_label_values(&[outcome]).inc();
+    result
+}
+
+async fn collect(
+    cluster: &Arc<Cluster>,
+    cutoff_ms: u64,
+    shape: &mut FilterShape,
+) -> Result<Removed, anyhow::Error> {
+    let layout = cluster.layout();
+    if layout.previous.is_some() {
+        return Err(Skipped::Moving.into());
+    }
+    let nodes = layout.current.nodes().to_vec();
+    for &i in &nodes {
+        let id = cluster.node_id(i);
+        if !cluster.health.is_up(i) {
+            return Err(Skipped::NodeDown(id).into());
+        }
+        match cluster.node(i).list_hints(&[], 1).await {
+            Ok(h) if h.is_empty() => {}
+            Ok(_) => return Err(Skipped::Hints(id).into()),
+            Err(_) => return Err(Skipped::NodeDown(id).into()),
+        }
+    }
+
+    // Every node's references, in one filter; once more with a larger filter if this one
+    // turns out too small for what the nodes reference.
+    let (mut union, mut used);
+    loop {
+        used = *shape;
+        let q = RefsRequest {
+            format: FILTER_FORMAT.into(),
+            shape: used,
+        };
+        union = filter(used, None).map_err(anyhow::Error::msg)?;
+        let mut items = 0;
+        for &i in &nodes {
+            let refs = cluster.node(i).gc_references(&q).await?;
+            items += refs.items;
+            union.union(&filter(used, Some(&refs.words)).map_err(anyhow::Error::msg)?);
+        }
+        // Each group is referenced from about n replicas.
+        let distinct = items / (cluster.n().max(1) as u64);
+        let fit = (distinct * BITS_PER_ITEM)
+            .next_power_of_two()
+            .clamp(MIN_BITS, MAX_BITS);
+        shape.bits = fit; // for the next round
+        if fit <= used.bits {
+            break;
+        }
+    }
+    if cluster.layout().current.map.epoch != layout.current.map.epoch {
+        return Err(Skipped::MapChanged.into());
+    }
+
+    let sweep = SweepRequest {
+        format: FILTER_FORMAT.into(),
+        shape: used,
+        words: words(&union),
+        cutoff_ms,
+    };
+    let mut removed = Removed::default();
+    for &i in &nodes {
+        let swept = cluster.node(i).gc_sweep(&sweep).await?;
+        let collected = cluster
+            .node(i)
+            .gc_collect(&CollectRequest { cutoff_ms })
+            .await?;
+        removed.chunks += swept.chunks;
+        removed.tombstones += collected.tombstones;
+        removed.uploads += collected.uploads;
+        removed.promises += collected.promises;
+    }
+    let m = &cluster.metrics;
+    for (kind, n) in [
+        ("chunks", removed.chunks),
+        ("tombstones", removed.tombstones),
+        ("uploads", removed.uploads),
+        ("promises", removed.promises),
+    ] {
+        m.gc_removed.with_label_values(&[kind]).inc_by(n);
+    }
+    m.gc_last.set(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64(),
+    );
+
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutoff_is_the_older_of_grace_and_the_pass_start() {
+        let t = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(
+            cutoff_ms(t(1000), Duration::from_secs(100), t(950)),
+            900_000
+        );
+        assert_eq!(cutoff_ms(t(1000), Duration::from_secs(10), t(950)), 950_000);
+        assert_eq!(cutoff_ms(t(5), Duration::from_secs(10), t(5)), 0);
+    }
+}

@@ -1,0 +1,385 @@
+//! The node's half of garbage collection: what it references, and the removal of what nobody
+//! references or needs any more once a grace period has passed.
+//!
+//! * **References** (`/v1/gc/refs`): a Bloom filter of every chunk group `(data version, part)`
+//!   that a record on this node points at (part records of uploads in progress, then manifests,
+//!   hinted ones included). Parts are scanned before manifests so that an upload completed
+//!   during the scan is seen either way (completion writes the manifest before it drops the
+//!   parts). The gateway ORs every node's filter into one (`fastbloom`'s `union`).
+//! * **Sweep** (`/v1/gc/sweep`): deletes the chunks written before the cutoff whose group is
+//!   not in that union. A Bloom filter has false positives, never false negatives: an orphan
+//!   may survive a pass, a referenced chunk never goes.
+//! * **Collect** (`/v1/gc/collect`): removes tombstones, ended upload records and Paxos
+//!   promises older than the cutoff. Each is re-checked under its key's lock, so a newer write
+//!   that arrived meanwhile is never touched.
+//!
+//! When it is safe to run (every node answers, no hints, no move, a complete anti-entropy pass
+//! since the cutoff) is the gateway's decision (`gateway/src/gc.rs`).
+
+use fastbloom::BloomFilter;
+use placement::stable_hash;
+use rocksdb::{IteratorMode, WriteBatch};
+use serde::{Deserialize, Serialize};
+
+use crate::keys;
+use crate::model::{decode, ChunkId, Manifest, PartRecord, UploadRecord, Version};
+use crate::store::{
+    synced, Store, StoreError, StoreResult, CF_BAD_CHUNKS, CF_CHUNKS, CF_CHUNK_SUMS, CF_MANIFESTS,
+    CF_PARTS, CF_PROMISES, CF_UPLOADS,
+};
+
+/// Names the filter's bit layout: nodes refuse a filter built by another (a mixed-version
+/// cluster must not sweep by a filter it reads differently).
+pub const FILTER_FORMAT: &str = "fastbloom-0.17/xxh3-64/v1";
+
+/// Chunks deleted per write batch during a sweep.
+const SWEEP_BATCH: usize = 512;
+
+/// The shape of a filter: bits (a multiple of 64) and hash count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterShape {
+    pub bits: u64,
+    pub hashes: u32,
+}
+
+/// `POST /v1/gc/refs`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefsRequest {
+    pub format: String,
+    pub shape: FilterShape,
+}
+
+/// A filter of referenced chunk groups, as raw little-endian words.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct References {
+    #[serde(with = "serde_bytes")]
+    pub words: Vec<u8>,
+    /// Chunk groups inserted (duplicates across records counted once per record).
+    pub items: u64,
+}
+
+/// `POST /v1/gc/sweep`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepRequest {
+    pub format: String,
+    pub shape: FilterShape,
+    #[serde(with = "serde_bytes")]
+    pub words: Vec<u8>,
+    /// Only chunks whose version is older than this (milliseconds since the epoch) go.
+    pub cutoff_ms: u64,
+}
+
+/// `POST /v1/gc/collect`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectRequest {
+    pub cutoff_ms: u64,
+}
+
+/// What a sweep or a collection removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub chunks: u64,
+    pub tombstones: u64,
+    pub uploads: u64,
+    pub promises: u64,
+}
+
+/// The filter key of a chunk group.
+fn group_hash(version: Version, part: u32) -> u64 {
+    let mut b = [0u8; 20];
+    b[..16].copy_from_slice(&version.to_bytes());
+    b[16..].copy_from_slice(&part.to_be_bytes());
+    stable_hash(&b)
+}
+
+/// An empty filter of `shape`, or the one `words` hold.
+pub fn filter(shape: FilterShape, words: Option<&[u8]>) -> Result<BloomFilter, String> {
+    if shape.bits == 0
+        || shape.bits > 1 << 30
+        || !shape.bits.is_multiple_of(64)
+        || shape.hashes == 0
+        || shape.hashes > 32
+    {
+        return Err(format!("bad filter shape {shape:?}"));
+    }
+    let len = (shape.bits / 64) as usize;
+    let vec = match words {
+        None => vec![0u64; len],
+        Some(w) if w.len() == len * 8 => w
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        Some(w) => return Err(format!("filter of {} bytes, shape {shape:?}", w.len())),
+    };
+    Ok(BloomFilter::from_vec(vec).hashes(shape.hashes))
+}
+
+/// The raw little-endian words of a filter.
+pub fn words(f: &BloomFilter) -> Vec<u8> {
+    f.as_slice().iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+fn check_format(format: &str) -> StoreResult<()> {
+    if format == FILTER_FORMAT {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "filter format {format:?}, this node reads {FILTER_FORMAT:?}"
+        )))
+    }
+}
+
+impl Store {
+    /// The chunk groups this node's records reference (see the module documentation).
+    pub fn references(&self, q: &RefsRequest) -> StoreResult<References> {
+        check_format(&q.format)?;
+        let mut f = filter(q.shape, None).map_err(StoreError::Corrupt)?;
+        let mut items = 0u64;
+        for item in self.db.iterator_cf(self.cf(CF_PARTS), IteratorMode::Start) {
+            let (_, v) = item?;
+            let p: PartRecord = decode(&v).map_err(StoreError::Corrupt)?;
+            f.insert_hash(group_hash(p.layout.version, p.layout.number));
+            items += 1;
+        }
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_MANIFESTS), IteratorMode::Start)
+        {
+            let (_, v) = item?;
+            let m: Manifest = decode(&v).map_err(StoreError::Corrupt)?;
+            let mut last = None;
+            for id in m.chunk_ids() {
+                if last != Some((id.version, id.part)) {
+                    f.insert_hash(group_hash(id.version, id.part));
+                    items += 1;
+                    last = Some((id.version, id.part));
+                }
+            }
+        }
+        Ok(References {
+            words: words(&f),
+            items,
+        })
+    }
+
+    /// Deletes chunks older than the cutoff whose group the filter does not hold.
+    pub fn sweep(&self, q: &SweepRequest) -> StoreResult<Removed> {
+        check_format(&q.format)?;
+        let f = filter(q.shape, Some(&q.words)).map_err(StoreError::Corrupt)?;
+        let mut removed = Removed::default();
+        let mut batch = WriteBatch::default();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_CHUNK_SUMS), IteratorMode::Start)
+        {
+            let (raw, _) = item?;
+            let Some(id) = ChunkId::from_bytes(&raw) else {
+                continue;
+            };
+            if id.version.millis() >= q.cutoff_ms
+                || f.contains_hash(group_hash(id.version, id.part))
+            {
+                continue;
+            }
+            for cf in [CF_CHUNKS, CF_CHUNK_SUMS, CF_BAD_CHUNKS] {
+                batch.delete_cf(self.cf(cf), raw.as_ref());
+            }
+            removed.chunks += 1;
+            if batch.len() >= SWEEP_BATCH * 3 {
+                self.db.write_opt(std::mem::take(&mut batch), &synced())?;
+            }
+        }
+        if !batch.is_empty() {
+            self.db.write_opt(batch, &synced())?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes tombstones, ended upload records and promises older than the cutoff.
+    pub fn collect(&self, q: &CollectRequest) -> StoreResult<Removed> {
+        let old = |v: Version| v.millis() < q.cutoff_ms;
+        let mut removed = Removed::default();
+        let mut tombstones = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_MANIFESTS), IteratorMode::Start)
+        {
+            let (raw, v) = item?;
+            let m: Manifest = decode(&v).map_err(StoreError::Corrupt)?;
+            if m.deleted && old(m.version) {
+                tombstones.push((raw.to_vec(), m));
+            }
+        }
+        for (raw, m) in tombstones {
+            let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
+            let _guard = self.stripe(&prefix);
+            let current = self.newest_manifest(&m.bucket, &m.key)?;
+            if current.is_some_and(|c| c.deleted && c.version == m.version) {
+                self.db
+                    .delete_cf_opt(self.cf(CF_MANIFESTS), raw, &synced())?;
+                removed.tombstones += 1;
+            }
+        }
+        let mut uploads = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_UPLOADS), IteratorMode::Start)
+        {
+            let (raw, v) = item?;
+            let u: UploadRecord = decode(&v).map_err(StoreError::Corrupt)?;
+            if u.ended && old(u.version) {
+                uploads.push((raw.to_vec(), u.version));
+            }
+        }
+        for (raw, version) in uploads {
+            let _guard = self.stripe(&raw);
+            let current: Option<UploadRecord> = match self.db.get_cf(self.cf(CF_UPLOADS), &raw)? {
+                Some(v) => Some(decode(&v).map_err(StoreError::Corrupt)?),
+                None => None,
+            };
+            if current.is_some_and(|c| c.version == version) {
+                self.db.delete_cf_opt(self.cf(CF_UPLOADS), raw, &synced())?;
+                removed.uploads += 1;
+            }
+        }
+        let mut promises = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_PROMISES), IteratorMode::Start)
+        {
+            let (prefix, v) = item?;
+            if Version::from_bytes(&v).is_some_and(old) {
+                promises.push((prefix.to_vec(), v.to_vec()));
+            }
+        }
+        for (prefix, ballot) in promises {
+            let _guard = self.stripe(&prefix);
+            if self.db.get_cf(self.cf(CF_PROMISES), &prefix)?.as_deref() == Some(&ballot[..]) {
+                self.db
+                    .delete_cf_opt(self.cf(CF_PROMISES), prefix, &synced())?;
+                removed.promises += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Layout, PartLayout};
+
+    const SHAPE: FilterShape = FilterShape {
+        bits: 1 << 14,
+        hashes: 7,
+    };
+
+    fn v(ms: u64) -> Version {
+        Version {
+            hlc: ms << 16,
+            tiebreak: 1,
+        }
+    }
+
+    fn chunked(key: &str, version: Version, count: u32) -> Manifest {
+        let mut m = Manifest::tombstone("b", key, version);
+        m.deleted = false;
+        m.layout = Layout::Chunked {
+            chunk_size: 4,
+            count,
+            data: None,
+        };
+        m
+    }
+
+    fn chunk(version: Version, part: u32, index: u32) -> ChunkId {
+        ChunkId {
+            version,
+            part,
+            index,
+        }
+    }
+
+    #[test]
+    fn sweep_keeps_referenced_and_young_chunks_and_deletes_old_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        // A live object, an upload in progress, an old orphan and a young orphan.
+        s.put_manifest(&chunked("live", v(100), 2)).unwrap();
+        let part = PartLayout {
+            number: 3,
+            version: v(110),
+            size: 4,
+            etag: String::new(),
+            chunk_size: 4,
+            count: 1,
+            checksums: Default::default(),
+            nonce_base: None,
+        };
+        s.put_part(&PartRecord {
+            upload_id: v(105),
+            layout: part,
+        })
+        .unwrap();
+        let kept = [
+            chunk(v(100), 0, 0),
+            chunk(v(100), 0, 1),
+            chunk(v(110), 3, 0),
+        ];
+        let orphan = chunk(v(120), 0, 0);
+        let young = chunk(v(5000), 0, 0);
+        for id in kept.iter().chain([&orphan, &young]) {
+            s.put_chunk(*id, b"data").unwrap();
+        }
+        let refs = s
+            .references(&RefsRequest {
+                format: FILTER_FORMAT.into(),
+                shape: SHAPE,
+            })
+            .unwrap();
+        assert_eq!(refs.items, 2);
+        // The union with another node's (empty) filter changes nothing.
+        let mut union = filter(SHAPE, Some(&refs.words)).unwrap();
+        union.union(&filter(SHAPE, None).unwrap());
+        let removed = s
+            .sweep(&SweepRequest {
+                format: FILTER_FORMAT.into(),
+                shape: SHAPE,
+                words: words(&union),
+                cutoff_ms: 1000,
+            })
+            .unwrap();
+        assert_eq!(removed.chunks, 1);
+        assert!(!s.has_chunk(orphan).unwrap());
+        for id in kept.iter().chain([&young]) {
+            assert!(s.has_chunk(*id).unwrap(), "{id:?} was swept");
+        }
+        // A filter of another format is refused.
+        assert!(s
+            .sweep(&SweepRequest {
+                format: "other".into(),
+                shape: SHAPE,
+                words: words(&union),
+                cutoff_ms: 1000,
+            })
+            .is_err());
+    }
+
+    #[test]
+    fn collect_removes_old_tombstones_and_ended_uploads_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.put_manifest(&Manifest::tombstone("b", "old", v(10)))
+            .unwrap();
+        s.put_manifest(&Manifest::tombstone("b", "young", v(5000)))
+            .unwrap();
+        s.put_manifest(&chunked("live", v(10), 1)).unwrap();
+        s.prepare("b", "cas", v(20)).unwrap();
+        let removed = s.collect(&CollectRequest { cutoff_ms: 1000 }).unwrap();
+        assert_eq!(removed.tombstones, 1);
+        assert_eq!(removed.promises, 1);
+        assert!(s.get_manifest("b", "old").unwrap().is_none());
+        assert!(s.get_manifest("b", "young").unwrap().is_some());
+        assert!(s.get_manifest("b", "live").unwrap().is_some());
+    }
+}
