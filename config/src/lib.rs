@@ -228,6 +228,9 @@ pub struct GatewayConfig {
     /// 0 turns it off.
     #[serde(default = "default_anti_entropy_seconds")]
     pub anti_entropy_seconds: f64,
+    /// Pace of the chunk copies anti-entropy makes, in bytes per second; 0 is unlimited.
+    #[serde(default = "default_rebalance_rate")]
+    pub anti_entropy_bytes_per_second: u64,
     /// Pace of chunk copies when data moves after a membership change, in bytes per second;
     /// 0 is unlimited.
     #[serde(default = "default_rebalance_rate")]

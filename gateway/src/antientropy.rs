@@ -17,6 +17,7 @@ use storage_node::model::{ChunkId, Version};
 
 use crate::cluster::Cluster;
 use crate::gc;
+use crate::pace::Pace;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy)]
@@ -84,10 +85,15 @@ async fn copy_newest(
 }
 
 /// Runs a pass every `every`, forever; after each complete pass, garbage collection when due.
-pub async fn run(cluster: Arc<Cluster>, every: Duration, mut gc: Option<gc::Collector>) {
+pub async fn run(
+    cluster: Arc<Cluster>,
+    every: Duration,
+    pace: Pace,
+    mut gc: Option<gc::Collector>,
+) {
     loop {
         tokio::time::sleep(every).await;
-        let pass = sync_once(&cluster).await;
+        let pass = sync_once(&cluster, pace).await;
         if pass.records_copied > 0 {
             tracing::info!(
                 "anti-entropy: {} cells differed, {} records copied",
@@ -102,7 +108,7 @@ pub async fn run(cluster: Arc<Cluster>, every: Duration, mut gc: Option<gc::Coll
 }
 
 /// One pass over every pair of nodes that answer.
-pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
+pub async fn sync_once(cluster: &Arc<Cluster>, pace: Pace) -> Pass {
     let started = SystemTime::now();
     let clock = Instant::now();
     let epoch = cluster.layout().current.map.epoch;
@@ -159,7 +165,7 @@ pub async fn sync_once(cluster: &Arc<Cluster>) -> Pass {
                     .metrics
                     .ae_cells_differing
                     .inc_by(differing.len() as u64);
-                if let Err(e) = sync_cells(cluster, kind, a, b, differing, &mut pass).await {
+                if let Err(e) = sync_cells(cluster, kind, a, b, differing, pace, &mut pass).await {
                     tracing::debug!("anti-entropy of nodes {a}/{b}: {e}");
                     pass.complete = false;
                 }
@@ -211,6 +217,7 @@ async fn sync_cells(
     a: usize,
     b: usize,
     cells: Vec<u32>,
+    pace: Pace,
     pass: &mut Pass,
 ) -> Result<(), RpcError> {
     let ra = records(cluster, kind, a, b, &cells).await?;
@@ -244,7 +251,9 @@ async fn sync_cells(
             for (from, to, have, other) in [(a, b, &ia, &ib), (b, a, &ib, &ia)] {
                 for id in have.difference(other) {
                     if let Some(data) = cluster.node(from).get_chunk(*id).await? {
+                        let len = data.len();
                         cluster.node(to).put_chunk(*id, data).await?;
+                        pace.after(len).await;
                         pass.records_copied += 1;
                         cluster.metrics.ae_records_copied.inc();
                     }

@@ -59,7 +59,8 @@ pub async fn hand_back(cluster: Arc<Cluster>) {
     }
 }
 
-/// Rewrites every chunk copy a node marked corrupt with a good copy from another node of the
+/// Rewrites every chunk copy a node marked corrupt with a good copy from another node: an
+/// owner under the current or (while data moves) the previous map, else any node of the
 /// chunk's preference list (nodes verify their own copy before serving it). Returns how many
 /// were repaired.
 pub async fn repair_bad_chunks(cluster: &Arc<Cluster>) -> usize {
@@ -72,7 +73,15 @@ pub async fn repair_bad_chunks(cluster: &Arc<Cluster>) -> usize {
             continue;
         };
         for id in bad {
-            for source in cluster.preference_list(&id.to_bytes()) {
+            // Owners under both maps while data moves, then the stand-ins.
+            let key = id.to_bytes();
+            let mut sources = cluster.all_owners(&key);
+            for i in cluster.preference_list(&key) {
+                if !sources.contains(&i) {
+                    sources.push(i);
+                }
+            }
+            for source in sources {
                 if source == i || !cluster.health.is_up(source) {
                     continue;
                 }

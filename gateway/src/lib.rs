@@ -13,7 +13,8 @@
 //!   [`rebalance`]: moving data to its new owners after a change.
 //! * [`health`]: which nodes answer; [`handoff`]: probing them and handing hinted writes back;
 //!   [`status`]: the `gateway status` report.
-//! * [`hlc`]: the hybrid logical clock that orders versions.
+//! * [`hlc`]: the hybrid logical clock that orders versions; [`pace`]: the rate of background
+//!   copies.
 //! * [`auth`]: access keys and post-signature checks; [`checksums`]: `x-amz-checksum-*` checks.
 //! * [`sealing`]: the at-rest format (AES-256-GCM segments); [`keyring`]: master keys and data
 //!   key envelopes; [`rotate`]: rewrapping stored data keys under a new master key.
@@ -34,6 +35,7 @@ pub mod listing;
 pub mod membership;
 pub mod metrics;
 pub mod objects;
+pub mod pace;
 pub mod rebalance;
 pub mod rotate;
 pub mod s3;
@@ -182,6 +184,9 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         tokio::spawn(antientropy::run(
             cluster,
             std::time::Duration::from_secs_f64(config.anti_entropy_seconds),
+            pace::Pace {
+                bytes_per_second: config.anti_entropy_bytes_per_second,
+            },
             collector,
         ))
     });

@@ -41,12 +41,7 @@ pub struct Pass {
     pub incomplete_nodes: u64,
 }
 
-/// Paces chunk copies.
-#[derive(Debug, Clone, Copy)]
-pub struct Pace {
-    /// 0: unlimited.
-    pub bytes_per_second: u64,
-}
+pub use crate::pace::Pace;
 
 /// Runs passes while data moves, forever.
 pub async fn run(cluster: Arc<Cluster>, pace: Pace) {
@@ -214,10 +209,7 @@ async fn copy_to_owners(
                 node.put_chunk(id, bytes.clone()).await?;
                 pass.chunk_bytes += bytes.len() as u64;
                 cluster.metrics.rebalance_bytes.inc_by(bytes.len() as u64);
-                if pace.bytes_per_second > 0 {
-                    let secs = bytes.len() as f64 / pace.bytes_per_second as f64;
-                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-                }
+                pace.after(bytes.len()).await;
             }
             Ok(Some(Released::Chunk(id)))
         }
