@@ -20,6 +20,8 @@ pub struct DevOptions {
     pub first_node_port: u16,
     /// HTTPS and internal TLS with generated certificates.
     pub tls: bool,
+    /// Domain for virtual-hosted-style requests (`bucket.<domain>`).
+    pub domain: String,
 }
 
 /// Writes a private CA and a certificate it signed for `localhost` and 127.0.0.1 into `dir`
@@ -110,8 +112,8 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     write_if_missing(
         &dir.join("gateway.yaml"),
         &format!(
-            "{gateway_tls}listen: \"127.0.0.1:{}\"\nregion: us-east-1\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n",
-            opts.s3_port
+            "{gateway_tls}listen: \"127.0.0.1:{}\"\nregion: us-east-1\nvirtual_host_domain: {}\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n",
+            opts.s3_port, opts.domain
         ),
     )?;
     // Encryption is always on; folders made before it existed get the section added.
@@ -150,6 +152,12 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     println!();
     println!("  endpoint:          {endpoint}");
     println!("  region:            {}", cfg.region);
+    if let Some(domain) = &cfg.virtual_host_domain {
+        println!(
+            "  virtual-hosted:    {scheme}://<bucket>.{domain}:{}",
+            gateway.address.port()
+        );
+    }
     println!("  access key id:     {}", credential.access_key);
     println!("  secret access key: {secret}");
     let ca = opts.data_dir.join("tls/ca.pem");

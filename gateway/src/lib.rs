@@ -18,7 +18,8 @@
 //! * [`auth`]: access keys and post-signature checks; [`checksums`]: `x-amz-checksum-*` checks.
 //! * [`sealing`]: the at-rest format (AES-256-GCM segments); [`keyring`]: master keys and data
 //!   key envelopes; [`rotate`]: rewrapping stored data keys under a new master key.
-//! * [`server`]: HTTP serving, request ids, metrics routes; [`dev`]: the one-command dev cluster.
+//! * [`server`]: HTTP serving, request ids, metrics routes; [`virtual_host`]: the bucket a
+//!   `Host` header names; [`dev`]: the one-command dev cluster.
 
 pub mod antientropy;
 pub mod auth;
@@ -43,6 +44,7 @@ pub mod sealing;
 pub mod server;
 pub mod status;
 pub mod upload_state;
+pub mod virtual_host;
 
 use std::sync::Arc;
 

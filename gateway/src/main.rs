@@ -31,6 +31,10 @@ enum Command {
         /// Serve HTTPS (and TLS between gateway and nodes) with generated certificates.
         #[arg(long)]
         tls: bool,
+        /// Domain for virtual-hosted-style requests (`<bucket>.<domain>`), written into a new
+        /// data folder's configuration.
+        #[arg(long, default_value = "localhost")]
+        domain: String,
     },
     /// Show the cluster: epoch, replication, and per node its zone, health and hints held.
     Status {
@@ -74,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
                 port,
                 node_port,
                 tls,
+                domain,
             }),
             _,
         ) => {
@@ -82,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
                 s3_port: port,
                 first_node_port: node_port,
                 tls,
+                domain,
             })
             .await
         }

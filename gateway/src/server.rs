@@ -6,9 +6,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::virtual_host::VirtualHostDomain;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use s3s::host::SingleDomain;
 use s3s::route::S3Route;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, S3Request, S3Response, S3Result};
@@ -63,10 +63,7 @@ pub fn build_service(
     builder.set_access(SignedOnly);
     builder.set_route(OpsRoutes { metrics });
     if let Some(domain) = virtual_host_domain {
-        builder.set_host(
-            SingleDomain::new(domain)
-                .map_err(|e| anyhow::anyhow!("virtual_host_domain `{domain}`: {e:?}"))?,
-        );
+        builder.set_host(VirtualHostDomain::new(domain)?);
     }
     Ok(builder.build())
 }

@@ -104,7 +104,9 @@ def _dev_cluster(tls):
             ca = os.path.join(cluster, "tls", "ca.pem")
             yield Endpoint(f"https://127.0.0.1:{s3_port}", access, secret, ca_bundle=ca)
         else:
-            yield Endpoint(f"http://127.0.0.1:{s3_port}", access, secret)
+            ep = Endpoint(f"http://127.0.0.1:{s3_port}", access, secret)
+            ep.domain = "localhost"  # `gateway dev` serves `<bucket>.localhost` too
+            yield ep
     finally:
         proc.kill()
         proc.wait()
@@ -141,6 +143,46 @@ def tls_endpoint():
         )
         return
     yield from _dev_cluster(tls=True)
+
+
+HOSTS = "/etc/hosts"
+VHOST_BUCKET_PREFIXES = ("rc-src", "rc-dst", "vh-a", "vh-b")
+
+
+@pytest.fixture(scope="session")
+def vhost_endpoint(endpoint):
+    """The endpoint addressed virtual-hosted style: `http://<domain>:<port>`, with the bucket
+    names `<prefix>-<suffix>` (prefixes in VHOST_BUCKET_PREFIXES, `suffix` on the Endpoint)
+    mapped to 127.0.0.1 in /etc/hosts for the session. The domain is the dev cluster's
+    (`localhost`) or S3STORE_VHOST_DOMAIN for an external endpoint (whose names must resolve)."""
+    from urllib.parse import urlparse
+
+    domain = os.environ.get("S3STORE_VHOST_DOMAIN") or getattr(endpoint, "domain", None)
+    if not domain:
+        pytest.skip("virtual-hosted style against an external endpoint needs S3STORE_VHOST_DOMAIN")
+    suffix = uuid.uuid4().hex[:8]
+    url = urlparse(endpoint.url)
+    ep = Endpoint(f"{url.scheme}://{domain}:{url.port}", endpoint.access_key, endpoint.secret_key, endpoint.region)
+    ep.suffix = suffix
+    if getattr(endpoint, "domain", None) is None:
+        yield ep  # external: its names resolve already
+        return
+    marker = f"# s3store-compat {suffix}"
+    lines = [f"127.0.0.1 {p}-{suffix}.{domain} {marker}" for p in VHOST_BUCKET_PREFIXES]
+    try:
+        with open(HOSTS) as f:
+            ends_clean = f.read().endswith("\n")
+        with open(HOSTS, "a") as f:
+            f.write(("" if ends_clean else "\n") + "\n".join(lines) + "\n")
+    except OSError as e:
+        pytest.skip(f"virtual-hosted style: cannot map bucket names to 127.0.0.1 in {HOSTS} ({e}); run as root")
+    try:
+        yield ep
+    finally:
+        with open(HOSTS) as f:
+            kept = [line for line in f if marker not in line]
+        with open(HOSTS, "w") as f:
+            f.writelines(kept)
 
 
 def _in_use(port):
