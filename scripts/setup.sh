@@ -11,6 +11,8 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
   command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
   command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)
+  command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -19,5 +21,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
+  # The JavaScript SDK v3 for tests/s3-compat/test_js_sdk.py, outside the clone.
+  npm_dir="${S3STORE_NPM_DIR:-$HOME/.cache/s3store-npm}"
+  if [ ! -d "$npm_dir/node_modules/@aws-sdk/lib-storage" ]; then
+    mkdir -p "$npm_dir"
+    (cd "$npm_dir" && npm install --no-audit --no-fund --silent @aws-sdk/client-s3@3 @aws-sdk/lib-storage@3)
+  fi
   python3 -m pip install --quiet --disable-pip-version-check -r "$(dirname "$0")/../tests/s3-compat/requirements.txt"
 fi
