@@ -235,3 +235,89 @@ def aws_runner(endpoint):
 @pytest.fixture
 def aws(endpoint):
     return aws_runner(endpoint)
+
+
+# --- The compatibility report: client by operation, printed at the end of the run. ---
+
+# The client a module's tests drive, unless the test's name says otherwise.
+MODULE_CLIENTS = {
+    "test_awscli": "aws-cli",
+    "test_boto3": "boto3",
+    "test_checksums": "boto3",
+    "test_sse_c": "boto3",
+    "test_presign_and_forms": "curl (presigned URLs, POST forms)",
+    "test_aws_chunked": "raw HTTP (aws-chunked bodies)",
+    "test_rclone": "rclone",
+    "test_s3cmd": "s3cmd",
+    "test_js_sdk": "JavaScript SDK v3",
+}
+NAMED_CLIENTS = [("awscli", "aws-cli"), ("boto3", "boto3"), ("rclone", "rclone"), ("s3cmd", "s3cmd"), ("js_sdk", "JavaScript SDK v3")]
+
+_matrix = {}
+
+
+def _cell(item_or_report):
+    module = item_or_report.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+    name = item_or_report.nodeid.split("::")[-1].split("[")[0].removeprefix("test_")
+    client = MODULE_CLIENTS.get(module, module)
+    for word, named in NAMED_CLIENTS:
+        if word in name:
+            client = named
+            name = name.replace(word + "_", "").replace("_" + word, "")
+    return client, name.replace("_", " ")
+
+
+def record(client, operation, passed):
+    """Adds one case to the report's (client, operation) cell: for tests that cover several
+    operations in one run (rclone's sync job, the JavaScript script)."""
+    cell = _matrix.setdefault((client, operation), {"passed": 0, "failed": 0, "skipped": 0})
+    cell["passed" if passed else "failed"] += 1
+
+
+class step:
+    """`with step(client, operation):` records the block as one report cell, passed unless it
+    raises."""
+
+    def __init__(self, client, operation):
+        self.cell = (client, operation)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        record(*self.cell, passed=kind is None)
+        return False
+
+
+# Modules whose tests record one cell per operation (`step`, `record`): their whole-test row
+# shows only when it failed.
+STEPPED_MODULES = {"test_rclone", "test_js_sdk"}
+
+
+def pytest_runtest_logreport(report):
+    module = report.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+    if module in STEPPED_MODULES and report.outcome == "passed":
+        return
+    if report.when == "call" or report.outcome != "passed":
+        cell = _matrix.setdefault(_cell(report), {"passed": 0, "failed": 0, "skipped": 0})
+        cell[report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    rows = []
+    for (client, operation), counts in sorted(_matrix.items()):
+        result = "FAIL" if counts["failed"] else ("pass" if counts["passed"] else "skipped")
+        cases = counts["passed"] + counts["failed"]
+        rows.append((client, operation + (f" ({cases} cases)" if cases > 1 else ""), result))
+    rust = os.environ.get("S3STORE_RUST_SDK_RESULT")
+    if rust:
+        rows.append(("aws-sdk-s3 (Rust)", "gateway/tests (cargo test, path and virtual-hosted)", rust))
+    if not rows:
+        return
+    width = [max(len(r[i]) for r in rows + [("client", "operation", "result")]) for i in range(3)]
+    terminalreporter.section("S3 client compatibility")
+    line = lambda r: "  ".join(r[i].ljust(width[i]) for i in range(3)).rstrip()  # noqa: E731
+    terminalreporter.write_line(line(("client", "operation", "result")))
+    terminalreporter.write_line(line(tuple("-" * w for w in width)))
+    for r in rows:
+        terminalreporter.write_line(line(r))

@@ -134,3 +134,43 @@ def test_s3api_calls(aws, bucket, tmp_path):
     assert loc.get("LocationConstraint") in (None, "")
     err = aws("s3api", "get-object", "--bucket", bucket, "--key", "gone", str(out), check=False)
     assert "NoSuchKey" in err.stderr
+
+
+def test_recursive_copy_move_filters_and_sync_down_with_delete(aws, bucket, tmp_path, s3):
+    src = tmp_path / "src"
+    files = {
+        "a.txt": b"a",
+        "b.log": b"bb",
+        "keep/c.txt": b"ccc",
+        "keep/d.log": b"dddd",
+        "skip/e.txt": b"eeeee",
+    }
+    write_tree(src, files)
+    # cp --recursive with filters: only .txt files, and nothing under skip/.
+    aws("s3", "cp", "--recursive", str(src), f"s3://{bucket}/cp/", "--exclude", "*", "--include", "*.txt", "--exclude", "skip/*")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="cp/").get("Contents", []))
+    assert keys == ["cp/a.txt", "cp/keep/c.txt"]
+
+    # sync with --exclude leaves the excluded files alone on both sides.
+    aws("s3", "sync", str(src), f"s3://{bucket}/sync/", "--exclude", "*.log")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="sync/")["Contents"])
+    assert keys == ["sync/a.txt", "sync/keep/c.txt", "sync/skip/e.txt"]
+
+    # mv: a server-side copy then a delete, single object and recursive.
+    aws("s3", "mv", f"s3://{bucket}/sync/a.txt", f"s3://{bucket}/moved/a.txt")
+    aws("s3", "mv", "--recursive", f"s3://{bucket}/sync/keep/", f"s3://{bucket}/moved/keep/")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    assert "sync/a.txt" not in keys and "sync/keep/c.txt" not in keys
+    assert {"moved/a.txt", "moved/keep/c.txt"} <= set(keys)
+    assert s3.get_object(Bucket=bucket, Key="moved/keep/c.txt")["Body"].read() == b"ccc"
+    local = tmp_path / "moved.txt"
+    aws("s3", "mv", f"s3://{bucket}/moved/a.txt", str(local))
+    assert local.read_bytes() == b"a"
+    assert "moved/a.txt" not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+
+    # sync down with --delete removes local files the bucket no longer has.
+    down = tmp_path / "down"
+    write_tree(down, {"stale.txt": b"old", "e.txt": b"x"})
+    aws("s3", "sync", "--delete", f"s3://{bucket}/sync/skip/", str(down))
+    assert sorted(p.name for p in down.iterdir()) == ["e.txt"]
+    assert (down / "e.txt").read_bytes() == b"eeeee"

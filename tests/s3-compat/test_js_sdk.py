@@ -8,13 +8,16 @@ import uuid
 
 import pytest
 
-from conftest import CA_VARS
+from conftest import CA_VARS, record
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # scripts/setup.sh installs the packages here (outside the clone, reused across runs).
 NODE_MODULES = os.path.join(
     os.environ.get("S3STORE_NPM_DIR", os.path.expanduser("~/.cache/s3store-npm")), "node_modules"
 )
+
+
+STEPS = ["create-bucket", "put-object", "get-object", "list-objects-v2", "multipart-upload", "delete"]
 
 
 def run_matrix(endpoint, bucket, path_style):
@@ -33,9 +36,12 @@ def run_matrix(endpoint, bucket, path_style):
     proc = subprocess.run(
         ["node", os.path.join(HERE, "js", "matrix.cjs")], env=env, capture_output=True, text=True, timeout=600
     )
-    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     steps = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ok ")]
-    assert steps == ["create-bucket", "put-object", "get-object", "list-objects-v2", "multipart-upload", "delete"]
+    style = "path style" if path_style else "virtual-hosted"
+    for name in STEPS:
+        record("JavaScript SDK v3", f"{name} ({style})", passed=name in steps)
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    assert steps == STEPS
 
 
 def test_js_sdk_path_style(endpoint):

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import CA_VARS
+from conftest import CA_VARS, step
 
 # Names every sync tool trips over, and a key of exactly 1,000 bytes (nested folders: a file
 # name is at most 255 bytes).
@@ -106,13 +106,19 @@ def stat(text, label):
 
 def run_matrix(endpoint, tmp_path, path_style, suffix):
     rclone = Rclone(endpoint, str(tmp_path), path_style)
+    style = "path style" if path_style else "virtual-hosted"
+
+    def op(name):
+        return step("rclone", f"{name} ({style})")
+
     src, dst = f"rc-src-{suffix}", f"rc-dst-{suffix}"
     tree = str(tmp_path / "tree")
     files = make_tree(tree)
     try:
-        rclone("mkdir", f"store:{src}")
-        first = rclone("sync", tree, f"store:{src}", "--stats", "1h", "--stats-log-level", "NOTICE")
-        assert stat(first.stderr, "Transferred") == files
+        with op("sync of 2,000+ files and a 100 MiB multipart file"):
+            rclone("mkdir", f"store:{src}")
+            first = rclone("sync", tree, f"store:{src}", "--stats", "1h", "--stats-log-level", "NOTICE")
+            assert stat(first.stderr, "Transferred") == files
 
         # Change, add and delete a few; the second sync moves exactly those.
         for i in range(10):
@@ -121,44 +127,52 @@ def run_matrix(endpoint, tmp_path, path_style, suffix):
             write(os.path.join(tree, "new", f"added{i}.txt"), f"new file {i}".encode())
         for i in range(5):
             os.remove(os.path.join(tree, "dir7", "sub4", f"file{i}.bin"))
-        second = rclone("sync", tree, f"store:{src}", "--stats", "1h", "--stats-log-level", "NOTICE")
-        assert stat(second.stderr, "Transferred") == 15, second.stderr[-3000:]
-        assert stat(second.stderr, "Deleted") == 5, second.stderr[-3000:]
+        with op("second sync moves only changes and deletions"):
+            second = rclone("sync", tree, f"store:{src}", "--stats", "1h", "--stats-log-level", "NOTICE")
+            assert stat(second.stderr, "Transferred") == 15, second.stderr[-3000:]
+            assert stat(second.stderr, "Deleted") == 5, second.stderr[-3000:]
         files += 5 - 5
 
-        rclone("check", tree, f"store:{src}")
-        rclone("check", tree, f"store:{src}", "--download")
+        with op("check"):
+            rclone("check", tree, f"store:{src}")
+        with op("check --download"):
+            rclone("check", tree, f"store:{src}", "--download")
 
         # Modification times survive (rclone keeps them in its mtime metadata).
-        listed = json.loads(rclone("lsjson", "-R", "--files-only", f"store:{src}/odd").stdout)
-        assert len(listed) == len(ODD_NAMES)
-        for entry in listed:
-            local = os.stat(os.path.join(tree, "odd", entry["Path"])).st_mtime
-            remote = entry["ModTime"]
-            # RFC 3339 with nanoseconds; compared to the microsecond.
-            stamp = re.sub(r"(\.\d{6})\d*", r"\1", remote).replace("Z", "+00:00")
-            assert abs(datetime.fromisoformat(stamp).timestamp() - local) < 0.001, entry
+        with op("modification times"):
+            listed = json.loads(rclone("lsjson", "-R", "--files-only", f"store:{src}/odd").stdout)
+            assert len(listed) == len(ODD_NAMES)
+            for entry in listed:
+                local = os.stat(os.path.join(tree, "odd", entry["Path"])).st_mtime
+                remote = entry["ModTime"]
+                # RFC 3339 with nanoseconds; compared to the microsecond.
+                stamp = re.sub(r"(\.\d{6})\d*", r"\1", remote).replace("Z", "+00:00")
+                assert abs(datetime.fromisoformat(stamp).timestamp() - local) < 0.001, entry
 
-        names = rclone("lsf", "-R", "--files-only", f"store:{src}").stdout.splitlines()
-        assert len(names) == files
-        assert "/".join(long_key_parts()) in names
-        for name in ODD_NAMES:
-            assert f"odd/{name}" in names
+        with op("lsf -R (odd names, 1,000-byte key)"):
+            names = rclone("lsf", "-R", "--files-only", f"store:{src}").stdout.splitlines()
+            assert len(names) == files
+            assert "/".join(long_key_parts()) in names
+            for name in ODD_NAMES:
+                assert f"odd/{name}" in names
 
-        size = json.loads(rclone("size", "--json", f"store:{src}").stdout)
-        local_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(tree) for f in fs)
-        assert (size["count"], size["bytes"]) == (files, local_bytes), size
+        with op("size"):
+            size = json.loads(rclone("size", "--json", f"store:{src}").stdout)
+            local_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(tree) for f in fs)
+            assert (size["count"], size["bytes"]) == (files, local_bytes), size
 
         # Bucket to bucket: server-side copies, nothing through the client.
-        rclone("mkdir", f"store:{dst}")
-        copied = rclone("copy", f"store:{src}/odd", f"store:{dst}/odd", "-v", "--stats", "1h", "--stats-log-level", "NOTICE")
-        assert copied.stderr.count("(server-side copy)") == len(ODD_NAMES), copied.stderr[-3000:]
-        rclone("check", f"store:{src}/odd", f"store:{dst}/odd")
+        with op("copy between buckets (server-side)"):
+            rclone("mkdir", f"store:{dst}")
+            copied = rclone("copy", f"store:{src}/odd", f"store:{dst}/odd", "-v", "--stats", "1h", "--stats-log-level", "NOTICE")
+            assert copied.stderr.count("(server-side copy)") == len(ODD_NAMES), copied.stderr[-3000:]
+            rclone("check", f"store:{src}/odd", f"store:{dst}/odd")
 
-        rclone("purge", f"store:{dst}")
-        rclone("purge", f"store:{src}")
-        buckets = rclone("lsf", "store:").stdout.splitlines()
-        assert f"{src}/" not in buckets and f"{dst}/" not in buckets
+        with op("purge"):
+            rclone("purge", f"store:{dst}")
+            rclone("purge", f"store:{src}")
+            buckets = rclone("lsf", "store:").stdout.splitlines()
+            assert f"{src}/" not in buckets and f"{dst}/" not in buckets
     finally:
         shutil.rmtree(tree, ignore_errors=True)
         for b in (src, dst):
