@@ -6,6 +6,10 @@ set -euo pipefail
 need_apt=()
 dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+# Go with sprig and yaml.v3 to render the Helm chart as Helm does (tests/helm).
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/Masterminds/sprig ] || need_apt+=(golang-github-masterminds-sprig-dev)
+[ -d /usr/share/gocode/src/gopkg.in/yaml.v3 ] || need_apt+=(golang-gopkg-yaml.v3-dev)
 # `ip netns` for the network-partition test.
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then

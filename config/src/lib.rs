@@ -396,6 +396,18 @@ impl GatewayConfig {
         Ok(())
     }
 
+    /// Reads every secret the configuration refers to (cluster secret, access keys' secrets,
+    /// master keys); the error names the field.
+    pub fn check_secrets(&self) -> Result<(), String> {
+        self.cluster_secret.resolve("cluster_secret")?;
+        for (i, c) in self.credentials.iter().enumerate() {
+            c.secret_key
+                .resolve(&format!("credentials[{i}].secret_key"))?;
+        }
+        self.encryption.load_keys()?;
+        Ok(())
+    }
+
     fn rebase(&mut self, dir: &Path) {
         if let Some(map) = &mut self.cluster_map {
             *map = dir.join(&*map);

@@ -54,6 +54,16 @@ enum Command {
         #[arg(long)]
         map: PathBuf,
     },
+    /// Check a configuration without starting anything: the file, the cluster map it names,
+    /// and (unless `--skip-secrets`) every secret and master key it refers to.
+    CheckConfig {
+        /// The gateway configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Do not read secrets (for configurations rendered where they are not present).
+        #[arg(long)]
+        skip_secrets: bool,
+    },
     /// Rewrap every stored data key under the active master key (`encryption.active_key`),
     /// without rewriting object data. Safe to run twice; run again after an incomplete run.
     Rotate {
@@ -120,6 +130,25 @@ async fn main() -> anyhow::Result<()> {
             if took == 0 {
                 anyhow::bail!("no node took the new map");
             }
+            Ok(())
+        }
+        (
+            Some(Command::CheckConfig {
+                config,
+                skip_secrets,
+            }),
+            _,
+        ) => {
+            let loaded = config::load_gateway(&config)?;
+            if let Some(map) = &loaded.cluster_map {
+                config::load_cluster_map(map)?;
+            }
+            if !skip_secrets {
+                loaded
+                    .check_secrets()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            }
+            println!("{}: ok", config.display());
             Ok(())
         }
         (Some(Command::Rotate { config }), _) => {

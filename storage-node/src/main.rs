@@ -10,6 +10,12 @@ struct Args {
     /// The node's YAML configuration.
     #[arg(long)]
     config: PathBuf,
+    /// Only check the configuration (and its secret, unless `--skip-secrets`), then exit.
+    #[arg(long)]
+    check: bool,
+    /// With `--check`: do not read the secret.
+    #[arg(long)]
+    skip_secrets: bool,
 }
 
 #[tokio::main]
@@ -21,6 +27,16 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let config = config::load_storage_node(&args.config)?;
+    if args.check {
+        if !args.skip_secrets {
+            config
+                .cluster_secret
+                .resolve("cluster_secret")
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+        }
+        println!("{}: ok", args.config.display());
+        return Ok(());
+    }
     let node = storage_node::start(&config).await?;
     tracing::info!(node = %config.node_id, "storage node listening on {}", node.address);
     println!(
