@@ -10,7 +10,10 @@ use std::collections::HashMap;
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
+use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
+
+use crate::request_log::{Parsed, RequestInfo};
 
 /// The longest validity AWS accepts for a presigned URL: seven days.
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
@@ -50,6 +53,19 @@ pub struct SignedOnly;
 #[async_trait::async_trait]
 impl S3Access for SignedOnly {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let parsed = Parsed {
+            operation: cx.s3_op().name().to_string(),
+            bucket: match cx.s3_path() {
+                S3Path::Root => None,
+                S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => {
+                    Some(bucket.to_string())
+                }
+            },
+            access_key: cx.credentials().map(|c| c.access_key.clone()),
+        };
+        if let Some(info) = cx.extensions_mut().get::<RequestInfo>() {
+            info.set(parsed);
+        }
         if cx.credentials().is_none() {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }

@@ -18,7 +18,7 @@
 //! * [`auth`]: access keys and post-signature checks; [`checksums`]: `x-amz-checksum-*` checks.
 //! * [`sealing`]: the at-rest format (AES-256-GCM segments); [`keyring`]: master keys and data
 //!   key envelopes; [`rotate`]: rewrapping stored data keys under a new master key.
-//! * [`server`]: HTTP serving, request ids, metrics routes; [`virtual_host`]: the bucket a
+//! * [`server`]: HTTP serving, request ids, metrics routes, the access log ([`request_log`]); [`virtual_host`]: the bucket a
 //!   `Host` header names; [`dev`]: the one-command dev cluster.
 
 pub mod antientropy;
@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod objects;
 pub mod pace;
 pub mod rebalance;
+pub mod request_log;
 pub mod rotate;
 pub mod s3;
 pub mod sealing;

@@ -57,19 +57,30 @@ impl GatewayMetrics {
         let registry =
             Registry::new_custom(Some("s3store_gateway".into()), None).expect("static options");
         let requests = IntCounterVec::new(
-            Opts::new("requests_total", "S3 requests by HTTP method and status"),
-            &["method", "status"],
+            Opts::new(
+                "requests_total",
+                "S3 requests by operation (PutObject, ...; Unknown when refused before parsing) and HTTP status",
+            ),
+            &["operation", "status"],
         )
         .expect("static metric");
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "request_duration_seconds",
-                "S3 request latency by HTTP method",
+                "S3 request latency by operation, until the response head",
             )
             .buckets(prometheus::exponential_buckets(0.0005, 2.0, 18).expect("static")),
-            &["method"],
+            &["operation"],
         )
         .expect("static metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Always 1; the version of this gateway"),
+            &["version"],
+        )
+        .expect("static metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         let quorum_failures = IntCounterVec::new(
             Opts::new(
                 "quorum_failures_total",
@@ -199,6 +210,7 @@ impl GatewayMetrics {
         .expect("static metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(build_info),
             Box::new(map_epoch.clone()),
             Box::new(ae_pairs_compared.clone()),
             Box::new(ae_passes.clone()),

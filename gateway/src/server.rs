@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{AccessKeys, SignedOnly};
 use crate::metrics::GatewayMetrics;
+use crate::request_log::RequestInfo;
 use crate::s3::{Gateway, Transport};
 
 /// `/health`, `/ready` and `/metrics`, answered without a signature.
@@ -133,11 +134,14 @@ where
 async fn handle(
     service: &S3Service,
     metrics: &GatewayMetrics,
-    req: http::Request<Incoming>,
+    mut req: http::Request<Incoming>,
 ) -> http::Response<Body> {
     let started = Instant::now();
-    let method = req.method().as_str().to_string();
+    let method = req.method().clone();
     let request_id = format!("{:016X}", rand::random::<u64>());
+    let info = RequestInfo::default();
+    req.extensions_mut().insert(info.clone());
+    let bytes_in = content_length(req.headers());
     let mut response = match hyper::service::Service::call(service, req).await {
         Ok(r) => r,
         Err(e) => {
@@ -155,15 +159,40 @@ async fn handle(
         response.headers_mut().insert("x-amz-request-id", v.clone());
         response.headers_mut().insert("x-amz-id-2", v);
     }
+    let operation = info.operation();
+    let status = response.status();
+    let elapsed = started.elapsed();
     metrics
         .requests
-        .with_label_values(&[&method, response.status().as_str()])
+        .with_label_values(&[operation, status.as_str()])
         .inc();
     metrics
         .latency
-        .with_label_values(&[&method])
-        .observe(started.elapsed().as_secs_f64());
+        .with_label_values(&[operation])
+        .observe(elapsed.as_secs_f64());
+    // One line per request (the body may still be streaming: bytes out is its length).
+    tracing::info!(
+        target: "s3store::access",
+        request_id,
+        operation,
+        method = %method,
+        bucket = info.bucket(),
+        access_key = info.access_key(),
+        status = status.as_u16(),
+        bytes_in,
+        bytes_out = content_length(response.headers()),
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+    );
     response
+}
+
+/// The `Content-Length` of a request or response, 0 when absent.
+fn content_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A POST form whose fields break a condition of its (validly signed) policy is refused by AWS

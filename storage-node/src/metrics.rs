@@ -1,7 +1,12 @@
 //! Prometheus metrics of one storage node (its own registry, so several embedded nodes in the
 //! dev cluster each expose their own `/metrics`).
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+use crate::store::Store;
 
 pub struct NodeMetrics {
     registry: Registry,
@@ -12,6 +17,11 @@ pub struct NodeMetrics {
     pub scrub_chunks: IntCounter,
     pub scrub_bytes: IntCounter,
     pub corrupt_chunks: IntCounter,
+    store_bytes: IntGaugeVec,
+    store_keys: IntGaugeVec,
+    pending_compaction: IntGaugeVec,
+    compactions_running: IntGauge,
+    hints_pending: IntGauge,
 }
 
 impl NodeMetrics {
@@ -54,8 +64,54 @@ impl NodeMetrics {
             "Chunks the scrub found not matching their checksum",
         )
         .expect("static metric");
+        let store_bytes = IntGaugeVec::new(
+            Opts::new(
+                "store_bytes",
+                "Bytes on disk per column family and file kind (sst, blob)",
+            ),
+            &["cf", "kind"],
+        )
+        .expect("static metric");
+        let store_keys = IntGaugeVec::new(
+            Opts::new(
+                "store_keys",
+                "RocksDB's estimate of the keys per column family",
+            ),
+            &["cf"],
+        )
+        .expect("static metric");
+        let pending_compaction = IntGaugeVec::new(
+            Opts::new(
+                "store_pending_compaction_bytes",
+                "Bytes compaction still has to rewrite, per column family",
+            ),
+            &["cf"],
+        )
+        .expect("static metric");
+        let compactions_running =
+            IntGauge::new("store_compactions_running", "Compactions running now")
+                .expect("static metric");
+        let hints_pending = IntGauge::new(
+            "hints_pending",
+            "Hinted records this node holds for other nodes (RocksDB's estimate)",
+        )
+        .expect("static metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Always 1; the version of this node"),
+            &["version"],
+        )
+        .expect("static metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(store_bytes.clone()),
+            Box::new(store_keys.clone()),
+            Box::new(pending_compaction.clone()),
+            Box::new(compactions_running.clone()),
+            Box::new(hints_pending.clone()),
+            Box::new(build_info),
             Box::new(latency.clone()),
             Box::new(bytes_in.clone()),
             Box::new(bytes_out.clone()),
@@ -74,7 +130,36 @@ impl NodeMetrics {
             scrub_chunks,
             scrub_bytes,
             corrupt_chunks,
+            store_bytes,
+            store_keys,
+            pending_compaction,
+            compactions_running,
+            hints_pending,
         }
+    }
+
+    /// The text exposition format, with the store's figures read now.
+    pub fn render_with(&self, store: &Store) -> Vec<u8> {
+        let (families, running) = store.stats();
+        for f in families {
+            self.store_bytes
+                .with_label_values(&[f.name, "sst"])
+                .set(f.sst_bytes as i64);
+            self.store_bytes
+                .with_label_values(&[f.name, "blob"])
+                .set(f.blob_bytes as i64);
+            self.store_keys
+                .with_label_values(&[f.name])
+                .set(f.keys as i64);
+            self.pending_compaction
+                .with_label_values(&[f.name])
+                .set(f.pending_compaction_bytes as i64);
+            if f.name == "hints" {
+                self.hints_pending.set(f.keys as i64);
+            }
+        }
+        self.compactions_running.set(running as i64);
+        self.render()
     }
 
     /// The text exposition format.

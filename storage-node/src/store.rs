@@ -56,7 +56,65 @@ pub(crate) fn synced() -> WriteOptions {
     w
 }
 
+/// What RocksDB reports about one column family.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyStats {
+    pub name: &'static str,
+    /// Bytes of live SST files.
+    pub sst_bytes: u64,
+    /// Bytes of live blob files (chunk values).
+    pub blob_bytes: u64,
+    /// RocksDB's estimate of the keys held.
+    pub keys: u64,
+    /// Bytes compaction estimates it still has to rewrite.
+    pub pending_compaction_bytes: u64,
+}
+
+/// Every column family, for [`Store::stats`].
+const FAMILIES: [&str; 9] = [
+    CF_MANIFESTS,
+    CF_CHUNKS,
+    CF_BUCKETS,
+    CF_UPLOADS,
+    CF_PARTS,
+    CF_PROMISES,
+    CF_HINTS,
+    CF_CHUNK_SUMS,
+    CF_BAD_CHUNKS,
+];
+
 impl Store {
+    /// Size and compaction figures per column family, and the compactions running now.
+    pub fn stats(&self) -> (Vec<FamilyStats>, u64) {
+        let prop = |cf: &rocksdb::ColumnFamily, name: &str| {
+            self.db
+                .property_int_value_cf(cf, name)
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        };
+        let families = FAMILIES
+            .iter()
+            .map(|&name| {
+                let cf = self.cf(name);
+                FamilyStats {
+                    name,
+                    sst_bytes: prop(cf, "rocksdb.total-sst-files-size"),
+                    blob_bytes: prop(cf, "rocksdb.live-blob-file-size"),
+                    keys: prop(cf, "rocksdb.estimate-num-keys"),
+                    pending_compaction_bytes: prop(cf, "rocksdb.estimate-pending-compaction-bytes"),
+                }
+            })
+            .collect();
+        let running = self
+            .db
+            .property_int_value("rocksdb.num-running-compactions")
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        (families, running)
+    }
+
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> StoreResult<Store> {
         let mut db_opts = Options::default();
