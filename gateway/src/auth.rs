@@ -1,73 +1,129 @@
-//! Who may call the S3 API: the access keys from the configuration (`S3Auth`) and the checks
-//! that run once a request's signature is verified (`S3Access`).
+//! Who may call the S3 API: the secret of each access key (`S3Auth`, from
+//! [`crate::access::Directory`]) and the checks that run once a request's signature is
+//! verified (`S3Access`): the key's role in the bucket, and the presigned-URL cap.
 //!
 //! `s3s` verifies SigV4 itself (header and presigned forms, with a constant-time comparison in
 //! 0.14.1). What it leaves to us: the error for an unknown key (AWS says `InvalidAccessKeyId`,
 //! s3s's `SimpleAuth` says `NotSignedUp`), and AWS's one-week cap on presigned URLs, which
 //! s3s 0.14.1 does not enforce.
+//!
+//! Roles: keys of the configuration may do everything. A stored key needs, in the bucket it
+//! addresses, `Read` for GET/HEAD/List operations, `Write` for the other object operations
+//! (and `Read` on a copy's source bucket), `Owner` for deleting the bucket and changing its
+//! settings. Any key may list buckets (it sees those it has a role in) and create one (it
+//! becomes its owner).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
+use storage_node::model::Role;
 
+use crate::access::{Allowed, Directory};
 use crate::request_log::{Parsed, RequestInfo};
 
 /// The longest validity AWS accepts for a presigned URL: seven days.
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
 
-/// The configured access keys.
-#[derive(Default)]
+/// Secrets of the keys the directory knows.
 pub struct AccessKeys {
-    keys: HashMap<String, SecretKey>,
+    directory: Arc<Directory>,
 }
 
 impl AccessKeys {
-    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> AccessKeys {
-        AccessKeys {
-            keys: pairs
-                .into_iter()
-                .map(|(access, secret)| (access.clone(), SecretKey::from(secret.clone())))
-                .collect(),
-        }
+    pub fn new(directory: Arc<Directory>) -> AccessKeys {
+        AccessKeys { directory }
     }
 }
 
 #[async_trait::async_trait]
 impl S3Auth for AccessKeys {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        self.keys.get(access_key).cloned().ok_or_else(|| {
-            s3_error!(
+        match self.directory.secret(access_key).await {
+            Some(secret) => Ok(SecretKey::from(secret)),
+            None => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."
-            )
-        })
+            )),
+        }
     }
 }
 
-/// Refuses anonymous requests and presigned URLs valid for longer than AWS allows.
-pub struct SignedOnly;
+/// The role an operation needs in its bucket; `None` for the operations any key may call.
+pub fn role_needed(operation: &str) -> Option<Role> {
+    match operation {
+        "ListBuckets" | "CreateBucket" => None,
+        "DeleteBucket" => Some(Role::Owner),
+        op if op.starts_with("Get") || op.starts_with("Head") || op.starts_with("List") => {
+            Some(Role::Read)
+        }
+        op if op.starts_with("PutBucket") || op.starts_with("DeleteBucket") => Some(Role::Owner),
+        _ => Some(Role::Write),
+    }
+}
+
+/// The bucket of an `x-amz-copy-source` header (`bucket/key`, maybe URL-encoded, maybe with a
+/// leading slash).
+fn copy_source_bucket(value: &str) -> Option<String> {
+    let decoded = urlencoding::decode(value).ok()?;
+    let trimmed = decoded.trim_start_matches('/');
+    Some(trimmed.split('/').next()?.to_string())
+}
+
+/// Refuses anonymous requests, keys without the role an operation needs, and presigned URLs
+/// valid for longer than AWS allows.
+pub struct Authorize {
+    directory: Arc<Directory>,
+}
+
+impl Authorize {
+    pub fn new(directory: Arc<Directory>) -> Authorize {
+        Authorize { directory }
+    }
+
+    fn may(&self, key: &str, bucket: &str, needed: Role) -> bool {
+        match self.directory.allowed(key, bucket) {
+            Allowed::Everything => true,
+            Allowed::Role(role) => role.is_some_and(|r| r >= needed),
+        }
+    }
+}
 
 #[async_trait::async_trait]
-impl S3Access for SignedOnly {
+impl S3Access for Authorize {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let parsed = Parsed {
-            operation: cx.s3_op().name().to_string(),
-            bucket: match cx.s3_path() {
-                S3Path::Root => None,
-                S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => {
-                    Some(bucket.to_string())
-                }
-            },
-            access_key: cx.credentials().map(|c| c.access_key.clone()),
+        let operation = cx.s3_op().name().to_string();
+        let bucket = match cx.s3_path() {
+            S3Path::Root => None,
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
         };
+        let access_key = cx.credentials().map(|c| c.access_key.clone());
         if let Some(info) = cx.extensions_mut().get::<RequestInfo>() {
-            info.set(parsed);
+            info.set(Parsed {
+                operation: operation.clone(),
+                bucket: bucket.clone(),
+                access_key: access_key.clone(),
+            });
         }
-        if cx.credentials().is_none() {
+        let Some(key) = access_key else {
             return Err(s3_error!(AccessDenied, "Access Denied"));
+        };
+        if let (Some(needed), Some(bucket)) = (role_needed(&operation), &bucket) {
+            if !self.may(&key, bucket, needed) {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
+        }
+        if let Some(source) = cx
+            .headers()
+            .get("x-amz-copy-source")
+            .and_then(|v| v.to_str().ok())
+            .and_then(copy_source_bucket)
+        {
+            if !self.may(&key, &source, Role::Read) {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
         }
         if let Some(expires) = presigned_expires(cx.uri().query().unwrap_or("")) {
             match expires.parse::<u64>() {
@@ -101,6 +157,24 @@ fn presigned_expires(query: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_by_operation() {
+        assert_eq!(role_needed("GetObject"), Some(Role::Read));
+        assert_eq!(role_needed("ListObjectsV2"), Some(Role::Read));
+        assert_eq!(role_needed("HeadBucket"), Some(Role::Read));
+        assert_eq!(role_needed("PutObject"), Some(Role::Write));
+        assert_eq!(role_needed("CompleteMultipartUpload"), Some(Role::Write));
+        assert_eq!(role_needed("DeleteObjects"), Some(Role::Write));
+        assert_eq!(role_needed("DeleteBucket"), Some(Role::Owner));
+        assert_eq!(role_needed("PutBucketTagging"), Some(Role::Owner));
+        assert_eq!(role_needed("CreateBucket"), None);
+        assert_eq!(
+            copy_source_bucket("/src%2Dbkt/a/b").as_deref(),
+            Some("src-bkt")
+        );
+        assert_eq!(copy_source_bucket("src/k").as_deref(), Some("src"));
+    }
 
     #[test]
     fn finds_expires_in_query() {

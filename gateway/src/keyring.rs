@@ -151,6 +151,23 @@ impl Keyring {
         Ok(Arc::new(AeadKey::new(&raw)))
     }
 
+    /// Wraps a 32-byte secret (an access key's) under the active master key: `(key id, sealed)`.
+    pub fn seal_secret(&self, raw: &[u8; 32]) -> (String, Vec<u8>) {
+        (
+            self.active.clone(),
+            sealing::wrap(&self.keys[&self.active], &self.active, raw),
+        )
+    }
+
+    /// The secret [`Keyring::seal_secret`] sealed.
+    pub fn open_secret(&self, key_id: &str, sealed: &[u8]) -> Result<[u8; 32], KeyError> {
+        let master = self
+            .keys
+            .get(key_id)
+            .ok_or_else(|| KeyError::UnknownKey(key_id.to_string()))?;
+        Ok(sealing::unwrap(master, key_id, sealed)?)
+    }
+
     /// The envelope with its data key wrapped under the active master key instead, or `None`
     /// when it already is. Data and metadata are untouched: the data key stays the same.
     pub fn rewrap(&self, s: &Sealing) -> Result<Option<Sealing>, KeyError> {

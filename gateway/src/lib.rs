@@ -12,15 +12,18 @@
 //! * [`membership`]: the cluster map state, kept newest on this gateway and on every node;
 //!   [`rebalance`]: moving data to its new owners after a change.
 //! * [`health`]: which nodes answer; [`handoff`]: probing them and handing hinted writes back;
-//!   [`status`]: the `gateway status` report.
+//!   [`status`]: the `gateway status` report; [`admin`]: the `gateway admin` commands.
 //! * [`hlc`]: the hybrid logical clock that orders versions; [`pace`]: the rate of background
 //!   copies.
-//! * [`auth`]: access keys and post-signature checks; [`checksums`]: `x-amz-checksum-*` checks.
+//! * [`auth`]: signature and permission checks; [`access`]: the access keys (configured and
+//!   stored) and their grants; [`checksums`]: `x-amz-checksum-*` checks.
 //! * [`sealing`]: the at-rest format (AES-256-GCM segments); [`keyring`]: master keys and data
 //!   key envelopes; [`rotate`]: rewrapping stored data keys under a new master key.
 //! * [`server`]: HTTP serving, request ids, metrics routes, the access log ([`request_log`]); [`virtual_host`]: the bucket a
 //!   `Host` header names; [`dev`]: the one-command dev cluster.
 
+pub mod access;
+pub mod admin;
 pub mod antientropy;
 pub mod auth;
 pub mod checksums;
@@ -121,7 +124,13 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
     cluster
         .confirmed
         .store(learned, std::sync::atomic::Ordering::SeqCst);
+    let directory = Arc::new(access::Directory::new(
+        cluster.clone(),
+        keyring.clone(),
+        &credentials,
+    ));
     let gateway = s3::Gateway {
+        directory,
         cluster,
         data: objects::DataConfig {
             chunk_size: config.chunk_size,
@@ -142,9 +151,7 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
 /// Loads what `config` names and starts serving S3.
 pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGateway> {
     let Assembled {
-        gateway,
-        metrics,
-        credentials,
+        gateway, metrics, ..
     } = assemble(config).await?;
     let tls = match &config.tls {
         Some(files) => Some(
@@ -156,8 +163,11 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let cluster = gateway.cluster.clone();
     // Before serving: the newest map state among the file and the nodes.
     membership::sync_once(&cluster, config.cluster_map.as_deref()).await;
-    let service =
-        server::build_service(gateway, &credentials, config.virtual_host_domain.as_deref())?;
+    let directory = gateway.directory.clone();
+    if let Err(e) = directory.refresh().await {
+        tracing::warn!("stored access keys not read yet: {e}");
+    }
+    let service = server::build_service(gateway, config.virtual_host_domain.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -165,6 +175,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let with_tls = tls.is_some();
     let probe = tokio::spawn(handoff::probe(cluster.clone()));
+    let keys = tokio::spawn(access::refresh_loop(directory));
     let hand_back = tokio::spawn(handoff::hand_back(cluster.clone()));
     let watch = tokio::spawn(membership::watch(
         cluster.clone(),
@@ -196,6 +207,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let task = tokio::spawn(server::serve(listener, service, metrics, tls, async move {
         let _ = rx.await;
         probe.abort();
+        keys.abort();
         hand_back.abort();
         watch.abort();
         rebalance.abort();

@@ -54,6 +54,14 @@ enum Command {
         #[arg(long)]
         map: PathBuf,
     },
+    /// Manage access keys and grants, list buckets with their sizes, run a repair pass.
+    Admin {
+        /// The gateway configuration (cluster map, cluster secret, master keys).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: gateway::admin::Command,
+    },
     /// Check a configuration without starting anything: the file, the cluster map it names,
     /// and (unless `--skip-secrets`) every secret and master key it refers to.
     CheckConfig {
@@ -149,6 +157,19 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             }
             println!("{}: ok", config.display());
+            Ok(())
+        }
+        (Some(Command::Admin { config, command }), _) => {
+            let Some(config) = config else {
+                anyhow::bail!("gateway admin needs --config <gateway.yaml>");
+            };
+            let config = config::load_gateway(&config)?;
+            let assembled = gateway::assemble(&config).await?;
+            gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
+            print!(
+                "{}",
+                gateway::admin::run(&assembled.gateway, command).await?
+            );
             Ok(())
         }
         (Some(Command::Rotate { config }), _) => {

@@ -14,7 +14,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, S3Request, S3Response, S3Result};
 use tokio::net::TcpListener;
 
-use crate::auth::{AccessKeys, SignedOnly};
+use crate::auth::{AccessKeys, Authorize};
 use crate::metrics::GatewayMetrics;
 use crate::request_log::RequestInfo;
 use crate::s3::{Gateway, Transport};
@@ -55,13 +55,13 @@ pub type Credentials = Vec<(String, String)>;
 /// Builds the S3 service.
 pub fn build_service(
     gateway: Gateway,
-    credentials: &Credentials,
     virtual_host_domain: Option<&str>,
 ) -> anyhow::Result<S3Service> {
     let metrics = gateway.cluster.metrics.clone();
+    let directory = gateway.directory.clone();
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(AccessKeys::new(credentials.iter().map(|(a, s)| (a, s))));
-    builder.set_access(SignedOnly);
+    builder.set_auth(AccessKeys::new(directory.clone()));
+    builder.set_access(Authorize::new(directory));
     builder.set_route(OpsRoutes { metrics });
     if let Some(domain) = virtual_host_domain {
         builder.set_host(VirtualHostDomain::new(domain)?);

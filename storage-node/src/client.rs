@@ -25,7 +25,7 @@ use crate::model::{
     ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord,
     PutManifestReply, RemoveManifestVersion, UploadRecord, Version,
 };
-use crate::model::{Accept, AcceptReply, Prepare, PrepareReply};
+use crate::model::{Accept, AcceptReply, AccessKeyRecord, Prepare, PrepareReply};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
@@ -485,6 +485,16 @@ impl NodeClient {
     /// Replaces one record's envelope by its rewrapped form; `false` if the record is gone.
     pub async fn reseal(&self, q: &Reseal) -> Result<bool, RpcError> {
         self.rpc("/v1/envelope/reseal", q).await
+    }
+
+    /// Stores an access key record (last writer wins); whether it was applied.
+    pub async fn put_access_key(&self, record: &AccessKeyRecord) -> Result<bool, RpcError> {
+        self.rpc("/v1/key/put", record).await
+    }
+
+    /// Every access key record the node holds, tombstones included.
+    pub async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, RpcError> {
+        self.rpc("/v1/key/list", &()).await
     }
 
     pub async fn put_bucket(&self, record: &BucketRecord) -> Result<bool, RpcError> {

@@ -483,6 +483,32 @@ pub struct BucketRecord {
     pub region: String,
 }
 
+/// What an access key may do in one bucket; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    /// GET, HEAD and listings.
+    Read,
+    /// Also PUT, DELETE, copies into the bucket and multipart uploads.
+    Write,
+    /// Also deleting the bucket and its settings.
+    Owner,
+}
+
+/// An S3 access key made with the admin CLI (keys in the configuration are not stored), kept on
+/// every node: its secret sealed under a master key (nodes never see it), its grants per bucket.
+/// Last writer wins by `version`; a deleted key is a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyRecord {
+    pub id: String,
+    pub version: Version,
+    pub deleted: bool,
+    /// Master key id the secret is wrapped under.
+    pub key_id: String,
+    #[serde(with = "serde_bytes")]
+    pub sealed_secret: Vec<u8>,
+    pub grants: BTreeMap<String, Role>,
+}
+
 impl BucketRecord {
     /// The placement key of a bucket record.
     pub fn placement_key(name: &str) -> Vec<u8> {

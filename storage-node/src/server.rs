@@ -40,7 +40,7 @@ use crate::model::{
     ListManifests, ListParts, ListUploads, Manifest, PartRecord, RemoveManifestVersion,
     UploadRecord,
 };
-use crate::model::{Accept, Prepare, Reseal, StaleEnvelopes};
+use crate::model::{Accept, AccessKeyRecord, Prepare, Reseal, StaleEnvelopes};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest};
 use crate::moves::{MoveList, Release};
 use crate::store::Store;
@@ -295,6 +295,8 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/bucket/put") => "put_bucket",
         (_, "/v1/bucket/get") => "get_bucket",
         (_, "/v1/bucket/list") => "list_buckets",
+        (_, "/v1/key/put") => "put_access_key",
+        (_, "/v1/key/list") => "list_access_keys",
         (_, "/v1/cas/prepare") => "cas_prepare",
         (_, "/v1/cas/accept") => "cas_accept",
         (_, "/v1/upload/put") => "put_upload",
@@ -532,6 +534,15 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             }
             "/v1/bucket/list" => {
                 let out = blocking(state, |s| s.list_buckets()).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/key/put" => {
+                let k: AccessKeyRecord = message(state, req).await?;
+                let out = blocking(state, move |s| s.put_access_key(&k)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/key/list" => {
+                let out = blocking(state, |s| s.list_access_keys()).await?;
                 Ok(packed(state, &out))
             }
             "/v1/cas/prepare" => {

@@ -17,8 +17,8 @@ use rocksdb::{
 
 use crate::keys;
 use crate::model::{
-    decode, encode, BucketRecord, ListManifests, ListManifestsReply, Manifest, PutManifestReply,
-    Version,
+    decode, encode, AccessKeyRecord, BucketRecord, ListManifests, ListManifestsReply, Manifest,
+    PutManifestReply, Version,
 };
 
 pub(crate) const CF_MANIFESTS: &str = "manifests";
@@ -30,6 +30,7 @@ pub(crate) const CF_PROMISES: &str = "promises";
 pub(crate) const CF_HINTS: &str = "hints";
 pub(crate) const CF_CHUNK_SUMS: &str = "chunk_sums";
 pub(crate) const CF_BAD_CHUNKS: &str = "bad_chunks";
+pub(crate) const CF_ACCESS_KEYS: &str = "access_keys";
 const LOCK_STRIPES: usize = 256;
 
 /// A storage failure (RocksDB error or a record that does not decode).
@@ -71,7 +72,7 @@ pub struct FamilyStats {
 }
 
 /// Every column family, for [`Store::stats`].
-const FAMILIES: [&str; 9] = [
+const FAMILIES: [&str; 10] = [
     CF_MANIFESTS,
     CF_CHUNKS,
     CF_BUCKETS,
@@ -81,6 +82,7 @@ const FAMILIES: [&str; 9] = [
     CF_HINTS,
     CF_CHUNK_SUMS,
     CF_BAD_CHUNKS,
+    CF_ACCESS_KEYS,
 ];
 
 impl Store {
@@ -168,6 +170,7 @@ impl Store {
                 ColumnFamilyDescriptor::new(CF_HINTS, hints),
                 ColumnFamilyDescriptor::new(CF_CHUNK_SUMS, chunk_sums),
                 ColumnFamilyDescriptor::new(CF_BAD_CHUNKS, bad_chunks),
+                ColumnFamilyDescriptor::new(CF_ACCESS_KEYS, Options::default()),
             ],
         )?;
         Ok(Store {
@@ -335,6 +338,40 @@ impl Store {
             Some(v) => Ok(Some(decode(&v).map_err(StoreError::Corrupt)?)),
             None => Ok(None),
         }
+    }
+
+    /// Stores an access key record under last-writer-wins. Returns whether it was applied.
+    pub fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<bool> {
+        let _guard = self.stripe(record.id.as_bytes());
+        if let Some(v) = self
+            .db
+            .get_cf(self.cf(CF_ACCESS_KEYS), record.id.as_bytes())?
+        {
+            let current: AccessKeyRecord = decode(&v).map_err(StoreError::Corrupt)?;
+            if current.version >= record.version {
+                return Ok(current.version == record.version);
+            }
+        }
+        self.db.put_cf_opt(
+            self.cf(CF_ACCESS_KEYS),
+            record.id.as_bytes(),
+            encode(record),
+            &synced(),
+        )?;
+        Ok(true)
+    }
+
+    /// Every access key record this node holds, tombstones included.
+    pub fn list_access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_ACCESS_KEYS), IteratorMode::Start)
+        {
+            let (_, v) = item?;
+            out.push(decode(&v).map_err(StoreError::Corrupt)?);
+        }
+        Ok(out)
     }
 
     /// Every bucket record this node holds, tombstones included.

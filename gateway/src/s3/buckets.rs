@@ -7,7 +7,9 @@ use storage_node::model::BucketRecord;
 
 use super::fields::{owner, requester, timestamp_ms, unavailable};
 use super::Gateway;
+use crate::access::Allowed;
 use crate::listing::ListQuery;
+use storage_node::model::Role;
 
 pub(super) async fn create_bucket(
     gw: &Gateway,
@@ -50,10 +52,17 @@ pub(super) async fn create_bucket(
         name: input.bucket.clone(),
         version: gw.cluster.hlc.version(),
         deleted: false,
-        owner: who,
+        owner: who.clone(),
         region: gw.region.clone(),
     };
     gw.cluster.put_bucket(record).await.map_err(unavailable)?;
+    if !gw.directory.is_bootstrap(&who) {
+        // A stored key owns the bucket it creates.
+        gw.directory
+            .grant(&who, &input.bucket, Some(Role::Owner))
+            .await
+            .map_err(|e| s3_error!(ServiceUnavailable, "{e}"))?;
+    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
@@ -79,7 +88,11 @@ pub(super) async fn delete_bucket(
     }
     record.deleted = true;
     record.version = gw.cluster.hlc.version();
+    let name = record.name.clone();
     gw.cluster.put_bucket(record).await.map_err(unavailable)?;
+    if let Err(e) = gw.directory.forget_bucket(&name).await {
+        tracing::warn!("grants in deleted bucket {name} not dropped: {e}");
+    }
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
 
@@ -107,6 +120,8 @@ pub(super) async fn list_buckets(
         .map_err(unavailable)?
         .into_iter()
         .filter(|b| b.name.starts_with(&prefix))
+        // A stored key sees the buckets it has a role in.
+        .filter(|b| gw.directory.allowed(&who, &b.name) != Allowed::Role(None))
         .map(|b| Bucket {
             name: Some(b.name),
             creation_date: Some(timestamp_ms(b.version.millis() / 1000 * 1000)),

@@ -35,6 +35,8 @@ pub use sse_c::Transport;
 /// The S3 front end of the cluster.
 pub struct Gateway {
     pub cluster: Arc<Cluster>,
+    /// The access keys and their grants.
+    pub directory: Arc<crate::access::Directory>,
     pub data: DataConfig,
     pub region: String,
     pub keyring: Arc<Keyring>,

@@ -1,0 +1,295 @@
+//! Access keys and what each may do: the keys of the configuration (bootstrap keys, allowed
+//! everything) and the keys made with `gateway admin key create`, stored on every storage node
+//! (`storage_node::model::AccessKeyRecord`) with their grants per bucket.
+//!
+//! Stored keys are few and read on every request, so each gateway keeps all of them in memory
+//! and re-reads them from the nodes every [`REFRESH_EVERY`] (and at once when a request names
+//! a key it does not know): a grant, a revocation or a deleted key takes effect within that
+//! time on every gateway, without restarts. A record is written to every node and needs a
+//! majority of them; a read takes the newest version among a majority and writes it back to
+//! the nodes that lacked it, so a node that was down or joined later catches up.
+//!
+//! Secrets are 32 random bytes, given to clients as 43 characters of URL-safe base64 and
+//! stored wrapped under the active master key (nodes never see them).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures::StreamExt;
+use storage_node::model::{AccessKeyRecord, Role};
+
+use crate::cluster::{gather_all, Cluster, ClusterError};
+use crate::keyring::Keyring;
+
+/// How often every gateway re-reads the stored keys.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// A request naming an unknown key triggers a re-read at most this often.
+const MISS_REFRESH_GAP: Duration = Duration::from_millis(200);
+
+/// What a key may do in a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// A key of the configuration: everything.
+    Everything,
+    /// A stored key's role in the bucket, if it has one.
+    Role(Option<Role>),
+}
+
+struct Known {
+    secret: String,
+    grants: BTreeMap<String, Role>,
+}
+
+/// The keys a gateway accepts.
+pub struct Directory {
+    cluster: Arc<Cluster>,
+    keyring: Arc<Keyring>,
+    bootstrap: HashMap<String, String>,
+    stored: RwLock<HashMap<String, Known>>,
+    /// When a request naming an unknown key last caused a re-read.
+    last_miss: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// The secret a client signs with, from its 32 stored bytes.
+pub fn secret_text(raw: &[u8; 32]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+impl Directory {
+    pub fn new(
+        cluster: Arc<Cluster>,
+        keyring: Arc<Keyring>,
+        bootstrap: &[(String, String)],
+    ) -> Directory {
+        Directory {
+            cluster,
+            keyring,
+            bootstrap: bootstrap.iter().cloned().collect(),
+            stored: RwLock::new(HashMap::new()),
+            last_miss: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The secret of `id`, re-reading the stored keys once if it is not known yet.
+    pub async fn secret(&self, id: &str) -> Option<String> {
+        if let Some(s) = self.bootstrap.get(id) {
+            return Some(s.clone());
+        }
+        if let Some(k) = self.read_known(id, |k| k.secret.clone()) {
+            return Some(k);
+        }
+        {
+            let mut last = self.last_miss.lock().await;
+            if last.is_some_and(|t| t.elapsed() < MISS_REFRESH_GAP) {
+                return None;
+            }
+            *last = Some(Instant::now());
+        }
+        let _ = self.refresh().await;
+        self.read_known(id, |k| k.secret.clone())
+    }
+
+    fn read_known<T>(&self, id: &str, f: impl FnOnce(&Known) -> T) -> Option<T> {
+        self.stored
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .map(f)
+    }
+
+    /// What `id` may do in `bucket`.
+    pub fn allowed(&self, id: &str, bucket: &str) -> Allowed {
+        if self.bootstrap.contains_key(id) {
+            return Allowed::Everything;
+        }
+        Allowed::Role(
+            self.read_known(id, |k| k.grants.get(bucket).copied())
+                .flatten(),
+        )
+    }
+
+    /// Whether `id` is a key of the configuration.
+    pub fn is_bootstrap(&self, id: &str) -> bool {
+        self.bootstrap.contains_key(id)
+    }
+
+    /// Re-reads every stored key (newest version among a majority of nodes), writes the
+    /// newest back where it was missing, and replaces the in-memory set.
+    pub async fn refresh(&self) -> Result<Vec<AccessKeyRecord>, ClusterError> {
+        let records = read_all(&self.cluster).await?;
+        let mut live = HashMap::new();
+        for r in records.iter().filter(|r| !r.deleted) {
+            match self.keyring.open_secret(&r.key_id, &r.sealed_secret) {
+                Ok(raw) => {
+                    live.insert(
+                        r.id.clone(),
+                        Known {
+                            secret: secret_text(&raw),
+                            grants: r.grants.clone(),
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!("access key {}: {e}", r.id),
+            }
+        }
+        *self.stored.write().unwrap_or_else(|p| p.into_inner()) = live;
+        Ok(records)
+    }
+
+    /// A new key with no grants: its id and secret.
+    pub async fn create(&self, id: Option<String>) -> anyhow::Result<(String, String)> {
+        let id = id.unwrap_or_else(|| {
+            use rand::distributions::{Alphanumeric, DistString};
+            format!(
+                "S3K{}",
+                Alphanumeric
+                    .sample_string(&mut rand::thread_rng(), 17)
+                    .to_uppercase()
+            )
+        });
+        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            anyhow::bail!("an access key id is 1 to 128 letters and digits");
+        }
+        if self.bootstrap.contains_key(&id) || self.current(&id).await?.is_some() {
+            anyhow::bail!("access key {id} exists");
+        }
+        let raw = crate::sealing::random::<32>();
+        let (key_id, sealed_secret) = self.keyring.seal_secret(&raw);
+        write(
+            &self.cluster,
+            AccessKeyRecord {
+                id: id.clone(),
+                version: self.cluster.hlc.version(),
+                deleted: false,
+                key_id,
+                sealed_secret,
+                grants: BTreeMap::new(),
+            },
+        )
+        .await?;
+        Ok((id, secret_text(&raw)))
+    }
+
+    /// The live record of `id`, if any.
+    pub async fn current(&self, id: &str) -> Result<Option<AccessKeyRecord>, ClusterError> {
+        Ok(read_all(&self.cluster)
+            .await?
+            .into_iter()
+            .find(|r| r.id == id && !r.deleted))
+    }
+
+    /// Changes a stored key: `change` edits its record (a new version is written).
+    pub async fn update(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut AccessKeyRecord),
+    ) -> anyhow::Result<AccessKeyRecord> {
+        let Some(mut record) = self.current(id).await? else {
+            anyhow::bail!("no stored access key {id}");
+        };
+        change(&mut record);
+        record.version = self.cluster.hlc.version();
+        write(&self.cluster, record.clone()).await?;
+        Ok(record)
+    }
+}
+
+impl Directory {
+    /// Gives `id` `role` in `bucket` (`None` revokes), and makes it effective here at once.
+    pub async fn grant(&self, id: &str, bucket: &str, role: Option<Role>) -> anyhow::Result<()> {
+        self.update(id, |r| match role {
+            Some(role) => {
+                r.grants.insert(bucket.to_string(), role);
+            }
+            None => {
+                r.grants.remove(bucket);
+            }
+        })
+        .await?;
+        self.refresh().await?;
+        Ok(())
+    }
+
+    /// Drops every stored key's grant in a deleted bucket, so that a new bucket of the same
+    /// name does not inherit them.
+    pub async fn forget_bucket(&self, bucket: &str) -> anyhow::Result<()> {
+        for record in read_all(&self.cluster).await? {
+            if !record.deleted && record.grants.contains_key(bucket) {
+                self.update(&record.id, |r| {
+                    r.grants.remove(bucket);
+                })
+                .await?;
+            }
+        }
+        self.refresh().await?;
+        Ok(())
+    }
+}
+
+/// Writes `record` to every member; a majority must store it.
+async fn write(cluster: &Cluster, record: AccessKeyRecord) -> Result<(), ClusterError> {
+    let all = cluster.members();
+    let record = Arc::new(record);
+    let pending = cluster.fan_out_all(&all, move |node| {
+        let record = record.clone();
+        async move { node.put_access_key(&record).await }
+    });
+    let g = gather_all(pending).await;
+    let need = all.len() / 2 + 1;
+    if g.ok.len() < need {
+        return Err(cluster.quorum_error("put_access_key", &g, need));
+    }
+    Ok(())
+}
+
+/// The newest record of every key among a majority of the members (tombstones included),
+/// written back to the members that lacked it.
+async fn read_all(cluster: &Cluster) -> Result<Vec<AccessKeyRecord>, ClusterError> {
+    let all = cluster.members();
+    let pending = cluster.fan_out(&all, |node| async move { node.list_access_keys().await });
+    let g = gather_all(pending).await;
+    let need = all.len() / 2 + 1;
+    if g.ok.len() < need {
+        return Err(cluster.quorum_error("list_access_keys", &g, need));
+    }
+    let mut newest: HashMap<String, AccessKeyRecord> = HashMap::new();
+    for (_, records) in &g.ok {
+        for r in records {
+            if newest.get(&r.id).is_none_or(|cur| cur.version < r.version) {
+                newest.insert(r.id.clone(), r.clone());
+            }
+        }
+    }
+    let mut repairs = Vec::new();
+    for (i, records) in &g.ok {
+        for best in newest.values() {
+            if !records
+                .iter()
+                .any(|r| r.id == best.id && r.version == best.version)
+            {
+                let node = cluster.node(*i);
+                let best = best.clone();
+                repairs.push(async move { node.put_access_key(&best).await });
+            }
+        }
+    }
+    futures::stream::iter(repairs)
+        .buffer_unordered(8)
+        .for_each(|_| async {})
+        .await;
+    let mut out: Vec<AccessKeyRecord> = newest.into_values().collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// Re-reads the stored keys every [`REFRESH_EVERY`], forever.
+pub async fn refresh_loop(directory: Arc<Directory>) {
+    loop {
+        tokio::time::sleep(REFRESH_EVERY).await;
+        if let Err(e) = directory.refresh().await {
+            tracing::debug!("access keys not refreshed: {e}");
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `gateway admin --config gw.yaml <command>`: access keys and their grants, buckets with their
+//! object counts and sizes, and an anti-entropy pass on demand. It talks to the storage nodes'
+//! internal API, authenticated with the cluster secret, as a gateway does (never to RocksDB
+//! files), so it works from any machine that can reach the nodes.
+
+use std::fmt::Write as _;
+
+use storage_node::model::Role;
+
+use crate::listing::{self, Item, ListQuery};
+use crate::s3::Gateway;
+
+/// An admin command.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Make an access key (no grants yet); prints its id and secret once.
+    KeyCreate {
+        /// The id (letters and digits); generated when not given.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List the stored access keys and their grants.
+    KeyList,
+    /// Delete a stored access key; it stops working within a second on every gateway.
+    KeyDelete { id: String },
+    /// Give a key `read`, `write` or `owner` in a bucket.
+    Grant {
+        id: String,
+        bucket: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Take a key's role in a bucket away.
+    Revoke { id: String, bucket: String },
+    /// List the buckets with their owners, object counts and sizes.
+    Buckets,
+    /// Run one anti-entropy pass now (replicas compare digests and copy what differs).
+    Repair,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    match s {
+        "read" => Ok(Role::Read),
+        "write" => Ok(Role::Write),
+        "owner" => Ok(Role::Owner),
+        _ => Err(format!("`{s}`: a role is read, write or owner")),
+    }
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Read => "read",
+        Role::Write => "write",
+        Role::Owner => "owner",
+    }
+}
+
+/// Runs `command`; returns what to print.
+pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
+    let dir = &gw.directory;
+    let mut out = String::new();
+    match command {
+        Command::KeyCreate { id } => {
+            let (id, secret) = dir.create(id).await?;
+            writeln!(out, "access key: {id}")?;
+            writeln!(out, "secret key: {secret}")?;
+        }
+        Command::KeyList => {
+            for r in dir.refresh().await?.into_iter().filter(|r| !r.deleted) {
+                let grants: Vec<String> = r
+                    .grants
+                    .iter()
+                    .map(|(b, role)| format!("{b}={}", role_name(*role)))
+                    .collect();
+                writeln!(out, "{}\t{}", r.id, grants.join(","))?;
+            }
+        }
+        Command::KeyDelete { id } => {
+            dir.update(&id, |r| r.deleted = true).await?;
+            writeln!(out, "deleted {id}")?;
+        }
+        Command::Grant { id, bucket, role } => {
+            if gw
+                .cluster
+                .get_bucket(&bucket)
+                .await?
+                .is_none_or(|b| b.deleted)
+            {
+                anyhow::bail!("no bucket {bucket}");
+            }
+            dir.grant(&id, &bucket, Some(role)).await?;
+            writeln!(out, "{id} has {} in {bucket}", role_name(role))?;
+        }
+        Command::Revoke { id, bucket } => {
+            dir.grant(&id, &bucket, None).await?;
+            writeln!(out, "{id} has no role in {bucket}")?;
+        }
+        Command::Buckets => {
+            writeln!(out, "bucket\towner\tobjects\tbytes")?;
+            for b in gw.cluster.list_buckets().await? {
+                let (mut objects, mut bytes) = (0u64, 0u64);
+                let mut after = Vec::new();
+                loop {
+                    let page = listing::list(
+                        &gw.cluster,
+                        &ListQuery {
+                            bucket: b.name.clone(),
+                            start_after: after.clone(),
+                            max: 1000,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                    for item in &page.items {
+                        if let Item::Object(entry) = item {
+                            objects += 1;
+                            bytes += entry.size;
+                        }
+                    }
+                    if !page.truncated {
+                        break;
+                    }
+                    after = page.resume_after;
+                }
+                writeln!(out, "{}\t{}\t{objects}\t{bytes}", b.name, b.owner)?;
+            }
+        }
+        Command::Repair => {
+            let pass = crate::antientropy::sync_once(
+                &gw.cluster,
+                crate::pace::Pace {
+                    bytes_per_second: 0,
+                },
+            )
+            .await;
+            writeln!(
+                out,
+                "anti-entropy: {} cells differed, {} records copied, {}",
+                pass.cells_differing,
+                pass.records_copied,
+                if pass.complete {
+                    "complete"
+                } else {
+                    "incomplete (a node did not answer)"
+                }
+            )?;
+        }
+    }
+    Ok(out)
+}
