@@ -121,6 +121,9 @@ pub struct StorageNodeConfig {
     /// learns it from there at startup (gateways also send it later).
     #[serde(default)]
     pub join: Option<String>,
+    /// Log filter (`info`, `warn,storage_node=debug`, ...) used when RUST_LOG is not set.
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 /// Pace of the scrub: chunk bytes verified per second (0 turns it off), and the pause between
@@ -238,6 +241,9 @@ pub struct GatewayConfig {
     /// Removal of what nobody needs any more: orphan chunks, old tombstones, ended uploads.
     #[serde(default)]
     pub garbage_collection: GcConfig,
+    /// Log filter (`info`, `warn,s3store::access=info`, ...) used when RUST_LOG is not set.
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 /// Garbage collection: after a complete anti-entropy pass, at most every `every_seconds`

@@ -110,6 +110,16 @@ impl Directory {
         )
     }
 
+    /// Whether anyone may read `bucket` without signing (asked of the bucket's owners).
+    pub async fn is_public(&self, bucket: &str) -> bool {
+        self.cluster
+            .get_bucket(bucket)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|b| !b.deleted && b.public_read)
+    }
+
     /// Whether `id` is a key of the configuration.
     pub fn is_bootstrap(&self, id: &str) -> bool {
         self.bootstrap.contains_key(id)

@@ -32,6 +32,12 @@ pub enum Command {
     },
     /// Take a key's role in a bucket away.
     Revoke { id: String, bucket: String },
+    /// Let anyone read a bucket without signing (`on`), or stop that (`off`).
+    BucketPublic {
+        bucket: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// List the buckets with their owners, object counts and sizes.
     Buckets,
     /// Run one anti-entropy pass now (replicas compare digests and copy what differs).
@@ -95,8 +101,18 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
             dir.grant(&id, &bucket, None).await?;
             writeln!(out, "{id} has no role in {bucket}")?;
         }
+        Command::BucketPublic { bucket, state } => {
+            let Some(mut record) = gw.cluster.get_bucket(&bucket).await?.filter(|b| !b.deleted)
+            else {
+                anyhow::bail!("no bucket {bucket}");
+            };
+            record.public_read = state == "on";
+            record.version = gw.cluster.hlc.version();
+            gw.cluster.put_bucket(record).await?;
+            writeln!(out, "{bucket}: public read {state}")?;
+        }
         Command::Buckets => {
-            writeln!(out, "bucket\towner\tobjects\tbytes")?;
+            writeln!(out, "bucket\towner\tobjects\tbytes\tpublic")?;
             for b in gw.cluster.list_buckets().await? {
                 let (mut objects, mut bytes) = (0u64, 0u64);
                 let mut after = Vec::new();
@@ -122,7 +138,8 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
                     }
                     after = page.resume_after;
                 }
-                writeln!(out, "{}\t{}\t{objects}\t{bytes}", b.name, b.owner)?;
+                let public = if b.public_read { "public" } else { "-" };
+                writeln!(out, "{}\t{}\t{objects}\t{bytes}\t{public}", b.name, b.owner)?;
             }
         }
         Command::Repair => {

@@ -11,7 +11,7 @@
 //! addresses, `Read` for GET/HEAD/List operations, `Write` for the other object operations
 //! (and `Read` on a copy's source bucket), `Owner` for deleting the bucket and changing its
 //! settings. Any key may list buckets (it sees those it has a role in) and create one (it
-//! becomes its owner).
+//! becomes its owner). Unsigned requests may only read a bucket made public.
 
 use std::sync::Arc;
 
@@ -108,7 +108,16 @@ impl S3Access for Authorize {
             });
         }
         let Some(key) = access_key else {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+            // Anonymous: only reads of a bucket made public.
+            let public = match (role_needed(&operation), &bucket) {
+                (Some(Role::Read), Some(bucket)) => self.directory.is_public(bucket).await,
+                _ => false,
+            };
+            return if public {
+                Ok(())
+            } else {
+                Err(s3_error!(AccessDenied, "Access Denied"))
+            };
         };
         if let (Some(needed), Some(bucket)) = (role_needed(&operation), &bucket) {
             if !self.may(&key, bucket, needed) {

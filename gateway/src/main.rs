@@ -83,12 +83,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // RUST_LOG wins; else the served configuration's `log`; else info.
+    let configured = match (&args.command, &args.config) {
+        (None, Some(path)) => config::load_gateway(path).ok().and_then(|c| c.log),
+        _ => None,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| configured.as_deref().unwrap_or("info").into()),
         )
         .init();
-    let args = Args::parse();
     match (args.command, args.config) {
         (
             Some(Command::Dev {

@@ -1,7 +1,7 @@
 //! `gateway status --config gateway.yaml`: the cluster as this gateway sees it: the map's epoch
 //! and replication (and, while data moves after a membership change, the epoch it moves from),
-//! and per node its zone, weight, role in the change, whether it answers, and how many hinted
-//! records it holds for nodes that were down.
+//! and per node its zone, weight, role in the change, whether it answers, how many hinted
+//! records it holds for nodes that were down, and how much it stores.
 
 use std::fmt::Write as _;
 
@@ -18,6 +18,8 @@ pub struct NodeStatus {
     pub up: bool,
     /// Hints held for other nodes (`None` when the node did not answer).
     pub hints: Option<u64>,
+    /// Bytes stored and object versions held (`None` when the node did not answer).
+    pub data: Option<storage_node::model::NodeStats>,
 }
 
 /// Asks every node for its health and its hints.
@@ -40,6 +42,7 @@ pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
             .await
             .is_ok_and(|r| r.is_ok_and(|s| s.is_success()));
         let mut hints = None;
+        let data = if up { node.stats().await.ok() } else { None };
         if up {
             let mut count = 0u64;
             let mut after = Vec::new();
@@ -62,6 +65,7 @@ pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
             role,
             up,
             hints,
+            data,
         });
     }
     out
@@ -76,7 +80,7 @@ pub fn render(cluster: &Cluster, nodes: &[NodeStatus]) -> String {
         None => String::new(),
     };
     let mut out = format!(
-        "epoch {}  n={} w={} r={}{moving}\n{:<12} {:<22} {:<10} {:>6} {:<8} {:<5} {:>6}\n",
+        "epoch {}  n={} w={} r={}{moving}\n{:<12} {:<22} {:<10} {:>6} {:<8} {:<5} {:>6} {:>12} {:>10}\n",
         layout.current.map.epoch,
         r.n,
         r.w,
@@ -87,19 +91,23 @@ pub fn render(cluster: &Cluster, nodes: &[NodeStatus]) -> String {
         "weight",
         "role",
         "state",
-        "hints"
+        "hints",
+        "bytes",
+        "versions"
     );
     for s in nodes {
         let _ = writeln!(
             out,
-            "{:<12} {:<22} {:<10} {:>6} {:<8} {:<5} {:>6}",
+            "{:<12} {:<22} {:<10} {:>6} {:<8} {:<5} {:>6} {:>12} {:>10}",
             s.id,
             s.address,
             s.zone,
             s.weight,
             s.role,
             if s.up { "up" } else { "DOWN" },
-            s.hints.map_or("-".to_string(), |h| h.to_string())
+            s.hints.map_or("-".to_string(), |h| h.to_string()),
+            s.data.map_or("-".to_string(), |d| d.bytes.to_string()),
+            s.data.map_or("-".to_string(), |d| d.manifests.to_string())
         );
     }
     out

@@ -1,7 +1,8 @@
 //! Access control end to end, with the admin CLI: a second access key made with `gateway
 //! admin key-create` is denied every operation on the first key's bucket; after a read grant it
 //! can GET but not PUT; revoking and deleting take effect without restarts; a stored key owns
-//! the buckets it creates; `admin buckets` counts objects and bytes.
+//! the buckets it creates; `admin buckets` counts objects and bytes; unsigned requests read a
+//! bucket only once it is made public; `status` shows the data per node.
 
 mod common;
 
@@ -16,6 +17,18 @@ fn admin(cluster: &TestCluster, args: &[&str]) -> String {
     let (ok, out) = cluster.gateway_command(&all);
     assert!(ok, "gateway admin {args:?}: {out}");
     out
+}
+
+/// The HTTP status of an unsigned request.
+async fn anonymous(method: http::Method, url: &str) -> u16 {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let request = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"x")))
+        .unwrap();
+    client.request(request).await.unwrap().status().as_u16()
 }
 
 /// Polls `check` until it is true (a grant reaches every gateway within about a second).
@@ -209,7 +222,7 @@ async fn grants_decide_what_a_stored_key_may_do() {
     assert!(
         buckets
             .lines()
-            .any(|l| l.starts_with("mine\t") && l.ends_with("\t2\t18")),
+            .any(|l| l.starts_with("mine\t") && l.ends_with("\t2\t18\t-")),
         "mine: 2 objects, 3 + 15 bytes: {buckets}"
     );
 
@@ -222,6 +235,21 @@ async fn grants_decide_what_a_stored_key_may_do() {
         }
     })
     .await;
+
+    // Anonymous: refused, until the bucket is made public, and then only for reads.
+    let url = format!("{}/private/doc", cluster.endpoint());
+    assert_eq!(anonymous(http::Method::GET, &url).await, 403);
+    admin(&cluster, &["bucket-public", "private", "on"]);
+    assert_eq!(anonymous(http::Method::GET, &url).await, 200);
+    assert_eq!(anonymous(http::Method::PUT, &url).await, 403);
+    admin(&cluster, &["bucket-public", "private", "off"]);
+    assert_eq!(anonymous(http::Method::GET, &url).await, 403);
+    let status = cluster.gateway_command(&["status"]).1;
+    assert!(
+        status.contains("bytes") && status.contains("versions"),
+        "{status}"
+    );
+
     let repair = admin(&cluster, &["repair"]);
     assert!(repair.contains("complete"), "{repair}");
 }

@@ -86,8 +86,9 @@ async fn hinted_writes_reach_their_owner_without_reads() {
         .map(|i| {
             let l = line(&format!("node{i}"));
             assert!(l.contains(" up "), "{report}");
+            // node address zone weight role state hints bytes versions
             l.split_whitespace()
-                .last()
+                .nth(6)
                 .unwrap()
                 .parse::<usize>()
                 .unwrap()

@@ -25,7 +25,7 @@ use crate::model::{
     ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord,
     PutManifestReply, RemoveManifestVersion, UploadRecord, Version,
 };
-use crate::model::{Accept, AcceptReply, AccessKeyRecord, Prepare, PrepareReply};
+use crate::model::{Accept, AcceptReply, AccessKeyRecord, NodeStats, Prepare, PrepareReply};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
@@ -490,6 +490,11 @@ impl NodeClient {
     /// Stores an access key record (last writer wins); whether it was applied.
     pub async fn put_access_key(&self, record: &AccessKeyRecord) -> Result<bool, RpcError> {
         self.rpc("/v1/key/put", record).await
+    }
+
+    /// How much the node stores.
+    pub async fn stats(&self) -> Result<NodeStats, RpcError> {
+        self.rpc("/v1/stats", &()).await
     }
 
     /// Every access key record the node holds, tombstones included.

@@ -20,13 +20,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
     let config = config::load_storage_node(&args.config)?;
+    // RUST_LOG wins; else the configuration's `log`; else info.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| config.log.as_deref().unwrap_or("info").into()),
+        )
+        .init();
     if args.check {
         if !args.skip_secrets {
             config

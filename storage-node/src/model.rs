@@ -481,6 +481,18 @@ pub struct BucketRecord {
     /// Access key that created the bucket.
     pub owner: String,
     pub region: String,
+    /// Anyone may read (GET, HEAD, list) without signing (`gateway admin bucket-public`).
+    #[serde(default)]
+    pub public_read: bool,
+}
+
+/// `POST /v1/stats`: how much this node stores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStats {
+    /// Bytes of SST and blob files over every column family.
+    pub bytes: u64,
+    /// RocksDB's estimate of the object versions (manifests, tombstones included) held.
+    pub manifests: u64,
 }
 
 /// What an access key may do in one bucket; each role includes the ones before it.

@@ -297,6 +297,7 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/bucket/list") => "list_buckets",
         (_, "/v1/key/put") => "put_access_key",
         (_, "/v1/key/list") => "list_access_keys",
+        (_, "/v1/stats") => "stats",
         (_, "/v1/cas/prepare") => "cas_prepare",
         (_, "/v1/cas/accept") => "cas_accept",
         (_, "/v1/upload/put") => "put_upload",
@@ -541,6 +542,7 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                 let out = blocking(state, move |s| s.put_access_key(&k)).await?;
                 Ok(packed(state, &out))
             }
+            "/v1/stats" => Ok(packed(state, &state.store.totals())),
             "/v1/key/list" => {
                 let out = blocking(state, |s| s.list_access_keys()).await?;
                 Ok(packed(state, &out))

@@ -18,7 +18,7 @@ use rocksdb::{
 use crate::keys;
 use crate::model::{
     decode, encode, AccessKeyRecord, BucketRecord, ListManifests, ListManifestsReply, Manifest,
-    PutManifestReply, Version,
+    NodeStats, PutManifestReply, Version,
 };
 
 pub(crate) const CF_MANIFESTS: &str = "manifests";
@@ -115,6 +115,18 @@ impl Store {
             .flatten()
             .unwrap_or(0);
         (families, running)
+    }
+
+    /// Totals of [`Store::stats`].
+    pub fn totals(&self) -> NodeStats {
+        let (families, _) = self.stats();
+        NodeStats {
+            bytes: families.iter().map(|f| f.sst_bytes + f.blob_bytes).sum(),
+            manifests: families
+                .iter()
+                .find(|f| f.name == CF_MANIFESTS)
+                .map_or(0, |f| f.keys),
+        }
     }
 
     /// Opens (or creates) the database in `dir`.
@@ -480,6 +492,7 @@ mod tests {
             deleted,
             owner: "o".into(),
             region: "r".into(),
+            public_read: false,
         };
         assert!(store.put_bucket(&rec(2, false)).unwrap());
         assert!(!store.put_bucket(&rec(1, true)).unwrap());

@@ -54,6 +54,7 @@ pub(super) async fn create_bucket(
         deleted: false,
         owner: who.clone(),
         region: gw.region.clone(),
+        public_read: false,
     };
     gw.cluster.put_bucket(record).await.map_err(unavailable)?;
     if !gw.directory.is_bootstrap(&who) {
