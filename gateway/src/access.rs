@@ -222,6 +222,29 @@ impl Directory {
         Ok(())
     }
 
+    /// Rewraps every stored key's secret that another master key than the active one wraps
+    /// (part of `gateway rotate`). Returns how many were rewrapped.
+    pub async fn rewrap_secrets(&self) -> anyhow::Result<u64> {
+        let mut rewrapped = 0;
+        for record in read_all(&self.cluster).await? {
+            if record.deleted || record.key_id == self.keyring.active_id() {
+                continue;
+            }
+            let raw = self
+                .keyring
+                .open_secret(&record.key_id, &record.sealed_secret)
+                .map_err(|e| anyhow::anyhow!("access key {}: {e}", record.id))?;
+            let (key_id, sealed) = self.keyring.seal_secret(&raw);
+            self.update(&record.id, |r| {
+                r.key_id = key_id;
+                r.sealed_secret = sealed;
+            })
+            .await?;
+            rewrapped += 1;
+        }
+        Ok(rewrapped)
+    }
+
     /// Drops every stored key's grant in a deleted bucket, so that a new bucket of the same
     /// name does not inherit them.
     pub async fn forget_bucket(&self, bucket: &str) -> anyhow::Result<()> {

@@ -194,10 +194,15 @@ async fn main() -> anyhow::Result<()> {
             for what in &report.unopenable {
                 println!("cannot open: {what}");
             }
+            let keys = assembled.gateway.directory.rewrap_secrets().await;
+            match &keys {
+                Ok(n) => println!("rotate: {n} stored access keys rewrapped"),
+                Err(e) => println!("incomplete: stored access keys: {e:#}"),
+            }
             for node in &report.unreachable {
                 println!("incomplete: {node}");
             }
-            if !report.complete() {
+            if !report.complete() || keys.is_err() {
                 anyhow::bail!("rotation incomplete: keep the old master keys and run it again");
             }
             println!(

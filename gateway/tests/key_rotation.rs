@@ -129,6 +129,19 @@ async fn rotate_to_a_new_master_key_and_drop_the_old_one() {
         .unwrap();
     let pending_id = pending.upload_id().unwrap().to_string();
     let first = upload_part(&s3, "pending", &pending_id, 1, pattern(part_size, 7)).await;
+    // A stored access key, its secret wrapped under key 1.
+    let (ok, made) = cluster.gateway_command(&["admin", "key-create"]);
+    assert!(ok, "{made}");
+    let field = |name: &str| {
+        made.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (key_id, key_secret) = (field("access key:"), field("secret key:"));
+    let (ok, out) = cluster.gateway_command(&["admin", "grant", &key_id, "rot", "read"]);
+    assert!(ok, "{out}");
 
     // Without key 1 the old objects do not open: rotation is what keeps them readable.
     cluster.set_master_keys("k2", &[("k2", MASTER_KEY_2)]);
@@ -174,9 +187,17 @@ async fn rotate_to_a_new_master_key_and_drop_the_old_one() {
     assert!(ok, "{out}");
     assert!(out.contains("rotate: 0 envelopes rewrapped"), "{out}");
 
-    // Key 1 gone: everything reads, the pending upload completes.
+    // Key 1 gone: everything reads, the pending upload completes, the stored key still signs.
     cluster.set_master_keys("k2", &[("k2", MASTER_KEY_2)]);
     cluster.restart_gateway();
+    let stored = common::client_for(&cluster.endpoint(), &key_id, &key_secret);
+    stored
+        .get_object()
+        .bucket("rot")
+        .key("inline")
+        .send()
+        .await
+        .expect("a stored key survives the rotation");
     for (key, len) in objects.into_iter().chain([("new", 300)]) {
         let (body, note) = get(&s3, key).await.unwrap();
         assert_eq!(body, pattern(len, 7), "{key}");
