@@ -35,6 +35,10 @@ enum Command {
         /// data folder's configuration.
         #[arg(long, default_value = "localhost")]
         domain: String,
+        /// Only write the configuration (gateway.yaml, node1..3.yaml, cluster.yaml) into the
+        /// data folder and exit: for running the processes separately.
+        #[arg(long)]
+        prepare_only: bool,
     },
     /// Show the cluster: epoch, replication, and per node its zone, health and hints held.
     Status {
@@ -103,17 +107,23 @@ async fn main() -> anyhow::Result<()> {
                 node_port,
                 tls,
                 domain,
+                prepare_only,
             }),
             _,
         ) => {
-            gateway::dev::run(gateway::dev::DevOptions {
+            let opts = gateway::dev::DevOptions {
                 data_dir,
                 s3_port: port,
                 first_node_port: node_port,
                 tls,
                 domain,
-            })
-            .await
+            };
+            if prepare_only {
+                let path = gateway::dev::prepare(&opts)?;
+                println!("{}", path.display());
+                return Ok(());
+            }
+            gateway::dev::run(opts).await
         }
         (Some(Command::Status { config }), _) => {
             let config = config::load_gateway(&config)?;
