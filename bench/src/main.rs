@@ -41,7 +41,7 @@ struct Args {
     /// Requests in flight at once, for sizes that do not name theirs.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Phases besides PUT and DELETE (which always run): get, head, mixed, list.
+    /// Phases besides PUT and DELETE (which always run): get, head, mixed, list; or none.
     #[arg(long, default_value = "get,head,mixed,list", value_delimiter = ',')]
     phases: Vec<String>,
     /// Time limit of each phase, in seconds.
@@ -105,8 +105,8 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     for phase in &args.phases {
         anyhow::ensure!(
-            ["get", "head", "mixed", "list"].contains(&phase.as_str()),
-            "unknown phase `{phase}` (get, head, mixed, list)"
+            ["get", "head", "mixed", "list", "none", ""].contains(&phase.as_str()),
+            "unknown phase `{phase}` (get, head, mixed, list, or none)"
         );
     }
     let phase = |name: &str| args.phases.iter().any(|p| p == name);

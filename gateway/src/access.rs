@@ -5,9 +5,8 @@
 //! Stored keys are few and read on every request, so each gateway keeps all of them in memory
 //! and re-reads them from the nodes every [`REFRESH_EVERY`] (and at once when a request names
 //! a key it does not know): a grant, a revocation or a deleted key takes effect within that
-//! time on every gateway, without restarts. A record is written to every node and needs a
-//! majority of them; a read takes the newest version among a majority and writes it back to
-//! the nodes that lacked it, so a node that was down or joined later catches up.
+//! time on every gateway, without restarts. Records are kept on every node
+//! ([`crate::everywhere`]).
 //!
 //! Secrets are 32 random bytes, given to clients as 43 characters of URL-safe base64 and
 //! stored wrapped under the active master key (nodes never see them).
@@ -17,10 +16,15 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use futures::StreamExt;
 use storage_node::model::{AccessKeyRecord, Role};
 
-use crate::cluster::{gather_all, Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError};
+use crate::everywhere::{self, write};
+
+/// The newest record of every stored key (tombstones included).
+async fn read_all(cluster: &Cluster) -> Result<Vec<AccessKeyRecord>, ClusterError> {
+    everywhere::read_all(cluster).await
+}
 use crate::keyring::Keyring;
 
 /// How often every gateway re-reads the stored keys.
@@ -259,62 +263,6 @@ impl Directory {
         self.refresh().await?;
         Ok(())
     }
-}
-
-/// Writes `record` to every member; a majority must store it.
-async fn write(cluster: &Cluster, record: AccessKeyRecord) -> Result<(), ClusterError> {
-    let all = cluster.members();
-    let record = Arc::new(record);
-    let pending = cluster.fan_out_all(&all, move |node| {
-        let record = record.clone();
-        async move { node.put_access_key(&record).await }
-    });
-    let g = gather_all(pending).await;
-    let need = all.len() / 2 + 1;
-    if g.ok.len() < need {
-        return Err(cluster.quorum_error("put_access_key", &g, need));
-    }
-    Ok(())
-}
-
-/// The newest record of every key among a majority of the members (tombstones included),
-/// written back to the members that lacked it.
-async fn read_all(cluster: &Cluster) -> Result<Vec<AccessKeyRecord>, ClusterError> {
-    let all = cluster.members();
-    let pending = cluster.fan_out(&all, |node| async move { node.list_access_keys().await });
-    let g = gather_all(pending).await;
-    let need = all.len() / 2 + 1;
-    if g.ok.len() < need {
-        return Err(cluster.quorum_error("list_access_keys", &g, need));
-    }
-    let mut newest: HashMap<String, AccessKeyRecord> = HashMap::new();
-    for (_, records) in &g.ok {
-        for r in records {
-            if newest.get(&r.id).is_none_or(|cur| cur.version < r.version) {
-                newest.insert(r.id.clone(), r.clone());
-            }
-        }
-    }
-    let mut repairs = Vec::new();
-    for (i, records) in &g.ok {
-        for best in newest.values() {
-            if !records
-                .iter()
-                .any(|r| r.id == best.id && r.version == best.version)
-            {
-                let node = cluster.node(*i);
-                let best = best.clone();
-                repairs.push(async move { node.put_access_key(&best).await });
-            }
-        }
-    }
-    futures::stream::iter(repairs)
-        .buffer_unordered(8)
-        .for_each(|_| async {})
-        .await;
-    let mut out: Vec<AccessKeyRecord> = newest.into_values().collect();
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
 }
 
 /// Re-reads the stored keys every [`REFRESH_EVERY`], forever.

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use storage_node::model::Role;
 
+use crate::jobs::{now_ms, Job};
 use crate::listing::{self, Item, ListQuery};
 use crate::s3::Gateway;
 
@@ -40,8 +41,22 @@ pub enum Command {
     },
     /// List the buckets with their owners, object counts and sizes.
     Buckets,
-    /// Run one anti-entropy pass now (replicas compare digests and copy what differs).
+    /// Run one anti-entropy pass now, from this command (replicas compare digests and copy
+    /// what differs).
     Repair,
+    /// Show the background jobs (repair, rebalance): stopped or running, and each gateway's
+    /// last pass.
+    Jobs,
+    /// Stop a background job on every gateway (the pass under way finishes).
+    JobStop {
+        #[arg(value_enum)]
+        job: Job,
+    },
+    /// Start a stopped background job on every gateway, with a pass at once.
+    JobStart {
+        #[arg(value_enum)]
+        job: Job,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -150,16 +165,60 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
                 },
             )
             .await;
+            writeln!(out, "anti-entropy: {}", pass.describe())?;
+        }
+        Command::Jobs => {
+            let moving = gw.cluster.layout().previous.is_some();
+            for state in gw.jobs.refresh().await? {
+                let running = if state.control.paused {
+                    "stopped"
+                } else {
+                    "running"
+                };
+                let detail = match state.job {
+                    Job::Rebalance if moving => "; data is moving to its new owners",
+                    Job::Rebalance => "; no data to move",
+                    Job::Repair => "",
+                };
+                writeln!(out, "{}: {running}{detail}", state.job.name())?;
+                for r in state.reports {
+                    let ago =
+                        |ms: u64| format!("{:.0} s ago", now_ms().saturating_sub(ms) as f64 / 1e3);
+                    if r.running {
+                        writeln!(
+                            out,
+                            "  {}: pass under way since {}",
+                            r.gateway,
+                            ago(r.started_ms)
+                        )?;
+                    } else {
+                        let took = r.finished_ms.saturating_sub(r.started_ms) as f64 / 1e3;
+                        writeln!(
+                            out,
+                            "  {}: last pass ended {} (took {took:.1} s): {}",
+                            r.gateway,
+                            ago(r.finished_ms),
+                            r.summary
+                        )?;
+                    }
+                }
+            }
+        }
+        Command::JobStop { job } => {
+            gw.jobs.set(job, |c| c.paused = true).await?;
+            writeln!(out, "{}: stopped (passes under way finish)", job.name())?;
+        }
+        Command::JobStart { job } => {
+            gw.jobs
+                .set(job, |c| {
+                    c.paused = false;
+                    c.run_requested_ms = now_ms();
+                })
+                .await?;
             writeln!(
                 out,
-                "anti-entropy: {} cells differed, {} records copied, {}",
-                pass.cells_differing,
-                pass.records_copied,
-                if pass.complete {
-                    "complete"
-                } else {
-                    "incomplete (a node did not answer)"
-                }
+                "{}: running, a pass starts now on every gateway",
+                job.name()
             )?;
         }
     }

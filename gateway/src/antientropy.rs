@@ -17,6 +17,7 @@ use storage_node::model::{ChunkId, Version};
 
 use crate::cluster::Cluster;
 use crate::gc;
+use crate::jobs::{Job, Jobs};
 use crate::pace::Pace;
 
 /// What one pass did.
@@ -87,12 +88,16 @@ async fn copy_newest(
 /// Runs a pass every `every`, forever; after each complete pass, garbage collection when due.
 pub async fn run(
     cluster: Arc<Cluster>,
+    jobs: Arc<Jobs>,
     every: Duration,
     pace: Pace,
     mut gc: Option<gc::Collector>,
 ) {
+    let mut last = (Instant::now(), crate::jobs::now_ms());
     loop {
-        tokio::time::sleep(every).await;
+        jobs.next_turn(Job::Repair, every, last).await;
+        last = (Instant::now(), crate::jobs::now_ms());
+        jobs.report(Job::Repair, jobs.running(last.1), false).await;
         let pass = sync_once(&cluster, pace).await;
         if pass.records_copied > 0 {
             tracing::info!(
@@ -101,9 +106,30 @@ pub async fn run(
                 pass.records_copied,
             );
         }
+        let mut summary = pass.describe();
         if let Some(gc) = gc.as_mut() {
-            gc.after_pass(&cluster, &pass).await;
+            if let Some(collected) = gc.after_pass(&cluster, &pass).await {
+                summary.push_str(&format!("; {collected}"));
+            }
         }
+        jobs.report(Job::Repair, jobs.finished(last.1, summary), true)
+            .await;
+    }
+}
+
+impl Pass {
+    /// One line for reports and the admin CLI.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} cells differed, {} records copied, {}",
+            self.cells_differing,
+            self.records_copied,
+            if self.complete {
+                "complete"
+            } else {
+                "incomplete (a node did not answer)"
+            }
+        )
     }
 }
 

@@ -69,24 +69,30 @@ impl Collector {
         }
     }
 
-    /// Collects if `pass` was complete and the last collection is `every` ago.
-    pub async fn after_pass(&mut self, cluster: &Arc<Cluster>, pass: &Pass) {
+    /// Collects if `pass` was complete and the last collection is `every` ago; says what it
+    /// did when it ran.
+    pub async fn after_pass(&mut self, cluster: &Arc<Cluster>, pass: &Pass) -> Option<String> {
         if !pass.complete || self.last.is_some_and(|t| t.elapsed() < self.every) {
-            return;
+            return None;
         }
         self.last = Some(Instant::now());
         let cutoff = cutoff_ms(SystemTime::now(), self.grace, pass.started);
-        match collect_once(cluster, cutoff, &mut self.shape).await {
+        Some(match collect_once(cluster, cutoff, &mut self.shape).await {
             Ok(r) => {
+                let line = format!(
+                    "garbage collection: {} chunks, {} tombstones, {} uploads, {} promises removed",
+                    r.chunks, r.tombstones, r.uploads, r.promises
+                );
                 if r != Removed::default() {
-                    tracing::info!(
-                        "garbage collection: {} chunks, {} tombstones, {} uploads, {} promises removed",
-                        r.chunks, r.tombstones, r.uploads, r.promises
-                    );
+                    tracing::info!("{line}");
                 }
+                line
             }
-            Err(why) => tracing::info!("garbage collection skipped: {why}"),
-        }
+            Err(why) => {
+                tracing::info!("garbage collection skipped: {why}");
+                format!("garbage collection skipped: {why}")
+            }
+        })
     }
 }
 

@@ -17,6 +17,8 @@
 //!   copies.
 //! * [`auth`]: signature and permission checks; [`access`]: the access keys (configured and
 //!   stored) and their grants; [`checksums`]: `x-amz-checksum-*` checks.
+//! * [`everywhere`]: records kept on every node (access keys, settings); [`jobs`]: stopping,
+//!   starting and inspecting the background jobs cluster-wide.
 //! * [`sealing`]: the at-rest format (AES-256-GCM segments); [`keyring`]: master keys and data
 //!   key envelopes; [`rotate`]: rewrapping stored data keys under a new master key.
 //! * [`server`]: HTTP serving, request ids, metrics routes, the access log ([`request_log`]); [`virtual_host`]: the bucket a
@@ -30,10 +32,12 @@ pub mod checksums;
 pub mod cluster;
 pub mod conditional;
 pub mod dev;
+pub mod everywhere;
 pub mod gc;
 pub mod handoff;
 pub mod health;
 pub mod hlc;
+pub mod jobs;
 pub mod keyring;
 pub mod listing;
 pub mod membership;
@@ -129,8 +133,13 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
         keyring.clone(),
         &credentials,
     ));
+    let jobs = Arc::new(jobs::Jobs::new(
+        cluster.clone(),
+        jobs::gateway_name(&config.listen),
+    ));
     let gateway = s3::Gateway {
         directory,
+        jobs,
         cluster,
         data: objects::DataConfig {
             chunk_size: config.chunk_size,
@@ -167,6 +176,10 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     if let Err(e) = directory.refresh().await {
         tracing::warn!("stored access keys not read yet: {e}");
     }
+    let jobs = gateway.jobs.clone();
+    if let Err(e) = jobs.refresh().await {
+        tracing::warn!("job controls not read yet: {e}");
+    }
     let service = server::build_service(gateway, config.virtual_host_domain.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
         .await
@@ -176,6 +189,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let with_tls = tls.is_some();
     let probe = tokio::spawn(handoff::probe(cluster.clone()));
     let keys = tokio::spawn(access::refresh_loop(directory));
+    let job_controls = tokio::spawn(jobs::refresh_loop(jobs.clone()));
     let hand_back = tokio::spawn(handoff::hand_back(cluster.clone()));
     let watch = tokio::spawn(membership::watch(
         cluster.clone(),
@@ -183,6 +197,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     ));
     let rebalance = tokio::spawn(rebalance::run(
         cluster.clone(),
+        jobs.clone(),
         rebalance::Pace {
             bytes_per_second: config.rebalance_bytes_per_second,
         },
@@ -197,6 +212,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let anti_entropy = (config.anti_entropy_seconds > 0.0).then(|| {
         tokio::spawn(antientropy::run(
             cluster,
+            jobs,
             std::time::Duration::from_secs_f64(config.anti_entropy_seconds),
             pace::Pace {
                 bytes_per_second: config.anti_entropy_bytes_per_second,
@@ -208,6 +224,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         let _ = rx.await;
         probe.abort();
         keys.abort();
+        job_controls.abort();
         hand_back.abort();
         watch.abort();
         rebalance.abort();

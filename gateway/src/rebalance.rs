@@ -23,6 +23,7 @@ use storage_node::client::RpcError;
 use storage_node::moves::{MoveKind, MoveList, Moving, Release, Released};
 
 use crate::cluster::{Cluster, Layout};
+use crate::jobs::{Job, Jobs};
 
 /// Pause between passes while data moves.
 const PASS_EVERY: Duration = Duration::from_secs(1);
@@ -43,15 +44,28 @@ pub struct Pass {
 
 pub use crate::pace::Pace;
 
-/// Runs passes while data moves, forever.
-pub async fn run(cluster: Arc<Cluster>, pace: Pace) {
+/// Runs passes while data moves (and the job is not stopped), forever.
+pub async fn run(cluster: Arc<Cluster>, jobs: Arc<Jobs>, pace: Pace) {
     loop {
         tokio::time::sleep(PASS_EVERY).await;
         let layout = cluster.layout();
-        if layout.previous.is_none() {
+        if layout.previous.is_none() || jobs.control(Job::Rebalance).paused {
             continue;
         }
+        let started = crate::jobs::now_ms();
         let pass = pass_once(&cluster, &layout, pace).await;
+        let done = pass.found == 0 && pass.incomplete_nodes == 0;
+        let summary = format!(
+            "epoch {}: {} records found off their owners, {} moved ({} chunk bytes), {} nodes incomplete{}",
+            layout.state.epoch(),
+            pass.found,
+            pass.moved,
+            pass.chunk_bytes,
+            pass.incomplete_nodes,
+            if done { "; move finished" } else { "" }
+        );
+        jobs.report(Job::Rebalance, jobs.finished(started, summary), done)
+            .await;
         if pass.moved > 0 || pass.incomplete_nodes > 0 {
             tracing::info!(
                 "moving data to epoch {}: {} records moved ({} chunk bytes), {} found, {} nodes incomplete",
@@ -62,7 +76,7 @@ pub async fn run(cluster: Arc<Cluster>, pace: Pace) {
                 pass.incomplete_nodes
             );
         }
-        if pass.found == 0 && pass.incomplete_nodes == 0 {
+        if done {
             finish(&cluster, &layout).await;
         }
     }

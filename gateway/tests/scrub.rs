@@ -1,4 +1,4 @@
-//! Scrub: a byte of a chunk rots in a node's blob file on disk (not through any API); the node's
+//! Scrub: a byte of a chunk rots in a node's chunk file on disk (not through any API); the node's
 //! background scrub finds it, a gateway rewrites the copy from a good replica, and no client
 //! ever reads the object meanwhile.
 
@@ -62,23 +62,20 @@ async fn scrub_finds_and_repairs_rot_without_a_read() {
     .await;
     let (id, original) = found.unwrap();
 
-    // Restart once so the chunk is flushed from the write-ahead log into a blob file, then
-    // flip one byte of it there while the node is down.
-    cluster.kill_node(0);
-    cluster.restart_node(0);
+    // Flip one byte of the chunk's file on disk while the node is down.
     cluster.kill_node(0);
     let needle = &original[100_000..100_064];
     let mut hits = Vec::new();
     find(&cluster.path().join("data0"), needle, &mut hits);
-    let blob: Vec<_> = hits
+    let files: Vec<_> = hits
         .iter()
-        .filter(|(p, _)| p.extension().is_some_and(|e| e == "blob"))
+        .filter(|(p, _)| p.components().any(|c| c.as_os_str() == "chunk-files"))
         .collect();
     assert!(
-        !blob.is_empty(),
-        "chunk bytes not found in a blob file: {hits:?}"
+        !files.is_empty(),
+        "chunk bytes not found in a chunk file: {hits:?}"
     );
-    for (path, at) in blob {
+    for (path, at) in files {
         let mut data = std::fs::read(path).unwrap();
         data[at + 10] ^= 0x40;
         std::fs::write(path, data).unwrap();

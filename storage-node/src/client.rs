@@ -27,7 +27,7 @@ use crate::model::{
 };
 use crate::model::{Accept, AcceptReply, AccessKeyRecord, NodeStats, Prepare, PrepareReply};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
-use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
+use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
 use crate::server::{EPOCH_HEADER, MAX_CHUNK_BYTES};
 use placement::MapState;
@@ -490,6 +490,16 @@ impl NodeClient {
     /// Stores an access key record (last writer wins); whether it was applied.
     pub async fn put_access_key(&self, record: &AccessKeyRecord) -> Result<bool, RpcError> {
         self.rpc("/v1/key/put", record).await
+    }
+
+    /// Stores a cluster setting (last writer wins); whether it was applied.
+    pub async fn put_setting(&self, record: &SettingRecord) -> Result<bool, RpcError> {
+        self.rpc("/v1/setting/put", record).await
+    }
+
+    /// Every cluster setting the node holds.
+    pub async fn list_settings(&self) -> Result<Vec<SettingRecord>, RpcError> {
+        self.rpc("/v1/setting/list", &()).await
     }
 
     /// How much the node stores.

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::keys;
 use crate::model::{decode, ChunkId, Manifest, PartRecord, UploadRecord, Version};
 use crate::store::{
-    synced, Store, StoreError, StoreResult, CF_BAD_CHUNKS, CF_CHUNKS, CF_CHUNK_SUMS, CF_MANIFESTS,
-    CF_PARTS, CF_PROMISES, CF_UPLOADS,
+    synced, Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS, CF_PARTS, CF_PROMISES,
+    CF_UPLOADS,
 };
 
 /// Names the filter's bit layout: nodes refuse a filter built by another (a mixed-version
@@ -168,6 +168,7 @@ impl Store {
         let f = filter(q.shape, Some(&q.words)).map_err(StoreError::Corrupt)?;
         let mut removed = Removed::default();
         let mut batch = WriteBatch::default();
+        let mut doomed = Vec::new();
         for item in self
             .db
             .iterator_cf(self.cf(CF_CHUNK_SUMS), IteratorMode::Start)
@@ -181,16 +182,17 @@ impl Store {
             {
                 continue;
             }
-            for cf in [CF_CHUNKS, CF_CHUNK_SUMS, CF_BAD_CHUNKS] {
-                batch.delete_cf(self.cf(cf), raw.as_ref());
-            }
+            self.chunk_removal_into(&mut batch, id);
+            doomed.push(id);
             removed.chunks += 1;
-            if batch.len() >= SWEEP_BATCH * 3 {
+            if doomed.len() >= SWEEP_BATCH {
                 self.db.write_opt(std::mem::take(&mut batch), &synced())?;
+                self.forget_chunk_files(&std::mem::take(&mut doomed));
             }
         }
         if !batch.is_empty() {
             self.db.write_opt(batch, &synced())?;
+            self.forget_chunk_files(&doomed);
         }
         Ok(removed)
     }

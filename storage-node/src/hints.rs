@@ -11,9 +11,7 @@ use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
 use crate::keys;
 use crate::model::{decode, encode, ChunkId, Hint, Manifest, PutManifestReply, StoredHint};
-use crate::store::{
-    synced, Store, StoreError, StoreResult, CF_CHUNKS, CF_CHUNK_SUMS, CF_HINTS, CF_MANIFESTS,
-};
+use crate::store::{synced, Store, StoreError, StoreResult, CF_HINTS, CF_MANIFESTS};
 
 fn hint_key(hint: &Hint) -> Vec<u8> {
     let mut out = hint.owner().as_bytes().to_vec();
@@ -44,7 +42,7 @@ impl Store {
             id,
         };
         let mut batch = WriteBatch::default();
-        self.chunk_into(&mut batch, id, data);
+        self.chunk_into(&mut batch, id, data)?;
         batch.put_cf(self.cf(CF_HINTS), hint_key(&hint), encode(&hint));
         self.db.write_opt(batch, &synced())?;
         Ok(())
@@ -122,8 +120,10 @@ impl Store {
         batch.delete_cf(self.cf(CF_HINTS), raw_key);
         match &hint {
             Hint::Chunk { id, .. } => {
-                batch.delete_cf(self.cf(CF_CHUNKS), id.to_bytes());
-                batch.delete_cf(self.cf(CF_CHUNK_SUMS), id.to_bytes());
+                self.chunk_removal_into(&mut batch, *id);
+                self.db.write_opt(batch, &synced())?;
+                self.forget_chunk_files(&[*id]);
+                Ok(())
             }
             Hint::Manifest {
                 bucket,
@@ -138,11 +138,9 @@ impl Store {
                     keys::manifest_key(bucket, key.as_bytes(), *version),
                 );
                 self.db.write_opt(batch, &synced())?;
-                return Ok(());
+                Ok(())
             }
         }
-        self.db.write_opt(batch, &synced())?;
-        Ok(())
     }
 
     /// How many hints this node holds.

@@ -1,4 +1,5 @@
-//! A storage node: one RocksDB holding manifests, chunks and bucket records, served over an
+//! A storage node: one RocksDB holding manifests, bucket records and the index of chunks, whose
+//! bytes are files ([`chunk_files`]), served over an
 //! authenticated internal HTTP/2 API. It never sees S3 requests, credentials or
 //! plaintext (gateways seal object data and metadata); it stores what gateways send and answers what they ask.
 //!
@@ -7,7 +8,8 @@
 //! * [`store`]: the RocksDB column families and their last-writer-wins rules.
 //! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation;
 //!   [`hints`]: records held for a node that was down (hinted handoff); [`scrub`]: chunk
-//!   checksums and the background pass that re-verifies them.
+//!   reads and writes, checksums and the background pass that re-verifies them;
+//!   [`chunk_files`]: chunk bytes as files.
 //! * [`antientropy`]: digests of what a node holds, per peer and hash cell.
 //! * [`gc`]: what the node's records reference; removing orphan chunks, old tombstones, ended
 //!   uploads and promises once the grace period has passed.
@@ -19,6 +21,7 @@
 pub mod antientropy;
 pub mod auth;
 pub mod cas_store;
+pub mod chunk_files;
 pub mod client;
 pub mod envelopes;
 pub mod gc;

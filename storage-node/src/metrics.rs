@@ -67,7 +67,7 @@ impl NodeMetrics {
         let store_bytes = IntGaugeVec::new(
             Opts::new(
                 "store_bytes",
-                "Bytes on disk per column family and file kind (sst, blob)",
+                "Bytes on disk per column family and file kind (sst, blob; chunk bytes: column family chunks, kind file)",
             ),
             &["cf", "kind"],
         )
@@ -141,6 +141,9 @@ impl NodeMetrics {
     /// The text exposition format, with the store's figures read now.
     pub fn render_with(&self, store: &Store) -> Vec<u8> {
         let (families, running) = store.stats();
+        self.store_bytes
+            .with_label_values(&["chunks", "file"])
+            .set(store.chunk_file_bytes() as i64);
         for f in families {
             self.store_bytes
                 .with_label_values(&[f.name, "sst"])

@@ -489,7 +489,7 @@ pub struct BucketRecord {
 /// `POST /v1/stats`: how much this node stores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStats {
-    /// Bytes of SST and blob files over every column family.
+    /// Bytes of SST and blob files over every column family, and of chunk files.
     pub bytes: u64,
     /// RocksDB's estimate of the object versions (manifests, tombstones included) held.
     pub manifests: u64,
@@ -519,6 +519,17 @@ pub struct AccessKeyRecord {
     #[serde(with = "serde_bytes")]
     pub sealed_secret: Vec<u8>,
     pub grants: BTreeMap<String, Role>,
+}
+
+/// A small cluster-wide record kept on every node, such as the control and progress reports
+/// of background jobs (the gateway's `jobs` module gives them meaning). Last writer wins by
+/// `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingRecord {
+    pub name: String,
+    pub version: Version,
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
 }
 
 impl BucketRecord {

@@ -1,5 +1,6 @@
-//! Chunk integrity on the node: every stored chunk has a CRC32C (column family `chunk_sums`),
-//! written in the same batch as the chunk. A read whose bytes do not match (or that RocksDB
+//! Chunks on the node and their integrity: every stored chunk is a file
+//! ([`crate::chunk_files`]) indexed by its CRC32C (column family `chunk_sums`), the index entry
+//! written once the file is durable. A read whose bytes do not match (or that RocksDB
 //! itself reports corrupt) is never served: the chunk is recorded as bad (column family
 //! `bad_chunks`) and answered as missing, so the gateway reads another replica and writes the
 //! good copy back. A background scrub ([`run`]) re-verifies every chunk at a configured pace, so
@@ -38,30 +39,54 @@ pub struct Progress {
 }
 
 impl Store {
-    /// Adds a chunk, its checksum and the clearing of any bad mark to `batch`.
-    pub(crate) fn chunk_into(&self, batch: &mut WriteBatch, id: ChunkId, data: &[u8]) {
+    /// Writes a chunk's file durably and adds its index entry (checksum) and the clearing of
+    /// any bad mark to `batch`; the chunk is stored once the batch is written.
+    pub(crate) fn chunk_into(
+        &self,
+        batch: &mut WriteBatch,
+        id: ChunkId,
+        data: &[u8],
+    ) -> StoreResult<()> {
+        self.files.write(id, data)?;
         let key = id.to_bytes();
-        batch.put_cf(self.cf(CF_CHUNKS), key, data);
         batch.put_cf(self.cf(CF_CHUNK_SUMS), key, chunk_sum(data));
         batch.delete_cf(self.cf(CF_BAD_CHUNKS), key);
+        Ok(())
     }
 
     /// Stores a chunk durably (with its checksum).
     pub fn put_chunk(&self, id: ChunkId, data: &[u8]) -> StoreResult<()> {
         let mut batch = WriteBatch::default();
-        self.chunk_into(&mut batch, id, data);
+        self.chunk_into(&mut batch, id, data)?;
         self.db.write_opt(batch, &synced())?;
         Ok(())
     }
 
+    /// Adds the removal of chunks' index entries (and of copies from before chunk files) to
+    /// `batch`; their files go with [`Store::forget_chunk_files`] once it is written.
+    pub(crate) fn chunk_removal_into(&self, batch: &mut WriteBatch, id: ChunkId) {
+        let key = id.to_bytes();
+        for cf in [CF_CHUNKS, CF_CHUNK_SUMS, CF_BAD_CHUNKS] {
+            batch.delete_cf(self.cf(cf), key);
+        }
+    }
+
+    /// Removes the files of chunks whose index entries are gone. A file left by an error here
+    /// is unindexed, never served, and swept later.
+    pub(crate) fn forget_chunk_files(&self, ids: &[ChunkId]) {
+        for &id in ids {
+            if let Err(e) = self.files.remove(id) {
+                tracing::warn!("chunk file {} not removed: {e}", id.to_hex());
+            }
+        }
+    }
+
     /// Deletes a chunk and its checksum (no error if absent).
     pub fn delete_chunk(&self, id: ChunkId) -> StoreResult<()> {
-        let key = id.to_bytes();
         let mut batch = WriteBatch::default();
-        batch.delete_cf(self.cf(CF_CHUNKS), key);
-        batch.delete_cf(self.cf(CF_CHUNK_SUMS), key);
-        batch.delete_cf(self.cf(CF_BAD_CHUNKS), key);
+        self.chunk_removal_into(&mut batch, id);
         self.db.write_opt(batch, &synced())?;
+        self.forget_chunk_files(&[id]);
         Ok(())
     }
 
@@ -78,18 +103,34 @@ impl Store {
         }
     }
 
+    /// The index entry decides: without one the chunk is missing (a file without one is a
+    /// write under way or a leftover); with one, its file must exist and match it.
     fn verify_chunk(&self, id: ChunkId) -> StoreResult<Verified> {
         let key = id.to_bytes();
-        let data = match self.db.get_cf(self.cf(CF_CHUNKS), key) {
-            Ok(Some(d)) => d,
-            Ok(None) => return Ok(Verified::Missing),
-            Err(e) if e.kind() == rocksdb::ErrorKind::Corruption => {
-                tracing::error!("chunk {}: {e}", id.to_hex());
+        let sum = self.db.get_cf(self.cf(CF_CHUNK_SUMS), key)?;
+        let data = match self.files.read(id) {
+            Ok(Some(data)) if sum.is_some() => data,
+            Ok(Some(_)) => return Ok(Verified::Missing),
+            Ok(None) => match self.db.get_cf(self.cf(CF_CHUNKS), key) {
+                // Stored before chunk files existed.
+                Ok(Some(d)) => d,
+                Ok(None) if sum.is_some() => {
+                    tracing::error!("chunk {}: its file is gone", id.to_hex());
+                    return Ok(Verified::Bad);
+                }
+                Ok(None) => return Ok(Verified::Missing),
+                Err(e) if e.kind() == rocksdb::ErrorKind::Corruption => {
+                    tracing::error!("chunk {}: {e}", id.to_hex());
+                    return Ok(Verified::Bad);
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => {
+                tracing::error!("chunk {}: reading its file: {e}", id.to_hex());
                 return Ok(Verified::Bad);
             }
-            Err(e) => return Err(e.into()),
         };
-        match self.db.get_cf(self.cf(CF_CHUNK_SUMS), key)? {
+        match sum {
             Some(sum) if sum.as_slice() != chunk_sum(&data) => {
                 tracing::error!("chunk {} does not match its checksum", id.to_hex());
                 Ok(Verified::Bad)
@@ -97,6 +138,15 @@ impl Store {
             // A chunk stored before checksums existed is taken as it is.
             _ => Ok(Verified::Good(data)),
         }
+    }
+
+    /// Removes chunk files older than an hour that the index does not name (writes cut short,
+    /// removals a crash interrupted). An hour is far longer than any write takes between its
+    /// file and its index entry.
+    pub fn sweep_chunk_files(&self) -> std::io::Result<u64> {
+        self.files.sweep(Duration::from_secs(3600), |id| {
+            self.has_chunk(id).unwrap_or(true)
+        })
     }
 
     fn mark_bad(&self, id: ChunkId) -> StoreResult<()> {
@@ -187,6 +237,14 @@ pub async fn run(store: Arc<Store>, pace: Pace, report: impl Fn(Progress) + Send
                     }
                     None => {
                         cursor.clear();
+                        let store = store.clone();
+                        let swept =
+                            tokio::task::spawn_blocking(move || store.sweep_chunk_files()).await;
+                        if let Ok(Ok(n)) = swept.map_err(|e| e.to_string()) {
+                            if n > 0 {
+                                tracing::info!("scrub: {n} unindexed chunk files removed");
+                            }
+                        }
                         tokio::time::sleep(pace.pause).await;
                     }
                 }
@@ -226,9 +284,9 @@ mod tests {
         for i in 0..5 {
             s.put_chunk(id(i), &[i as u8; 1000]).unwrap();
         }
-        // Rot that bypasses the API: the bytes change, the checksum does not.
-        s.db.put_cf(s.cf(CF_CHUNKS), id(3).to_bytes(), [9u8; 1000])
-            .unwrap();
+        // Rot that bypasses the API: the bytes change, the checksum does not; a file vanishes.
+        std::fs::write(s.files.path(id(3)), [9u8; 1000]).unwrap();
+        std::fs::remove_file(s.files.path(id(4))).unwrap();
         let mut cursor = Vec::new();
         let mut total = Progress::default();
         loop {
@@ -240,13 +298,15 @@ mod tests {
                 None => break,
             }
         }
-        assert_eq!((total.chunks, total.bad), (5, 1));
-        assert_eq!(s.bad_chunks(10).unwrap(), vec![id(3)]);
+        assert_eq!((total.chunks, total.bad), (5, 2));
+        assert_eq!(s.bad_chunks(10).unwrap(), vec![id(3), id(4)]);
         assert_eq!(s.get_chunk(id(3)).unwrap(), None, "never served");
         assert_eq!(s.get_chunk(id(2)).unwrap(), Some(vec![2u8; 1000]));
         // A rewrite (the repair) clears the mark.
         s.put_chunk(id(3), &[3u8; 1000]).unwrap();
+        s.put_chunk(id(4), &[4u8; 1000]).unwrap();
         assert!(s.bad_chunks(10).unwrap().is_empty());
+        assert_eq!(s.get_chunk(id(4)).unwrap(), Some(vec![4u8; 1000]));
         assert_eq!(s.get_chunk(id(3)).unwrap(), Some(vec![3u8; 1000]));
     }
 }

@@ -40,7 +40,7 @@ use crate::model::{
     ListManifests, ListParts, ListUploads, Manifest, PartRecord, RemoveManifestVersion,
     UploadRecord,
 };
-use crate::model::{Accept, AccessKeyRecord, Prepare, Reseal, StaleEnvelopes};
+use crate::model::{Accept, AccessKeyRecord, Prepare, Reseal, SettingRecord, StaleEnvelopes};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest};
 use crate::moves::{MoveList, Release};
 use crate::store::Store;
@@ -297,6 +297,8 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/bucket/list") => "list_buckets",
         (_, "/v1/key/put") => "put_access_key",
         (_, "/v1/key/list") => "list_access_keys",
+        (_, "/v1/setting/put") => "put_setting",
+        (_, "/v1/setting/list") => "list_settings",
         (_, "/v1/stats") => "stats",
         (_, "/v1/cas/prepare") => "cas_prepare",
         (_, "/v1/cas/accept") => "cas_accept",
@@ -545,6 +547,15 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             "/v1/stats" => Ok(packed(state, &state.store.totals())),
             "/v1/key/list" => {
                 let out = blocking(state, |s| s.list_access_keys()).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/setting/put" => {
+                let r: SettingRecord = message(state, req).await?;
+                let out = blocking(state, move |s| s.put_setting(&r)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/setting/list" => {
+                let out = blocking(state, |s| s.list_settings()).await?;
                 Ok(packed(state, &out))
             }
             "/v1/cas/prepare" => {

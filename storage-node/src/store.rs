@@ -1,4 +1,5 @@
-//! The node's RocksDB: manifests, chunks and bucket records, each in its own column family
+//! The node's RocksDB: manifests, the chunk index (`chunk_sums`; chunk bytes are files, see
+//! [`crate::chunk_files`]) and bucket records, each in its own column family
 //! (multipart uploads and parts in [`crate::upload_store`], conditional-write promises in
 //! [`crate::cas_store`]).
 //!
@@ -15,10 +16,11 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
+use crate::chunk_files::ChunkFiles;
 use crate::keys;
 use crate::model::{
     decode, encode, AccessKeyRecord, BucketRecord, ListManifests, ListManifestsReply, Manifest,
-    NodeStats, PutManifestReply, Version,
+    NodeStats, PutManifestReply, SettingRecord, Version,
 };
 
 pub(crate) const CF_MANIFESTS: &str = "manifests";
@@ -31,6 +33,7 @@ pub(crate) const CF_HINTS: &str = "hints";
 pub(crate) const CF_CHUNK_SUMS: &str = "chunk_sums";
 pub(crate) const CF_BAD_CHUNKS: &str = "bad_chunks";
 pub(crate) const CF_ACCESS_KEYS: &str = "access_keys";
+pub(crate) const CF_SETTINGS: &str = "settings";
 const LOCK_STRIPES: usize = 256;
 
 /// A storage failure (RocksDB error or a record that does not decode).
@@ -40,13 +43,26 @@ pub enum StoreError {
     Db(#[from] rocksdb::Error),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    #[error("chunk files: {0}")]
+    Files(String),
 }
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> StoreError {
+        StoreError::Files(e.to_string())
+    }
+}
+
+/// The folder of chunk files, inside the node's data folder.
+const CHUNK_FILES: &str = "chunk-files";
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// One node's durable state.
 pub struct Store {
     pub(crate) db: DB,
+    /// Chunk bytes, one file each; `chunk_sums` is their index.
+    pub(crate) files: ChunkFiles,
     /// Serializes read-modify-write of one key's versions (striped by key hash).
     stripes: Vec<Mutex<()>>,
 }
@@ -72,7 +88,7 @@ pub struct FamilyStats {
 }
 
 /// Every column family, for [`Store::stats`].
-const FAMILIES: [&str; 10] = [
+const FAMILIES: [&str; 11] = [
     CF_MANIFESTS,
     CF_CHUNKS,
     CF_BUCKETS,
@@ -83,6 +99,7 @@ const FAMILIES: [&str; 10] = [
     CF_CHUNK_SUMS,
     CF_BAD_CHUNKS,
     CF_ACCESS_KEYS,
+    CF_SETTINGS,
 ];
 
 impl Store {
@@ -117,11 +134,20 @@ impl Store {
         (families, running)
     }
 
+    /// Bytes of chunk files.
+    pub fn chunk_file_bytes(&self) -> u64 {
+        self.files.bytes()
+    }
+
     /// Totals of [`Store::stats`].
     pub fn totals(&self) -> NodeStats {
         let (families, _) = self.stats();
         NodeStats {
-            bytes: families.iter().map(|f| f.sst_bytes + f.blob_bytes).sum(),
+            bytes: families
+                .iter()
+                .map(|f| f.sst_bytes + f.blob_bytes)
+                .sum::<u64>()
+                + self.files.bytes(),
             manifests: families
                 .iter()
                 .find(|f| f.name == CF_MANIFESTS)
@@ -146,8 +172,9 @@ impl Store {
         table.set_bloom_filter(10.0, false);
         manifests.set_block_based_table_factory(&table);
 
-        // Chunk values go to blob files: the LSM tree then holds only small references, so
-        // compaction never rewrites object data.
+        // Chunk bytes are files (`chunk_files`); this family only holds chunks stored before
+        // them, in blob files (the LSM tree holds small references, compaction never rewrites
+        // object data).
         let mut chunks = Options::default();
         chunks.set_enable_blob_files(true);
         chunks.set_min_blob_size(4096);
@@ -183,10 +210,14 @@ impl Store {
                 ColumnFamilyDescriptor::new(CF_CHUNK_SUMS, chunk_sums),
                 ColumnFamilyDescriptor::new(CF_BAD_CHUNKS, bad_chunks),
                 ColumnFamilyDescriptor::new(CF_ACCESS_KEYS, Options::default()),
+                ColumnFamilyDescriptor::new(CF_SETTINGS, Options::default()),
             ],
         )?;
+        let files = ChunkFiles::open(&dir.join(CHUNK_FILES))
+            .map_err(|e| StoreError::Files(format!("{}: {e}", dir.join(CHUNK_FILES).display())))?;
         Ok(Store {
             db,
+            files,
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         })
     }
@@ -352,38 +383,64 @@ impl Store {
         }
     }
 
-    /// Stores an access key record under last-writer-wins. Returns whether it was applied.
-    pub fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<bool> {
-        let _guard = self.stripe(record.id.as_bytes());
-        if let Some(v) = self
-            .db
-            .get_cf(self.cf(CF_ACCESS_KEYS), record.id.as_bytes())?
-        {
-            let current: AccessKeyRecord = decode(&v).map_err(StoreError::Corrupt)?;
-            if current.version >= record.version {
-                return Ok(current.version == record.version);
+    /// Stores `record` under `name` in `family` unless a version at least as new is there.
+    /// Returns whether the stored version is now `version` (applied, or already present).
+    fn put_newest<R>(
+        &self,
+        family: &str,
+        name: &str,
+        version: Version,
+        record: &R,
+        version_of: impl Fn(&R) -> Version,
+    ) -> StoreResult<bool>
+    where
+        R: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let _guard = self.stripe(name.as_bytes());
+        if let Some(v) = self.db.get_cf(self.cf(family), name.as_bytes())? {
+            let current: R = decode(&v).map_err(StoreError::Corrupt)?;
+            let current = version_of(&current);
+            if current >= version {
+                return Ok(current == version);
             }
         }
-        self.db.put_cf_opt(
-            self.cf(CF_ACCESS_KEYS),
-            record.id.as_bytes(),
-            encode(record),
-            &synced(),
-        )?;
+        self.db
+            .put_cf_opt(self.cf(family), name.as_bytes(), encode(record), &synced())?;
         Ok(true)
     }
 
-    /// Every access key record this node holds, tombstones included.
-    pub fn list_access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
+    /// Every record of `family`.
+    fn all_of<R: serde::de::DeserializeOwned>(&self, family: &str) -> StoreResult<Vec<R>> {
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_ACCESS_KEYS), IteratorMode::Start)
-        {
+        for item in self.db.iterator_cf(self.cf(family), IteratorMode::Start) {
             let (_, v) = item?;
             out.push(decode(&v).map_err(StoreError::Corrupt)?);
         }
         Ok(out)
+    }
+
+    /// Stores an access key record under last-writer-wins. Returns whether it was applied.
+    pub fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<bool> {
+        self.put_newest(CF_ACCESS_KEYS, &record.id, record.version, record, |r| {
+            r.version
+        })
+    }
+
+    /// Every access key record this node holds, tombstones included.
+    pub fn list_access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
+        self.all_of(CF_ACCESS_KEYS)
+    }
+
+    /// Stores a cluster setting under last-writer-wins. Returns whether it was applied.
+    pub fn put_setting(&self, record: &SettingRecord) -> StoreResult<bool> {
+        self.put_newest(CF_SETTINGS, &record.name, record.version, record, |r| {
+            r.version
+        })
+    }
+
+    /// Every cluster setting this node holds.
+    pub fn list_settings(&self) -> StoreResult<Vec<SettingRecord>> {
+        self.all_of(CF_SETTINGS)
     }
 
     /// Every bucket record this node holds, tombstones included.

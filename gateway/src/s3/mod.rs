@@ -37,6 +37,8 @@ pub struct Gateway {
     pub cluster: Arc<Cluster>,
     /// The access keys and their grants.
     pub directory: Arc<crate::access::Directory>,
+    /// The controls of the background jobs.
+    pub jobs: Arc<crate::jobs::Jobs>,
     pub data: DataConfig,
     pub region: String,
     pub keyring: Arc<Keyring>,

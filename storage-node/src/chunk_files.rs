@@ -1,0 +1,316 @@
+//! Chunk bytes as files: one file per chunk, `<data_dir>/chunk-files/<first 2 hex>/<id hex>`.
+//!
+//! A chunk is written to a temporary name, synced, renamed into place and its folder synced,
+//! so a chunk file is whole or absent. RocksDB keeps the index: the chunk's CRC32C in
+//! `chunk_sums`, written (synced) only after the file is durable and deleted before the file
+//! is. The index is the truth: a file without an index entry is not served (a write under way,
+//! or a removal cut short by a crash) and is swept once old; an index entry without its file is
+//! a lost chunk, reported bad so that gateways rewrite it from a replica.
+//!
+//! Why not RocksDB blob files: a value goes through the write-ahead log and then again into a
+//! blob file at flush, so every chunk byte is written twice (and checksummed twice) per node;
+//! a file is written once, and concurrent syncs of different files overlap. Deleting is an
+//! unlink, with no blob garbage collection to rewrite live data.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::model::ChunkId;
+
+/// The chunk files of one node.
+pub struct ChunkFiles {
+    root: PathBuf,
+    /// Bytes of chunk files, counted at open and kept up to date.
+    bytes: AtomicU64,
+}
+
+const TEMPORARY: &str = ".tmp.";
+
+impl ChunkFiles {
+    /// Opens (or creates) the folder and counts the bytes it holds.
+    pub fn open(root: &Path) -> std::io::Result<ChunkFiles> {
+        std::fs::create_dir_all(root)?;
+        let files = ChunkFiles {
+            root: root.to_path_buf(),
+            bytes: AtomicU64::new(0),
+        };
+        let mut total = 0;
+        files.each_file(|_, meta| total += meta.len())?;
+        files.bytes.store(total, Ordering::Relaxed);
+        Ok(files)
+    }
+
+    /// Where chunk `id` lives.
+    pub fn path(&self, id: ChunkId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    /// Bytes of all chunk files.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Writes chunk `id` durably (replacing any earlier file of it).
+    pub fn write(&self, id: ChunkId, data: &[u8]) -> std::io::Result<()> {
+        let path = self.path(id);
+        let dir = path.parent().expect("chunk paths have a folder");
+        let temporary = dir.join(format!(
+            "{}{TEMPORARY}{:016x}",
+            id.to_hex(),
+            rand::random::<u64>()
+        ));
+        let create = || match write_direct(&temporary, data) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => write_buffered(&temporary, data),
+            other => other,
+        };
+        let written = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir)?;
+                sync_dir(&self.root)?;
+                create()
+            }
+            other => other,
+        };
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(e);
+        }
+        let replaced = std::fs::metadata(&path).map_or(0, |m| m.len());
+        std::fs::rename(&temporary, &path)?;
+        sync_dir(dir)?;
+        self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.forget(replaced);
+        Ok(())
+    }
+
+    /// The bytes of chunk `id`, if its file exists.
+    pub fn read(&self, id: ChunkId) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(id)) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes chunk `id`'s file (no error if absent).
+    pub fn remove(&self, id: ChunkId) -> std::io::Result<()> {
+        let path = self.path(id);
+        let len = match std::fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                self.forget(len);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes files older than `min_age` that are not chunks `indexed` says the node holds:
+    /// temporary files of writes cut short, and files whose removal a crash interrupted.
+    /// Returns how many were removed.
+    pub fn sweep(
+        &self,
+        min_age: Duration,
+        indexed: impl Fn(ChunkId) -> bool,
+    ) -> std::io::Result<u64> {
+        let now = SystemTime::now();
+        let mut doomed = Vec::new();
+        self.each_file(|path, meta| {
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= min_age);
+            if !old {
+                return;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let keep = !name.contains(TEMPORARY) && ChunkId::from_hex(name).is_some_and(&indexed);
+            if !keep {
+                doomed.push((path.to_path_buf(), meta.len()));
+            }
+        })?;
+        let mut removed = 0;
+        for (path, len) in doomed {
+            if std::fs::remove_file(&path).is_ok() {
+                self.forget(len);
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Takes `len` removed bytes off the count (never below zero: files put there by others
+    /// were not counted).
+    fn forget(&self, len: u64) {
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(len))
+            });
+    }
+
+    /// Calls `f` for every file under the root.
+    fn each_file(&self, mut f: impl FnMut(&Path, &std::fs::Metadata)) -> std::io::Result<()> {
+        for dir in std::fs::read_dir(&self.root)? {
+            let dir = dir?;
+            if !dir.file_type()?.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(dir.path())? {
+                let file = file?;
+                if let Ok(meta) = file.metadata() {
+                    if meta.is_file() {
+                        f(&file.path(), &meta);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Alignment of O_DIRECT buffers, lengths and offsets (the largest logical block size in use).
+const DIRECT_ALIGN: usize = 4096;
+
+/// Writes `data` into a new file at `path` with O_DIRECT, from a block-aligned copy padded to
+/// whole blocks, then cuts the file to its length and syncs it. The bytes go from this copy to
+/// the device without the page cache: no kernel copy, no cache filled with write-once data
+/// (measured in PERFORMANCE.md). Fails with EINVAL where the file system refuses O_DIRECT.
+fn write_direct(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)?;
+    let padded = data.len().div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+    if padded > 0 {
+        let mut buffer = AlignedBuffer::zeroed(padded);
+        buffer.as_mut()[..data.len()].copy_from_slice(data);
+        file.write_all(buffer.as_mut())?;
+    }
+    file.set_len(data.len() as u64)?;
+    file.sync_data()
+}
+
+/// Writes `data` into a new file at `path` through the page cache, and syncs it.
+fn write_buffered(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(data)?;
+    file.sync_data()
+}
+
+/// A zeroed heap buffer aligned to [`DIRECT_ALIGN`].
+struct AlignedBuffer {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+impl AlignedBuffer {
+    fn zeroed(len: usize) -> AlignedBuffer {
+        let layout = std::alloc::Layout::from_size_align(len.max(1), DIRECT_ALIGN)
+            .expect("a chunk's length is far below isize::MAX");
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr =
+            std::ptr::NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        AlignedBuffer { ptr, layout }
+    }
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr` points to `layout.size()` initialized (zeroed) bytes owned by `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for AlignedBuffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `zeroed` with this very layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// Makes a folder's entries (a rename, a new file) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Version;
+
+    fn id(index: u32) -> ChunkId {
+        ChunkId {
+            version: Version {
+                hlc: 5 << 16,
+                tiebreak: 9,
+            },
+            part: 1,
+            index,
+        }
+    }
+
+    #[test]
+    fn write_read_remove_and_count_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ChunkFiles::open(dir.path()).unwrap();
+        files.write(id(0), &[1u8; 1000]).unwrap();
+        files.write(id(1), &[2u8; 500]).unwrap();
+        files.write(id(1), &[3u8; 700]).unwrap();
+        assert_eq!(files.read(id(0)).unwrap().unwrap(), vec![1u8; 1000]);
+        assert_eq!(files.read(id(1)).unwrap().unwrap(), vec![3u8; 700]);
+        assert_eq!(files.bytes(), 1700);
+        files.remove(id(0)).unwrap();
+        files.remove(id(0)).unwrap();
+        assert!(files.read(id(0)).unwrap().is_none());
+        assert_eq!(files.bytes(), 700);
+        assert_eq!(ChunkFiles::open(dir.path()).unwrap().bytes(), 700);
+    }
+
+    #[test]
+    fn odd_lengths_round_trip_through_direct_and_buffered_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 1, 4095, 4096, 4097, 1 << 20, (1 << 20) + 28] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let direct = dir.path().join(format!("d{len}"));
+            match write_direct(&direct, &data) {
+                Ok(()) => assert_eq!(std::fs::read(&direct).unwrap(), data, "direct {len}"),
+                Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}"),
+            }
+            let buffered = dir.path().join(format!("b{len}"));
+            write_buffered(&buffered, &data).unwrap();
+            assert_eq!(std::fs::read(&buffered).unwrap(), data, "buffered {len}");
+        }
+    }
+
+    #[test]
+    fn sweep_removes_only_old_unindexed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ChunkFiles::open(dir.path()).unwrap();
+        files.write(id(0), b"kept").unwrap();
+        files.write(id(1), b"orphan").unwrap();
+        let stray = files.path(id(2)).with_extension("tmp.0123");
+        std::fs::write(&stray, b"half").unwrap();
+        // Young files stay whatever the index says.
+        assert_eq!(
+            files.sweep(Duration::from_secs(3600), |_| false).unwrap(),
+            0
+        );
+        assert_eq!(files.sweep(Duration::ZERO, |c| c == id(0)).unwrap(), 2);
+        assert!(files.read(id(0)).unwrap().is_some());
+        assert!(files.read(id(1)).unwrap().is_none());
+        assert!(!stray.exists());
+        assert_eq!(ChunkFiles::open(dir.path()).unwrap().bytes(), 4);
+    }
+}
