@@ -161,7 +161,7 @@ pub fn targets(rows: &[Row], gateway_peak_rss_mib: Option<f64>) -> Vec<Target> {
         "LIST (100k keys)",
         100_000.0,
         rows.iter()
-            .find(|r| r.phase == "LIST" && r.size >= 100_000)
+            .find(|r| r.phase == "LIST" && r.op == "LIST" && r.size >= 100_000)
             .and_then(|r| r.keys_per_s),
         "keys/s",
     );

@@ -18,7 +18,8 @@
 //! * [`auth`]: signature and permission checks; [`access`]: the access keys (configured and
 //!   stored) and their grants; [`checksums`]: `x-amz-checksum-*` checks.
 //! * [`everywhere`]: records kept on every node (access keys, settings); [`jobs`]: stopping,
-//!   starting and inspecting the background jobs cluster-wide.
+//!   starting and inspecting the background jobs cluster-wide; [`bucket_cache`]: live
+//!   buckets' records for a second.
 //! * [`sealing`]: the at-rest format (AES-256-GCM segments); [`keyring`]: master keys and data
 //!   key envelopes; [`rotate`]: rewrapping stored data keys under a new master key.
 //! * [`server`]: HTTP serving, request ids, metrics routes, the access log ([`request_log`]); [`virtual_host`]: the bucket a
@@ -28,6 +29,7 @@ pub mod access;
 pub mod admin;
 pub mod antientropy;
 pub mod auth;
+pub mod bucket_cache;
 pub mod checksums;
 pub mod cluster;
 pub mod conditional;
@@ -140,6 +142,7 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
     let gateway = s3::Gateway {
         directory,
         jobs,
+        buckets: Default::default(),
         cluster,
         data: objects::DataConfig {
             chunk_size: config.chunk_size,

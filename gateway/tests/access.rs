@@ -239,11 +239,18 @@ async fn grants_decide_what_a_stored_key_may_do() {
     // Anonymous: refused, until the bucket is made public, and then only for reads.
     let url = format!("{}/private/doc", cluster.endpoint());
     assert_eq!(anonymous(http::Method::GET, &url).await, 403);
+    // Gateways see bucket changes made elsewhere within a second (bucket_cache).
     admin(&cluster, &["bucket-public", "private", "on"]);
-    assert_eq!(anonymous(http::Method::GET, &url).await, 200);
+    eventually("the bucket made public", || async {
+        anonymous(http::Method::GET, &url).await == 200
+    })
+    .await;
     assert_eq!(anonymous(http::Method::PUT, &url).await, 403);
     admin(&cluster, &["bucket-public", "private", "off"]);
-    assert_eq!(anonymous(http::Method::GET, &url).await, 403);
+    eventually("the bucket made private", || async {
+        anonymous(http::Method::GET, &url).await == 403
+    })
+    .await;
     let status = cluster.gateway_command(&["status"]).1;
     assert!(
         status.contains("bytes") && status.contains("versions"),

@@ -691,7 +691,7 @@ async fn authentication_is_enforced() {
         .unwrap();
     assert_eq!(refused_put.as_u16(), 401);
     let signed = node.list_buckets().await.unwrap();
-    assert_eq!(signed.len(), 1);
+    assert_eq!(signed.len(), 1, "{signed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,6 +56,7 @@ pub(super) async fn create_bucket(
         region: gw.region.clone(),
         public_read: false,
     };
+    gw.buckets.forget(&input.bucket);
     gw.cluster.put_bucket(record).await.map_err(unavailable)?;
     if !gw.directory.is_bootstrap(&who) {
         // A stored key owns the bucket it creates.
@@ -90,7 +91,9 @@ pub(super) async fn delete_bucket(
     record.deleted = true;
     record.version = gw.cluster.hlc.version();
     let name = record.name.clone();
+    gw.buckets.forget(&name);
     gw.cluster.put_bucket(record).await.map_err(unavailable)?;
+    gw.buckets.forget(&name);
     if let Err(e) = gw.directory.forget_bucket(&name).await {
         tracing::warn!("grants in deleted bucket {name} not dropped: {e}");
     }

@@ -39,6 +39,8 @@ pub struct Gateway {
     pub directory: Arc<crate::access::Directory>,
     /// The controls of the background jobs.
     pub jobs: Arc<crate::jobs::Jobs>,
+    /// Records of live buckets read in the last second.
+    pub buckets: Arc<crate::bucket_cache::BucketCache>,
     pub data: DataConfig,
     pub region: String,
     pub keyring: Arc<Keyring>,
@@ -96,8 +98,14 @@ impl Gateway {
     }
 
     async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
+        if let Some(b) = self.buckets.get(name) {
+            return Ok(b);
+        }
         match self.cluster.get_bucket(name).await.map_err(unavailable)? {
-            Some(b) if !b.deleted => Ok(b),
+            Some(b) if !b.deleted => {
+                self.buckets.keep(&b);
+                Ok(b)
+            }
             _ => Err(s3_error!(
                 NoSuchBucket,
                 "The specified bucket does not exist"

@@ -15,7 +15,6 @@ use storage_node::client::{ClientTls, NodeClient, Timeouts};
 
 pub const ACCESS_KEY: &str = "TESTACCESSKEY";
 pub const SECRET_KEY: &str = "test-secret-key-for-integration";
-const CLUSTER_SECRET: &str = "test-cluster-secret";
 /// Base64 of 32 bytes: the master key the test gateways start with.
 pub const MASTER_KEY_1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -30,12 +29,22 @@ fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A port free now and never handed out before by this process: tests of one binary run in
+/// parallel, and a port one cluster released (a node restarting) must not go to another.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn wait_for_port(port: u16) {
@@ -98,6 +107,9 @@ pub struct TestCluster {
     /// The test CA's certificate (PEM) when the cluster runs TLS.
     pub ca_pem: Option<String>,
     replication: (usize, usize, usize),
+    /// This cluster's own secret: a node of another test's cluster that ends up on a port
+    /// this one expects refuses its requests instead of mixing data.
+    cluster_secret: String,
 }
 
 /// A test CA and a certificate it signed for `localhost` and 127.0.0.1: (CA PEM, leaf PEM, key
@@ -140,6 +152,7 @@ impl TestCluster {
             .unwrap();
         let node_ports: Vec<u16> = (0..shape.nodes).map(|_| free_port()).collect();
         let s3_port = free_port();
+        let cluster_secret = format!("test-cluster-secret-{:016x}", rand::random::<u64>());
         let mut ca_pem = None;
         let (mut node_tls, mut gateway_tls) = (String::new(), String::new());
         if shape.tls {
@@ -155,7 +168,7 @@ impl TestCluster {
             std::fs::write(
                 dir.path().join(format!("node{i}.yaml")),
                 format!(
-                    "node_id: node{i}\nlisten: \"{}:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\n{node_tls}{}",
+                    "node_id: node{i}\nlisten: \"{}:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {cluster_secret} }}\n{node_tls}{}",
                     hosts[i].1,
                     shape.node_yaml
                 ),
@@ -165,7 +178,7 @@ impl TestCluster {
         std::fs::write(
             dir.path().join("gateway.yaml"),
             format!(
-                "{gateway_tls}listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {CLUSTER_SECRET} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\nencryption:\n  active_key: k1\n  master_keys:\n    - {{ id: k1, key: {{ file: master-key-1 }} }}\n",
+                "{gateway_tls}listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {cluster_secret} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\nencryption:\n  active_key: k1\n  master_keys:\n    - {{ id: k1, key: {{ file: master-key-1 }} }}\n",
                 shape.chunk_size
             ),
         )
@@ -175,6 +188,7 @@ impl TestCluster {
             dir,
             node_ports,
             s3_port,
+            cluster_secret,
             nodes: Vec::new(),
             gateway: None,
             ca_pem,
@@ -304,6 +318,11 @@ impl TestCluster {
         wait_for_address(&self.node_hosts[i], self.node_ports[i]);
     }
 
+    /// The cluster secret its nodes and gateway share.
+    pub fn cluster_secret(&self) -> &str {
+        &self.cluster_secret
+    }
+
     /// A direct client of storage node `i`'s internal API.
     pub fn node_client(&self, i: usize) -> NodeClient {
         let tls = self.ca_pem.as_ref().map(|_| ClientTls {
@@ -312,7 +331,7 @@ impl TestCluster {
         });
         NodeClient::with_tls(
             &format!("{}:{}", self.node_hosts[i], self.node_ports[i]),
-            ClusterKey::new(CLUSTER_SECRET),
+            ClusterKey::new(&self.cluster_secret),
             Timeouts::default(),
             tls.as_ref(),
         )
