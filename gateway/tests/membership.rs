@@ -2,7 +2,8 @@
 //! rewriting the gateway's cluster map file, under continuous reads (and some writes). No read
 //! may fail, nothing may be lost, and once each move is done every record sits on exactly the
 //! nodes the new map's ring names (checked on each node directly): each node holds the share
-//! its weight gives it, and the node that left holds nothing.
+//! its weight gives it, and the node that left holds nothing. A stopped rebalance job holds a
+//! move back until it is started again.
 
 mod common;
 
@@ -218,13 +219,42 @@ async fn grow_to_four_and_shrink_back_under_reads() {
     assert_shares(&held, &map);
     assert!(metric(&cluster, "s3store_gateway_rebalance_records_moved_total").await > 0.0);
 
-    // Shrink: node1 is decommissioned, drained, and holds nothing afterwards.
+    // Shrink: node1 is decommissioned, drained, and holds nothing afterwards. The rebalance
+    // job is stopped first: the change is taken but nothing moves (reads and writes go on)
+    // until it is started again.
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        let (ok, out) = cluster.gateway_command(&all);
+        assert!(ok, "admin {args:?}: {out}");
+        out
+    };
+    admin(&["job-stop", "rebalance"]);
+    tokio::time::sleep(Duration::from_secs(2)).await; // gateways read controls every second
+    let moved_before = metric(&cluster, "s3store_gateway_rebalance_records_moved_total").await;
     cluster.write_map(3, &[0, 2, 3]);
     for i in 170..180u64 {
         let (k, md5) = put(format!("obj-{i:03}"), 1_000, i).await;
         shared.lock().unwrap().insert(k.clone(), md5.clone());
         objects.insert(k, md5);
     }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let state = cluster.node_client(0).map_state().await.unwrap().unwrap();
+    assert!(
+        state.epoch() == 3 && state.is_moving(),
+        "the change is taken, the move waits: {state:?}"
+    );
+    assert_eq!(
+        metric(&cluster, "s3store_gateway_rebalance_records_moved_total").await,
+        moved_before,
+        "a stopped rebalance moved records"
+    );
+    let jobs = admin(&["jobs"]);
+    assert!(
+        jobs.contains("rebalance: stopped; data is moving"),
+        "{jobs}"
+    );
+    admin(&["job-start", "rebalance"]);
     let map = wait_settled(&cluster, &[0, 1, 2, 3], 3).await;
     assert_eq!(map.nodes.len(), 3);
     let mut keys: Vec<String> = objects.keys().cloned().collect();
