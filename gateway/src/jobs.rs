@@ -195,7 +195,6 @@ impl Jobs {
             name: format!("{}{}", job.report_prefix(), self.gateway),
             version: self.cluster.hlc.version(),
             value: encode(&Report {
-                gateway: self.gateway.clone(),
                 written_ms: now_ms(),
                 ..report
             }),

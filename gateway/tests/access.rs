@@ -6,18 +6,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{client_for, code, TestCluster};
-
-fn admin(cluster: &TestCluster, args: &[&str]) -> String {
-    let mut all = vec!["admin"];
-    all.extend_from_slice(args);
-    let (ok, out) = cluster.gateway_command(&all);
-    assert!(ok, "gateway admin {args:?}: {out}");
-    out
-}
+use common::{client_for, code, eventually, TestCluster};
 
 /// The HTTP status of an unsigned request.
 async fn anonymous(method: http::Method, url: &str) -> u16 {
@@ -31,18 +23,8 @@ async fn anonymous(method: http::Method, url: &str) -> u16 {
     client.request(request).await.unwrap().status().as_u16()
 }
 
-/// Polls `check` until it is true (a grant reaches every gateway within about a second).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within 15 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// A grant reaches every gateway within about a second.
+const PROPAGATION: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_decide_what_a_stored_key_may_do() {
@@ -57,7 +39,7 @@ async fn grants_decide_what_a_stored_key_may_do() {
         .await
         .unwrap();
 
-    let made = admin(&cluster, &["key-create"]);
+    let made = cluster.admin(&["key-create"]);
     let field = |name: &str| {
         made.lines()
             .find_map(|l| l.strip_prefix(name))
@@ -155,8 +137,8 @@ async fn grants_decide_what_a_stored_key_may_do() {
     assert!(denied(code(&copy.unwrap_err())));
 
     // A read grant: GET works (on a gateway started before the grant), PUT does not.
-    admin(&cluster, &["grant", &id, "private", "read"]);
-    eventually("read grant", || async {
+    cluster.admin(&["grant", &id, "private", "read"]);
+    eventually("read grant", PROPAGATION, || async {
         other
             .get_object()
             .bucket("private")
@@ -197,15 +179,15 @@ async fn grants_decide_what_a_stored_key_may_do() {
         .send()
         .await
         .unwrap();
-    let listed = admin(&cluster, &["key-list"]);
+    let listed = cluster.admin(&["key-list"]);
     assert!(
         listed.contains(&format!("{id}\tmine=owner,private=read")),
         "{listed}"
     );
 
     // Revoked: denied again, without a restart.
-    admin(&cluster, &["revoke", &id, "private"]);
-    eventually("revocation", || async {
+    cluster.admin(&["revoke", &id, "private"]);
+    eventually("revocation", PROPAGATION, || async {
         other
             .get_object()
             .bucket("private")
@@ -217,7 +199,7 @@ async fn grants_decide_what_a_stored_key_may_do() {
     .await;
 
     // The admin view of the buckets.
-    let buckets = admin(&cluster, &["buckets"]);
+    let buckets = cluster.admin(&["buckets"]);
     assert!(buckets.contains("private\t"), "{buckets}");
     assert!(
         buckets
@@ -227,8 +209,8 @@ async fn grants_decide_what_a_stored_key_may_do() {
     );
 
     // Deleted: the key stops working.
-    admin(&cluster, &["key-delete", &id]);
-    eventually("deletion", || async {
+    cluster.admin(&["key-delete", &id]);
+    eventually("deletion", PROPAGATION, || async {
         match other.list_buckets().send().await {
             Err(e) => code(&e) == "InvalidAccessKeyId",
             Ok(_) => false,
@@ -240,14 +222,14 @@ async fn grants_decide_what_a_stored_key_may_do() {
     let url = format!("{}/private/doc", cluster.endpoint());
     assert_eq!(anonymous(http::Method::GET, &url).await, 403);
     // Gateways see bucket changes made elsewhere within a second (bucket_cache).
-    admin(&cluster, &["bucket-public", "private", "on"]);
-    eventually("the bucket made public", || async {
+    cluster.admin(&["bucket-public", "private", "on"]);
+    eventually("the bucket made public", PROPAGATION, || async {
         anonymous(http::Method::GET, &url).await == 200
     })
     .await;
     assert_eq!(anonymous(http::Method::PUT, &url).await, 403);
-    admin(&cluster, &["bucket-public", "private", "off"]);
-    eventually("the bucket made private", || async {
+    cluster.admin(&["bucket-public", "private", "off"]);
+    eventually("the bucket made private", PROPAGATION, || async {
         anonymous(http::Method::GET, &url).await == 403
     })
     .await;
@@ -257,6 +239,6 @@ async fn grants_decide_what_a_stored_key_may_do() {
         "{status}"
     );
 
-    let repair = admin(&cluster, &["repair"]);
+    let repair = cluster.admin(&["repair"]);
     assert!(repair.contains("complete"), "{repair}");
 }

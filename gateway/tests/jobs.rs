@@ -7,15 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{pattern, TestCluster};
-
-fn admin(cluster: &TestCluster, args: &[&str]) -> String {
-    let mut all = vec!["admin"];
-    all.extend_from_slice(args);
-    let (ok, out) = cluster.gateway_command(&all);
-    assert!(ok, "admin {args:?}: {out}");
-    out
-}
+use common::{eventually, pattern, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repair_stops_and_starts_cluster_wide() {
@@ -34,9 +26,9 @@ async fn repair_stops_and_starts_cluster_wide() {
             .unwrap();
     }
 
-    let out = admin(&cluster, &["job-stop", "repair"]);
+    let out = cluster.admin(&["job-stop", "repair"]);
     assert!(out.contains("repair: stopped"), "{out}");
-    let out = admin(&cluster, &["jobs"]);
+    let out = cluster.admin(&["jobs"]);
     assert!(out.contains("repair: stopped"), "{out}");
     assert!(out.contains("rebalance: running; no data to move"), "{out}");
     // Gateways read the controls every second; a pass under way finishes.
@@ -59,17 +51,16 @@ async fn repair_stops_and_starts_cluster_wide() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(held().await, 0, "a stopped repair copied records");
 
-    let out = admin(&cluster, &["job-start", "repair"]);
+    let out = cluster.admin(&["job-start", "repair"]);
     assert!(out.contains("repair: running"), "{out}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while held().await < keys.len() {
-        assert!(Instant::now() < deadline, "the node was not refilled");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("the node refilled", Duration::from_secs(30), async || {
+        held().await == keys.len()
+    })
+    .await;
     // The gateway reports what its passes did.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let out = admin(&cluster, &["jobs"]);
+        let out = cluster.admin(&["jobs"]);
         if out.contains("repair: running") && out.contains("last pass ended") {
             assert!(out.contains("records copied, complete"), "{out}");
             break;

@@ -222,14 +222,7 @@ async fn grow_to_four_and_shrink_back_under_reads() {
     // Shrink: node1 is decommissioned, drained, and holds nothing afterwards. The rebalance
     // job is stopped first: the change is taken but nothing moves (reads and writes go on)
     // until it is started again.
-    let admin = |args: &[&str]| {
-        let mut all = vec!["admin"];
-        all.extend_from_slice(args);
-        let (ok, out) = cluster.gateway_command(&all);
-        assert!(ok, "admin {args:?}: {out}");
-        out
-    };
-    admin(&["job-stop", "rebalance"]);
+    cluster.admin(&["job-stop", "rebalance"]);
     tokio::time::sleep(Duration::from_secs(2)).await; // gateways read controls every second
     let moved_before = metric(&cluster, "s3store_gateway_rebalance_records_moved_total").await;
     cluster.write_map(3, &[0, 2, 3]);
@@ -249,12 +242,12 @@ async fn grow_to_four_and_shrink_back_under_reads() {
         moved_before,
         "a stopped rebalance moved records"
     );
-    let jobs = admin(&["jobs"]);
+    let jobs = cluster.admin(&["jobs"]);
     assert!(
         jobs.contains("rebalance: stopped; data is moving"),
         "{jobs}"
     );
-    admin(&["job-start", "rebalance"]);
+    cluster.admin(&["job-start", "rebalance"]);
     let map = wait_settled(&cluster, &[0, 1, 2, 3], 3).await;
     assert_eq!(map.nodes.len(), 3);
     let mut keys: Vec<String> = objects.keys().cloned().collect();

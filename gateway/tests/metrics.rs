@@ -22,14 +22,17 @@ async fn counters_move_by_what_the_workload_did() {
     let get_ok = "s3store_gateway_requests_total{operation=\"GetObject\",status=\"200\"}";
     let get_missing = "s3store_gateway_requests_total{operation=\"GetObject\",status=\"404\"}";
     let put_latency = "s3store_gateway_request_duration_seconds_count{operation=\"PutObject\"}";
-    let before = [
-        sample(&cluster, put_ok).await,
-        sample(&cluster, get_ok).await,
-        sample(&cluster, get_missing).await,
-        sample(&cluster, put_latency).await,
-        sample(&cluster, "s3store_gateway_received_bytes_total").await,
-        sample(&cluster, "s3store_gateway_sent_bytes_total").await,
-    ];
+    let counters = async || {
+        [
+            sample(&cluster, put_ok).await,
+            sample(&cluster, get_ok).await,
+            sample(&cluster, get_missing).await,
+            sample(&cluster, put_latency).await,
+            sample(&cluster, "s3store_gateway_received_bytes_total").await,
+            sample(&cluster, "s3store_gateway_sent_bytes_total").await,
+        ]
+    };
+    let before = counters().await;
 
     let body = pattern(100_000, 3);
     for i in 0..10 {
@@ -56,14 +59,7 @@ async fn counters_move_by_what_the_workload_did() {
     let missing = s3.get_object().bucket("metered").key("nope").send().await;
     assert!(missing.is_err());
 
-    let after = [
-        sample(&cluster, put_ok).await,
-        sample(&cluster, get_ok).await,
-        sample(&cluster, get_missing).await,
-        sample(&cluster, put_latency).await,
-        sample(&cluster, "s3store_gateway_received_bytes_total").await,
-        sample(&cluster, "s3store_gateway_sent_bytes_total").await,
-    ];
+    let after = counters().await;
     assert_eq!(after[0] - before[0], 10.0, "PutObject 200");
     assert_eq!(after[1] - before[1], 3.0, "GetObject 200");
     assert_eq!(after[2] - before[2], 1.0, "GetObject 404");

@@ -5,10 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{metric, node_metric, pattern, Shape, TestCluster};
+use common::{eventually, metric, node_metric, pattern, Shape, TestCluster};
 
 /// Every file under `dir` containing `needle`, with the offset of its first occurrence.
 fn find(dir: &Path, needle: &[u8], out: &mut Vec<(std::path::PathBuf, usize)>) {
@@ -21,14 +21,6 @@ fn find(dir: &Path, needle: &[u8], out: &mut Vec<(std::path::PathBuf, usize)>) {
                 out.push((path, at));
             }
         }
-    }
-}
-
-async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -51,14 +43,18 @@ async fn scrub_finds_and_repairs_rot_without_a_read() {
     // The PUT returned after w=2 acks: wait until node 0 has its copies too.
     let node = cluster.node_client(0);
     let mut found = None;
-    wait_for("node 0 to hold the object", async || {
-        let Some(m) = node.get_manifest("scrubbed", "obj").await.unwrap() else {
-            return false;
-        };
-        let id = m.chunk_ids()[1];
-        found = node.get_chunk(id).await.unwrap().map(|c| (id, c));
-        found.is_some()
-    })
+    eventually(
+        "node 0 to hold the object",
+        Duration::from_secs(60),
+        async || {
+            let Some(m) = node.get_manifest("scrubbed", "obj").await.unwrap() else {
+                return false;
+            };
+            let id = m.chunk_ids()[1];
+            found = node.get_chunk(id).await.unwrap().map(|c| (id, c));
+            found.is_some()
+        },
+    )
     .await;
     let (id, original) = found.unwrap();
 
@@ -82,20 +78,26 @@ async fn scrub_finds_and_repairs_rot_without_a_read() {
     }
     cluster.restart_node(0);
 
-    wait_for("the scrub to find the rot", async || {
-        node_metric(&cluster, 0, "s3store_node_scrub_corrupt_chunks_total").await >= 1.0
-    })
+    eventually(
+        "the scrub to find the rot",
+        Duration::from_secs(60),
+        async || node_metric(&cluster, 0, "s3store_node_scrub_corrupt_chunks_total").await >= 1.0,
+    )
     .await;
     // The needle may sit in more than one chunk of the pattern, so several chunks can be
     // marked: wait until every mark is cleared by a repair.
-    wait_for("a gateway to repair it", async || {
-        metric(&cluster, "s3store_gateway_chunk_repairs_total").await >= 1.0
-            && cluster
-                .node_client(0)
-                .bad_chunks()
-                .await
-                .is_ok_and(|bad| bad.is_empty())
-    })
+    eventually(
+        "a gateway to repair it",
+        Duration::from_secs(60),
+        async || {
+            metric(&cluster, "s3store_gateway_chunk_repairs_total").await >= 1.0
+                && cluster
+                    .node_client(0)
+                    .bad_chunks()
+                    .await
+                    .is_ok_and(|bad| bad.is_empty())
+        },
+    )
     .await;
     // No client request was made since the PUT: the repair came from the scrub alone.
     let repaired = cluster.node_client(0).get_chunk(id).await.unwrap();

@@ -204,7 +204,6 @@ fn write_direct(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Writes `data` into a new file at `path` through the page cache, and syncs it.
 fn write_buffered(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let _ = std::fs::remove_file(path);
     let mut file = std::fs::File::create(path)?;
     file.write_all(data)?;
     file.sync_data()

@@ -360,19 +360,7 @@ impl Store {
 
     /// Stores a bucket record under last-writer-wins. Returns whether it was applied.
     pub fn put_bucket(&self, record: &BucketRecord) -> StoreResult<bool> {
-        let _guard = self.stripe(record.name.as_bytes());
-        if let Some(current) = self.get_bucket(&record.name)? {
-            if current.version >= record.version {
-                return Ok(current.version == record.version);
-            }
-        }
-        self.db.put_cf_opt(
-            self.cf(CF_BUCKETS),
-            record.name.as_bytes(),
-            encode(record),
-            &synced(),
-        )?;
-        Ok(true)
+        self.put_newest(CF_BUCKETS, &record.name, record, |r| r.version)
     }
 
     /// The bucket record (possibly a tombstone).
@@ -383,19 +371,20 @@ impl Store {
         }
     }
 
-    /// Stores `record` under `name` in `family` unless a version at least as new is there.
-    /// Returns whether the stored version is now `version` (applied, or already present).
+    /// Stores `record` under `name` in `family` unless a version at least as new is there
+    /// (last writer wins). Returns whether the stored version is now the record's (applied,
+    /// or already present).
     fn put_newest<R>(
         &self,
         family: &str,
         name: &str,
-        version: Version,
         record: &R,
         version_of: impl Fn(&R) -> Version,
     ) -> StoreResult<bool>
     where
         R: serde::Serialize + serde::de::DeserializeOwned,
     {
+        let version = version_of(record);
         let _guard = self.stripe(name.as_bytes());
         if let Some(v) = self.db.get_cf(self.cf(family), name.as_bytes())? {
             let current: R = decode(&v).map_err(StoreError::Corrupt)?;
@@ -421,9 +410,7 @@ impl Store {
 
     /// Stores an access key record under last-writer-wins. Returns whether it was applied.
     pub fn put_access_key(&self, record: &AccessKeyRecord) -> StoreResult<bool> {
-        self.put_newest(CF_ACCESS_KEYS, &record.id, record.version, record, |r| {
-            r.version
-        })
+        self.put_newest(CF_ACCESS_KEYS, &record.id, record, |r| r.version)
     }
 
     /// Every access key record this node holds, tombstones included.
@@ -433,9 +420,7 @@ impl Store {
 
     /// Stores a cluster setting under last-writer-wins. Returns whether it was applied.
     pub fn put_setting(&self, record: &SettingRecord) -> StoreResult<bool> {
-        self.put_newest(CF_SETTINGS, &record.name, record.version, record, |r| {
-            r.version
-        })
+        self.put_newest(CF_SETTINGS, &record.name, record, |r| r.version)
     }
 
     /// Every cluster setting this node holds.
@@ -445,15 +430,7 @@ impl Store {
 
     /// Every bucket record this node holds, tombstones included.
     pub fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>> {
-        let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_BUCKETS), IteratorMode::Start)
-        {
-            let (_, v) = item?;
-            out.push(decode(&v).map_err(StoreError::Corrupt)?);
-        }
-        Ok(out)
+        self.all_of(CF_BUCKETS)
     }
 }
 

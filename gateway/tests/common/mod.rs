@@ -364,6 +364,15 @@ impl TestCluster {
     }
 
     /// Runs `gateway <args> --config gateway.yaml` to completion: (success, stdout + stderr).
+    /// Runs `gateway admin <args>`, which must succeed; returns what it printed.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        let (ok, out) = self.gateway_command(&all);
+        assert!(ok, "gateway admin {args:?}: {out}");
+        out
+    }
+
     pub fn gateway_command(&self, args: &[&str]) -> (bool, String) {
         self.gateway_command_with("gateway.yaml", args)
     }
@@ -540,4 +549,13 @@ async fn metric_at(base: &str, name: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Polls `check` every 200 ms until it is true; fails the test after `within`.
+pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
