@@ -1,21 +1,26 @@
-//! Object listing: a k-way merge of every node's sorted listing.
+//! Object listing: a k-way merge of the nodes' sorted listings.
 //!
 //! Each node returns, in key order, the newest version it holds of each key after a marker. The
-//! gateway keeps one cursor per node, repeatedly takes the smallest key at the cursors' heads,
+//! gateway asks all members but `n - r` (see [`list`]), keeps one cursor per node, repeatedly takes the smallest key at the cursors' heads,
 //! keeps the newest version among the nodes that have it, drops tombstones, folds keys into
 //! CommonPrefixes for a delimiter (and then jumps every cursor past the prefix, so a folder of a
 //! million keys costs one round trip, not a million entries), and stops after `max` items. Memory
 //! is O(nodes x page), never O(bucket).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use storage_node::model::{ListEntry, ListManifests};
 
 use crate::cluster::{Cluster, ClusterError};
 
-/// Entries a node returns per page.
-const PAGE: u32 = 1000;
+/// At most this many entries a node returns per request (a page of 1,000 and one more, to know
+/// whether the page is truncated).
+const PAGE: usize = 1001;
+/// At least this many per request, so a page finishing behind a run of tombstones or folded
+/// keys does not crawl through them a few at a time.
+const MIN_FETCH: usize = 100;
 
 /// What one listing call asks for.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +60,18 @@ struct Cursor {
     failed: bool,
 }
 
+impl Cursor {
+    fn new(node: usize, after: Vec<u8>) -> Cursor {
+        Cursor {
+            node,
+            buffer: VecDeque::new(),
+            after,
+            exhausted: false,
+            failed: false,
+        }
+    }
+}
+
 /// Skips a whole prefix: no valid UTF-8 key continues a prefix with the byte 0xFF.
 pub fn past_prefix(prefix: &str) -> Vec<u8> {
     let mut v = prefix.as_bytes().to_vec();
@@ -62,37 +79,54 @@ pub fn past_prefix(prefix: &str) -> Vec<u8> {
     v
 }
 
+/// Spreads listings over the members: each listing skips different nodes.
+static ROTATION: AtomicUsize = AtomicUsize::new(0);
+
 /// Lists one page.
+///
+/// A listing reads from all members but `n - r` of them (which ones it skips rotates): every
+/// key lives on `n` nodes and was written to `w` of them, and `r + w > n`, so the nodes asked
+/// hold at least one written copy of every key. A node that fails is replaced by a skipped one,
+/// which starts right after the last key the merge consumed (listed, dropped as deleted or
+/// folded into a prefix), so nothing is listed twice and no tombstone is missed.
 pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, ClusterError> {
-    let mut cursors: Vec<Cursor> = cluster
-        .members()
+    let mut members = cluster.members();
+    let asked = cluster.scatter_need(members.len());
+    if !members.is_empty() {
+        let turn = ROTATION.fetch_add(1, Ordering::Relaxed) % members.len();
+        members.rotate_left(turn);
+    }
+    let mut spares = members.split_off(asked.min(members.len()));
+    let mut cursors: Vec<Cursor> = members
         .into_iter()
-        .map(|node| Cursor {
-            node,
-            buffer: VecDeque::new(),
-            after: q.start_after.clone(),
-            exhausted: false,
-            failed: false,
-        })
+        .map(|node| Cursor::new(node, q.start_after.clone()))
         .collect();
-    let tolerance = cluster.scatter_tolerance();
     let mut page = Page::default();
     let mut last_prefix: Option<String> = None;
+    // Everything up to here (raw key bytes) has been taken from the cursors' heads.
+    let mut merged = q.start_after.clone();
     loop {
-        refill(cluster, q, &mut cursors).await;
-        let failed = cursors.iter().filter(|c| c.failed).count();
-        if failed > tolerance {
-            cluster
-                .metrics
-                .quorum_failures
-                .with_label_values(&["list"])
-                .inc();
-            return Err(ClusterError::Quorum {
-                kind: "list",
-                ok: cursors.len() - failed,
-                needed: cursors.len() - tolerance,
-                errors: "listing could not reach enough nodes".into(),
-            });
+        // One more than the page holds, to know whether it is truncated.
+        let wanted = (q.max - page.items.len() + 1).clamp(MIN_FETCH, PAGE);
+        refill(cluster, q, &mut cursors, wanted).await;
+        if cursors.iter().any(|c| c.failed) {
+            for c in cursors.iter_mut().filter(|c| c.failed) {
+                let Some(spare) = spares.pop() else {
+                    cluster
+                        .metrics
+                        .quorum_failures
+                        .with_label_values(&["list"])
+                        .inc();
+                    return Err(ClusterError::Quorum {
+                        kind: "list",
+                        ok: asked.saturating_sub(1),
+                        needed: asked,
+                        errors: "listing could not reach enough nodes".into(),
+                    });
+                };
+                *c = Cursor::new(spare, merged.clone());
+            }
+            continue;
         }
         let Some(key) = cursors
             .iter()
@@ -111,6 +145,7 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
             }
         }
         let entry = newest.expect("at least one cursor had the key");
+        merged = key.into_bytes();
         if entry.deleted {
             continue;
         }
@@ -138,6 +173,7 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
                         c.after = skip.clone();
                     }
                 }
+                merged = skip;
                 // A marker inside or equal to this prefix means the prefix was already returned.
                 if cp.as_bytes() <= q.start_after.as_slice() || last_prefix.as_deref() == Some(&cp)
                 {
@@ -162,8 +198,8 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
     }
 }
 
-/// Fetches the next page of every cursor whose buffer ran dry, in parallel.
-async fn refill(cluster: &Arc<Cluster>, q: &ListQuery, cursors: &mut [Cursor]) {
+/// Fetches the next `wanted` entries of every cursor whose buffer ran dry, in parallel.
+async fn refill(cluster: &Arc<Cluster>, q: &ListQuery, cursors: &mut [Cursor], wanted: usize) {
     let fetches: Vec<_> = cursors
         .iter()
         .enumerate()
@@ -173,7 +209,7 @@ async fn refill(cluster: &Arc<Cluster>, q: &ListQuery, cursors: &mut [Cursor]) {
                 bucket: q.bucket.clone(),
                 prefix: q.prefix.clone(),
                 start_after: c.after.clone(),
-                limit: PAGE,
+                limit: wanted as u32,
             };
             let node = c.node;
             let cluster = cluster.clone();

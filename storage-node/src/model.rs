@@ -472,6 +472,32 @@ pub struct ListEntry {
     pub modified_ms: Option<u64>,
 }
 
+impl ListEntry {
+    /// The listing view of a stored manifest, decoding only the fields a listing shows (the
+    /// key and version come from the record's RocksDB key). Metadata, layout and the sealed
+    /// envelope are skipped unparsed, which makes a listing scan several times cheaper than
+    /// decoding whole manifests.
+    pub fn from_stored(key: String, version: Version, bytes: &[u8]) -> Result<ListEntry, String> {
+        #[derive(Deserialize)]
+        struct Listed {
+            deleted: bool,
+            size: u64,
+            etag: String,
+            #[serde(default)]
+            modified_ms: Option<u64>,
+        }
+        let listed: Listed = decode(bytes)?;
+        Ok(ListEntry {
+            key,
+            version,
+            deleted: listed.deleted,
+            size: listed.size,
+            etag: listed.etag,
+            modified_ms: listed.modified_ms,
+        })
+    }
+}
+
 /// A bucket, or the tombstone of a deleted one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketRecord {
@@ -675,5 +701,27 @@ mod tests {
         let back: Manifest = decode(&encode(&m)).unwrap();
         assert_eq!(back, m);
         assert_eq!(m.chunk_ids().len(), 3);
+    }
+
+    #[test]
+    fn listing_view_decodes_from_a_stored_manifest() {
+        let version = Version {
+            hlc: 9 << 16,
+            tiebreak: 1,
+        };
+        let mut m = Manifest::tombstone("b", "dir/k", version);
+        m.deleted = false;
+        m.size = 12345;
+        m.etag = "0123456789abcdef0123456789abcdef".into();
+        m.modified_ms = Some(42);
+        m.user_metadata.insert("colour".into(), "blue".into());
+        m.tags.insert("t".into(), "v".into());
+        m.layout = Layout::Inline(vec![7; 100]);
+        let listed = ListEntry::from_stored("dir/k".into(), version, &encode(&m)).unwrap();
+        assert_eq!(listed, m.entry());
+        let tombstone = Manifest::tombstone("b", "dir/k", version);
+        let listed = ListEntry::from_stored("dir/k".into(), version, &encode(&tombstone)).unwrap();
+        assert!(listed.deleted);
+        assert!(ListEntry::from_stored("k".into(), version, b"\x01").is_err());
     }
 }

@@ -19,7 +19,8 @@ use rocksdb::{
 use crate::chunk_files::ChunkFiles;
 use crate::keys;
 use crate::model::{
-    decode, encode, AccessKeyRecord, BucketRecord, ListManifests, ListManifestsReply, Manifest,
+    decode, encode, AccessKeyRecord, BucketRecord, ListEntry, ListManifests, ListManifestsReply,
+    Manifest,
     NodeStats, PutManifestReply, SettingRecord, Version,
 };
 
@@ -342,7 +343,7 @@ impl Store {
         );
         for item in iter {
             let (raw_key, value) = item?;
-            let (_, key, _) = keys::parse_manifest_key(&raw_key)
+            let (_, key, version) = keys::parse_manifest_key(&raw_key)
                 .ok_or_else(|| StoreError::Corrupt("manifest key".into()))?;
             if last_key.as_deref() == Some(key.as_slice()) {
                 continue; // an older version of the key just listed
@@ -351,8 +352,11 @@ impl Store {
                 reply.truncated = true;
                 break;
             }
-            let m: Manifest = decode(&value).map_err(StoreError::Corrupt)?;
-            reply.entries.push(m.entry());
+            let name = String::from_utf8(key.clone())
+                .map_err(|_| StoreError::Corrupt("manifest key is not UTF-8".into()))?;
+            let entry =
+                ListEntry::from_stored(name, version, &value).map_err(StoreError::Corrupt)?;
+            reply.entries.push(entry);
             last_key = Some(key);
         }
         Ok(reply)
