@@ -20,8 +20,7 @@ use crate::chunk_files::ChunkFiles;
 use crate::keys;
 use crate::model::{
     decode, encode, AccessKeyRecord, BucketRecord, ListEntry, ListManifests, ListManifestsReply,
-    Manifest,
-    NodeStats, PutManifestReply, SettingRecord, Version,
+    Manifest, NodeStats, PutManifestReply, SettingRecord, Version,
 };
 
 pub(crate) const CF_MANIFESTS: &str = "manifests";
