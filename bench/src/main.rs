@@ -9,6 +9,7 @@
 //! throughput also as a ratio to MD5 so that runs on different or busy machines compare; then
 //! the targets, met or missed. It works in a bucket of its own and removes it.
 
+mod bodies;
 mod drive;
 mod listing;
 mod objects;

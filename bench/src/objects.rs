@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use bytes::Bytes;
 
+use crate::bodies::Bodies;
 use crate::drive::{drive, Outcomes};
 use crate::report::{rows, Row};
 
@@ -27,37 +27,13 @@ pub struct Plan {
     pub mixed: bool,
 }
 
-/// The body of object `i`: a random base with `i` in its first bytes, so that a GET that
-/// returned another object's bytes is caught.
-pub fn body_of(base: &Bytes, i: usize) -> Bytes {
-    if base.len() < 8 {
-        return base.clone();
-    }
-    let mut v = base.to_vec();
-    v[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    Bytes::from(v)
-}
-
-/// Whether `got` is exactly object `i`'s body, without building the expected bytes.
-pub fn is_body_of(got: &[u8], base: &Bytes, i: usize) -> bool {
-    if base.len() < 8 {
-        return got == &base[..];
-    }
-    got.len() == base.len() && got[..8] == (i as u64).to_le_bytes() && got[8..] == base[8..]
-}
-
 /// One size's phases, run in order; returns their rows.
 pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
-    let base = Bytes::from(
-        (0..plan.size)
-            .map(|_| rand::random::<u8>())
-            .collect::<Vec<u8>>(),
-    );
     let ctx = Arc::new(Ctx {
         s3: s3.clone(),
         bucket: plan.bucket.clone(),
         prefix: format!("{}/", plan.size),
-        base,
+        bodies: Bodies::new(plan.size),
     });
     let report = |phase, o: &Outcomes| rows(phase, plan.size, plan.concurrency, md5, o);
 
@@ -173,7 +149,7 @@ struct Ctx {
     s3: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
-    base: Bytes,
+    bodies: Bodies,
 }
 
 impl Ctx {
@@ -186,7 +162,7 @@ impl Ctx {
             .put_object()
             .bucket(&self.bucket)
             .key(self.key(i))
-            .body(ByteStream::from(body_of(&self.base, i)))
+            .body(ByteStream::from(self.bodies.body(i)))
             .send()
             .await?;
         Ok(())
@@ -194,18 +170,18 @@ impl Ctx {
 
     async fn get(&self, i: usize) -> anyhow::Result<()> {
         let key = self.key(i);
-        let got = self
+        let mut got = self
             .s3
             .get_object()
             .bucket(&self.bucket)
             .key(&key)
             .send()
             .await?;
-        let bytes = got.body.collect().await?.into_bytes();
-        anyhow::ensure!(
-            is_body_of(&bytes, &self.base, i),
-            "{key}: the bytes read back differ"
-        );
+        let mut check = self.bodies.check(i);
+        while let Some(piece) = got.body.try_next().await? {
+            check.piece(&piece);
+        }
+        anyhow::ensure!(check.matched(), "{key}: the bytes read back differ");
         Ok(())
     }
 
@@ -219,10 +195,10 @@ impl Ctx {
             .send()
             .await?;
         anyhow::ensure!(
-            got.content_length() == Some(self.base.len() as i64),
+            got.content_length() == Some(self.bodies.len() as i64),
             "{key}: HEAD says {:?} bytes, {} were written",
             got.content_length(),
-            self.base.len()
+            self.bodies.len()
         );
         Ok(())
     }
@@ -235,22 +211,5 @@ impl Ctx {
             .send()
             .await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies_differ_per_object_and_verify() {
-        let base = Bytes::from(vec![0u8; 100]);
-        assert_ne!(body_of(&base, 1), body_of(&base, 2));
-        assert_eq!(body_of(&base, 3).len(), 100);
-        assert!(is_body_of(&body_of(&base, 3), &base, 3));
-        assert!(!is_body_of(&body_of(&base, 3), &base, 4));
-        assert!(!is_body_of(&body_of(&base, 3)[..99], &base, 3));
-        let tiny = Bytes::from_static(b"abc");
-        assert!(is_body_of(&body_of(&tiny, 9), &tiny, 9));
     }
 }

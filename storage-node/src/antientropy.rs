@@ -239,7 +239,7 @@ mod tests {
             let mut owners = ring.preference_list(&chunk(i).to_bytes());
             owners.truncate(2);
             for o in owners {
-                stores[o].put_chunk(chunk(i), b"x").unwrap();
+                stores[o].put_chunk(chunk(i), &b"x".into()).unwrap();
             }
         }
         let digest = |i: usize| {

@@ -12,11 +12,14 @@
 //! a file is written once, and concurrent syncs of different files overlap. Deleting is an
 //! unlink, with no blob garbage collection to rewrite live data.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+
+use crate::direct_buffer::{DirectBuffer, DIRECT_ALIGN};
 use crate::model::ChunkId;
 
 /// The chunk files of one node.
@@ -54,7 +57,7 @@ impl ChunkFiles {
     }
 
     /// Writes chunk `id` durably (replacing any earlier file of it).
-    pub fn write(&self, id: ChunkId, data: &[u8]) -> std::io::Result<()> {
+    pub fn write(&self, id: ChunkId, data: &DirectBuffer) -> std::io::Result<()> {
         let path = self.path(id);
         let dir = path.parent().expect("chunk paths have a folder");
         let temporary = dir.join(format!(
@@ -87,12 +90,23 @@ impl ChunkFiles {
     }
 
     /// The bytes of chunk `id`, if its file exists.
-    pub fn read(&self, id: ChunkId) -> std::io::Result<Option<Vec<u8>>> {
-        match std::fs::read(self.path(id)) {
-            Ok(data) => Ok(Some(data)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+    pub fn read(&self, id: ChunkId) -> std::io::Result<Option<Bytes>> {
+        let mut file = match std::fs::File::open(self.path(id)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| std::io::Error::other("chunk file too large"))?;
+        let mut buffer = DirectBuffer::with_capacity(len + 1);
+        buffer.set_len(len);
+        let whole = buffer.whole_blocks_mut();
+        file.read_exact(&mut whole[..len])?;
+        // A file that grew since its length was taken is not a whole chunk.
+        if file.read(&mut whole[len..len + 1])? != 0 {
+            return Err(std::io::Error::other("chunk file changed while read"));
         }
+        Ok(Some(buffer.into_bytes()))
     }
 
     /// Removes chunk `id`'s file (no error if absent).
@@ -178,26 +192,19 @@ impl ChunkFiles {
     }
 }
 
-/// Alignment of O_DIRECT buffers, lengths and offsets (the largest logical block size in use).
-const DIRECT_ALIGN: usize = 4096;
-
-/// Writes `data` into a new file at `path` with O_DIRECT, from a block-aligned copy padded to
-/// whole blocks, then cuts the file to its length and syncs it. The bytes go from this copy to
-/// the device without the page cache: no kernel copy, no cache filled with write-once data
+/// Writes `data` into a new file at `path` with O_DIRECT, straight from its aligned buffer
+/// padded to whole blocks, then cuts the file to its length and syncs it. The bytes go to the
+/// device without the page cache: no kernel copy, no cache filled with write-once data
 /// (measured in PERFORMANCE.md). Fails with EINVAL where the file system refuses O_DIRECT.
-fn write_direct(path: &Path, data: &[u8]) -> std::io::Result<()> {
+fn write_direct(path: &Path, data: &DirectBuffer) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(libc::O_DIRECT)
         .open(path)?;
-    let padded = data.len().div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
-    if padded > 0 {
-        let mut buffer = AlignedBuffer::zeroed(padded);
-        buffer.as_mut()[..data.len()].copy_from_slice(data);
-        file.write_all(buffer.as_mut())?;
-    }
+    debug_assert_eq!(data.padded().len() % DIRECT_ALIGN, 0);
+    file.write_all(data.padded())?;
     file.set_len(data.len() as u64)?;
     file.sync_data()
 }
@@ -207,36 +214,6 @@ fn write_buffered(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::File::create(path)?;
     file.write_all(data)?;
     file.sync_data()
-}
-
-/// A zeroed heap buffer aligned to [`DIRECT_ALIGN`].
-struct AlignedBuffer {
-    ptr: std::ptr::NonNull<u8>,
-    layout: std::alloc::Layout,
-}
-
-impl AlignedBuffer {
-    fn zeroed(len: usize) -> AlignedBuffer {
-        let layout = std::alloc::Layout::from_size_align(len.max(1), DIRECT_ALIGN)
-            .expect("a chunk's length is far below isize::MAX");
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr =
-            std::ptr::NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        AlignedBuffer { ptr, layout }
-    }
-
-    fn as_mut(&mut self) -> &mut [u8] {
-        // SAFETY: `ptr` points to `layout.size()` initialized (zeroed) bytes owned by `self`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
-    }
-}
-
-impl Drop for AlignedBuffer {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `zeroed` with this very layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
-    }
 }
 
 /// Makes a folder's entries (a rename, a new file) durable.
@@ -264,9 +241,9 @@ mod tests {
     fn write_read_remove_and_count_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let files = ChunkFiles::open(dir.path()).unwrap();
-        files.write(id(0), &[1u8; 1000]).unwrap();
-        files.write(id(1), &[2u8; 500]).unwrap();
-        files.write(id(1), &[3u8; 700]).unwrap();
+        files.write(id(0), &(&[1u8; 1000]).into()).unwrap();
+        files.write(id(1), &(&[2u8; 500]).into()).unwrap();
+        files.write(id(1), &(&[3u8; 700]).into()).unwrap();
         assert_eq!(files.read(id(0)).unwrap().unwrap(), vec![1u8; 1000]);
         assert_eq!(files.read(id(1)).unwrap().unwrap(), vec![3u8; 700]);
         assert_eq!(files.bytes(), 1700);
@@ -283,7 +260,7 @@ mod tests {
         for len in [0usize, 1, 4095, 4096, 4097, 1 << 20, (1 << 20) + 28] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let direct = dir.path().join(format!("d{len}"));
-            match write_direct(&direct, &data) {
+            match write_direct(&direct, &DirectBuffer::copy_of(&data)) {
                 Ok(()) => assert_eq!(std::fs::read(&direct).unwrap(), data, "direct {len}"),
                 Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}"),
             }
@@ -297,8 +274,8 @@ mod tests {
     fn sweep_removes_only_old_unindexed_files() {
         let dir = tempfile::tempdir().unwrap();
         let files = ChunkFiles::open(dir.path()).unwrap();
-        files.write(id(0), b"kept").unwrap();
-        files.write(id(1), b"orphan").unwrap();
+        files.write(id(0), &b"kept".into()).unwrap();
+        files.write(id(1), &b"orphan".into()).unwrap();
         let stray = files.path(id(2)).with_extension("tmp.0123");
         std::fs::write(&stray, b"half").unwrap();
         // Young files stay whatever the index says.

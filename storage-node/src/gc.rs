@@ -331,7 +331,7 @@ mod tests {
         let orphan = chunk(v(120), 0, 0);
         let young = chunk(v(5000), 0, 0);
         for id in kept.iter().chain([&orphan, &young]) {
-            s.put_chunk(*id, b"data").unwrap();
+            s.put_chunk(*id, &b"data".into()).unwrap();
         }
         let refs = s
             .references(&RefsRequest {

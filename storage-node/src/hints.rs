@@ -9,6 +9,7 @@
 
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
+use crate::direct_buffer::DirectBuffer;
 use crate::keys;
 use crate::model::{decode, encode, ChunkId, Hint, Manifest, PutManifestReply, StoredHint};
 use crate::store::{synced, Store, StoreError, StoreResult, CF_HINTS, CF_MANIFESTS};
@@ -36,7 +37,12 @@ fn hint_key(hint: &Hint) -> Vec<u8> {
 
 impl Store {
     /// Stores a chunk for `owner`, with its hint.
-    pub fn put_hinted_chunk(&self, owner: &str, id: ChunkId, data: &[u8]) -> StoreResult<()> {
+    pub fn put_hinted_chunk(
+        &self,
+        owner: &str,
+        id: ChunkId,
+        data: &DirectBuffer,
+    ) -> StoreResult<()> {
         let hint = Hint::Chunk {
             owner: owner.to_string(),
             id,
@@ -171,7 +177,7 @@ mod tests {
             part: 0,
             index: 0,
         };
-        s.put_hinted_chunk("node9", id, b"bytes").unwrap();
+        s.put_hinted_chunk("node9", id, &b"bytes".into()).unwrap();
         let m = Manifest::tombstone(
             "b",
             "k",

@@ -9,7 +9,8 @@
 //! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation;
 //!   [`hints`]: records held for a node that was down (hinted handoff); [`scrub`]: chunk
 //!   reads and writes, checksums and the background pass that re-verifies them;
-//!   [`chunk_files`]: chunk bytes as files.
+//!   [`chunk_files`]: chunk bytes as files; [`direct_buffer`]: the aligned, pooled buffers
+//!   chunk bytes travel in.
 //! * [`antientropy`]: digests of what a node holds, per peer and hash cell.
 //! * [`gc`]: what the node's records reference; removing orphan chunks, old tombstones, ended
 //!   uploads and promises once the grace period has passed.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod cas_store;
 pub mod chunk_files;
 pub mod client;
+pub mod direct_buffer;
 pub mod envelopes;
 pub mod gc;
 pub mod hints;

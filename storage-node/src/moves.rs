@@ -376,7 +376,7 @@ mod tests {
         let old = map(&["a", "b"]);
         let new = map(&["a", "b", "c"]);
         for i in 0..100 {
-            store.put_chunk(chunk(i), b"x").unwrap();
+            store.put_chunk(chunk(i), &b"x".into()).unwrap();
         }
         let mut m = Manifest::tombstone(
             "bkt",
@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(moving.len(), expected.len());
         // A hinted chunk is the hint's business, not the move's.
         let hinted = expected[0];
-        store.put_hinted_chunk("c", hinted, b"x").unwrap();
+        store.put_hinted_chunk("c", hinted, &b"x".into()).unwrap();
         assert_eq!(
             listed(&store, &new, "a", MoveKind::Chunks, 7).len(),
             expected.len() - 1

@@ -13,6 +13,9 @@ use std::time::Duration;
 use crc_fast::CrcAlgorithm;
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
+use bytes::Bytes;
+
+use crate::direct_buffer::DirectBuffer;
 use crate::model::ChunkId;
 use crate::store::{synced, Store, StoreResult, CF_BAD_CHUNKS, CF_CHUNKS, CF_CHUNK_SUMS};
 
@@ -45,7 +48,7 @@ impl Store {
         &self,
         batch: &mut WriteBatch,
         id: ChunkId,
-        data: &[u8],
+        data: &DirectBuffer,
     ) -> StoreResult<()> {
         self.files.write(id, data)?;
         let key = id.to_bytes();
@@ -55,7 +58,7 @@ impl Store {
     }
 
     /// Stores a chunk durably (with its checksum).
-    pub fn put_chunk(&self, id: ChunkId, data: &[u8]) -> StoreResult<()> {
+    pub fn put_chunk(&self, id: ChunkId, data: &DirectBuffer) -> StoreResult<()> {
         let mut batch = WriteBatch::default();
         self.chunk_into(&mut batch, id, data)?;
         self.db.write_opt(batch, &synced())?;
@@ -92,7 +95,7 @@ impl Store {
 
     /// Reads a chunk whose bytes match its checksum; a copy that does not (or that RocksDB finds
     /// corrupt) is marked bad and answered as missing.
-    pub fn get_chunk(&self, id: ChunkId) -> StoreResult<Option<Vec<u8>>> {
+    pub fn get_chunk(&self, id: ChunkId) -> StoreResult<Option<Bytes>> {
         match self.verify_chunk(id)? {
             Verified::Good(data) => Ok(Some(data)),
             Verified::Missing => Ok(None),
@@ -113,7 +116,7 @@ impl Store {
             Ok(Some(_)) => return Ok(Verified::Missing),
             Ok(None) => match self.db.get_cf(self.cf(CF_CHUNKS), key) {
                 // Stored before chunk files existed.
-                Ok(Some(d)) => d,
+                Ok(Some(d)) => Bytes::from(d),
                 Ok(None) if sum.is_some() => {
                     tracing::error!("chunk {}: its file is gone", id.to_hex());
                     return Ok(Verified::Bad);
@@ -213,7 +216,7 @@ impl Store {
 }
 
 enum Verified {
-    Good(Vec<u8>),
+    Good(Bytes),
     Missing,
     Bad,
 }
@@ -282,7 +285,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         for i in 0..5 {
-            s.put_chunk(id(i), &[i as u8; 1000]).unwrap();
+            s.put_chunk(id(i), &(&[i as u8; 1000]).into()).unwrap();
         }
         // Rot that bypasses the API: the bytes change, the checksum does not; a file vanishes.
         std::fs::write(s.files.path(id(3)), [9u8; 1000]).unwrap();
@@ -301,12 +304,21 @@ mod tests {
         assert_eq!((total.chunks, total.bad), (5, 2));
         assert_eq!(s.bad_chunks(10).unwrap(), vec![id(3), id(4)]);
         assert_eq!(s.get_chunk(id(3)).unwrap(), None, "never served");
-        assert_eq!(s.get_chunk(id(2)).unwrap(), Some(vec![2u8; 1000]));
+        assert_eq!(
+            s.get_chunk(id(2)).unwrap(),
+            Some(Bytes::from(vec![2u8; 1000]))
+        );
         // A rewrite (the repair) clears the mark.
-        s.put_chunk(id(3), &[3u8; 1000]).unwrap();
-        s.put_chunk(id(4), &[4u8; 1000]).unwrap();
+        s.put_chunk(id(3), &(&[3u8; 1000]).into()).unwrap();
+        s.put_chunk(id(4), &(&[4u8; 1000]).into()).unwrap();
         assert!(s.bad_chunks(10).unwrap().is_empty());
-        assert_eq!(s.get_chunk(id(4)).unwrap(), Some(vec![4u8; 1000]));
-        assert_eq!(s.get_chunk(id(3)).unwrap(), Some(vec![3u8; 1000]));
+        assert_eq!(
+            s.get_chunk(id(4)).unwrap(),
+            Some(Bytes::from(vec![4u8; 1000]))
+        );
+        assert_eq!(
+            s.get_chunk(id(3)).unwrap(),
+            Some(Bytes::from(vec![3u8; 1000]))
+        );
     }
 }

@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 
 use crate::antientropy::{CellRequest, DigestRequest};
 use crate::auth::{ClusterKey, HEADER};
+use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, RefsRequest, SweepRequest};
 use crate::metrics::NodeMetrics;
 use crate::model::{
@@ -346,6 +347,34 @@ async fn read_body(
     }
 }
 
+/// Reads a chunk PUT's body straight into an aligned buffer (sized by its Content-Length), from
+/// which it is checksummed and written without another copy.
+async fn read_chunk_body(state: &NodeState, req: Request<Incoming>) -> Result<DirectBuffer, Reply> {
+    let announced = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(1 << 20);
+    let too_large = || reply(StatusCode::PAYLOAD_TOO_LARGE, "chunk too large");
+    if announced > MAX_CHUNK_BYTES {
+        return Err(too_large());
+    }
+    let mut buffer = DirectBuffer::with_capacity(announced);
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| reply(StatusCode::BAD_REQUEST, format!("bad request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > MAX_CHUNK_BYTES {
+                return Err(too_large());
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    state.metrics.bytes_in.inc_by(buffer.len() as u64);
+    Ok(buffer)
+}
+
 async fn message<T: serde::de::DeserializeOwned>(
     state: &NodeState,
     req: Request<Incoming>,
@@ -386,7 +415,7 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                 Method::PUT => {
                     let owner = hint_owner(req.uri().query())
                         .map_err(|e| reply(StatusCode::BAD_REQUEST, e))?;
-                    let data = read_body(state, req, MAX_CHUNK_BYTES).await?;
+                    let data = read_chunk_body(state, req).await?;
                     match owner {
                         Some(owner) => {
                             blocking(state, move |s| s.put_hinted_chunk(&owner, id, &data)).await?

@@ -518,7 +518,7 @@ mod tests {
             part: 0,
             index: 4,
         };
-        store.put_chunk(id, &[7u8; 10_000]).unwrap();
+        store.put_chunk(id, &(&[7u8; 10_000]).into()).unwrap();
         assert_eq!(store.get_chunk(id).unwrap().unwrap().len(), 10_000);
         store.delete_chunk(id).unwrap();
         assert!(store.get_chunk(id).unwrap().is_none());
