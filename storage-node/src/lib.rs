@@ -3,7 +3,8 @@
 //! authenticated internal HTTP/2 API. It never sees S3 requests, credentials or
 //! plaintext (gateways seal object data and metadata); it stores what gateways send and answers what they ask.
 //!
-//! * [`model`]: the records and messages shared with the gateway.
+//! * [`model`]: the records and messages shared with the gateway; [`msgpack_skim`]: reading a
+//!   few fields of a stored record without decoding the rest.
 //! * [`keys`]: the byte layout of manifest keys that makes a listing one range scan.
 //! * [`store`]: the RocksDB column families and their last-writer-wins rules.
 //! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation;
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod moves;
+pub mod msgpack_skim;
 pub mod scrub;
 pub mod server;
 pub mod store;

@@ -478,22 +478,31 @@ impl ListEntry {
     /// envelope are skipped unparsed, which makes a listing scan several times cheaper than
     /// decoding whole manifests.
     pub fn from_stored(key: String, version: Version, bytes: &[u8]) -> Result<ListEntry, String> {
-        #[derive(Deserialize)]
-        struct Listed {
-            deleted: bool,
-            size: u64,
-            etag: String,
-            #[serde(default)]
-            modified_ms: Option<u64>,
-        }
-        let listed: Listed = decode(bytes)?;
+        use crate::msgpack_skim::{for_fields, read_bool, read_opt_u64, read_str, read_u64, Field};
+        let (mut deleted, mut size, mut etag, mut modified_ms) = (None, None, None, None);
+        for_fields(bytes, |name, rd| {
+            match name {
+                b"deleted" => deleted = Some(read_bool(rd)?),
+                b"size" => size = Some(read_u64(rd)?),
+                b"etag" => {
+                    let text = std::str::from_utf8(read_str(rd)?).map_err(|e| e.to_string())?;
+                    etag = Some(text.to_string());
+                }
+                b"modified_ms" => modified_ms = Some(read_opt_u64(rd)?),
+                _ => return Ok(Field::Skip),
+            }
+            let all =
+                deleted.is_some() && size.is_some() && etag.is_some() && modified_ms.is_some();
+            Ok(if all { Field::Enough } else { Field::Taken })
+        })?;
+        let missing = |field: &str| format!("stored manifest without `{field}`");
         Ok(ListEntry {
             key,
             version,
-            deleted: listed.deleted,
-            size: listed.size,
-            etag: listed.etag,
-            modified_ms: listed.modified_ms,
+            deleted: deleted.ok_or_else(|| missing("deleted"))?,
+            size: size.ok_or_else(|| missing("size"))?,
+            etag: etag.ok_or_else(|| missing("etag"))?,
+            modified_ms: modified_ms.flatten(),
         })
     }
 }
