@@ -61,6 +61,11 @@ struct Args {
     /// The gateway's process id, to report its peak resident memory (same machine only).
     #[arg(long, env = "S3STORE_GATEWAY_PID")]
     gateway_pid: Option<u32>,
+    /// Send object PUT bodies as UNSIGNED-PAYLOAD (as aws-cli and the AWS transfer managers
+    /// do over HTTPS) instead of signing their SHA-256 (this SDK's default, which the gateway
+    /// must then verify).
+    #[arg(long)]
+    unsigned_payload: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -137,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
             get: phase("get"),
             head: phase("head"),
             mixed: phase("mixed"),
+            unsigned_payload: args.unsigned_payload,
         };
         rows.extend(objects::run(&s3, &plan, md5).await);
     }

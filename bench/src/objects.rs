@@ -25,6 +25,8 @@ pub struct Plan {
     pub get: bool,
     pub head: bool,
     pub mixed: bool,
+    /// PUT bodies go unsigned (`UNSIGNED-PAYLOAD`).
+    pub unsigned_payload: bool,
 }
 
 /// One size's phases, run in order; returns their rows.
@@ -34,6 +36,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
         bucket: plan.bucket.clone(),
         prefix: format!("{}/", plan.size),
         bodies: Bodies::new(plan.size),
+        unsigned_payload: plan.unsigned_payload,
     });
     let report = |phase, o: &Outcomes| rows(phase, plan.size, plan.concurrency, md5, o);
 
@@ -150,6 +153,7 @@ struct Ctx {
     bucket: String,
     prefix: String,
     bodies: Bodies,
+    unsigned_payload: bool,
 }
 
 impl Ctx {
@@ -158,13 +162,17 @@ impl Ctx {
     }
 
     async fn put(&self, i: usize) -> anyhow::Result<()> {
-        self.s3
+        let put = self
+            .s3
             .put_object()
             .bucket(&self.bucket)
             .key(self.key(i))
-            .body(ByteStream::from(self.bodies.body(i)))
-            .send()
-            .await?;
+            .body(ByteStream::from(self.bodies.body(i)));
+        if self.unsigned_payload {
+            put.customize().disable_payload_signing().send().await?;
+        } else {
+            put.send().await?;
+        }
         Ok(())
     }
 
