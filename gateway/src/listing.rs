@@ -1,11 +1,11 @@
 //! Object listing: a k-way merge of the nodes' sorted listings.
 //!
 //! Each node returns, in key order, the newest version it holds of each key after a marker. The
-//! gateway asks all members but `n - r` (see [`list`]), keeps one cursor per node, repeatedly takes the smallest key at the cursors' heads,
-//! keeps the newest version among the nodes that have it, drops tombstones, folds keys into
-//! CommonPrefixes for a delimiter (and then jumps every cursor past the prefix, so a folder of a
-//! million keys costs one round trip, not a million entries), and stops after `max` items. Memory
-//! is O(nodes x page), never O(bucket).
+//! gateway asks all members but `n - r` (see [`list`]), keeps one cursor per node, repeatedly
+//! takes the smallest key at the cursors' heads, keeps the newest version among the nodes that
+//! have it, drops tombstones, folds keys into CommonPrefixes for a delimiter (and then jumps
+//! every cursor past the prefix, so a folder of a million keys costs one round trip, not a
+//! million entries), and stops after `max` items. Memory is O(nodes x page), never O(bucket).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -44,7 +44,7 @@ pub fn read_str<'a>(rd: &mut &'a [u8]) -> Result<&'a [u8], String> {
 
 /// Reads an unsigned integer or nil.
 pub fn read_opt_u64(rd: &mut &[u8]) -> Result<Option<u64>, String> {
-    if rd.first() == Some(&0xc0) {
+    if rd.first() == Some(&Marker::Null.to_u8()) {
         *rd = &rd[1..];
         return Ok(None);
     }

@@ -334,7 +334,6 @@ impl Store {
         opts.set_iterate_range(rocksdb::PrefixRange(range_prefix));
         let limit = req.limit.max(1) as usize;
         let mut reply = ListManifestsReply::default();
-        let mut last_key: Option<Vec<u8>> = None;
         let iter = self.db.iterator_cf_opt(
             self.cf(CF_MANIFESTS),
             opts,
@@ -344,19 +343,19 @@ impl Store {
             let (raw_key, value) = item?;
             let (_, key, version) = keys::parse_manifest_key(&raw_key)
                 .ok_or_else(|| StoreError::Corrupt("manifest key".into()))?;
-            if last_key.as_deref() == Some(key.as_slice()) {
+            let listed = reply.entries.last().map(|e| e.key.as_bytes());
+            if listed == Some(key.as_slice()) {
                 continue; // an older version of the key just listed
             }
             if reply.entries.len() == limit {
                 reply.truncated = true;
                 break;
             }
-            let name = String::from_utf8(key.clone())
+            let name = String::from_utf8(key)
                 .map_err(|_| StoreError::Corrupt("manifest key is not UTF-8".into()))?;
             let entry =
                 ListEntry::from_stored(name, version, &value).map_err(StoreError::Corrupt)?;
             reply.entries.push(entry);
-            last_key = Some(key);
         }
         Ok(reply)
     }
