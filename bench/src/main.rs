@@ -53,7 +53,7 @@ struct Args {
     max_requests: usize,
     /// At most this many bytes written per size (keeps runs small on shared disks; the store
     /// keeps n copies of each).
-    #[arg(long, default_value = "512MiB")]
+    #[arg(long, default_value = "1GiB")]
     max_bytes: String,
     /// Keys the LIST phase fills and lists.
     #[arg(long, default_value_t = 100_000)]

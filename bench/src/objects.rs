@@ -35,7 +35,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
         s3: s3.clone(),
         bucket: plan.bucket.clone(),
         prefix: format!("{}/", plan.size),
-        bodies: Bodies::new(plan.size),
+        bodies: Bodies::new(plan.size, plan.concurrency),
         unsigned_payload: plan.unsigned_payload,
     });
     let report = |phase, o: &Outcomes| rows(phase, plan.size, plan.concurrency, md5, o);

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use md5::{Digest, Md5};
 use storage_node::model::{ChunkId, Layout, Manifest, ObjectHeaders, Sealing, Version};
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::sealing::{self, AeadKey, ChunkAt, Extent};
+use crate::sealing::{self, AeadKey, ChunkAt, Extent, UnsealedChunk};
 
 /// Largest object a single PUT accepts (AWS's limit).
 pub const MAX_PUT_SIZE: u64 = 5 << 30;
@@ -159,20 +159,21 @@ where
     }
     let mut md5 = Md5::new();
     let mut size = 0u64;
-    let mut buffer = BytesMut::with_capacity(
-        cfg.chunk_size
-            .min(expected_len.unwrap_or(64 << 10) as usize + 1),
-    );
-    let mut in_flight = FuturesUnordered::new();
     let chunk_size = cfg.chunk_size;
+    // Memory for the next chunk: all of it when the rest of the body is known to fill it,
+    // otherwise what is announced (growing if more arrives).
+    let next_chunk = |size: u64| {
+        let left = expected_len.map_or(64 << 10, |l| l.saturating_sub(size) as usize);
+        UnsealedChunk::new(chunk_size, left)
+    };
+    let mut buffer = next_chunk(0);
+    let mut in_flight = FuturesUnordered::new();
     // Sealing happens on the writer tasks, so chunks are encrypted in parallel.
-    let send = |index: u32, plain: Bytes, last: bool| {
+    let send = |index: u32, plain: UnsealedChunk, last: bool| {
         let cluster = cluster.clone();
         let sealer = sealer.clone();
         tokio::spawn(async move {
-            let sealed = sealer
-                .extent
-                .seal_chunk(&sealer.key, chunk_size, index, &plain, last);
+            let sealed = plain.seal(&sealer.extent, &sealer.key, chunk_size, index, last);
             cluster
                 .put_chunk(
                     ChunkId {
@@ -180,20 +181,19 @@ where
                         part,
                         index,
                     },
-                    Bytes::from(sealed),
+                    sealed.into_bytes(),
                 )
                 .await
         })
     };
     // A full chunk waits until more bytes arrive or the body ends: only then is it known
     // whether it is the last one, whose last segment is sealed as such.
-    let mut held: Option<Bytes> = None;
+    let mut held: Option<UnsealedChunk> = None;
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| PutError::Body(e.to_string()))?;
         md5.update(&piece);
         observe(&piece);
-        size += piece.len() as u64;
-        if size > MAX_PUT_SIZE {
+        if size + piece.len() as u64 > MAX_PUT_SIZE {
             return Err(PutError::TooLarge);
         }
         let mut rest = &piece[..];
@@ -205,12 +205,11 @@ where
                     settle(in_flight.next().await)?;
                 }
             }
-            let take = (cfg.chunk_size - buffer.len()).min(rest.len());
-            buffer.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if buffer.len() == cfg.chunk_size {
-                held = Some(buffer.split().freeze());
-                buffer.reserve(cfg.chunk_size);
+            let taken = buffer.fill(rest);
+            rest = &rest[taken..];
+            size += taken as u64;
+            if buffer.is_full() {
+                held = Some(std::mem::replace(&mut buffer, next_chunk(size)));
             }
         }
     }
@@ -220,10 +219,8 @@ where
         }
     }
     let layout = if *started == 0 && held.is_none() && buffer.len() <= cfg.inline_threshold {
-        let sealed = sealer
-            .extent
-            .seal_chunk(&sealer.key, chunk_size, 0, &buffer, true);
-        Layout::Inline(sealed)
+        let sealed = buffer.seal(&sealer.extent, &sealer.key, chunk_size, 0, true);
+        Layout::Inline(sealed.to_vec())
     } else {
         match held.take() {
             Some(full) if buffer.is_empty() => {
@@ -232,11 +229,11 @@ where
             }
             Some(full) => {
                 in_flight.push(send(*started, full, false));
-                in_flight.push(send(*started + 1, buffer.split().freeze(), true));
+                in_flight.push(send(*started + 1, buffer, true));
                 *started += 2;
             }
             None => {
-                in_flight.push(send(*started, buffer.split().freeze(), true));
+                in_flight.push(send(*started, buffer, true));
                 *started += 1;
             }
         }

@@ -21,6 +21,7 @@ use std::ops::Range;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
+use storage_node::direct_buffer::DirectBuffer;
 use storage_node::model::Version;
 
 /// The format byte stored with every sealed object (`Sealing::format`).
@@ -104,27 +105,38 @@ impl Extent {
         plain: &[u8],
         last_chunk: bool,
     ) -> Vec<u8> {
+        let mut out = UnsealedChunk::new(plain.len(), plain.len());
+        out.fill(plain);
+        out.seal(self, key, chunk_size, index, last_chunk).to_vec()
+    }
+
+    /// Seals, in place, a chunk laid out as it is stored: each segment's plaintext followed by
+    /// [`TAG`] bytes of room for its tag (`layout.len() == sealed_len(plaintext length)`).
+    fn seal_in_place(
+        &self,
+        key: &AeadKey,
+        chunk_size: usize,
+        index: u32,
+        layout: &mut [u8],
+        last_chunk: bool,
+    ) {
         debug_assert_eq!(chunk_size % SEGMENT, 0);
+        let count = layout.len().div_ceil(SEGMENT + TAG);
+        debug_assert_eq!(layout.len(), sealed_len(layout.len() - count * TAG));
         let first = index as u64 * (chunk_size / SEGMENT) as u64;
-        let count = segments_in(plain.len());
-        let mut out = Vec::with_capacity(sealed_len(plain.len()));
-        for s in 0..count {
-            let piece =
-                &plain[(s * SEGMENT).min(plain.len())..((s + 1) * SEGMENT).min(plain.len())];
+        for (s, stored) in layout.chunks_mut(SEGMENT + TAG).enumerate() {
             let segment = first + s as u64;
-            let start = out.len();
-            out.extend_from_slice(piece);
+            let (data, room) = stored.split_at_mut(stored.len() - TAG);
             let tag = key
                 .0
                 .seal_in_place_separate_tag(
                     self.nonce(segment),
                     Aad::from(self.aad(segment, last_chunk && s + 1 == count)),
-                    &mut out[start..],
+                    data,
                 )
                 .expect("AES-GCM seals any segment of at most 64 KiB");
-            out.extend_from_slice(tag.as_ref());
+            room.copy_from_slice(tag.as_ref());
         }
-        out
     }
 
     /// Opens the segments of a stored chunk that plaintext offsets `within` (relative to the
@@ -205,6 +217,74 @@ impl Extent {
             .len();
         buf.truncate(len);
         Ok(buf)
+    }
+}
+
+/// One chunk's plaintext, written as it arrives straight into the layout of its sealed form
+/// (each segment followed by room for its tag) in a pooled [`DirectBuffer`]: sealing then
+/// encrypts in place, and the sealed chunk leaves for the nodes without another copy or a
+/// fresh allocation.
+pub struct UnsealedChunk {
+    layout: DirectBuffer,
+    plain_len: usize,
+    room: usize,
+}
+
+impl UnsealedChunk {
+    /// An empty chunk that takes at most `room` plaintext bytes, with memory for `expected` of
+    /// them at first (it grows if more arrive).
+    pub fn new(room: usize, expected: usize) -> UnsealedChunk {
+        UnsealedChunk {
+            layout: DirectBuffer::with_capacity(sealed_len(expected.min(room))),
+            plain_len: 0,
+            room,
+        }
+    }
+
+    /// Plaintext bytes held.
+    pub fn len(&self) -> usize {
+        self.plain_len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plain_len == 0
+    }
+
+    /// Whether the chunk holds all the plaintext it takes.
+    pub fn is_full(&self) -> bool {
+        self.plain_len == self.room
+    }
+
+    /// Appends as much of `data` as the chunk takes; returns how many bytes that was.
+    pub fn fill(&mut self, data: &[u8]) -> usize {
+        let mut taken = 0;
+        while taken < data.len() && self.plain_len < self.room {
+            let in_segment = self.plain_len % SEGMENT;
+            if in_segment == 0 && self.plain_len > 0 {
+                self.layout.extend_from_slice(&[0; TAG]);
+            }
+            let n = (SEGMENT - in_segment)
+                .min(self.room - self.plain_len)
+                .min(data.len() - taken);
+            self.layout.extend_from_slice(&data[taken..taken + n]);
+            self.plain_len += n;
+            taken += n;
+        }
+        taken
+    }
+
+    /// Seals the chunk as chunk `index` of `extent` (see [`Extent::seal_chunk`]).
+    pub fn seal(
+        mut self,
+        extent: &Extent,
+        key: &AeadKey,
+        chunk_size: usize,
+        index: u32,
+        last_chunk: bool,
+    ) -> DirectBuffer {
+        self.layout.extend_from_slice(&[0; TAG]);
+        extent.seal_in_place(key, chunk_size, index, &mut self.layout, last_chunk);
+        self.layout
     }
 }
 

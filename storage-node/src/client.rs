@@ -29,7 +29,7 @@ use crate::model::{Accept, AcceptReply, AccessKeyRecord, NodeStats, Prepare, Pre
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
-use crate::server::{EPOCH_HEADER, MAX_CHUNK_BYTES};
+use crate::server::{EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
 use placement::MapState;
 
 /// Why a call to a node failed.
@@ -150,7 +150,7 @@ impl NodeClient {
             .http2_only(true)
             .http2_initial_stream_window_size(8 << 20)
             .http2_initial_connection_window_size(32 << 20)
-            .http2_max_frame_size(1 << 20)
+            .http2_max_frame_size(H2_MAX_FRAME)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .http2_keep_alive_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))

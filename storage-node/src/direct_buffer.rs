@@ -17,6 +17,10 @@ pub const DIRECT_ALIGN: usize = 4096;
 /// Bytes of buffers the pool keeps at most; beyond that, dropped buffers are freed.
 const POOL_BYTES: usize = 48 << 20;
 
+/// Smaller buffers are not kept: the allocator serves them well, and many of them would crowd
+/// the chunk-sized ones out of the pool.
+const POOLED_AT_LEAST: usize = 256 << 10;
+
 /// Buffers kept for reuse (their total capacity stays within [`POOL_BYTES`]).
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     spare: Vec::new(),
@@ -73,7 +77,7 @@ impl DirectBuffer {
     /// spare one fits without wasting more than half of it).
     pub fn with_capacity(capacity: usize) -> DirectBuffer {
         let capacity = capacity.max(1).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
-        let reused = {
+        let reused = (capacity >= POOLED_AT_LEAST).then(|| {
             let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
             let fit = pool
                 .spare
@@ -84,9 +88,9 @@ impl DirectBuffer {
                 pool.bytes -= block.capacity;
                 block
             })
-        };
+        });
         DirectBuffer {
-            block: Some(reused.unwrap_or_else(|| Block::new(capacity))),
+            block: Some(reused.flatten().unwrap_or_else(|| Block::new(capacity))),
             len: 0,
         }
     }
@@ -161,6 +165,13 @@ impl std::ops::Deref for DirectBuffer {
     }
 }
 
+impl std::ops::DerefMut for DirectBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        &mut self.whole_blocks_mut()[..len]
+    }
+}
+
 impl AsRef<[u8]> for DirectBuffer {
     fn as_ref(&self) -> &[u8] {
         self
@@ -190,6 +201,9 @@ impl Drop for DirectBuffer {
         let Some(block) = self.block.take() else {
             return;
         };
+        if block.capacity < POOLED_AT_LEAST {
+            return;
+        }
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
         if pool.bytes + block.capacity <= POOL_BYTES {
             pool.bytes += block.capacity;
