@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use md5::{Digest, Md5};
+use storage_node::direct_buffer::DirectBuffer;
 use storage_node::model::{ChunkId, Layout, Manifest, ObjectHeaders, Sealing, Version};
 
 use crate::cluster::{Cluster, ClusterError};
@@ -415,7 +416,7 @@ pub fn read_range(
                             }
                             o.extent
                                 .open_chunk(key, &o.at, stored, piece.within.clone())
-                                .map(Bytes::from)
+                                .map(DirectBuffer::into_bytes)
                                 .map_err(|e| e.to_string())
                         }
                         (Some(_), None) => Err("no data key for a sealed object".into()),
