@@ -160,8 +160,14 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
     })
 }
 
+/// Bytes of idle chunk buffers a gateway keeps for reuse: the chunks of requests in flight
+/// are in use, not idle, so this only bounds what sits between requests (measured against the
+/// gateway's resident memory in PERFORMANCE.md).
+const IDLE_CHUNK_BUFFERS: usize = 16 << 20;
+
 /// Loads what `config` names and starts serving S3.
 pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGateway> {
+    storage_node::direct_buffer::limit_pool(IDLE_CHUNK_BUFFERS);
     let Assembled {
         gateway, metrics, ..
     } = assemble(config).await?;

@@ -2,11 +2,13 @@
 //!
 //! A chunk PUT is read from the network straight into a [`DirectBuffer`], checksummed there and
 //! written from there with O_DIRECT (which wants block-aligned memory); a chunk GET reads its
-//! file into one and hands it to the response as [`Bytes`]. When a buffer is dropped it goes
-//! back to a small process-wide pool instead of to the allocator: fresh multi-MiB allocations
-//! cost a page fault and the kernel's zeroing of every page, each time (measured in
-//! PERFORMANCE.md), while a pooled buffer's pages stay mapped.
+//! file into one and hands it to the response as [`Bytes`]. Gateways use them too, for the
+//! chunks they seal and open (`gateway::sealing`). When a buffer is dropped it goes back to a
+//! small process-wide pool instead of to the allocator: fresh multi-MiB allocations cost a page
+//! fault and the kernel's zeroing of every page, each time (measured in PERFORMANCE.md), while
+//! a pooled buffer's pages stay mapped. Buffers under 256 KiB are left to the allocator.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -14,12 +16,23 @@ use bytes::Bytes;
 /// Alignment of O_DIRECT buffers, lengths and offsets (the largest logical block size in use).
 pub const DIRECT_ALIGN: usize = 4096;
 
-/// Bytes of buffers the pool keeps at most; beyond that, dropped buffers are freed.
-const POOL_BYTES: usize = 48 << 20;
+/// Bytes of buffers the pool keeps at most; beyond that, dropped buffers are freed. A process
+/// with less memory to spare lowers it with [`limit_pool`].
+static POOL_BYTES: AtomicUsize = AtomicUsize::new(48 << 20);
 
 /// Smaller buffers are not kept: the allocator serves them well, and many of them would crowd
 /// the chunk-sized ones out of the pool.
 const POOLED_AT_LEAST: usize = 256 << 10;
+
+/// Keeps at most `bytes` of idle buffers for reuse from now on (48 MiB unless set).
+pub fn limit_pool(bytes: usize) {
+    POOL_BYTES.store(bytes, Ordering::Relaxed);
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    while pool.bytes > bytes {
+        let Some(block) = pool.spare.pop() else { break };
+        pool.bytes -= block.capacity;
+    }
+}
 
 /// Buffers kept for reuse (their total capacity stays within [`POOL_BYTES`]).
 static POOL: Mutex<Pool> = Mutex::new(Pool {
@@ -205,7 +218,7 @@ impl Drop for DirectBuffer {
             return;
         }
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.bytes + block.capacity <= POOL_BYTES {
+        if pool.bytes + block.capacity <= POOL_BYTES.load(Ordering::Relaxed) {
             pool.bytes += block.capacity;
             pool.spare.push(block);
         }
