@@ -96,7 +96,9 @@ impl Extent {
     }
 
     /// Seals one chunk's plaintext: chunk `index` of chunks of `chunk_size` bytes. `last_chunk`
-    /// marks the extent's final chunk, whose final segment carries the last flag.
+    /// marks the extent's final chunk, whose final segment carries the last flag. (The data
+    /// path fills an [`UnsealedChunk`] instead; this is its one-call form for tests.)
+    #[cfg(test)]
     pub fn seal_chunk(
         &self,
         key: &AeadKey,
@@ -177,8 +179,8 @@ impl Extent {
             let sealed = &stored[at..at + (plain_end - plain_start) + TAG];
             let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG);
             let segment = first_segment + s as u64;
-            let lo = within.start.max(plain_start) - plain_start;
             let hi = within.end.min(plain_end).max(plain_start) - plain_start;
+            let lo = (within.start.max(plain_start) - plain_start).min(hi);
             // The segment's ciphertext goes where its plaintext belongs in `out` and opens
             // there; the ends of a range that starts or stops inside it are cut off after.
             let start = out.len();
@@ -192,7 +194,6 @@ impl Extent {
                     0..,
                 )
                 .map_err(|_| Corrupt(format!("segment {segment} of chunk {index}")))?;
-            let (lo, hi) = (lo.min(hi), hi);
             if lo > 0 {
                 out.copy_within(start + lo..start + hi, start);
             }
@@ -283,7 +284,8 @@ impl UnsealedChunk {
         taken
     }
 
-    /// Seals the chunk as chunk `index` of `extent` (see [`Extent::seal_chunk`]).
+    /// Seals the chunk in place as chunk `index` of `extent`; `last_chunk` marks the extent's
+    /// final chunk, whose final segment carries the last flag.
     pub fn seal(
         mut self,
         extent: &Extent,
