@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::antientropy::{CellRequest, DigestRequest, Digests, Record};
 use crate::auth::{ClusterKey, HEADER};
+use crate::chunk_stream::{self, PutHeader, StreamPool};
 use crate::gc::{CollectRequest, References, RefsRequest, Removed, SweepRequest};
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
@@ -31,6 +32,7 @@ use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
 use crate::server::{EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
 use placement::MapState;
+use rustls_pki_types::ServerName;
 
 /// Why a call to a node failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,6 +77,10 @@ pub struct NodeClient {
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeouts: Timeouts,
     epochs: Option<Arc<Epochs>>,
+    /// Idle chunk streams to this node, shared by the client's clones.
+    streams: Arc<StreamPool>,
+    /// How chunk streams reach a node that serves TLS.
+    stream_tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
 }
 
 /// The map epochs a gateway's clients share: the one they send with every request, and the
@@ -158,6 +164,18 @@ impl NodeClient {
             .pool_timer(TokioTimer::new())
             .build(connector);
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let stream_tls = match tls {
+            Some(t) => {
+                let name = match &t.server_name {
+                    Some(name) => name.clone(),
+                    None => host_of(address).to_string(),
+                };
+                let name = ServerName::try_from(name.clone())
+                    .map_err(|_| anyhow::anyhow!("`{name}` is not a valid TLS server name"))?;
+                Some((tokio_rustls::TlsConnector::from(t.config.clone()), name))
+            }
+            None => None,
+        };
         Ok(NodeClient {
             address: address.to_string(),
             base: format!("{scheme}://{address}"),
@@ -165,6 +183,8 @@ impl NodeClient {
             http,
             timeouts,
             epochs: None,
+            streams: Arc::default(),
+            stream_tls,
         })
     }
 
@@ -270,8 +290,108 @@ impl NodeClient {
         self.put_chunk_for(id, data, None).await
     }
 
-    /// Stores a chunk durably; with `owner`, on that node's behalf (a hinted write).
+    /// Stores a chunk durably; with `owner`, on that node's behalf (a hinted write). Sent on a
+    /// chunk stream ([`crate::chunk_stream`]) unless the node serves none.
     pub async fn put_chunk_for(
+        &self,
+        id: ChunkId,
+        data: Bytes,
+        owner: Option<&str>,
+    ) -> Result<(), RpcError> {
+        if !self.streams.unsupported() && data.len() <= MAX_CHUNK_BYTES {
+            let header = PutHeader {
+                epoch: self.epochs.as_ref().map(|e| e.ours.load(Ordering::SeqCst)),
+                id,
+                owner: owner.map(str::to_string),
+                len: data.len() as u32,
+            };
+            let sent = tokio::time::timeout(self.timeouts.chunk, self.stream_put(&header, &data))
+                .await
+                .map_err(|_| RpcError::Timeout(self.address.clone()))?;
+            match sent {
+                Err(None) => self.streams.mark_unsupported(),
+                Err(Some(e)) => return Err(e),
+                Ok(answer) => {
+                    if let Some(e) = &self.epochs {
+                        e.saw(answer.epoch);
+                    }
+                    if answer.status != StatusCode::NO_CONTENT.as_u16() {
+                        return Err(RpcError::Status(
+                            self.address.clone(),
+                            answer.status,
+                            answer.message,
+                        ));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        self.put_chunk_http(id, data, owner).await
+    }
+
+    /// Sends a chunk on a pooled stream, or on a new one when none is idle or the pooled one
+    /// turns out closed (a chunk PUT may be repeated: same id, same bytes). `Err(None)`: the
+    /// node serves no streams.
+    async fn stream_put(
+        &self,
+        header: &PutHeader,
+        data: &Bytes,
+    ) -> Result<chunk_stream::Answer, Option<RpcError>> {
+        if let Some(mut stream) = self.streams.take() {
+            if let Ok(answer) = chunk_stream::put(&mut stream, header, data).await {
+                self.streams.give_back(stream);
+                return Ok(answer);
+            }
+        }
+        let mut stream = self.open_stream().await?;
+        let answer = chunk_stream::put(&mut stream, header, data)
+            .await
+            .map_err(|e| Some(RpcError::Unreachable(self.address.clone(), e.to_string())))?;
+        self.streams.give_back(stream);
+        Ok(answer)
+    }
+
+    /// Connects (inside TLS when the node serves it) and opens a chunk stream.
+    async fn open_stream(&self) -> Result<chunk_stream::Stream, Option<RpcError>> {
+        let unreachable = |e: String| Some(RpcError::Unreachable(self.address.clone(), e));
+        let tcp = tokio::time::timeout(
+            self.timeouts.connect,
+            tokio::net::TcpStream::connect(&self.address),
+        )
+        .await
+        .map_err(|_| unreachable("connect timed out".into()))?
+        .map_err(|e| unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let mut headers = http::HeaderMap::new();
+        let auth = self.key.sign("GET", chunk_stream::PATH);
+        headers.insert(HEADER, auth.parse().expect("a signature is a valid header"));
+        if let Some(e) = &self.epochs {
+            headers.insert(EPOCH_HEADER, e.ours.load(Ordering::SeqCst).into());
+        }
+        let opened = match &self.stream_tls {
+            None => chunk_stream::open(tcp, &self.address, headers).await,
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+                chunk_stream::open(tls, &self.address, headers).await
+            }
+        };
+        opened.map_err(|e| match e {
+            chunk_stream::OpenError::Unsupported => None,
+            chunk_stream::OpenError::Refused(status, body, epoch) => {
+                if let (Some(e), Some(epoch)) = (&self.epochs, epoch) {
+                    e.saw(epoch);
+                }
+                Some(self.status_error(status, &body))
+            }
+            chunk_stream::OpenError::Failed(e) => unreachable(e),
+        })
+    }
+
+    /// Stores a chunk with an HTTP/2 PUT.
+    async fn put_chunk_http(
         &self,
         id: ChunkId,
         data: Bytes,
@@ -589,4 +709,10 @@ impl NodeClient {
             .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
         Ok(response.status())
     }
+}
+
+/// The host part of a `host:port` address (brackets of an IPv6 literal removed).
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
 }

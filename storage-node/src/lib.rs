@@ -18,12 +18,13 @@
 //! * [`moves`]: the cluster map state the node keeps, and the records it holds but no longer
 //!   owns after a membership change.
 //! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it, [`tls`]
-//!   can encrypt it.
+//!   can encrypt it; [`chunk_stream`]: the long-lived connections chunk PUTs travel on.
 
 pub mod antientropy;
 pub mod auth;
 pub mod cas_store;
 pub mod chunk_files;
+pub mod chunk_stream;
 pub mod client;
 pub mod direct_buffer;
 pub mod envelopes;

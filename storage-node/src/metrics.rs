@@ -138,6 +138,16 @@ impl NodeMetrics {
         }
     }
 
+    /// Counts one request of operation `op` that ended with `status`, and its latency.
+    pub fn observe(&self, op: &str, status: http::StatusCode, started: std::time::Instant) {
+        self.requests
+            .with_label_values(&[op, status.as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[op])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
     /// The text exposition format, with the store's figures read now.
     pub fn render_with(&self, store: &Store) -> Vec<u8> {
         let (families, running) = store.stats();

@@ -8,6 +8,7 @@
 //! | POST | `/v1/manifest/{put,get,remove,list}` | MessagePack | MessagePack |
 //! | POST | `/v1/bucket/{put,get,list}` | MessagePack | MessagePack |
 //! | HEAD | `/v1/chunk/<hex id>` | | 200 if held, else 404 |
+//! | GET | `/v1/chunk-stream` (HTTP/1.1 upgrade) | | 101, then chunk PUTs ([`chunk_stream`]) |
 //! | POST | `/v1/map/{get,put}` | MessagePack | the node's cluster map state |
 //! | POST | `/v1/move/{list,release}` | MessagePack | records to move after a map change |
 //! | GET | `/health`, `/metrics` | | unauthenticated |
@@ -33,6 +34,7 @@ use tokio::net::TcpListener;
 
 use crate::antientropy::{CellRequest, DigestRequest};
 use crate::auth::{ClusterKey, HEADER};
+use crate::chunk_stream;
 use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, RefsRequest, SweepRequest};
 use crate::metrics::NodeMetrics;
@@ -209,10 +211,12 @@ where
         .initial_stream_window_size(8 << 20)
         .initial_connection_window_size(32 << 20)
         .max_frame_size(H2_MAX_FRAME);
-    builder.serve_connection(TokioIo::new(io), service).await
+    builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await
 }
 
-async fn handle(state: &NodeState, req: Request<Incoming>, _peer: SocketAddr) -> Reply {
+async fn handle(state: &Arc<NodeState>, req: Request<Incoming>, _peer: SocketAddr) -> Reply {
     let started = Instant::now();
     let path = req.uri().path().to_string();
     let method = req.method().clone();
@@ -231,17 +235,14 @@ async fn handle(state: &NodeState, req: Request<Incoming>, _peer: SocketAddr) ->
                     state.key.verify(h, method.as_str(), pq)
                 });
             let node_epoch = state.epoch.load(Ordering::SeqCst);
-            let stale = req
-                .headers()
-                .get(EPOCH_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .is_some_and(|e| e < node_epoch);
+            let stale = epoch_of(req.headers()).is_some_and(|e| e < node_epoch);
             if authentic && stale && !path.starts_with("/v1/map/") {
                 reply(
                     StatusCode::CONFLICT,
                     format!("stale epoch: this node holds cluster map epoch {node_epoch}"),
                 )
+            } else if authentic && chunk_stream::wants_stream(&req) {
+                chunk_stream::accept(state.clone(), req)
             } else if authentic {
                 route(state, req, &method, &path).await
             } else {
@@ -257,17 +258,16 @@ async fn handle(state: &NodeState, req: Request<Incoming>, _peer: SocketAddr) ->
         EPOCH_HEADER,
         http::HeaderValue::from(state.epoch.load(Ordering::SeqCst)),
     );
-    state
-        .metrics
-        .requests
-        .with_label_values(&[op, response.status().as_str()])
-        .inc();
-    state
-        .metrics
-        .latency
-        .with_label_values(&[op])
-        .observe(started.elapsed().as_secs_f64());
+    state.metrics.observe(op, response.status(), started);
     response
+}
+
+/// The map epoch in a request's or answer's [`EPOCH_HEADER`], if it carries one.
+pub fn epoch_of(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(EPOCH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 fn operation_name(method: &Method, path: &str) -> &'static str {
@@ -278,6 +278,7 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         ("GET", p) if p.starts_with("/v1/chunk/") => "get_chunk",
         ("DELETE", p) if p.starts_with("/v1/chunk/") => "delete_chunk",
         ("HEAD", p) if p.starts_with("/v1/chunk/") => "has_chunk",
+        (_, chunk_stream::PATH) => "chunk_stream",
         (_, "/v1/map/get") => "get_map",
         (_, "/v1/map/put") => "put_map",
         (_, "/v1/move/list") => "move_list",
@@ -318,17 +319,22 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
     }
 }
 
+/// Whether `id` can be a node's id (the owner of a hinted write): 1 to 128 letters, digits,
+/// `-`, `_` or `.`.
+pub fn valid_node_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
 /// The `hint=<node id>` of a chunk PUT stored for another node.
 fn hint_owner(query: Option<&str>) -> Result<Option<String>, &'static str> {
     let Some(owner) = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("hint="))) else {
         return Ok(None);
     };
-    let valid = !owner.is_empty()
-        && owner.len() <= 128
-        && owner
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !valid {
+    if !valid_node_id(owner) {
         return Err("bad hint owner");
     }
     Ok(Some(owner.to_string()))

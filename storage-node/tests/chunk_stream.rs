@@ -1,0 +1,322 @@
+//! Chunk PUTs on chunk streams, against the real `storage-node` binary on a loopback port: the
+//! bytes arrive whole, one stream carries many chunks, hinted writes and stale epochs are
+//! answered as over HTTP/2, a node restart costs no failed write, and a stream that is not
+//! authenticated or not well formed is refused without harm to the node.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use storage_node::auth::ClusterKey;
+use storage_node::client::{Epochs, NodeClient, RpcError, Timeouts};
+use storage_node::model::{ChunkId, Hint, Version};
+
+const SECRET: &str = "chunk-stream-test-secret";
+
+struct Node {
+    dir: tempfile::TempDir,
+    address: String,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn start() -> Node {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut node = Node {
+            dir: tempfile::tempdir().unwrap(),
+            address: format!("127.0.0.1:{port}"),
+            child: None,
+        };
+        let config = format!(
+            "node_id: n1\nlisten: \"{}\"\ndata_dir: data\ncluster_secret: {{ value: {SECRET} }}\nscrub: {{ bytes_per_second: 0 }}\n",
+            node.address
+        );
+        std::fs::write(node.dir.path().join("node.yaml"), config).unwrap();
+        node.spawn();
+        node
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_storage-node"))
+            .current_dir(self.dir.path())
+            .arg("--config")
+            .arg("node.yaml")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&self.address).is_err() {
+            assert!(Instant::now() < deadline, "node did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn client(&self) -> NodeClient {
+        NodeClient::new(&self.address, ClusterKey::new(SECRET), Timeouts::default())
+    }
+
+    /// The value of `s3store_node_requests_total` for `op` and `status`.
+    fn requests(&self, op: &str, status: &str) -> u64 {
+        let text = http_get(&self.address, "/metrics");
+        let wanted = format!("op=\"{op}\"");
+        let status = format!("status=\"{status}\"");
+        text.lines()
+            .filter(|l| l.starts_with("s3store_node_requests_total{"))
+            .filter(|l| l.contains(&wanted) && l.contains(&status))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A plain HTTP/1.1 GET; the whole answer as text.
+fn http_get(address: &str, path: &str) -> String {
+    let mut tcp = TcpStream::connect(address).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn chunk(index: u32) -> ChunkId {
+    ChunkId {
+        version: Version {
+            hlc: 1 << 40,
+            tiebreak: 7,
+        },
+        part: 0,
+        index,
+    }
+}
+
+fn body(index: u32, len: usize) -> Bytes {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(31).wrapping_add(index) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_cross_pooled_streams_whole() {
+    let node = Node::start();
+    let client = node.client();
+    // Sizes around the O_DIRECT block and a multi-frame chunk.
+    let sizes = [0, 1, 4095, 4096, 4097, 1 << 20, (4 << 20) + 3];
+    for (i, len) in sizes.into_iter().enumerate() {
+        client
+            .put_chunk(chunk(i as u32), body(i as u32, len))
+            .await
+            .unwrap();
+    }
+    // Sent one after another: one stream carried them all.
+    assert_eq!(node.requests("chunk_stream", "101"), 1);
+    assert_eq!(node.requests("put_chunk", "204"), sizes.len() as u64);
+    // Eight at once: more streams, each reused afterwards.
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let puts: Vec<_> = (0..8u32)
+        .map(|i| {
+            let (client, start, data) = (client.clone(), start.clone(), body(i, 3 << 20));
+            tokio::spawn(async move {
+                start.wait().await;
+                client.put_chunk(chunk(100 + i), data).await
+            })
+        })
+        .collect();
+    for put in puts {
+        put.await.unwrap().unwrap();
+    }
+    let opened = node.requests("chunk_stream", "101");
+    assert!((2..=9).contains(&opened), "{opened} streams");
+    client.put_chunk(chunk(200), body(200, 10)).await.unwrap();
+    assert_eq!(node.requests("chunk_stream", "101"), opened);
+    for (i, len) in sizes.into_iter().enumerate() {
+        let read = client.get_chunk(chunk(i as u32)).await.unwrap().unwrap();
+        assert_eq!(read, body(i as u32, len), "chunk {i}");
+    }
+    for i in 0..8u32 {
+        let read = client.get_chunk(chunk(100 + i)).await.unwrap().unwrap();
+        assert_eq!(read, body(i, 3 << 20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hinted_writes_and_stale_epochs_are_answered_on_streams() {
+    let node = Node::start();
+    let client = node.client();
+    client
+        .put_chunk_for(chunk(1), body(1, 5000), Some("node-9"))
+        .await
+        .unwrap();
+    let hints = client.list_hints(&[], 10).await.unwrap();
+    assert!(
+        hints.iter().any(|h| h.hint
+            == Hint::Chunk {
+                owner: "node-9".into(),
+                id: chunk(1)
+            }),
+        "{hints:?}"
+    );
+    assert_eq!(node.requests("put_chunk", "204"), 1);
+
+    let map = placement::ClusterMap::from_yaml(&format!(
+        "epoch: 5\nreplication: {{ n: 1, w: 1, r: 1 }}\nnodes:\n  - {{ id: n1, address: '{}', zone: z1 }}\n",
+        node.address
+    ))
+    .unwrap();
+    client
+        .offer_map(&placement::MapState::settled(map))
+        .await
+        .unwrap();
+    // A gateway still at epoch 4 is told to catch up, on an open stream or a new one.
+    let epochs = Arc::new(Epochs::default());
+    epochs.ours.store(4, Ordering::SeqCst);
+    let behind = node.client().with_epochs(epochs.clone());
+    for _ in 0..2 {
+        match behind.put_chunk(chunk(2), body(2, 100)).await {
+            Err(RpcError::Status(_, 409, message)) => assert!(message.contains("epoch 5")),
+            other => panic!("expected 409, got {other:?}"),
+        }
+        assert_eq!(epochs.highest_seen.load(Ordering::SeqCst), 5);
+    }
+    // On an open stream (opened at the current epoch), a stale PUT gets its 409 and the
+    // stream carries on.
+    epochs.ours.store(5, Ordering::SeqCst);
+    behind.put_chunk(chunk(3), body(3, 100)).await.unwrap();
+    epochs.ours.store(4, Ordering::SeqCst);
+    assert!(matches!(
+        behind.put_chunk(chunk(4), body(4, 100)).await,
+        Err(RpcError::Status(_, 409, _))
+    ));
+    epochs.ours.store(5, Ordering::SeqCst);
+    behind.put_chunk(chunk(5), body(5, 100)).await.unwrap();
+    assert_eq!(node.requests("put_chunk", "409"), 1);
+    assert!(client.get_chunk(chunk(2)).await.unwrap().is_none());
+    assert!(client.get_chunk(chunk(4)).await.unwrap().is_none());
+    assert_eq!(
+        client.get_chunk(chunk(5)).await.unwrap().unwrap(),
+        body(5, 100)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_costs_no_failed_write() {
+    let mut node = Node::start();
+    let client = node.client();
+    client.put_chunk(chunk(1), body(1, 1 << 20)).await.unwrap();
+    node.stop();
+    node.spawn();
+    // The pooled stream died with the old process: the PUT goes on a new one.
+    client.put_chunk(chunk(2), body(2, 1 << 20)).await.unwrap();
+    assert_eq!(
+        client.get_chunk(chunk(1)).await.unwrap().unwrap(),
+        body(1, 1 << 20)
+    );
+    assert_eq!(
+        client.get_chunk(chunk(2)).await.unwrap().unwrap(),
+        body(2, 1 << 20)
+    );
+    node.stop();
+    assert!(matches!(
+        client.put_chunk(chunk(3), body(3, 10)).await,
+        Err(RpcError::Unreachable(..))
+    ));
+}
+
+/// Opens a stream by hand: the raw upgrade request with `auth` as the cluster header.
+fn raw_stream(address: &str, auth: &str) -> (TcpStream, String) {
+    let mut tcp = TcpStream::connect(address).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        tcp,
+        "GET /v1/chunk-stream HTTP/1.1\r\nHost: {address}\r\nConnection: upgrade\r\nUpgrade: s3store-chunks/1\r\nx-cluster-auth: {auth}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if tcp.read(&mut byte).unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (tcp, String::from_utf8_lossy(&head).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_streams_are_refused_and_harm_nothing() {
+    let node = Node::start();
+    let key = ClusterKey::new(SECRET);
+
+    let (_, head) = raw_stream(&node.address, "0:00");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let (_, head) = raw_stream(&node.address, &key.sign("GET", "/v1/chunk/00"));
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+
+    // Garbage after the upgrade: the node closes the stream.
+    let (mut tcp, head) = raw_stream(&node.address, &key.sign("GET", "/v1/chunk-stream"));
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    match tcp.read_to_end(&mut rest) {
+        Ok(0) => {}
+        // Closed with the rest of the garbage unread.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("expected the stream closed, got {other:?} {rest:?}"),
+    }
+
+    // A chunk longer than any node takes: 413, then the stream is closed.
+    let (mut tcp, _) = raw_stream(&node.address, &key.sign("GET", "/v1/chunk-stream"));
+    let mut frame = vec![b'P', 0];
+    frame.extend_from_slice(&[0u8; 8]);
+    frame.extend_from_slice(&chunk(1).to_bytes());
+    frame.push(0);
+    frame.extend_from_slice(&u32::MAX.to_be_bytes());
+    tcp.write_all(&frame).unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).unwrap();
+    assert_eq!(&answer[..2], &413u16.to_be_bytes());
+
+    // A chunk cut short: nothing stored.
+    let (mut tcp, _) = raw_stream(&node.address, &key.sign("GET", "/v1/chunk-stream"));
+    let mut frame = vec![b'P', 0];
+    frame.extend_from_slice(&[0u8; 8]);
+    frame.extend_from_slice(&chunk(2).to_bytes());
+    frame.push(0);
+    frame.extend_from_slice(&1000u32.to_be_bytes());
+    frame.extend_from_slice(&[1u8; 999]);
+    tcp.write_all(&frame).unwrap();
+    drop(tcp);
+
+    let client = node.client();
+    client.put_chunk(chunk(3), body(3, 100)).await.unwrap();
+    assert!(client.get_chunk(chunk(2)).await.unwrap().is_none());
+    assert_eq!(
+        client.get_chunk(chunk(3)).await.unwrap().unwrap(),
+        body(3, 100)
+    );
+}
