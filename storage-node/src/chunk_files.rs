@@ -7,6 +7,12 @@
 //! or a removal cut short by a crash) and is swept once old; an index entry without its file is
 //! a lost chunk, reported bad so that gateways rewrite it from a replica.
 //!
+//! Removed chunk files are kept as **spares** (up to [`SPARE_FILES`] files and [`SPARE_BYTES`]
+//! bytes, in `<data_dir>/chunk-files/spare/`) and a new chunk is written over one, then renamed
+//! into place, as RocksDB recycles its logs: creating a file costs an inode allocation, which on
+//! ext4 without a journal scans past every inode freed in the last minutes (PERFORMANCE.md), and
+//! writing over allocated blocks of the same size needs no block allocation.
+//!
 //! Why not RocksDB blob files: a value goes through the write-ahead log and then again into a
 //! blob file at flush, so every chunk byte is written twice (and checksummed twice) per node;
 //! a file is written once, and concurrent syncs of different files overlap. Deleting is an
@@ -15,6 +21,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -27,22 +34,68 @@ pub struct ChunkFiles {
     root: PathBuf,
     /// Bytes of chunk files, counted at open and kept up to date.
     bytes: AtomicU64,
+    spares: Mutex<Spares>,
 }
 
 const TEMPORARY: &str = ".tmp.";
+/// The folder of spare files, beside the chunk folders (whose names are two hex digits).
+const SPARE_DIR: &str = "spare";
+/// Most spare files kept.
+pub const SPARE_FILES: usize = 256;
+/// Most bytes of spare files kept.
+pub const SPARE_BYTES: u64 = 256 << 20;
+
+/// Removed chunk files kept for new chunks to be written over.
+#[derive(Default)]
+struct Spares {
+    files: Vec<(PathBuf, u64)>,
+    bytes: u64,
+}
+
+impl Spares {
+    fn has_room_for(&self, len: u64) -> bool {
+        len > 0 && self.files.len() < SPARE_FILES && self.bytes + len <= SPARE_BYTES
+    }
+
+    /// A spare of exactly `len` bytes if there is one (its blocks fit as they are), else any.
+    fn take(&mut self, len: u64) -> Option<PathBuf> {
+        let at = (self.files.iter().rposition(|(_, l)| *l == len))
+            .or_else(|| self.files.len().checked_sub(1))?;
+        let (path, l) = self.files.swap_remove(at);
+        self.bytes -= l;
+        Some(path)
+    }
+}
 
 impl ChunkFiles {
     /// Opens (or creates) the folder and counts the bytes it holds.
     pub fn open(root: &Path) -> std::io::Result<ChunkFiles> {
-        std::fs::create_dir_all(root)?;
+        std::fs::create_dir_all(root.join(SPARE_DIR))?;
         let files = ChunkFiles {
             root: root.to_path_buf(),
             bytes: AtomicU64::new(0),
+            spares: Mutex::default(),
         };
         let mut total = 0;
         files.each_file(|_, meta| total += meta.len())?;
         files.bytes.store(total, Ordering::Relaxed);
+        let mut spares = files.spares.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in std::fs::read_dir(root.join(SPARE_DIR))? {
+            let entry = entry?;
+            let len = entry.metadata()?.len();
+            if spares.has_room_for(len) {
+                spares.files.push((entry.path(), len));
+                spares.bytes += len;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        drop(spares);
         Ok(files)
+    }
+
+    fn spares(&self) -> std::sync::MutexGuard<'_, Spares> {
+        self.spares.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Where chunk `id` lives.
@@ -56,37 +109,66 @@ impl ChunkFiles {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Writes chunk `id` durably (replacing any earlier file of it).
+    /// Writes chunk `id` durably (replacing any earlier file of it): over a spare file when
+    /// there is one, else into a new temporary file; then renamed into place.
     pub fn write(&self, id: ChunkId, data: &DirectBuffer) -> std::io::Result<()> {
         let path = self.path(id);
         let dir = path.parent().expect("chunk paths have a folder");
-        let temporary = dir.join(format!(
-            "{}{TEMPORARY}{:016x}",
-            id.to_hex(),
-            rand::random::<u64>()
-        ));
-        let create = || match write_direct(&temporary, data) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => write_buffered(&temporary, data),
-            other => other,
+        let spare = self.spares().take(data.len() as u64);
+        let staged = match spare {
+            Some(spare) => match write_file(&spare, data, false) {
+                Ok(()) => Some(spare),
+                Err(e) => {
+                    tracing::warn!("spare chunk file {} not reused: {e}", spare.display());
+                    let _ = std::fs::remove_file(&spare);
+                    None
+                }
+            },
+            None => None,
         };
-        let written = match create() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir)?;
-                sync_dir(&self.root)?;
-                create()
+        let staged = match staged {
+            Some(spare) => spare,
+            None => {
+                let temporary = dir.join(format!(
+                    "{}{TEMPORARY}{:016x}",
+                    id.to_hex(),
+                    rand::random::<u64>()
+                ));
+                match self.in_chunk_folder(dir, || write_file(&temporary, data, true)) {
+                    Ok(()) => temporary,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&temporary);
+                        return Err(e);
+                    }
+                }
             }
-            other => other,
         };
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&temporary);
+        let replaced = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if let Err(e) = self.in_chunk_folder(dir, || std::fs::rename(&staged, &path)) {
+            let _ = std::fs::remove_file(&staged);
             return Err(e);
         }
-        let replaced = std::fs::metadata(&path).map_or(0, |m| m.len());
-        std::fs::rename(&temporary, &path)?;
         sync_dir(dir)?;
         self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         self.forget(replaced);
         Ok(())
+    }
+
+    /// Runs `f`, which puts a file into chunk folder `dir`; when the folder does not exist
+    /// yet, makes it (durably) and runs `f` again.
+    fn in_chunk_folder(
+        &self,
+        dir: &Path,
+        f: impl Fn() -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match f() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir)?;
+                sync_dir(&self.root)?;
+                f()
+            }
+            other => other,
+        }
     }
 
     /// The bytes of chunk `id`, if its file exists.
@@ -109,7 +191,8 @@ impl ChunkFiles {
         Ok(Some(buffer.into_bytes()))
     }
 
-    /// Removes chunk `id`'s file (no error if absent).
+    /// Removes chunk `id`'s file (no error if absent): kept as a spare while there is room,
+    /// else deleted.
     pub fn remove(&self, id: ChunkId) -> std::io::Result<()> {
         let path = self.path(id);
         let len = match std::fs::metadata(&path) {
@@ -117,7 +200,23 @@ impl ChunkFiles {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        match std::fs::remove_file(&path) {
+        let mut spares = self.spares();
+        let removed = if spares.has_room_for(len) {
+            let spare = self
+                .root
+                .join(SPARE_DIR)
+                .join(format!("{:016x}", rand::random::<u64>()));
+            let renamed = std::fs::rename(&path, &spare);
+            if renamed.is_ok() {
+                spares.files.push((spare, len));
+                spares.bytes += len;
+            }
+            renamed
+        } else {
+            drop(spares);
+            std::fs::remove_file(&path)
+        };
+        match removed {
             Ok(()) => {
                 self.forget(len);
                 Ok(())
@@ -172,11 +271,11 @@ impl ChunkFiles {
             });
     }
 
-    /// Calls `f` for every file under the root.
+    /// Calls `f` for every file in the chunk folders (spares are not chunk files).
     fn each_file(&self, mut f: impl FnMut(&Path, &std::fs::Metadata)) -> std::io::Result<()> {
         for dir in std::fs::read_dir(&self.root)? {
             let dir = dir?;
-            if !dir.file_type()?.is_dir() {
+            if !dir.file_type()?.is_dir() || dir.file_name() == SPARE_DIR {
                 continue;
             }
             for file in std::fs::read_dir(dir.path())? {
@@ -192,15 +291,31 @@ impl ChunkFiles {
     }
 }
 
-/// Writes `data` into a new file at `path` with O_DIRECT, straight from its aligned buffer
+/// Writes `data` durably as the whole of the file at `path`: a new file when `fresh`, else over
+/// the existing one's bytes. With O_DIRECT where the file system allows it, else through the
+/// page cache.
+fn write_file(path: &Path, data: &DirectBuffer, fresh: bool) -> std::io::Result<()> {
+    match write_direct(path, data, fresh) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            if fresh {
+                // The failed attempt created the file.
+                std::fs::remove_file(path)?;
+            }
+            write_buffered(path, data, fresh)
+        }
+        other => other,
+    }
+}
+
+/// Writes `data` into the file at `path` with O_DIRECT, straight from its aligned buffer
 /// padded to whole blocks, then cuts the file to its length and syncs it. The bytes go to the
 /// device without the page cache: no kernel copy, no cache filled with write-once data
 /// (measured in PERFORMANCE.md). Fails with EINVAL where the file system refuses O_DIRECT.
-fn write_direct(path: &Path, data: &DirectBuffer) -> std::io::Result<()> {
+fn write_direct(path: &Path, data: &DirectBuffer, fresh: bool) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create_new(fresh)
         .custom_flags(libc::O_DIRECT)
         .open(path)?;
     debug_assert_eq!(data.padded().len() % DIRECT_ALIGN, 0);
@@ -209,10 +324,14 @@ fn write_direct(path: &Path, data: &DirectBuffer) -> std::io::Result<()> {
     file.sync_data()
 }
 
-/// Writes `data` into a new file at `path` through the page cache, and syncs it.
-fn write_buffered(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::File::create(path)?;
+/// Writes `data` into the file at `path` through the page cache, and syncs it.
+fn write_buffered(path: &Path, data: &[u8], fresh: bool) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(fresh)
+        .open(path)?;
     file.write_all(data)?;
+    file.set_len(data.len() as u64)?;
     file.sync_data()
 }
 
@@ -260,13 +379,20 @@ mod tests {
         for len in [0usize, 1, 4095, 4096, 4097, 1 << 20, (1 << 20) + 28] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let direct = dir.path().join(format!("d{len}"));
-            match write_direct(&direct, &DirectBuffer::copy_of(&data)) {
+            match write_direct(&direct, &DirectBuffer::copy_of(&data), true) {
                 Ok(()) => assert_eq!(std::fs::read(&direct).unwrap(), data, "direct {len}"),
                 Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}"),
             }
             let buffered = dir.path().join(format!("b{len}"));
-            write_buffered(&buffered, &data).unwrap();
+            write_buffered(&buffered, &data, true).unwrap();
             assert_eq!(std::fs::read(&buffered).unwrap(), data, "buffered {len}");
+            // Over an existing file, longer or shorter.
+            write_buffered(&buffered, &data[..len / 2], false).unwrap();
+            assert_eq!(
+                std::fs::read(&buffered).unwrap(),
+                data[..len / 2],
+                "shorter {len}"
+            );
         }
     }
 
@@ -288,5 +414,64 @@ mod tests {
         assert!(files.read(id(1)).unwrap().is_none());
         assert!(!stray.exists());
         assert_eq!(ChunkFiles::open(dir.path()).unwrap().bytes(), 4);
+    }
+
+    fn spares(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join(SPARE_DIR)).unwrap().count()
+    }
+
+    #[test]
+    fn removed_files_are_written_over_and_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ChunkFiles::open(dir.path()).unwrap();
+        for (i, len) in [(0, 5000), (1, 300), (2, 9000)] {
+            files
+                .write(id(i), &(&vec![i as u8; len][..]).into())
+                .unwrap();
+        }
+        files.remove(id(0)).unwrap();
+        files.remove(id(1)).unwrap();
+        assert_eq!(spares(dir.path()), 2);
+        assert_eq!(files.bytes(), 9000);
+        // Spares are not chunks: not counted at open, not swept.
+        assert_eq!(ChunkFiles::open(dir.path()).unwrap().bytes(), 9000);
+        assert_eq!(files.sweep(Duration::ZERO, |_| true).unwrap(), 0);
+        assert_eq!(spares(dir.path()), 2);
+        // New chunks go over the spares, the one of the same length first, then any.
+        files.write(id(3), &(&[3u8; 300][..]).into()).unwrap();
+        assert_eq!(spares(dir.path()), 1);
+        files.write(id(4), &(&[4u8; 7000][..]).into()).unwrap();
+        assert_eq!(spares(dir.path()), 0);
+        files.write(id(5), &(&[5u8; 10][..]).into()).unwrap();
+        assert_eq!(files.read(id(3)).unwrap().unwrap(), vec![3u8; 300]);
+        assert_eq!(files.read(id(4)).unwrap().unwrap(), vec![4u8; 7000]);
+        assert_eq!(files.read(id(5)).unwrap().unwrap(), vec![5u8; 10]);
+        assert!(files.read(id(0)).unwrap().is_none());
+        assert_eq!(files.bytes(), 9000 + 300 + 7000 + 10);
+        // A reopened store finds its spares again.
+        files.remove(id(5)).unwrap();
+        let reopened = ChunkFiles::open(dir.path()).unwrap();
+        reopened.write(id(6), &(&[6u8; 10][..]).into()).unwrap();
+        assert_eq!(spares(dir.path()), 0);
+        assert_eq!(reopened.read(id(6)).unwrap().unwrap(), vec![6u8; 10]);
+    }
+
+    #[test]
+    fn spares_are_bounded() {
+        let mut spares = Spares::default();
+        assert!(!spares.has_room_for(0));
+        assert!(spares.has_room_for(SPARE_BYTES));
+        assert!(!spares.has_room_for(SPARE_BYTES + 1));
+        for i in 0..SPARE_FILES {
+            assert!(spares.has_room_for(1));
+            spares.files.push((PathBuf::from(format!("s{i}")), 1));
+            spares.bytes += 1;
+        }
+        assert!(!spares.has_room_for(1));
+        assert_eq!(
+            spares.take(1),
+            Some(PathBuf::from(format!("s{}", SPARE_FILES - 1)))
+        );
+        assert!(spares.has_room_for(1));
     }
 }
