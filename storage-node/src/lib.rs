@@ -1,6 +1,6 @@
 //! A storage node: one RocksDB holding manifests, bucket records and the index of chunks, whose
 //! bytes are files ([`chunk_files`]), served over an
-//! authenticated internal HTTP/2 API. It never sees S3 requests, credentials or
+//! authenticated internal HTTP/2 API (chunk PUTs on [`chunk_stream`]s). It never sees S3 requests, credentials or
 //! plaintext (gateways seal object data and metadata); it stores what gateways send and answers what they ask.
 //!
 //! * [`model`]: the records and messages shared with the gateway; [`msgpack_skim`]: reading a
