@@ -245,27 +245,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(state: &NodeState, mut stream:
 
 /// Stores one chunk read from a stream, unless the sender's map epoch is stale.
 async fn store(state: &NodeState, header: PutHeader, data: DirectBuffer) -> Answer {
-    let node_epoch = state.epoch.load(Ordering::SeqCst);
-    if header.epoch.is_some_and(|e| e < node_epoch) {
-        return state.answer(
-            StatusCode::CONFLICT,
-            &format!("stale epoch: this node holds cluster map epoch {node_epoch}"),
-        );
+    if let Some(why) = state.stale_epoch(header.epoch) {
+        return state.answer(StatusCode::CONFLICT, &why);
     }
-    let store = state.store.clone();
-    let id = header.id;
-    let stored = tokio::task::spawn_blocking(move || match header.owner {
-        Some(owner) => store.put_hinted_chunk(&owner, id, &data),
-        None => store.put_chunk(id, &data),
-    })
-    .await;
-    match stored {
-        Ok(Ok(())) => state.answer(StatusCode::NO_CONTENT, ""),
-        Ok(Err(e)) => {
-            tracing::error!(node = %state.node_id, "store error: {e}");
-            state.answer(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
-        }
-        Err(e) => state.answer(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    match crate::server::store_chunk(state, header.id, header.owner, data).await {
+        Ok(()) => state.answer(StatusCode::NO_CONTENT, ""),
+        Err(why) => state.answer(StatusCode::INTERNAL_SERVER_ERROR, &why),
     }
 }
 

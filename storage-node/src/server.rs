@@ -105,6 +105,14 @@ impl NodeState {
         })
     }
 
+    /// Why a request sent at map epoch `sent` must be refused (409), if it must: the sender
+    /// has not yet seen the map this node holds.
+    pub fn stale_epoch(&self, sent: Option<u64>) -> Option<String> {
+        let held = self.epoch.load(Ordering::SeqCst);
+        sent.is_some_and(|e| e < held)
+            .then(|| format!("stale epoch: this node holds cluster map epoch {held}"))
+    }
+
     /// The map state held, if any.
     pub fn map_state(&self) -> Option<MapState> {
         self.held().as_ref().map(|h| h.state.clone())
@@ -234,13 +242,12 @@ async fn handle(state: &Arc<NodeState>, req: Request<Incoming>, _peer: SocketAdd
                     let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
                     state.key.verify(h, method.as_str(), pq)
                 });
-            let node_epoch = state.epoch.load(Ordering::SeqCst);
-            let stale = epoch_of(req.headers()).is_some_and(|e| e < node_epoch);
-            if authentic && stale && !path.starts_with("/v1/map/") {
-                reply(
-                    StatusCode::CONFLICT,
-                    format!("stale epoch: this node holds cluster map epoch {node_epoch}"),
-                )
+            // Map calls are how a sender behind catches up: never refused as stale.
+            let stale = (authentic && !path.starts_with("/v1/map/"))
+                .then(|| state.stale_epoch(epoch_of(req.headers())))
+                .flatten();
+            if let Some(why) = stale {
+                reply(StatusCode::CONFLICT, why)
             } else if authentic && chunk_stream::wants_stream(&req) {
                 chunk_stream::accept(state.clone(), req)
             } else if authentic {
@@ -394,8 +401,9 @@ async fn message<T: serde::de::DeserializeOwned>(
     decode(&bytes).map_err(|e| reply(StatusCode::BAD_REQUEST, format!("bad message: {e}")))
 }
 
-/// Runs a blocking store call off the async threads and turns its result into a reply.
-async fn blocking<T, F>(state: &NodeState, f: F) -> Result<T, Reply>
+/// Runs a blocking store call off the async threads; a failure (logged when the store's)
+/// comes back as its message, the body of a 500.
+async fn run_store<T, F>(state: &NodeState, f: F) -> Result<T, String>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
@@ -405,10 +413,36 @@ where
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             tracing::error!(node = %state.node_id, "store error: {e}");
-            Err(reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            Err(e.to_string())
         }
-        Err(e) => Err(reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(e) => Err(e.to_string()),
     }
+}
+
+/// [`run_store`], its failure as a reply.
+async fn blocking<T, F>(state: &NodeState, f: F) -> Result<T, Reply>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+{
+    run_store(state, f)
+        .await
+        .map_err(|e| reply(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+/// Stores a chunk PUT's bytes (over HTTP or a chunk stream), on `owner`'s behalf when it is a
+/// hinted write. A failure comes back as the message of a 500.
+pub(crate) async fn store_chunk(
+    state: &NodeState,
+    id: ChunkId,
+    owner: Option<String>,
+    data: DirectBuffer,
+) -> Result<(), String> {
+    run_store(state, move |s| match owner {
+        Some(owner) => s.put_hinted_chunk(&owner, id, &data),
+        None => s.put_chunk(id, &data),
+    })
+    .await
 }
 
 fn packed<T: serde::Serialize>(state: &NodeState, value: &T) -> Reply {
@@ -427,12 +461,9 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                     let owner = hint_owner(req.uri().query())
                         .map_err(|e| reply(StatusCode::BAD_REQUEST, e))?;
                     let data = read_chunk_body(state, req).await?;
-                    match owner {
-                        Some(owner) => {
-                            blocking(state, move |s| s.put_hinted_chunk(&owner, id, &data)).await?
-                        }
-                        None => blocking(state, move |s| s.put_chunk(id, &data)).await?,
-                    }
+                    store_chunk(state, id, owner, data)
+                        .await
+                        .map_err(|e| reply(StatusCode::INTERNAL_SERVER_ERROR, e))?;
                     Ok(reply(StatusCode::NO_CONTENT, Bytes::new()))
                 }
                 Method::GET => match blocking(state, move |s| s.get_chunk(id)).await? {
