@@ -101,8 +101,8 @@ fn parse_size_at(s: &str, default: usize) -> anyhow::Result<(u64, usize)> {
     }
 }
 
-/// mimalloc: glibc's malloc and free were a tenth of all CPU time under small requests
-/// (PERFORMANCE.md).
+/// mimalloc, as the gateway and nodes use (built without transparent huge pages): the client
+/// shares the machine with them.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -19,7 +19,7 @@ struct Args {
 }
 
 /// mimalloc: glibc's malloc and free were a tenth of all CPU time under small requests
-/// (PERFORMANCE.md).
+/// (PERFORMANCE.md). Built without transparent huge pages (the workspace's `no_thp`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
