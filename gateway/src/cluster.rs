@@ -25,6 +25,7 @@ use std::sync::RwLock;
 use placement::{ClusterMap, MapState, Ring};
 use storage_node::auth::ClusterKey;
 use storage_node::client::{ClientTls, Epochs, NodeClient, RpcError, Timeouts};
+use storage_node::direct_buffer::DirectBuffer;
 use storage_node::model::{
     BucketRecord, ChunkId, ListManifests, ListManifestsReply, Manifest, PutManifestReply,
 };
@@ -624,19 +625,24 @@ impl Cluster {
         Ok(())
     }
 
-    /// Reads a chunk from the first owner that has it, and puts it back on owners found without it.
+    /// Reads a chunk from the first owner that has it (checked by the node against its
+    /// checksum), and puts it back on owners found without it.
     pub async fn get_chunk(&self, id: ChunkId) -> Result<Bytes, ClusterError> {
-        self.get_chunk_checked(id, |data| Ok(data.clone())).await
+        self.get_chunk_checked(id, true, |data| Ok(data.into_bytes()))
+            .await
     }
 
-    /// Reads a chunk from the first owner whose copy passes `check` (decryption), and returns
-    /// what `check` made of it. Owners found without the chunk, or with a copy that fails the
-    /// check (a rotten disk, a tampered file), get the good copy written back. If no copy
-    /// passes, the chunk is unavailable: bad bytes are never returned.
+    /// Reads a chunk from the first owner whose copy passes `check` (decryption, which may
+    /// work in the buffer it is given), and returns what `check` made of it. `node_checks`:
+    /// the nodes check their copy against its checksum first (for callers whose `check`
+    /// cannot tell bad bytes). Owners found without the chunk, or with a copy that fails
+    /// the check (a rotten disk, a tampered file), get the good copy written back. If no
+    /// copy passes, the chunk is unavailable: bad bytes are never returned.
     pub async fn get_chunk_checked<T>(
         &self,
         id: ChunkId,
-        check: impl Fn(&Bytes) -> Result<T, String>,
+        node_checks: bool,
+        check: impl Fn(DirectBuffer) -> Result<T, String>,
     ) -> Result<T, ClusterError> {
         let layout = self.layout();
         let list = layout.current.preference_list(&id.to_bytes());
@@ -671,10 +677,10 @@ impl Cluster {
                 continue;
             }
             let node = self.node(i);
-            let got = node.get_chunk(id).await;
+            let got = node.read_chunk(id, node_checks).await;
             self.health.record(i, &got);
             if !is_owner {
-                if let Ok(Some(data)) = &got {
+                if let Ok(Some(data)) = got {
                     if let Ok(value) = check(data) {
                         self.metrics.chunk_reads.inc();
                         return Ok(value);
@@ -686,20 +692,25 @@ impl Cluster {
                 self.metrics.chunk_reads.inc();
             }
             match got {
-                Ok(Some(data)) => match check(&data) {
-                    Ok(value) => {
-                        if !repair.is_empty() {
-                            self.repair_chunk(id, data, repair);
+                Ok(Some(data)) => {
+                    // `check` may open the copy in place: keep the stored bytes for owners
+                    // found without them.
+                    let stored = (!repair.is_empty()).then(|| Bytes::copy_from_slice(&data));
+                    match check(data) {
+                        Ok(value) => {
+                            if let Some(stored) = stored {
+                                self.repair_chunk(id, stored, repair);
+                            }
+                            return Ok(value);
                         }
-                        return Ok(value);
+                        Err(e) => {
+                            tracing::warn!("chunk {} on {}: {e}", id.to_hex(), node.address());
+                            self.metrics.corrupt_chunks.inc();
+                            errors.push(format!("{}: {e}", node.address()));
+                            repair.push(i);
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!("chunk {} on {}: {e}", id.to_hex(), node.address());
-                        self.metrics.corrupt_chunks.inc();
-                        errors.push(format!("{}: {e}", node.address()));
-                        repair.push(i);
-                    }
-                },
+                }
                 Ok(None) => repair.push(i),
                 Err(e) => errors.push(e.to_string()),
             }

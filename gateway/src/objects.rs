@@ -317,7 +317,7 @@ pub fn read_range(
     key: Option<Arc<AeadKey>>,
     range: Range<u64>,
     window: usize,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
     let sealing = manifest.sealing.as_ref();
     let object_extent = |part: u32, version: Version, nonce_base: Option<[u8; 12]>| {
         sealing.map(|s| Extent {
@@ -388,50 +388,52 @@ pub fn read_range(
         Layout::Inline(data) => Bytes::copy_from_slice(data),
         _ => Bytes::new(),
     };
-    futures::stream::iter(pieces)
-        .map(move |piece| {
-            let cluster = cluster.clone();
-            let key = key.clone();
-            let inline = inline.clone();
-            let metrics = cluster.metrics.clone();
-            async move {
-                let open = move |stored: &Bytes| -> Result<Bytes, String> {
-                    match (&piece.open, &key) {
-                        (None, _) => {
-                            if piece.within.end > stored.len() {
-                                return Err(format!(
-                                    "stored chunk is {} bytes, expected at least {}",
-                                    stored.len(),
-                                    piece.within.end
-                                ));
-                            }
-                            Ok(stored.slice(piece.within.clone()))
+    // Sync for response bodies: the chunk reads hold node streams, which are only Send.
+    let chunks = futures::stream::iter(pieces).map(move |piece| {
+        let cluster = cluster.clone();
+        let key = key.clone();
+        let inline = inline.clone();
+        let metrics = cluster.metrics.clone();
+        async move {
+            // Nodes check unsealed chunks against their checksums; sealed ones are
+            // checked here, by their tags.
+            let node_checks = piece.open.is_none();
+            let open = move |stored: DirectBuffer| -> Result<Bytes, String> {
+                match (&piece.open, &key) {
+                    (None, _) => {
+                        if piece.within.end > stored.len() {
+                            return Err(format!(
+                                "stored chunk is {} bytes, expected at least {}",
+                                stored.len(),
+                                piece.within.end
+                            ));
                         }
-                        (Some(o), Some(key)) => {
-                            if !piece.within.is_empty() {
-                                let segments = (piece.within.end - 1) / sealing::SEGMENT
-                                    - piece.within.start / sealing::SEGMENT
-                                    + 1;
-                                metrics.segments_opened.inc_by(segments as u64);
-                            }
-                            o.extent
-                                .open_chunk(key, &o.at, stored, piece.within.clone())
-                                .map(DirectBuffer::into_bytes)
-                                .map_err(|e| e.to_string())
-                        }
-                        (Some(_), None) => Err("no data key for a sealed object".into()),
+                        Ok(stored.into_bytes().slice(piece.within.clone()))
                     }
-                };
-                match piece.chunk {
-                    None => open(&inline).map_err(std::io::Error::other),
-                    Some(id) => cluster
-                        .get_chunk_checked(id, open)
-                        .await
-                        .map_err(|e| std::io::Error::other(e.to_string())),
+                    (Some(o), Some(key)) => {
+                        if !piece.within.is_empty() {
+                            let segments = (piece.within.end - 1) / sealing::SEGMENT
+                                - piece.within.start / sealing::SEGMENT
+                                + 1;
+                            metrics.segments_opened.inc_by(segments as u64);
+                        }
+                        o.extent
+                            .open_chunk(key, &o.at, stored, piece.within.clone())
+                            .map_err(|e| e.to_string())
+                    }
+                    (Some(_), None) => Err("no data key for a sealed object".into()),
                 }
+            };
+            match piece.chunk {
+                None => open(DirectBuffer::copy_of(&inline)).map_err(std::io::Error::other),
+                Some(id) => cluster
+                    .get_chunk_checked(id, node_checks, open)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string())),
             }
-        })
-        .buffered(window.max(1))
+        }
+    });
+    sync_wrapper::SyncStream::new(chunks.buffered(window.max(1)))
 }
 
 /// A run of chunks `(version, part, 0..count)` holding the `size` object bytes from `offset` on.

@@ -19,6 +19,7 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use storage_node::direct_buffer::DirectBuffer;
@@ -142,15 +143,18 @@ impl Extent {
     }
 
     /// Opens the segments of a stored chunk that plaintext offsets `within` (relative to the
-    /// chunk) cover, and returns exactly those plaintext bytes. Where the chunk sits and how
-    /// long it is come from the manifest, so a truncated or extended chunk fails too.
+    /// chunk) cover, in the buffer it was read into, and returns exactly those plaintext
+    /// bytes. Each segment's plaintext lands where the covered segments' plaintexts lie end to
+    /// end from the buffer's start (AES-GCM decrypts while shifting over the tags in between),
+    /// so nothing is copied. Where the chunk sits and how long it is come from the manifest,
+    /// so a truncated or extended chunk fails too.
     pub fn open_chunk(
         &self,
         key: &AeadKey,
         at: &ChunkAt,
-        stored: &[u8],
+        mut stored: DirectBuffer,
         within: Range<usize>,
-    ) -> Result<DirectBuffer, Corrupt> {
+    ) -> Result<Bytes, Corrupt> {
         let ChunkAt {
             chunk_size,
             index,
@@ -171,35 +175,30 @@ impl Extent {
         } else {
             (within.start / SEGMENT, (within.end - 1) / SEGMENT)
         };
-        let mut out = DirectBuffer::with_capacity(within.len());
         for s in from..=to.min(count - 1) {
             let plain_start = s * SEGMENT;
-            let plain_end = (plain_start + SEGMENT).min(plain_len);
-            let at = plain_start + s * TAG;
-            let sealed = &stored[at..at + (plain_end - plain_start) + TAG];
-            let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG);
+            let len = (plain_start + SEGMENT).min(plain_len) - plain_start;
+            let sealed_at = plain_start + s * TAG;
+            let tag = Tag::try_from(&stored[sealed_at + len..sealed_at + len + TAG])
+                .expect("TAG bytes make a tag");
             let segment = first_segment + s as u64;
-            let hi = within.end.min(plain_end).max(plain_start) - plain_start;
-            let lo = (within.start.max(plain_start) - plain_start).min(hi);
-            // The segment's ciphertext goes where its plaintext belongs in `out` and opens
-            // there; the ends of a range that starts or stops inside it are cut off after.
-            let start = out.len();
-            out.extend_from_slice(ciphertext);
+            // Behind the segment's ciphertext: earlier segments' plaintext ends there.
+            let to_at = (s - from) * SEGMENT;
             key.0
                 .open_in_place_separate_tag(
                     self.nonce(segment),
                     Aad::from(self.aad(segment, last_chunk && s + 1 == count)),
-                    Tag::try_from(tag).expect("TAG bytes make a tag"),
-                    &mut out[start..],
-                    0..,
+                    tag,
+                    &mut stored[to_at..sealed_at + len],
+                    sealed_at - to_at..,
                 )
                 .map_err(|_| Corrupt(format!("segment {segment} of chunk {index}")))?;
-            if lo > 0 {
-                out.copy_within(start + lo..start + hi, start);
-            }
-            out.set_len(start + (hi - lo));
         }
-        Ok(out)
+        if within.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let lo = within.start - from * SEGMENT;
+        Ok(stored.into_bytes().slice(lo..lo + within.len()))
     }
 
     /// Seals serialized user metadata.
@@ -442,7 +441,7 @@ mod tests {
                 plain_len: data.len(),
                 last,
             };
-            ext.open_chunk(&k, &at, stored, 0..data.len())
+            ext.open_chunk(&k, &at, DirectBuffer::copy_of(stored), 0..data.len())
         };
         assert_eq!(&*open(&sealed, &e, 2, true).unwrap(), &data[..]);
         // One flipped bit anywhere.
@@ -471,7 +470,9 @@ mod tests {
             plain_len: SEGMENT,
             last: true,
         };
-        assert!(e.open_chunk(&k, &at, cut, 0..SEGMENT).is_err());
+        assert!(e
+            .open_chunk(&k, &at, DirectBuffer::copy_of(cut), 0..SEGMENT)
+            .is_err());
         // Segments swapped.
         let mut swapped = sealed[SEGMENT + TAG..2 * (SEGMENT + TAG)].to_vec();
         swapped.extend_from_slice(&sealed[..SEGMENT + TAG]);
@@ -507,7 +508,7 @@ mod tests {
                         plain_len: 0,
                         last: true
                     },
-                    &sealed,
+                    DirectBuffer::copy_of(&sealed),
                     0..0
                 )
                 .unwrap()
@@ -526,7 +527,7 @@ mod tests {
             prop_assert_eq!(sealed.len(), sealed_len(len));
             let (lo, hi) = (a.min(b).min(len), a.max(b).min(len));
             let at = ChunkAt { chunk_size: 4 * SEGMENT, index: 1, plain_len: len, last: true };
-            let got = extent().open_chunk(&key(), &at, &sealed, lo..hi).unwrap();
+            let got = extent().open_chunk(&key(), &at, DirectBuffer::copy_of(&sealed), lo..hi).unwrap();
             prop_assert_eq!(&got[..], &data[lo..hi]);
         }
     }

@@ -171,6 +171,18 @@ impl ChunkFiles {
         }
     }
 
+    /// Chunk `id`'s file opened for reading, with its length, if it exists.
+    pub fn open_chunk(&self, id: ChunkId) -> std::io::Result<Option<(std::fs::File, u64)>> {
+        match std::fs::File::open(self.path(id)) {
+            Ok(file) => {
+                let len = file.metadata()?.len();
+                Ok(Some((file, len)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The bytes of chunk `id`, if its file exists.
     pub fn read(&self, id: ChunkId) -> std::io::Result<Option<Bytes>> {
         let mut file = match std::fs::File::open(self.path(id)) {

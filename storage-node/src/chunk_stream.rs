@@ -1,14 +1,16 @@
-//! Chunk streams: long-lived connections that carry chunk PUTs from one client (a gateway) to
-//! one node, one chunk after another, outside HTTP/2.
+//! Chunk streams: long-lived connections that carry chunk PUTs and GETs from one client (a
+//! gateway) to one node, one chunk after another, outside HTTP/2.
 //!
 //! Over HTTP/2 a chunk arrives in DATA frames that the node's HTTP stack reads into its own
 //! buffers, and the node then copies them into the aligned buffer it writes with O_DIRECT;
 //! each multi-MiB frame also lands in freshly faulted pages. On a chunk stream the node reads
-//! the chunk's bytes from the socket straight into that aligned buffer. A stream is an
+//! the chunk's bytes from the socket straight into that aligned buffer; a GET's reader reads
+//! them straight into the buffer it opens them in, and a node not behind TLS hands the chunk's
+//! file to the kernel (`sendfile`) instead of reading and copying it. A stream is an
 //! HTTP/1.1 request `GET /v1/chunk-stream` (authenticated and epoch-checked like every other
 //! request, inside TLS when the node serves it) upgraded to protocol [`PROTOCOL`]; after the
 //! `101` both ends speak the frames below until either closes. Clients keep idle streams in a
-//! small pool ([`StreamPool`]) and open more as chunk PUTs overlap.
+//! small pool ([`StreamPool`]) and open more as chunk requests overlap.
 //!
 //! A PUT (all integers big-endian):
 //!
@@ -25,9 +27,23 @@
 //!
 //! The answer: status (2 bytes: 204 stored, 409 stale epoch, 400, 500 …), the node's map epoch
 //! (8), a message's length (2) and the message. The node reads a whole chunk before it answers,
-//! so after any answer the stream is ready for the next PUT; it closes the stream on anything
+//! so after any answer the stream is ready for the next frame; it closes the stream on anything
 //! it cannot read as a frame.
+//!
+//! A GET:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 1 | `b'G'` |
+//! | 1 | epoch flag, as in a PUT |
+//! | 8 | the sender's map epoch |
+//! | 24 | the chunk id |
+//! | 1 | 1: check the bytes against the stored checksum before sending them; 0: send the file as it is (the reader authenticates what it reads: sealed chunks) |
+//!
+//! The answer as above (200 found, 404 not held, 409 …), and after a 200 the chunk's length (4)
+//! and the chunk. A copy that fails its check is marked bad and answered 404, as over HTTP.
 
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,6 +58,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::direct_buffer::DirectBuffer;
 use crate::model::ChunkId;
+use crate::scrub::ChunkToSend;
 use crate::server::{NodeState, MAX_CHUNK_BYTES};
 
 /// The path a stream is opened on.
@@ -50,8 +67,16 @@ pub const PATH: &str = "/v1/chunk-stream";
 pub const PROTOCOL: &str = "s3store-chunks/1";
 
 const PUT: u8 = b'P';
+const GET: u8 = b'G';
 /// Fixed part of a PUT's header: tag, epoch flag, epoch, chunk id, owner length.
 const PUT_FIXED: usize = 1 + 1 + 8 + ChunkId::BYTES + 1;
+/// A GET's header: tag, epoch flag, epoch, chunk id, check flag.
+const GET_LEN: usize = 1 + 1 + 8 + ChunkId::BYTES + 1;
+const LONGEST_FIXED: usize = if PUT_FIXED > GET_LEN {
+    PUT_FIXED
+} else {
+    GET_LEN
+};
 /// Fixed part of an answer: status, epoch, message length.
 const ANSWER_FIXED: usize = 2 + 8 + 2;
 /// A node closes a stream that has carried nothing for this long.
@@ -83,28 +108,70 @@ impl PutHeader {
         out.put_u32(self.len);
         out.freeze()
     }
+}
 
-    /// Reads a header; `None` when the stream ends cleanly before one.
-    async fn read<R: AsyncRead + Unpin>(from: &mut R) -> std::io::Result<Option<PutHeader>> {
-        let mut fixed = [0u8; PUT_FIXED];
+/// A chunk GET as it travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetHeader {
+    pub epoch: Option<u64>,
+    pub id: ChunkId,
+    /// The node checks the bytes against its stored checksum before sending them.
+    pub verify: bool,
+}
+
+impl GetHeader {
+    pub fn encode(&self) -> [u8; GET_LEN] {
+        let mut out = [0u8; GET_LEN];
+        out[0] = GET;
+        out[1] = u8::from(self.epoch.is_some());
+        out[2..10].copy_from_slice(&self.epoch.unwrap_or(0).to_be_bytes());
+        out[10..10 + ChunkId::BYTES].copy_from_slice(&self.id.to_bytes());
+        out[GET_LEN - 1] = u8::from(self.verify);
+        out
+    }
+}
+
+/// One request read from a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Frame {
+    Put(PutHeader),
+    Get(GetHeader),
+}
+
+impl Frame {
+    /// Reads a request's header; `None` when the stream ends cleanly before one.
+    async fn read<R: AsyncRead + Unpin>(from: &mut R) -> std::io::Result<Option<Frame>> {
+        let mut fixed = [0u8; LONGEST_FIXED];
         match from.read_exact(&mut fixed[..1]).await {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
         }
-        if fixed[0] != PUT {
-            return Err(invalid("not a chunk PUT"));
-        }
-        from.read_exact(&mut fixed[1..]).await?;
-        let epoch = match fixed[1] {
-            0 => None,
-            1 => Some(u64::from_be_bytes(
-                fixed[2..10].try_into().expect("8 bytes"),
-            )),
-            _ => return Err(invalid("bad epoch flag")),
+        let tag = fixed[0];
+        let fixed = match tag {
+            PUT => &mut fixed[..PUT_FIXED],
+            GET => &mut fixed[..GET_LEN],
+            _ => return Err(invalid("not a chunk PUT or GET")),
         };
+        // The epoch flag is checked before waiting for the rest: a stray HTTP request
+        // ("GET …", "PUT …") is refused at once.
+        from.read_exact(&mut fixed[1..2]).await?;
+        if fixed[1] > 1 {
+            return Err(invalid("bad epoch flag"));
+        }
+        from.read_exact(&mut fixed[2..]).await?;
+        let epoch =
+            (fixed[1] == 1).then(|| u64::from_be_bytes(fixed[2..10].try_into().expect("8 bytes")));
         let id = ChunkId::from_bytes(&fixed[10..10 + ChunkId::BYTES])
             .ok_or_else(|| invalid("bad chunk id"))?;
+        if tag == GET {
+            let verify = match fixed[GET_LEN - 1] {
+                0 => false,
+                1 => true,
+                _ => return Err(invalid("bad check flag")),
+            };
+            return Ok(Some(Frame::Get(GetHeader { epoch, id, verify })));
+        }
         let mut owner = vec![0u8; usize::from(fixed[PUT_FIXED - 1])];
         from.read_exact(&mut owner).await?;
         let owner = match owner.is_empty() {
@@ -117,16 +184,16 @@ impl PutHeader {
             ),
         };
         let len = from.read_u32().await?;
-        Ok(Some(PutHeader {
+        Ok(Some(Frame::Put(PutHeader {
             epoch,
             id,
             owner,
             len,
-        }))
+        })))
     }
 }
 
-/// A node's answer to one PUT.
+/// A node's answer to one PUT or GET (a GET's chunk follows a 200).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
@@ -169,6 +236,11 @@ pub fn wants_stream(req: &Request<Incoming>) -> bool {
     req.uri().path() == PATH
 }
 
+/// The socket of a connection served without TLS, set as an extension of its requests: a
+/// stream upgraded from one of them sends chunk files with `sendfile` on it.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainSocket(pub RawFd);
+
 /// Answers an (authenticated, current-epoch) stream request with `101 Switching Protocols` and
 /// serves the stream once hyper hands the connection over.
 pub fn accept(state: Arc<NodeState>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -184,10 +256,12 @@ pub fn accept(state: Arc<NodeState>, mut req: Request<Incoming>) -> Response<Ful
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return r;
     }
+    let socket = req.extensions().get::<PlainSocket>().copied();
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match upgrade.await {
-            Ok(upgraded) => serve(&state, TokioIo::new(upgraded)).await,
+            // The upgraded connection owns `socket` until `serve` returns.
+            Ok(upgraded) => serve(&state, TokioIo::new(upgraded), socket).await,
             Err(e) => tracing::debug!("chunk stream upgrade failed: {e}"),
         }
     });
@@ -204,43 +278,171 @@ pub fn accept(state: Arc<NodeState>, mut req: Request<Incoming>) -> Response<Ful
     r
 }
 
-/// Serves PUTs on one stream until the client closes it, goes idle or sends something else.
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(state: &NodeState, mut stream: S) {
+/// Serves requests on one stream until the client closes it, goes idle or sends something
+/// else. `socket`: the stream's own socket, when no TLS sits between.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &NodeState,
+    mut stream: S,
+    socket: Option<PlainSocket>,
+) {
     loop {
-        let header = match tokio::time::timeout(NODE_IDLE, PutHeader::read(&mut stream)).await {
-            Ok(Ok(Some(header))) => header,
+        let frame = match tokio::time::timeout(NODE_IDLE, Frame::read(&mut stream)).await {
+            Ok(Ok(Some(frame))) => frame,
             Ok(Ok(None)) | Err(_) => return,
             Ok(Err(e)) => {
                 tracing::debug!("chunk stream closed: {e}");
                 return;
             }
         };
-        let started = Instant::now();
-        let len = header.len as usize;
-        if len > MAX_CHUNK_BYTES {
-            // The chunk is not read, so the stream cannot go on.
-            let answer = state.answer(StatusCode::PAYLOAD_TOO_LARGE, "chunk too large");
-            let _ = stream.write_all(&answer.encode()).await;
-            let _ = stream.flush().await;
-            return;
-        }
-        let mut data = DirectBuffer::with_capacity(len);
-        data.set_len(len);
-        if let Err(e) = stream.read_exact(&mut data).await {
-            tracing::debug!("chunk stream closed inside a chunk: {e}");
-            return;
-        }
-        state.metrics.bytes_in.inc_by(len as u64);
-        let answer = store(state, header, data).await;
-        state.metrics.observe(
-            "put_chunk",
-            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            started,
-        );
-        if stream.write_all(&answer.encode()).await.is_err() || stream.flush().await.is_err() {
+        let served = match frame {
+            Frame::Put(header) => serve_put(state, &mut stream, header).await,
+            Frame::Get(header) => serve_get(state, &mut stream, socket, header).await,
+        };
+        if let Err(e) = served {
+            tracing::debug!("chunk stream closed: {e}");
             return;
         }
     }
+}
+
+/// Reads one chunk and stores it. An error closes the stream.
+async fn serve_put<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &NodeState,
+    stream: &mut S,
+    header: PutHeader,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let len = header.len as usize;
+    if len > MAX_CHUNK_BYTES {
+        // The chunk is not read, so the stream cannot go on.
+        let answer = state.answer(StatusCode::PAYLOAD_TOO_LARGE, "chunk too large");
+        let _ = stream.write_all(&answer.encode()).await;
+        let _ = stream.flush().await;
+        return Err(invalid("chunk too large"));
+    }
+    let mut data = DirectBuffer::with_capacity(len);
+    data.set_len(len);
+    stream.read_exact(&mut data).await?;
+    state.metrics.bytes_in.inc_by(len as u64);
+    let answer = store(state, header, data).await;
+    state.metrics.observe(
+        "put_chunk",
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        started,
+    );
+    stream.write_all(&answer.encode()).await?;
+    stream.flush().await
+}
+
+/// Answers one GET: the answer, then (found) the chunk's length and bytes. An error closes the
+/// stream.
+async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &NodeState,
+    stream: &mut S,
+    socket: Option<PlainSocket>,
+    header: GetHeader,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let (answer, chunk) = if let Some(why) = state.stale_epoch(header.epoch) {
+        (state.answer(StatusCode::CONFLICT, &why), None)
+    } else {
+        // Without a socket of its own the file could not be sent as it is anyway.
+        let verify = header.verify || socket.is_none();
+        let id = header.id;
+        match crate::server::run_store(state, move |s| s.chunk_to_send(id, verify)).await {
+            Ok(Some(chunk)) => (state.answer(StatusCode::OK, ""), Some(chunk)),
+            Ok(None) => (state.answer(StatusCode::NOT_FOUND, "no such chunk"), None),
+            Err(why) => (state.answer(StatusCode::INTERNAL_SERVER_ERROR, &why), None),
+        }
+    };
+    let mut head = BytesMut::from(&answer.encode()[..]);
+    if let Some(chunk) = &chunk {
+        head.put_u32(chunk.len() as u32);
+    }
+    stream.write_all(&head).await?;
+    match chunk {
+        None => {}
+        Some(ChunkToSend::Bytes(data)) => stream.write_all(&data).await?,
+        Some(ChunkToSend::File(file, len)) => {
+            stream.flush().await?;
+            let socket = socket.expect("files are sent only on plain sockets");
+            send_file(socket, file, len).await?;
+        }
+    }
+    stream.flush().await?;
+    if answer.status == StatusCode::OK.as_u16() {
+        state.metrics.bytes_out.inc_by(u64::from(u32::from_be_bytes(
+            head[head.len() - 4..].try_into().expect("4 bytes"),
+        )));
+    }
+    state.metrics.observe(
+        "get_chunk",
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        started,
+    );
+    Ok(())
+}
+
+/// A send that makes no progress for this long ends the stream.
+const SEND_STALL: Duration = Duration::from_secs(30);
+
+/// Sends `len` bytes of `file` on `socket` with `sendfile` (page-cache pages go to the socket
+/// without a copy through user space), on a blocking thread since the file may need reading
+/// from disk. The socket is duplicated first, so the thread never writes to a descriptor
+/// number that its connection has closed and something else reused.
+async fn send_file(socket: PlainSocket, file: std::fs::File, len: u64) -> std::io::Result<()> {
+    // SAFETY: the caller's connection owns `socket` and is open for the whole call.
+    let socket = unsafe { BorrowedFd::borrow_raw(socket.0) }.try_clone_to_owned()?;
+    tokio::task::spawn_blocking(move || send_file_blocking(&socket, &file, len))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+fn send_file_blocking(socket: &OwnedFd, file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    let mut offset: libc::off_t = 0;
+    while (offset as u64) < len {
+        let left = usize::try_from(len - offset as u64).unwrap_or(usize::MAX);
+        // SAFETY: both descriptors are open for the call; `offset` is ours.
+        let sent =
+            unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut offset, left) };
+        if sent > 0 {
+            continue;
+        }
+        if sent == 0 {
+            // The file is shorter than the length already announced.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "chunk file shrank while sent",
+            ));
+        }
+        let e = std::io::Error::last_os_error();
+        match e.kind() {
+            std::io::ErrorKind::Interrupted => {}
+            std::io::ErrorKind::WouldBlock => {
+                let mut poll = libc::pollfd {
+                    fd: socket.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                let ready = unsafe { libc::poll(&mut poll, 1, SEND_STALL.as_millis() as i32) };
+                if ready == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "chunk stream reader stalled",
+                    ));
+                }
+                if ready < 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+            _ => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Stores one chunk read from a stream, unless the sender's map epoch is stale.
@@ -321,13 +523,42 @@ where
     Ok(TokioIo::new(upgraded))
 }
 
-/// Sends one chunk on `stream` and reads the node's answer.
-pub async fn put(stream: &mut Stream, header: &PutHeader, data: &Bytes) -> std::io::Result<Answer> {
-    debug_assert_eq!(header.len as usize, data.len());
-    let mut out = header.encode().chain(data.clone());
-    stream.write_all_buf(&mut out).await?;
+/// One request on a stream.
+pub enum Exchange<'a> {
+    /// Stores a chunk (its bytes).
+    Put(&'a PutHeader, &'a Bytes),
+    /// Reads a chunk.
+    Get(&'a GetHeader),
+}
+
+/// Sends one request on `stream` and reads the node's answer and, for a GET answered 200, the
+/// chunk, straight into an aligned buffer (at most [`MAX_CHUNK_BYTES`]; a longer one is an
+/// error and leaves the stream unusable).
+pub async fn exchange(
+    stream: &mut Stream,
+    request: &Exchange<'_>,
+) -> std::io::Result<(Answer, Option<DirectBuffer>)> {
+    match request {
+        Exchange::Put(header, data) => {
+            debug_assert_eq!(header.len as usize, data.len());
+            let mut out = header.encode().chain((*data).clone());
+            stream.write_all_buf(&mut out).await?;
+        }
+        Exchange::Get(header) => stream.write_all(&header.encode()).await?,
+    }
     stream.flush().await?;
-    Answer::read(stream).await
+    let answer = Answer::read(stream).await?;
+    if !matches!(request, Exchange::Get(_)) || answer.status != StatusCode::OK.as_u16() {
+        return Ok((answer, None));
+    }
+    let len = stream.read_u32().await? as usize;
+    if len > MAX_CHUNK_BYTES {
+        return Err(invalid("chunk longer than any chunk"));
+    }
+    let mut data = DirectBuffer::with_capacity(len);
+    data.set_len(len);
+    stream.read_exact(&mut data).await?;
+    Ok((answer, Some(data)))
 }
 
 /// The idle streams a client keeps to one node.
@@ -393,8 +624,24 @@ mod tests {
             },
         ] {
             let bytes = header.encode();
-            let read = PutHeader::read(&mut &bytes[..]).await.unwrap();
-            assert_eq!(read, Some(header));
+            let read = Frame::read(&mut &bytes[..]).await.unwrap();
+            assert_eq!(read, Some(Frame::Put(header)));
+        }
+        for header in [
+            GetHeader {
+                epoch: Some(3),
+                id: id(),
+                verify: false,
+            },
+            GetHeader {
+                epoch: None,
+                id: id(),
+                verify: true,
+            },
+        ] {
+            let bytes = header.encode();
+            let read = Frame::read(&mut &bytes[..]).await.unwrap();
+            assert_eq!(read, Some(Frame::Get(header)));
         }
         let answer = Answer {
             status: 409,
@@ -405,7 +652,7 @@ mod tests {
             Answer::read(&mut &answer.encode()[..]).await.unwrap(),
             answer
         );
-        assert_eq!(PutHeader::read(&mut &b""[..]).await.unwrap(), None);
+        assert_eq!(Frame::read(&mut &b""[..]).await.unwrap(), None);
     }
 
     #[tokio::test]
@@ -418,14 +665,30 @@ mod tests {
         }
         .encode();
         let mut wrong_tag = good.to_vec();
-        wrong_tag[0] = b'G';
+        wrong_tag[0] = b'X';
         let mut wrong_flag = good.to_vec();
         wrong_flag[1] = 9;
         let mut bad_owner = good.to_vec();
         bad_owner[PUT_FIXED] = b'/';
         let truncated = &good[..good.len() - 1];
-        for bad in [&wrong_tag[..], &wrong_flag[..], &bad_owner[..], truncated] {
-            assert!(PutHeader::read(&mut &bad[..]).await.is_err());
+        let get = GetHeader {
+            epoch: None,
+            id: id(),
+            verify: true,
+        }
+        .encode();
+        let mut bad_check = get.to_vec();
+        bad_check[GET_LEN - 1] = 2;
+        let get_truncated = &get[..GET_LEN - 1];
+        for bad in [
+            &wrong_tag[..],
+            &wrong_flag[..],
+            &bad_owner[..],
+            truncated,
+            &bad_check[..],
+            get_truncated,
+        ] {
+            assert!(Frame::read(&mut &bad[..]).await.is_err());
         }
     }
 }

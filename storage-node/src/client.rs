@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use crate::antientropy::{CellRequest, DigestRequest, Digests, Record};
 use crate::auth::{ClusterKey, HEADER};
-use crate::chunk_stream::{self, PutHeader, StreamPool};
+use crate::chunk_stream::{self, Exchange, GetHeader, PutHeader, StreamPool};
+use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, References, RefsRequest, Removed, SweepRequest};
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
@@ -298,57 +299,101 @@ impl NodeClient {
         data: Bytes,
         owner: Option<&str>,
     ) -> Result<(), RpcError> {
-        if !self.streams.unsupported() && data.len() <= MAX_CHUNK_BYTES {
+        if data.len() <= MAX_CHUNK_BYTES {
             let header = PutHeader {
                 epoch: self.epochs.as_ref().map(|e| e.ours.load(Ordering::SeqCst)),
                 id,
                 owner: owner.map(str::to_string),
                 len: data.len() as u32,
             };
-            let sent = tokio::time::timeout(self.timeouts.chunk, self.stream_put(&header, &data))
-                .await
-                .map_err(|_| RpcError::Timeout(self.address.clone()))?;
-            match sent {
-                Err(None) => self.streams.mark_unsupported(),
-                Err(Some(e)) => return Err(e),
-                Ok(answer) => {
-                    if let Some(e) = &self.epochs {
-                        e.saw(answer.epoch);
-                    }
-                    if answer.status != StatusCode::NO_CONTENT.as_u16() {
-                        return Err(RpcError::Status(
-                            self.address.clone(),
-                            answer.status,
-                            answer.message,
-                        ));
-                    }
-                    return Ok(());
-                }
+            if let Some(answer) = self.on_stream(Exchange::Put(&header, &data)).await? {
+                return match answer.0.status {
+                    204 => Ok(()),
+                    _ => Err(self.stream_error(answer.0)),
+                };
             }
         }
         self.put_chunk_http(id, data, owner).await
     }
 
-    /// Sends a chunk on a pooled stream, or on a new one when none is idle or the pooled one
-    /// turns out closed (a chunk PUT may be repeated: same id, same bytes). `Err(None)`: the
-    /// node serves no streams.
-    async fn stream_put(
+    /// Reads a chunk into an aligned buffer that the caller may open in place; `None` when the
+    /// node does not hold it. With `verify` the node checks the bytes against its checksum
+    /// first; without, it sends its copy as it is, for callers that authenticate what they
+    /// read (sealed chunks) and so find a bad copy themselves. On a chunk stream unless the
+    /// node serves none.
+    pub async fn read_chunk(
         &self,
-        header: &PutHeader,
-        data: &Bytes,
-    ) -> Result<chunk_stream::Answer, Option<RpcError>> {
+        id: ChunkId,
+        verify: bool,
+    ) -> Result<Option<DirectBuffer>, RpcError> {
+        let header = GetHeader {
+            epoch: self.epochs.as_ref().map(|e| e.ours.load(Ordering::SeqCst)),
+            id,
+            verify,
+        };
+        match self.on_stream(Exchange::Get(&header)).await? {
+            Some((answer, data)) => match answer.status {
+                200 => Ok(data),
+                404 => Ok(None),
+                _ => Err(self.stream_error(answer)),
+            },
+            None => Ok(self
+                .get_chunk(id)
+                .await?
+                .map(|data| DirectBuffer::copy_of(&data))),
+        }
+    }
+
+    /// Sends `request` on a chunk stream within the chunk timeout and notes the node's epoch
+    /// from the answer. `None`: the node serves no streams (the caller uses HTTP/2).
+    async fn on_stream(
+        &self,
+        request: Exchange<'_>,
+    ) -> Result<Option<(chunk_stream::Answer, Option<DirectBuffer>)>, RpcError> {
+        if self.streams.unsupported() {
+            return Ok(None);
+        }
+        let sent = tokio::time::timeout(self.timeouts.chunk, self.stream_exchange(&request))
+            .await
+            .map_err(|_| RpcError::Timeout(self.address.clone()))?;
+        match sent {
+            Err(None) => {
+                self.streams.mark_unsupported();
+                Ok(None)
+            }
+            Err(Some(e)) => Err(e),
+            Ok(answered) => {
+                if let Some(e) = &self.epochs {
+                    e.saw(answered.0.epoch);
+                }
+                Ok(Some(answered))
+            }
+        }
+    }
+
+    fn stream_error(&self, answer: chunk_stream::Answer) -> RpcError {
+        RpcError::Status(self.address.clone(), answer.status, answer.message)
+    }
+
+    /// Sends a request on a pooled stream, or on a new one when none is idle or the pooled one
+    /// turns out closed (chunk PUTs and GETs may be repeated: same id, same bytes). `Err(None)`:
+    /// the node serves no streams.
+    async fn stream_exchange(
+        &self,
+        request: &Exchange<'_>,
+    ) -> Result<(chunk_stream::Answer, Option<DirectBuffer>), Option<RpcError>> {
         if let Some(mut stream) = self.streams.take() {
-            if let Ok(answer) = chunk_stream::put(&mut stream, header, data).await {
+            if let Ok(answered) = chunk_stream::exchange(&mut stream, request).await {
                 self.streams.give_back(stream);
-                return Ok(answer);
+                return Ok(answered);
             }
         }
         let mut stream = self.open_stream().await?;
-        let answer = chunk_stream::put(&mut stream, header, data)
+        let answered = chunk_stream::exchange(&mut stream, request)
             .await
             .map_err(|e| Some(RpcError::Unreachable(self.address.clone(), e.to_string())))?;
         self.streams.give_back(stream);
-        Ok(answer)
+        Ok(answered)
     }
 
     /// Connects (inside TLS when the node serves it) and opens a chunk stream.

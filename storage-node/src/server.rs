@@ -30,6 +30,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::os::fd::AsRawFd;
 use tokio::net::TcpListener;
 
 use crate::antientropy::{CellRequest, DigestRequest};
@@ -188,9 +189,12 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let result = match acceptor {
-                None => serve_connection(stream, state, peer).await,
+                None => {
+                    let socket = chunk_stream::PlainSocket(stream.as_raw_fd());
+                    serve_connection(stream, state, peer, Some(socket)).await
+                }
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls) => serve_connection(tls, state, peer).await,
+                    Ok(tls) => serve_connection(tls, state, peer, None).await,
                     Err(e) => Err(e.into()),
                 },
             };
@@ -201,15 +205,21 @@ pub async fn serve(
     }
 }
 
+/// Serves one connection; `socket` is its TCP socket when no TLS sits between (chunk streams
+/// upgraded from it send files on it).
 async fn serve_connection<IO>(
     io: IO,
     state: Arc<NodeState>,
     peer: SocketAddr,
+    socket: Option<chunk_stream::PlainSocket>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        if let Some(socket) = socket {
+            req.extensions_mut().insert(socket);
+        }
         let state = state.clone();
         async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
     });
@@ -403,7 +413,7 @@ async fn message<T: serde::de::DeserializeOwned>(
 
 /// Runs a blocking store call off the async threads; a failure (logged when the store's)
 /// comes back as its message, the body of a 500.
-async fn run_store<T, F>(state: &NodeState, f: F) -> Result<T, String>
+pub(crate) async fn run_store<T, F>(state: &NodeState, f: F) -> Result<T, String>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,

@@ -165,6 +165,72 @@ async fn chunks_cross_pooled_streams_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_gets_on_streams_send_files_and_check_when_asked() {
+    let node = Node::start();
+    let client = node.client();
+    let sizes = [0, 1, 4095, 4097, (4 << 20) + 3];
+    for (i, len) in sizes.into_iter().enumerate() {
+        client
+            .put_chunk(chunk(i as u32), body(i as u32, len))
+            .await
+            .unwrap();
+    }
+    // Sent as files (unchecked) and as checked bytes, all on the one stream the PUTs used.
+    for verify in [false, true] {
+        for (i, len) in sizes.into_iter().enumerate() {
+            let read = client.read_chunk(chunk(i as u32), verify).await.unwrap();
+            assert_eq!(&read.unwrap()[..], &body(i as u32, len)[..], "chunk {i}");
+        }
+    }
+    assert!(client.read_chunk(chunk(99), false).await.unwrap().is_none());
+    assert_eq!(node.requests("chunk_stream", "101"), 1);
+    assert_eq!(node.requests("get_chunk", "200"), 2 * sizes.len() as u64);
+    assert_eq!(node.requests("get_chunk", "404"), 1);
+
+    // A rotten copy: sent as it is when unchecked (the reader authenticates it), answered as
+    // missing and marked bad when checked.
+    let id = chunk(4);
+    let hex = id.to_hex();
+    let file = node
+        .dir
+        .path()
+        .join("data/chunk-files")
+        .join(&hex[..2])
+        .join(&hex);
+    let mut rotten = std::fs::read(&file).unwrap();
+    rotten[1000] ^= 1;
+    std::fs::write(&file, &rotten).unwrap();
+    let read = client.read_chunk(id, false).await.unwrap().unwrap();
+    assert_eq!(&read[..], &rotten[..]);
+    assert!(client.read_chunk(id, true).await.unwrap().is_none());
+    assert_eq!(client.bad_chunks().await.unwrap(), vec![id]);
+
+    // A stale epoch gets its 409 on the stream, which carries on.
+    let map = placement::ClusterMap::from_yaml(&format!(
+        "epoch: 5\nreplication: {{ n: 1, w: 1, r: 1 }}\nnodes:\n  - {{ id: n1, address: '{}', zone: z1 }}\n",
+        node.address
+    ))
+    .unwrap();
+    client
+        .offer_map(&placement::MapState::settled(map))
+        .await
+        .unwrap();
+    let epochs = Arc::new(Epochs::default());
+    epochs.ours.store(5, Ordering::SeqCst);
+    let gateway = node.client().with_epochs(epochs.clone());
+    assert!(gateway.read_chunk(chunk(1), false).await.unwrap().is_some());
+    epochs.ours.store(4, Ordering::SeqCst);
+    assert!(matches!(
+        gateway.read_chunk(chunk(1), false).await,
+        Err(RpcError::Status(_, 409, _))
+    ));
+    epochs.ours.store(5, Ordering::SeqCst);
+    let read = gateway.read_chunk(chunk(1), false).await.unwrap().unwrap();
+    assert_eq!(&read[..], &body(1, 1)[..]);
+    assert_eq!(node.requests("get_chunk", "409"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hinted_writes_and_stale_epochs_are_answered_on_streams() {
     let node = Node::start();
     let client = node.client();
