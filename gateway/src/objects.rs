@@ -294,12 +294,18 @@ pub fn new_manifest(
 /// One stretch of stored bytes a read needs: where it is, how it is sealed, and which
 /// plaintext bytes of it the range wants.
 struct Piece {
-    /// `None`: the manifest's inline bytes.
-    chunk: Option<ChunkId>,
+    stored: Stored,
     /// Plaintext offsets wanted, relative to the chunk.
     within: Range<usize>,
     /// How to open it; `None` for data stored before encryption existed.
     open: Option<Opening>,
+}
+
+/// Where a piece's stored bytes are.
+enum Stored {
+    /// The manifest's inline bytes, copied once into the buffer they are opened in.
+    Inline(DirectBuffer),
+    Chunk(ChunkId),
 }
 
 struct Opening {
@@ -329,10 +335,10 @@ pub fn read_range(
         })
     };
     let pieces: Vec<Piece> = match &manifest.layout {
-        Layout::Inline(_) => {
+        Layout::Inline(data) => {
             let extent = sealing.map(|s| (s.data_version, s.nonce_base));
             vec![Piece {
-                chunk: None,
+                stored: Stored::Inline(DirectBuffer::copy_of(data)),
                 within: range.start as usize..range.end as usize,
                 open: extent.map(|(version, nonce_base)| Opening {
                     extent: object_extent(0, version, Some(nonce_base)).expect("sealed"),
@@ -384,15 +390,10 @@ pub fn read_range(
             pieces
         }
     };
-    let inline = match &manifest.layout {
-        Layout::Inline(data) => Bytes::copy_from_slice(data),
-        _ => Bytes::new(),
-    };
     // Sync for response bodies: the chunk reads hold node streams, which are only Send.
     let chunks = futures::stream::iter(pieces).map(move |piece| {
         let cluster = cluster.clone();
         let key = key.clone();
-        let inline = inline.clone();
         let metrics = cluster.metrics.clone();
         async move {
             // Nodes check unsealed chunks against their checksums; sealed ones are
@@ -424,9 +425,9 @@ pub fn read_range(
                     (Some(_), None) => Err("no data key for a sealed object".into()),
                 }
             };
-            match piece.chunk {
-                None => open(DirectBuffer::copy_of(&inline)).map_err(std::io::Error::other),
-                Some(id) => cluster
+            match piece.stored {
+                Stored::Inline(data) => open(data).map_err(std::io::Error::other),
+                Stored::Chunk(id) => cluster
                     .get_chunk_checked(id, node_checks, open)
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string())),
@@ -465,7 +466,7 @@ impl ChunkRun {
                 let from = start.max(chunk_start) - chunk_start;
                 let to = end.min(chunk_start + cs) - chunk_start;
                 Piece {
-                    chunk: Some(ChunkId {
+                    stored: Stored::Chunk(ChunkId {
                         version: self.version,
                         part: self.part,
                         index,

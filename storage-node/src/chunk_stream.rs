@@ -355,9 +355,10 @@ async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
             Err(why) => (state.answer(StatusCode::INTERNAL_SERVER_ERROR, &why), None),
         }
     };
+    let sent = chunk.as_ref().map_or(0, ChunkToSend::len);
     let mut head = BytesMut::from(&answer.encode()[..]);
-    if let Some(chunk) = &chunk {
-        head.put_u32(chunk.len() as u32);
+    if chunk.is_some() {
+        head.put_u32(sent as u32);
     }
     stream.write_all(&head).await?;
     match chunk {
@@ -370,11 +371,7 @@ async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     stream.flush().await?;
-    if answer.status == StatusCode::OK.as_u16() {
-        state.metrics.bytes_out.inc_by(u64::from(u32::from_be_bytes(
-            head[head.len() - 4..].try_into().expect("4 bytes"),
-        )));
-    }
+    state.metrics.bytes_out.inc_by(sent);
     state.metrics.observe(
         "get_chunk",
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

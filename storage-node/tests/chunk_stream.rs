@@ -71,6 +71,26 @@ impl Node {
         NodeClient::new(&self.address, ClusterKey::new(SECRET), Timeouts::default())
     }
 
+    /// Gives the node a one-node map at epoch 5.
+    async fn move_to_epoch_5(&self) {
+        let map = placement::ClusterMap::from_yaml(&format!(
+            "epoch: 5\nreplication: {{ n: 1, w: 1, r: 1 }}\nnodes:\n  - {{ id: n1, address: '{}', zone: z1 }}\n",
+            self.address
+        ))
+        .unwrap();
+        self.client()
+            .offer_map(&placement::MapState::settled(map))
+            .await
+            .unwrap();
+    }
+
+    /// A client that sends the epoch held in the returned cell (set to `epoch`).
+    fn client_at(&self, epoch: u64) -> (NodeClient, Arc<Epochs>) {
+        let epochs = Arc::new(Epochs::default());
+        epochs.ours.store(epoch, Ordering::SeqCst);
+        (self.client().with_epochs(epochs.clone()), epochs)
+    }
+
     /// The value of `s3store_node_requests_total` for `op` and `status`.
     fn requests(&self, op: &str, status: &str) -> u64 {
         let text = http_get(&self.address, "/metrics");
@@ -206,18 +226,8 @@ async fn chunk_gets_on_streams_send_files_and_check_when_asked() {
     assert_eq!(client.bad_chunks().await.unwrap(), vec![id]);
 
     // A stale epoch gets its 409 on the stream, which carries on.
-    let map = placement::ClusterMap::from_yaml(&format!(
-        "epoch: 5\nreplication: {{ n: 1, w: 1, r: 1 }}\nnodes:\n  - {{ id: n1, address: '{}', zone: z1 }}\n",
-        node.address
-    ))
-    .unwrap();
-    client
-        .offer_map(&placement::MapState::settled(map))
-        .await
-        .unwrap();
-    let epochs = Arc::new(Epochs::default());
-    epochs.ours.store(5, Ordering::SeqCst);
-    let gateway = node.client().with_epochs(epochs.clone());
+    node.move_to_epoch_5().await;
+    let (gateway, epochs) = node.client_at(5);
     assert!(gateway.read_chunk(chunk(1), false).await.unwrap().is_some());
     epochs.ours.store(4, Ordering::SeqCst);
     assert!(matches!(
@@ -249,19 +259,9 @@ async fn hinted_writes_and_stale_epochs_are_answered_on_streams() {
     );
     assert_eq!(node.requests("put_chunk", "204"), 1);
 
-    let map = placement::ClusterMap::from_yaml(&format!(
-        "epoch: 5\nreplication: {{ n: 1, w: 1, r: 1 }}\nnodes:\n  - {{ id: n1, address: '{}', zone: z1 }}\n",
-        node.address
-    ))
-    .unwrap();
-    client
-        .offer_map(&placement::MapState::settled(map))
-        .await
-        .unwrap();
+    node.move_to_epoch_5().await;
     // A gateway still at epoch 4 is told to catch up, on an open stream or a new one.
-    let epochs = Arc::new(Epochs::default());
-    epochs.ours.store(4, Ordering::SeqCst);
-    let behind = node.client().with_epochs(epochs.clone());
+    let (behind, epochs) = node.client_at(4);
     for _ in 0..2 {
         match behind.put_chunk(chunk(2), body(2, 100)).await {
             Err(RpcError::Status(_, 409, message)) => assert!(message.contains("epoch 5")),
