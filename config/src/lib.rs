@@ -250,22 +250,25 @@ pub struct GatewayConfig {
 }
 
 /// Garbage collection: after a complete anti-entropy pass, at most every `every_seconds`
-/// (0 turns it off), remove orphan chunks, tombstones, ended upload records and conditional
-/// write promises older than `grace_seconds`. The grace must outlast the slowest request and at
-/// least two anti-entropy cycles (a deletion must have reached every replica before its
-/// tombstone goes).
+/// (0 turns it off), remove tombstones, ended upload records and conditional write promises
+/// older than `grace_seconds` (at least two anti-entropy cycles: a deletion must have reached
+/// every replica before its tombstone goes), and superseded object versions and orphan chunks
+/// older than `reclaim_grace_seconds`, which must outlast the slowest request (a GET still
+/// streaming a replaced version, a PUT whose chunks are not yet in a manifest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GcConfig {
     pub grace_seconds: f64,
     pub every_seconds: f64,
+    pub reclaim_grace_seconds: f64,
 }
 
 impl Default for GcConfig {
     fn default() -> Self {
         GcConfig {
             grace_seconds: 86_400.0,
-            every_seconds: 3_600.0,
+            every_seconds: 600.0,
+            reclaim_grace_seconds: 900.0,
         }
     }
 }
@@ -387,7 +390,8 @@ impl GatewayConfig {
             return Err("inline_threshold: must not exceed chunk_size".into());
         }
         let gc = &self.garbage_collection;
-        if !(gc.every_seconds >= 0.0 && gc.grace_seconds >= 0.0) {
+        if !(gc.every_seconds >= 0.0 && gc.grace_seconds >= 0.0 && gc.reclaim_grace_seconds >= 0.0)
+        {
             return Err("garbage_collection: seconds must not be negative".into());
         }
         if gc.every_seconds > 0.0 && gc.grace_seconds < 2.0 * self.anti_entropy_seconds {

@@ -72,8 +72,7 @@ async fn copy_newest(
             let Some(m) = cluster.node(from).get_manifest(bucket, key).await? else {
                 return Ok(false);
             };
-            let reply = cluster.node(to).put_manifest(&m).await?;
-            cluster.collect_superseded(&m, vec![reply]);
+            cluster.node(to).put_manifest(&m).await?;
         }
         Named::Bucket(bucket) => {
             let Some(record) = cluster.node(from).get_bucket(bucket).await? else {

@@ -2,11 +2,12 @@
 //! them.
 //!
 //! * Writes go to the key's `n` owners in parallel and succeed after `w` durable acks; the rest
-//!   finish in the background. A manifest write that misses its quorum is undone on the nodes
-//!   that took it, so a failed PUT never becomes visible later.
-//! * Reads ask the `n` owners, decide after `r` answers (newest version wins), and once every
-//!   owner has answered, rewrite the newest version onto owners that were stale or empty
-//!   (read repair).
+//!   finish in the background. A manifest write also needs a majority of the owners to take it
+//!   as their newest version, and is stamped again when they refuse it as too old
+//!   ([`Cluster::put_manifest`]); a failed one is left as an unknown outcome, never undone.
+//! * Manifest reads ask the owners, decide after a majority (and `r`) answered, and return a
+//!   version only once a majority holds it ([`Cluster::get_manifest`]): linearizable per key.
+//!   Once every owner has answered, stale owners are repaired in the background.
 //! * Chunk reads try the owners one after the other and put a missing copy back.
 //! * Sloppy quorum: a write meant for an owner that is down (see [`crate::health`]) goes to a
 //!   stand-in, the next node of the preference list beyond the owners, with a hint naming the
@@ -27,9 +28,40 @@ use storage_node::auth::ClusterKey;
 use storage_node::client::{ClientTls, Epochs, NodeClient, RpcError, Timeouts};
 use storage_node::direct_buffer::DirectBuffer;
 use storage_node::model::{
-    BucketRecord, ChunkId, ListManifests, ListManifestsReply, Manifest, PutManifestReply,
+    BucketRecord, ChunkId, Layout as ManifestLayout, ListManifests, ListManifestsReply, Manifest,
+    Version, WriteMode, WriteReply,
 };
 
+/// How many times a plain write is stamped again after owners refused it as too old.
+const MAX_RESTAMPS: u32 = 8;
+/// How many rounds a read whose write-back met a newer version or a promise takes before it
+/// answers 503.
+const MAX_READ_ROUNDS: u32 = 12;
+
+/// How one attempt of a plain manifest write ended.
+enum Attempt {
+    Written,
+    /// No owner can ever take it; stamp above this.
+    Dead(Version),
+    /// Some owners took it, every owner answered, and a conditional writer's promise refused
+    /// it: it may yet be decided, so its fate is settled with the owners.
+    Contended,
+    /// Some owner did not answer: the outcome is unknown (this many owners took it).
+    Unknown(usize),
+}
+
+/// How a read's write-back ended.
+enum WriteBack {
+    /// A majority of each owner group holds the version.
+    Done,
+    /// An owner holds a newer version: read again.
+    Newer,
+    /// An owner promised a conditional writer a higher ballot: decide with the owners.
+    Blocked,
+    Failed(ClusterError),
+}
+
+use crate::conditional::{Agreed, CasError};
 use crate::health::Health;
 use crate::hlc::Hlc;
 use crate::metrics::GatewayMetrics;
@@ -765,119 +797,235 @@ impl Cluster {
         });
     }
 
-    /// Writes a manifest (an object version or a tombstone) to its owners with quorum `w`. On
-    /// success the chunks of the versions it replaced are deleted; on failure the write is
-    /// undone where it landed.
-    pub async fn put_manifest(self: &Arc<Self>, m: Manifest) -> Result<(), ClusterError> {
-        let shared = Arc::new(m);
-        let sent = shared.clone();
-        let g = self
-            .write_quorum(
-                &Manifest::placement_key(&shared.bucket, &shared.key),
-                move |node, owner| {
-                    let m = sent.clone();
-                    async move {
-                        match owner {
-                            Some(owner) => node.put_hinted_manifest(&owner, &m).await,
-                            None => node.put_manifest(&m).await,
-                        }
-                    }
-                },
-            )
-            .await;
-        if g.ok.len() < self.w() {
-            let err = self.quorum_error("put_manifest", &g, self.w());
-            self.undo_manifest(&shared, g).await;
-            return Err(err);
+    /// A majority of `n`: how many owners must hold a manifest version for it to count as
+    /// written, and how many a read must hear from.
+    pub fn majority(&self) -> usize {
+        self.n() / 2 + 1
+    }
+
+    /// Writes a new manifest version (an object or a tombstone) and returns it as written. It
+    /// is stamped now, at commit, so of two overlapping writes the one that completes last
+    /// wins; `m.version` on entry is the version its bytes were stored under (kept as the
+    /// data version and as the write's origin). Done when a majority of the owners and `w`
+    /// targets in all (stand-ins included) hold it. An owner refuses a version below one it
+    /// holds or a ballot it promised. The write is stamped again above what they reported only
+    /// when the attempt is provably dead: every owner answered, and either none took it or
+    /// every refusal names a newer stored version (those owners will never take it, and no
+    /// read or conditional writer ever copies a value to them that they hold a newer one
+    /// over). Otherwise the client gets 503: the attempt may still be decided by a reader's
+    /// write-back, its outcome is unknown. Nothing is undone; what lost is a superseded version
+    /// for the collector.
+    pub async fn put_manifest(self: &Arc<Self>, mut m: Manifest) -> Result<Manifest, ClusterError> {
+        if let ManifestLayout::Chunked { data, .. } = &mut m.layout {
+            data.get_or_insert(m.version);
         }
-        let cluster = self.clone();
-        tokio::spawn(async move {
-            let mut replies: Vec<PutManifestReply> = g.ok.into_iter().map(|(_, r)| r).collect();
-            let mut rest = g.rest;
-            while let Some((_, result)) = rest.next().await {
-                if let Ok(r) = result {
-                    replies.push(r);
+        let origin = *m.origin.get_or_insert(m.version);
+        for _ in 0..MAX_RESTAMPS {
+            m.version = self.hlc.version();
+            match self.write_manifest_once(&m).await? {
+                Attempt::Written => return Ok(m),
+                Attempt::Dead(floor) => self.hlc.observe(floor.hlc),
+                Attempt::Contended => {
+                    // Decide the attempt's fate with the owners, then write if it was not
+                    // decided: one agreed write (`Cluster::agree`).
+                    let landed = vec![m.clone()];
+                    let proposal = m.clone();
+                    return match self
+                        .agree_after(&m.bucket, &m.key, origin, landed, |_| {
+                            Ok(Some(proposal.clone()))
+                        })
+                        .await
+                    {
+                        Ok(Agreed::Written(w)) => Ok(w),
+                        Ok(Agreed::Kept(_)) => unreachable!("the decision always writes"),
+                        Err(CasError::Cluster(e)) => Err(e),
+                        Err(other) => Err(ClusterError::Quorum {
+                            kind: "put_manifest",
+                            ok: 0,
+                            needed: self.majority(),
+                            errors: other.to_string(),
+                        }),
+                    };
+                }
+                Attempt::Unknown(applied) => {
+                    self.metrics
+                        .quorum_failures
+                        .with_label_values(&["put_manifest"])
+                        .inc();
+                    return Err(ClusterError::Quorum {
+                        kind: "put_manifest",
+                        ok: applied,
+                        needed: self.majority(),
+                        errors: "an owner did not answer after others took it: outcome unknown"
+                            .into(),
+                    });
                 }
             }
-            cluster.collect_superseded(&shared, replies);
+        }
+        self.metrics
+            .quorum_failures
+            .with_label_values(&["put_manifest"])
+            .inc();
+        Err(ClusterError::Quorum {
+            kind: "put_manifest",
+            ok: 0,
+            needed: self.majority(),
+            errors: "newer writes kept overtaking this one".into(),
+        })
+    }
+
+    /// One attempt of [`Cluster::put_manifest`].
+    async fn write_manifest_once(&self, m: &Manifest) -> Result<Attempt, ClusterError> {
+        let placement_key = Manifest::placement_key(&m.bucket, &m.key);
+        let owners = self.owners(&placement_key);
+        let need_owners = self.majority().min(owners.len());
+        let targets = self.write_targets(&placement_key);
+        let sent = Arc::new(m.clone());
+        let mut pending = self.fan_out_to(&targets, move |node, owner| {
+            let m = sent.clone();
+            async move {
+                match owner {
+                    Some(owner) => node.put_hinted_manifest(&owner, &m).await,
+                    None => node.write_manifest(&m, WriteMode::New).await,
+                }
+            }
         });
-        Ok(())
-    }
-
-    /// Removes a manifest version from the nodes that accepted it (and from those still
-    /// answering), so a write that failed its quorum never surfaces through read repair.
-    async fn undo_manifest(&self, m: &Manifest, g: Gathered<PutManifestReply>) {
-        let mut targets: Vec<usize> = g.ok.iter().map(|(i, _)| *i).collect();
-        let mut rest = g.rest;
-        while let Some((i, result)) = rest.next().await {
-            if result.is_ok() {
-                targets.push(i);
+        let total = targets.len();
+        let (mut applied, mut owners_applied, mut answered, mut owners_answered) = (0, 0, 0, 0);
+        let mut floor: Option<Version> = None;
+        // Whether an owner refused for a promise rather than a newer version.
+        let mut promise_refusal = false;
+        let mut failed = Vec::new();
+        while let Some((i, result)) = pending.next().await {
+            answered += 1;
+            let is_owner = owners.contains(&i);
+            owners_answered += usize::from(is_owner);
+            match result {
+                Ok(reply) if reply.applied => {
+                    applied += 1;
+                    owners_applied += usize::from(is_owner);
+                }
+                Ok(reply) => {
+                    floor = floor.max(reply.floor());
+                    promise_refusal |= is_owner && reply.newest.is_none_or(|n| n < m.version);
+                }
+                Err(e) => failed.push((i, e)),
+            }
+            if owners_applied >= need_owners && applied >= self.w() {
+                tokio::spawn(pending.for_each(|_| async {}));
+                return Ok(Attempt::Written);
+            }
+            let owners_left =
+                targets.iter().filter(|t| owners.contains(&t.node)).count() - owners_answered;
+            if owners_applied + owners_left < need_owners || applied + (total - answered) < self.w()
+            {
+                break;
             }
         }
-        let undo: FuturesUnordered<_> = targets
-            .into_iter()
-            .map(|i| {
-                let node = self.node(i);
-                let (bucket, key, version) = (m.bucket.clone(), m.key.clone(), m.version);
-                async move {
-                    if let Err(e) = node.remove_manifest_version(&bucket, &key, version).await {
-                        tracing::warn!("could not undo a failed write on {}: {e}", node.address());
-                    }
+        // Wait for every owner: whether the attempt is dead depends on all of them.
+        while let Some((i, result)) = pending.next().await {
+            let is_owner = owners.contains(&i);
+            match result {
+                Ok(reply) if reply.applied => owners_applied += usize::from(is_owner),
+                Ok(reply) => {
+                    floor = floor.max(reply.floor());
+                    promise_refusal |= is_owner && reply.newest.is_none_or(|n| n < m.version);
                 }
-            })
-            .collect();
-        undo.collect::<Vec<_>>().await;
-    }
-
-    /// Deletes the chunks of versions strictly older than `winner` that nodes reported replaced.
-    pub(crate) fn collect_superseded(
-        self: &Arc<Self>,
-        winner: &Manifest,
-        replies: Vec<PutManifestReply>,
-    ) {
-        let mut seen = HashMap::new();
-        for reply in replies {
-            for old in reply.superseded {
-                if old.version < winner.version {
-                    seen.entry(old.version).or_insert(old);
-                }
+                Err(e) => failed.push((i, e)),
             }
         }
-        // A version may share chunks with the winner (a tagging change re-writes the manifest
-        // over the same bytes): those stay.
-        let keep: std::collections::HashSet<ChunkId> = winner.chunk_ids().into_iter().collect();
-        let ids: Vec<ChunkId> = seen
-            .values()
-            .flat_map(Manifest::chunk_ids)
-            .filter(|id| !keep.contains(id))
-            .collect();
-        self.delete_chunks(ids);
+        let owner_failed = failed.iter().any(|(i, _)| owners.contains(i));
+        if let Some(floor) = floor {
+            if owner_failed {
+                return Ok(Attempt::Unknown(owners_applied));
+            }
+            if owners_applied > 0 && promise_refusal {
+                return Ok(Attempt::Contended);
+            }
+            return Ok(Attempt::Dead(floor));
+        }
+        let g: Gathered<WriteReply> = Gathered {
+            ok: Vec::new(),
+            failed,
+            rest: FuturesUnordered::new(),
+        };
+        let mut err = self.quorum_error("put_manifest", &g, self.w().max(need_owners));
+        if let ClusterError::Quorum { ok, .. } = &mut err {
+            *ok = applied;
+        }
+        Err(err)
     }
 
-    /// The newest version of `bucket/key` among `r` owners (a tombstone included), repairing
-    /// owners found stale once all have answered.
+    /// The key's current version (a tombstone included), as a majority of the owners hold it.
+    /// When the replicas that answered agree, that is one round trip; when they disagree, the
+    /// newest version is first copied to a majority (under its own version; when a conditional
+    /// writer's promise stands in the way, the read waits a moment and starts again), so that
+    /// no later read can miss what this one returns. Owners found stale are repaired in the background.
     pub async fn get_manifest(
         self: &Arc<Self>,
         bucket: &str,
         key: &str,
     ) -> Result<Option<Manifest>, ClusterError> {
+        for round in 0..MAX_READ_ROUNDS {
+            let (newest, agreed, answers, sets) = self.read_manifest(bucket, key).await?;
+            if agreed {
+                return Ok(newest);
+            }
+            let newest = newest.expect("replicas that disagree hold something");
+            match self.write_back(&newest, &answers, &sets).await {
+                WriteBack::Done => return Ok(Some(newest)),
+                WriteBack::Newer => {}
+                // A conditional writer holds a promise: it decides within a round trip or two.
+                WriteBack::Blocked => {
+                    let ms = 1 + rand::random::<u64>() % (2u64 << round.min(5));
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                WriteBack::Failed(e) => return Err(e),
+            }
+        }
+        self.metrics
+            .quorum_failures
+            .with_label_values(&["get_manifest"])
+            .inc();
+        Err(ClusterError::Quorum {
+            kind: "get_manifest",
+            ok: 0,
+            needed: self.majority(),
+            errors: "replicas kept disagreeing while writes went on".into(),
+        })
+    }
+
+    /// One read round: the newest version among a majority (and `r`) of the owners, whether
+    /// every answer named that version, the answers, and the owner groups.
+    #[allow(clippy::type_complexity)]
+    async fn read_manifest(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+    ) -> Result<
+        (
+            Option<Manifest>,
+            bool,
+            Vec<(usize, Option<Version>)>,
+            Vec<Vec<usize>>,
+        ),
+        ClusterError,
+    > {
         let placement_key = Manifest::placement_key(bucket, key);
-        let list = self.preference_list(&placement_key);
-        let owners: Vec<usize> = list[..self.n().min(list.len())].to_vec();
+        let owners = self.owners(&placement_key);
         // Every owner (one marked down may be back: it answers, or fails in the background
-        // without holding up the quorum), the stand-ins of those marked down, and the previous
-        // owners while data moves.
-        let stand_ins: Vec<usize> = self.targets_in(&list).iter().map(|t| t.node).collect();
-        let sets = self.read_sets(&placement_key, &stand_ins);
+        // without holding up the quorum), and the previous owners while data moves.
+        let sets = self.read_sets(&placement_key, &[]);
         let readers = union(&sets);
+        let need = self.r().max(self.majority());
         let (b, k) = (bucket.to_string(), key.to_string());
         let pending = self.fan_out_all(&readers, move |node| {
             let (b, k) = (b.clone(), k.clone());
             async move { node.get_manifest(&b, &k).await }
         });
-        let g = gather_sets(pending, &sets, self.r()).await;
-        if !satisfied(&sets, &g.answered(), self.r()) {
-            return Err(self.quorum_error("get_manifest", &g, self.r()));
+        let g = gather_sets(pending, &sets, need).await;
+        if !satisfied(&sets, &g.answered(), need) {
+            return Err(self.quorum_error("get_manifest", &g, need));
         }
         let newest =
             g.ok.iter()
@@ -887,6 +1035,12 @@ impl Cluster {
         if let Some(m) = &newest {
             self.hlc.observe(m.version.hlc);
         }
+        let newest_version = newest.as_ref().map(|m| m.version);
+        let answers: Vec<(usize, Option<Version>)> =
+            g.ok.iter()
+                .map(|(i, m)| (*i, m.as_ref().map(|m| m.version)))
+                .collect();
+        let agreed = answers.iter().all(|(_, v)| *v == newest_version);
         let cluster = self.clone();
         tokio::spawn(async move {
             let mut answers = g.ok;
@@ -898,7 +1052,61 @@ impl Cluster {
             }
             cluster.repair_manifests(answers, owners).await;
         });
-        Ok(newest)
+        Ok((newest, agreed, answers, sets))
+    }
+
+    /// Copies `newest` to the owners that did not answer with it, until a majority of each
+    /// group holds it.
+    async fn write_back(
+        &self,
+        newest: &Manifest,
+        answers: &[(usize, Option<Version>)],
+        sets: &[Vec<usize>],
+    ) -> WriteBack {
+        let mut holders: Vec<usize> = answers
+            .iter()
+            .filter(|(_, v)| *v == Some(newest.version))
+            .map(|(i, _)| *i)
+            .collect();
+        let targets: Vec<usize> = union(sets)
+            .into_iter()
+            .filter(|i| !holders.contains(i))
+            .collect();
+        let sent = Arc::new(newest.clone());
+        let mut pending = self.fan_out(&targets, move |node| {
+            let m = sent.clone();
+            async move { node.put_manifest(&m).await }
+        });
+        let need = self.majority();
+        let (mut newer, mut blocked) = (false, false);
+        let mut failed = Vec::new();
+        while let Some((i, result)) = pending.next().await {
+            match result {
+                Ok(reply) if reply.applied => {
+                    holders.push(i);
+                    self.metrics.read_repairs.inc();
+                }
+                Ok(reply) if reply.newest > Some(newest.version) => newer = true,
+                Ok(_) => blocked = true,
+                Err(e) => failed.push((i, e)),
+            }
+            if satisfied(sets, &holders, need) {
+                tokio::spawn(pending.for_each(|_| async {}));
+                return WriteBack::Done;
+            }
+        }
+        if newer {
+            WriteBack::Newer
+        } else if blocked {
+            WriteBack::Blocked
+        } else {
+            let g: Gathered<WriteReply> = Gathered {
+                ok: Vec::new(),
+                failed,
+                rest: FuturesUnordered::new(),
+            };
+            WriteBack::Failed(self.quorum_error("get_manifest", &g, need))
+        }
     }
 
     /// Rewrites the newest version onto owners that answered with an older one or none
@@ -919,7 +1127,11 @@ impl Cluster {
         for (i, held) in answers {
             if owners.contains(&i)
                 && held.as_ref().map(|m| m.version) != Some(newest.version)
-                && self.node(i).put_manifest(&newest).await.is_ok()
+                && self
+                    .node(i)
+                    .put_manifest(&newest)
+                    .await
+                    .is_ok_and(|r| r.applied)
             {
                 self.metrics.read_repairs.inc();
             }

@@ -17,19 +17,28 @@
 //!
 //! A lost race (refused promises or accepts) retries with a higher ballot after a random
 //! backoff; after a few attempts the client gets 409 `ConditionalRequestConflict`, as AWS
-//! answers concurrent conditional writes. Attempts that did not win are removed from the owners
-//! again, and their bytes are freed by the caller.
+//! answers concurrent conditional writes (503 when an attempt of its own may have landed).
+//!
+//! Plain writes take part in the same order: a node refuses a new version below a ballot it
+//! promised or below a version it holds (`storage_node::model::WriteMode`). An answer never
+//! rests on a value only some owners hold: when the promises disagree, the newest value is
+//! copied to a majority first, under its own version ([`Cluster::agree`]). A value is never
+//! stamped anew before it is decided, so a writer whose attempt is provably dead may stamp
+//! it again without it ever appearing twice. Nothing is removed: values that lost are
+//! superseded versions, reclaimed by the collector.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use storage_node::model::{AcceptReply, Layout, Manifest, Prepare, PrepareReply, Version};
+use storage_node::model::{
+    Layout, Manifest, Prepare, PrepareReply, Version, WriteMode, WriteReply,
+};
 
 use crate::cluster::{gather_all, satisfied, union, Cluster, ClusterError};
 
-/// How many ballots a writer tries before answering 409.
-const MAX_ATTEMPTS: u32 = 10;
+/// How many ballots a writer tries before giving up (tagging calls racing overwrites need
+/// many: every overwrite that lands between a promise and its accept costs one).
+const MAX_ATTEMPTS: u32 = 24;
 
 /// What a conditional write requires of the key's current object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +67,7 @@ pub enum CasError {
 }
 
 impl Condition {
-    fn check(&self, current: Option<&Manifest>) -> Result<(), CasError> {
+    pub(crate) fn check(&self, current: Option<&Manifest>) -> Result<(), CasError> {
         match (self, current) {
             (Condition::Absent, None) => Ok(()),
             (Condition::Absent, Some(_)) => Err(CasError::PreconditionFailed),
@@ -74,15 +83,38 @@ impl Condition {
 }
 
 async fn backoff(attempt: u32) {
-    let cap = 5u64 << attempt.min(6);
+    let cap = 5u64 << attempt.min(5);
     let ms = 2 + rand::random::<u64>() % cap;
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// `m` again under `version`: the same object (bytes, ETag, Last-Modified, origin), ordered
+/// at `version`.
+pub(crate) fn restamped(m: &Manifest, version: Version) -> Manifest {
+    let mut out = m.clone();
+    out.version = version;
+    if !m.deleted {
+        out.modified_ms = Some(m.modified_ms.unwrap_or(m.version.millis()));
+    }
+    if let Layout::Chunked { data, .. } = &mut out.layout {
+        data.get_or_insert(m.version);
+    }
+    out.origin.get_or_insert(m.version);
+    out
+}
+
+/// What an agreement round decided.
+pub enum Agreed {
+    /// The proposal was written (or had been, by an earlier attempt of the same operation).
+    Written(Manifest),
+    /// Nothing was written; the key's current object (tombstones as `None`) is decided.
+    Kept(Option<Manifest>),
 }
 
 impl Cluster {
     /// How many owners must promise and accept: a majority of `n`, and at least `w`.
     fn agreement_quorum(&self) -> usize {
-        (self.n() / 2 + 1).max(self.w())
+        self.majority().max(self.w())
     }
 
     /// Writes `m` if `condition` holds for the key's current object, deciding with the key's
@@ -90,29 +122,66 @@ impl Cluster {
     /// bytes were stored under; the written manifest gets the winning ballot as its version.
     pub async fn put_manifest_if(
         self: &Arc<Self>,
-        mut m: Manifest,
+        m: Manifest,
         condition: &Condition,
     ) -> Result<(), CasError> {
-        let origin = m.version;
-        m.origin = Some(origin);
-        if let Layout::Chunked { data, .. } = &mut m.layout {
-            data.get_or_insert(origin);
-        }
+        let (bucket, key) = (m.bucket.clone(), m.key.clone());
+        self.agree(&bucket, &key, m.version, |current| {
+            condition.check(current)?;
+            Ok(Some(m.clone()))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// One read-modify-write of `bucket/key`, agreed with the key's owners: `decide` sees the
+    /// current object (`None` when absent) and returns the manifest to write (its version is
+    /// replaced by the ballot), `None` to write nothing, or an error to refuse. `origin`
+    /// identifies the operation across attempts.
+    ///
+    /// An answer never rests on a value that only some owners hold: when the promises
+    /// disagree, the newest value is first copied to a majority under this ballot (its own
+    /// version kept: a value is never re-stamped before it is decided). An attempt of this
+    /// writer whose accept landed on some owners but not a majority is looked for in the next
+    /// prepare: held by a majority by then, it was decided and the write succeeded; otherwise a
+    /// refusal first buries it under a newer version of the decided value, so it can never
+    /// surface after the answer.
+    pub async fn agree(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        origin: Version,
+        decide: impl FnMut(Option<&Manifest>) -> Result<Option<Manifest>, CasError>,
+    ) -> Result<Agreed, CasError> {
+        self.agree_after(bucket, key, origin, Vec::new(), decide)
+            .await
+    }
+
+    /// [`Cluster::agree`] for an operation whose earlier attempts `landed` (its versions)
+    /// may have been taken by some owners.
+    pub(crate) async fn agree_after(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        origin: Version,
+        mut landed: Vec<Manifest>,
+        mut decide: impl FnMut(Option<&Manifest>) -> Result<Option<Manifest>, CasError>,
+    ) -> Result<Agreed, CasError> {
         // While data moves after a membership change, a majority of the owners under each map
         // must promise and accept (joint quorums), so no two writers can both win.
-        let sets = self.read_sets(&Manifest::placement_key(&m.bucket, &m.key), &[]);
+        let sets = self.read_sets(&Manifest::placement_key(bucket, key), &[]);
         let owners = union(&sets);
         let need = self.agreement_quorum();
-        let mut tried: Vec<Version> = Vec::new();
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
             let ballot = self.hlc.version();
             let prepare = Arc::new(Prepare {
-                bucket: m.bucket.clone(),
-                key: m.key.clone(),
+                bucket: bucket.to_string(),
+                key: key.to_string(),
                 ballot,
+                check: landed.iter().map(|m| m.version).collect(),
             });
             let answers = gather_all(self.fan_out(&owners, move |node| {
                 let q = prepare.clone();
@@ -120,9 +189,18 @@ impl Cluster {
             }))
             .await;
             if !satisfied(&sets, &answers.answered(), need) {
-                let err = self.quorum_error("cas_prepare", &answers, need);
-                self.undo_attempts(&m, &tried).await;
-                return Err(err.into());
+                return Err(self.quorum_error("cas_prepare", &answers, need).into());
+            }
+            for mine in &landed {
+                let holders: Vec<usize> = answers
+                    .ok
+                    .iter()
+                    .filter(|(_, r)| r.holds.contains(&mine.version))
+                    .map(|(i, _)| *i)
+                    .collect();
+                if satisfied(&sets, &holders, self.majority()) {
+                    return Ok(Agreed::Written(mine.clone()));
+                }
             }
             let (promised, promises): (Vec<usize>, Vec<PrepareReply>) = answers
                 .ok
@@ -133,81 +211,116 @@ impl Cluster {
             if !satisfied(&sets, &promised, need) {
                 continue; // a writer with a higher ballot is at work
             }
-            let current = promises
+            let newest = promises
                 .iter()
                 .filter_map(|r| r.current.as_ref())
                 .max_by_key(|c| c.version)
-                .filter(|c| !c.deleted);
-            let mine = current.is_some_and(|c| c.origin == Some(origin));
-            if !mine {
-                if let Err(e) = condition.check(current) {
-                    self.undo_attempts(&m, &tried).await;
-                    return Err(e);
+                .cloned();
+            let version_of = |m: Option<&Manifest>| m.map(|m| m.version);
+            let agreed = promises
+                .iter()
+                .all(|r| version_of(r.current.as_ref()) == version_of(newest.as_ref()));
+            if let Some(n) = &newest {
+                self.hlc.observe(n.version.hlc);
+                if !agreed && !self.copy_under(&sets, &owners, n, ballot).await {
+                    continue;
+                }
+                if n.origin == Some(origin) {
+                    return Ok(Agreed::Written(n.clone())); // an attempt of ours, decided now
                 }
             }
-            let proposal = Arc::new(Manifest {
-                version: ballot,
-                ..m.clone()
-            });
-            tried.push(ballot);
-            let sent = proposal.clone();
-            let answers = gather_all(self.fan_out(&owners, move |node| {
-                let m = sent.clone();
-                async move { node.accept(&m).await }
-            }))
-            .await;
-            let (took, accepted): (Vec<usize>, Vec<AcceptReply>) =
-                answers.ok.into_iter().filter(|(_, r)| r.accepted).unzip();
-            if satisfied(&sets, &took, need) {
-                self.collect_replaced(&proposal, origin, accepted);
-                return Ok(());
+            let current = newest.as_ref().filter(|c| !c.deleted);
+            let decision = decide(current);
+            match decision {
+                Ok(Some(mut proposal)) => {
+                    if let Layout::Chunked { data, .. } = &mut proposal.layout {
+                        data.get_or_insert(proposal.version);
+                    }
+                    proposal.version = ballot;
+                    proposal.origin = Some(origin);
+                    let (took, some) = self.accept(&sets, &owners, proposal.clone()).await;
+                    if took {
+                        return Ok(Agreed::Written(proposal));
+                    }
+                    if some {
+                        landed.push(proposal);
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    if !landed.is_empty() {
+                        // Bury our attempts under the decided value, stamped anew.
+                        let burial = match &newest {
+                            Some(n) => restamped(n, ballot),
+                            None => Manifest::tombstone(bucket, key, ballot),
+                        };
+                        if !self.accept(&sets, &owners, burial).await.0 {
+                            continue;
+                        }
+                    }
+                    return decision.map(|_| Agreed::Kept(current.cloned()));
+                }
             }
         }
-        self.undo_attempts(&m, &tried).await;
+        if !landed.is_empty() {
+            // An attempt may still be decided by another writer: the outcome is unknown.
+            return Err(CasError::Cluster(ClusterError::Quorum {
+                kind: "cas_accept",
+                ok: 0,
+                needed: need,
+                errors: "conditional writes on this key kept conflicting".into(),
+            }));
+        }
         Err(CasError::Conflict)
     }
 
-    /// Frees the chunks of the versions a decided write replaced, except this writer's own
-    /// earlier attempts (they share its chunks).
-    fn collect_replaced(
-        self: &Arc<Self>,
-        winner: &Manifest,
-        origin: Version,
-        replies: Vec<AcceptReply>,
-    ) {
-        let keep: std::collections::HashSet<_> = winner.chunk_ids().into_iter().collect();
-        let mut ids = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for old in replies.into_iter().flat_map(|r| r.superseded) {
-            if old.version < winner.version
-                && old.origin != Some(origin)
-                && seen.insert(old.version)
-            {
-                ids.extend(old.chunk_ids().into_iter().filter(|id| !keep.contains(id)));
-            }
-        }
-        self.delete_chunks(ids);
+    /// Phase two: whether a majority of each set accepted `m` (version = ballot), and
+    /// whether any owner took it.
+    async fn accept(&self, sets: &[Vec<usize>], owners: &[usize], m: Manifest) -> (bool, bool) {
+        let sent = Arc::new(m);
+        let answers = gather_all(self.fan_out(owners, move |node| {
+            let m = sent.clone();
+            async move { node.accept(&m).await }
+        }))
+        .await;
+        self.took(sets, &answers.ok, self.agreement_quorum())
     }
 
-    /// Removes the attempts of a write that did not win from every owner, so none of them
-    /// surfaces later through read repair.
-    async fn undo_attempts(&self, m: &Manifest, tried: &[Version]) {
-        if tried.is_empty() {
-            return;
-        }
-        let owners = self.all_owners(&Manifest::placement_key(&m.bucket, &m.key));
-        let (bucket, key) = (m.bucket.clone(), m.key.clone());
-        let tried = tried.to_vec();
-        let pending = self.fan_out(&owners, move |node| {
-            let (bucket, key, tried) = (bucket.clone(), key.clone(), tried.clone());
-            async move {
-                for v in tried {
-                    node.remove_manifest_version(&bucket, &key, v).await?;
-                }
-                Ok(())
+    /// Copies `m` (its version kept) to the owners as the writer holding `ballot`'s promise;
+    /// whether a majority of each set now holds it.
+    async fn copy_under(
+        &self,
+        sets: &[Vec<usize>],
+        owners: &[usize],
+        m: &Manifest,
+        ballot: Version,
+    ) -> bool {
+        let sent = Arc::new(m.clone());
+        let answers = gather_all(self.fan_out(owners, move |node| {
+            let m = sent.clone();
+            async move { node.write_manifest(&m, WriteMode::CopyUnder(ballot)).await }
+        }))
+        .await;
+        self.took(sets, &answers.ok, self.majority()).0
+    }
+
+    /// Whether the owners that applied a write satisfy `need` in each set, and whether any did.
+    fn took(
+        &self,
+        sets: &[Vec<usize>],
+        replies: &[(usize, WriteReply)],
+        need: usize,
+    ) -> (bool, bool) {
+        let took: Vec<usize> = replies
+            .iter()
+            .filter(|(_, r)| r.applied)
+            .map(|(i, _)| *i)
+            .collect();
+        for (_, r) in replies {
+            if let Some(floor) = r.floor() {
+                self.hlc.observe(floor.hlc);
             }
-        });
-        pending.for_each(|_| async {}).await;
+        }
+        (satisfied(sets, &took, need), !took.is_empty())
     }
 }
 

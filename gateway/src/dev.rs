@@ -61,6 +61,10 @@ fn write_if_missing(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A one-machine cluster gets its space back within minutes of an overwrite or a delete
+/// (production defaults wait longer: see `config::GcConfig`).
+const DEV_RECLAIM: &str = "anti_entropy_seconds: 15\ngarbage_collection: { grace_seconds: 3600, every_seconds: 30, reclaim_grace_seconds: 120 }\n";
+
 const ENCRYPTION_SECTION: &str =
     "encryption:\n  active_key: k1\n  master_keys:\n    - { id: k1, key: { file: master-key-1 } }\n";
 
@@ -112,7 +116,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     write_if_missing(
         &dir.join("gateway.yaml"),
         &format!(
-            "{gateway_tls}listen: \"127.0.0.1:{}\"\nregion: us-east-1\nvirtual_host_domain: {}\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n",
+            "{gateway_tls}listen: \"127.0.0.1:{}\"\nregion: us-east-1\nvirtual_host_domain: {}\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n{DEV_RECLAIM}",
             opts.s3_port, opts.domain
         ),
     )?;

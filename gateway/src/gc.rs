@@ -51,15 +51,17 @@ pub enum Skipped {
 /// Runs collections from the anti-entropy loop.
 pub struct Collector {
     grace: Duration,
+    reclaim_grace: Duration,
     every: Duration,
     last: Option<Instant>,
     shape: FilterShape,
 }
 
 impl Collector {
-    pub fn new(grace: Duration, every: Duration) -> Collector {
+    pub fn new(grace: Duration, reclaim_grace: Duration, every: Duration) -> Collector {
         Collector {
             grace,
+            reclaim_grace,
             every,
             last: None,
             shape: FilterShape {
@@ -76,23 +78,28 @@ impl Collector {
             return None;
         }
         self.last = Some(Instant::now());
-        let cutoff = cutoff_ms(SystemTime::now(), self.grace, pass.started);
-        Some(match collect_once(cluster, cutoff, &mut self.shape).await {
-            Ok(r) => {
-                let line = format!(
-                    "garbage collection: {} chunks, {} tombstones, {} uploads, {} promises removed",
-                    r.chunks, r.tombstones, r.uploads, r.promises
+        let cutoffs = Cutoffs {
+            records_ms: cutoff_ms(SystemTime::now(), self.grace, pass.started),
+            reclaim_ms: cutoff_ms(SystemTime::now(), self.reclaim_grace, pass.started),
+        };
+        Some(
+            match collect_once(cluster, cutoffs, &mut self.shape).await {
+                Ok(r) => {
+                    let line = format!(
+                    "garbage collection: {} chunks, {} superseded versions, {} tombstones, {} uploads, {} promises removed",
+                    r.chunks, r.superseded, r.tombstones, r.uploads, r.promises
                 );
-                if r != Removed::default() {
-                    tracing::info!("{line}");
+                    if r != Removed::default() {
+                        tracing::info!("{line}");
+                    }
+                    line
                 }
-                line
-            }
-            Err(why) => {
-                tracing::info!("garbage collection skipped: {why}");
-                format!("garbage collection skipped: {why}")
-            }
-        })
+                Err(why) => {
+                    tracing::info!("garbage collection skipped: {why}");
+                    format!("garbage collection skipped: {why}")
+                }
+            },
+        )
     }
 }
 
@@ -104,14 +111,22 @@ pub fn cutoff_ms(now: SystemTime, grace: Duration, pass_started: SystemTime) -> 
         .min(ms(pass_started))
 }
 
-/// One collection of everything older than `cutoff_ms`. `shape` is the filter size to use;
-/// it is resized for the next round from the number of references seen.
+/// What a collection removes: tombstones, ended uploads and promises older than `records_ms`;
+/// superseded versions (replaced before it) and orphan chunks older than `reclaim_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoffs {
+    pub records_ms: u64,
+    pub reclaim_ms: u64,
+}
+
+/// One collection. `shape` is the filter size to use; it is resized for the next round from
+/// the number of references seen.
 pub async fn collect_once(
     cluster: &Arc<Cluster>,
-    cutoff_ms: u64,
+    cutoffs: Cutoffs,
     shape: &mut FilterShape,
 ) -> Result<Removed, anyhow::Error> {
-    let result = collect(cluster, cutoff_ms, shape).await;
+    let result = collect(cluster, cutoffs, shape).await;
     let outcome = match &result {
         Ok(_) => "done",
         Err(_) => "skipped",
@@ -122,7 +137,7 @@ pub async fn collect_once(
 
 async fn collect(
     cluster: &Arc<Cluster>,
-    cutoff_ms: u64,
+    cutoffs: Cutoffs,
     shape: &mut FilterShape,
 ) -> Result<Removed, anyhow::Error> {
     let layout = cluster.layout();
@@ -140,6 +155,22 @@ async fn collect(
             Ok(_) => return Err(Skipped::Hints(id).into()),
             Err(_) => return Err(Skipped::NodeDown(id).into()),
         }
+    }
+
+    // Records first, so that the chunks of the versions collected now are orphans below.
+    let mut removed = Removed::default();
+    for &i in &nodes {
+        let collected = cluster
+            .node(i)
+            .gc_collect(&CollectRequest {
+                cutoff_ms: cutoffs.records_ms,
+                superseded_cutoff_ms: cutoffs.reclaim_ms,
+            })
+            .await?;
+        removed.tombstones += collected.tombstones;
+        removed.superseded += collected.superseded;
+        removed.uploads += collected.uploads;
+        removed.promises += collected.promises;
     }
 
     // Every node's references, in one filter; once more with a larger filter if this one
@@ -176,24 +207,17 @@ async fn collect(
         format: FILTER_FORMAT.into(),
         shape: used,
         words: words(&union),
-        cutoff_ms,
+        cutoff_ms: cutoffs.reclaim_ms,
     };
-    let mut removed = Removed::default();
     for &i in &nodes {
         let swept = cluster.node(i).gc_sweep(&sweep).await?;
-        let collected = cluster
-            .node(i)
-            .gc_collect(&CollectRequest { cutoff_ms })
-            .await?;
         removed.chunks += swept.chunks;
-        removed.tombstones += collected.tombstones;
-        removed.uploads += collected.uploads;
-        removed.promises += collected.promises;
     }
     let m = &cluster.metrics;
     for (kind, n) in [
         ("chunks", removed.chunks),
         ("tombstones", removed.tombstones),
+        ("superseded", removed.superseded),
         ("uploads", removed.uploads),
         ("promises", removed.promises),
     ] {

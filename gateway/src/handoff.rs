@@ -159,7 +159,7 @@ async fn deliver(
             if let Some(m) = from.hinted_manifest(&stored.hint).await? {
                 let put = to.put_manifest(&m).await;
                 cluster.health.record(owner, &put);
-                cluster.collect_superseded(&m, vec![put?]);
+                put?;
             }
         }
     }

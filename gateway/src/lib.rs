@@ -215,6 +215,7 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     let collector = (gc_config.every_seconds > 0.0).then(|| {
         gc::Collector::new(
             std::time::Duration::from_secs_f64(gc_config.grace_seconds),
+            std::time::Duration::from_secs_f64(gc_config.reclaim_grace_seconds),
             std::time::Duration::from_secs_f64(gc_config.every_seconds),
         )
     });

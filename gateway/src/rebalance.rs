@@ -199,7 +199,10 @@ async fn copy_to_owners(
         Moving::Manifest(m) => {
             for &o in &owners {
                 let reply = cluster.node(o).put_manifest(&m).await?;
-                cluster.collect_superseded(&m, vec![reply]);
+                if !reply.applied && reply.newest < Some(m.version) {
+                    // A conditional writer's promise is in the way: keep it for a later pass.
+                    return Ok(None);
+                }
             }
             Ok(Some(Released::Manifest {
                 bucket: m.bucket,

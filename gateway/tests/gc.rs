@@ -1,7 +1,8 @@
 //! Garbage collection, end to end: orphan chunks (a write that died half-way, simulated by
-//! chunks put straight on the nodes) and tombstones go once older than the grace period and a
-//! complete anti-entropy pass has run; live objects, young orphans and the parts of an upload
-//! in progress stay, checked on every node directly and by reading back through S3.
+//! chunks put straight on the nodes), tombstones, superseded versions and the chunks only they
+//! referenced go once older than their grace periods and a complete anti-entropy pass has run;
+//! live objects, young orphans and the parts of an upload in progress stay, checked on every
+//! node directly and by reading back through S3.
 
 mod common;
 
@@ -33,7 +34,7 @@ async fn orphans_and_tombstones_are_collected_and_nothing_live_is() {
         ..Default::default()
     });
     cluster.reconfigure_gateway(
-        "anti_entropy_seconds: 0.5\ngarbage_collection: { grace_seconds: 2, every_seconds: 0.5 }\n",
+        "anti_entropy_seconds: 0.5\ngarbage_collection: { grace_seconds: 2, every_seconds: 0.5, reclaim_grace_seconds: 2 }\n",
     );
     let s3 = cluster.client();
     s3.create_bucket().bucket("gc-test").send().await.unwrap();
@@ -52,9 +53,29 @@ async fn orphans_and_tombstones_are_collected_and_nothing_live_is() {
     for i in 0..6 {
         put(format!("keep-{i}"), pattern(600_000, i)).await;
     }
+    // The chunks of versions that get replaced or deleted: freed by the collector only.
+    let mut replaced_chunks: Vec<ChunkId> = Vec::new();
+    let held_chunks = |key: String| {
+        let cluster = &cluster;
+        async move {
+            for i in 0..3 {
+                if let Some(m) = cluster
+                    .node_client(i)
+                    .get_manifest("gc-test", &key)
+                    .await
+                    .unwrap()
+                {
+                    return m.chunk_ids();
+                }
+            }
+            panic!("no node holds {key}");
+        }
+    };
+    replaced_chunks.extend(held_chunks("keep-0".into()).await);
     put("keep-0".into(), pattern(700_000, 100)).await; // an overwrite
     for i in 0..3 {
         put(format!("gone-{i}"), pattern(300_000, 50 + i)).await;
+        replaced_chunks.extend(held_chunks(format!("gone-{i}")).await);
         s3.delete_object()
             .bucket("gc-test")
             .key(format!("gone-{i}"))
@@ -124,6 +145,9 @@ async fn orphans_and_tombstones_are_collected_and_nothing_live_is() {
         for i in 0..3 {
             let node = cluster.node_client(i);
             left += node.has_chunk(old_orphan).await.unwrap() as usize;
+            for id in &replaced_chunks {
+                left += node.has_chunk(*id).await.unwrap() as usize;
+            }
             for k in 0..3 {
                 let key = format!("gone-{k}");
                 left += node.get_manifest("gc-test", &key).await.unwrap().is_some() as usize;
@@ -134,7 +158,7 @@ async fn orphans_and_tombstones_are_collected_and_nothing_live_is() {
         }
         assert!(
             Instant::now() < deadline,
-            "{left} orphans and tombstones still held"
+            "{left} orphans, replaced chunks and tombstones still held"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -18,7 +18,7 @@ use rocksdb::IteratorMode;
 use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::model::{decode, BucketRecord, ChunkId, Manifest, Version};
+use crate::model::{BucketRecord, ChunkId, Manifest, Version};
 use crate::store::{Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS};
 
 /// Cells per peer: the top bits of the placement hash.
@@ -106,22 +106,36 @@ impl Store {
     ) -> StoreResult<()> {
         match kind {
             RecordKind::Manifests => {
+                // Only the newest version of each key: replicas agree on what is current,
+                // while which superseded versions each still keeps is no concern of theirs.
+                let mut last: Option<(Vec<u8>, Vec<u8>)> = None;
+                let text = |b: Vec<u8>| {
+                    String::from_utf8(b)
+                        .map_err(|_| StoreError::Corrupt("manifest key is not UTF-8".into()))
+                };
                 for item in self
                     .db
                     .iterator_cf(self.cf(CF_MANIFESTS), IteratorMode::Start)
                 {
-                    let (raw, value) = item?;
-                    if keys::parse_manifest_key(&raw).is_none() {
+                    let (raw, _) = item?;
+                    let Some((bucket, key, version)) = keys::parse_manifest_key(&raw) else {
+                        continue;
+                    };
+                    if last
+                        .as_ref()
+                        .is_some_and(|(b, k)| *b == bucket && *k == key)
+                    {
                         continue;
                     }
-                    let m: Manifest = decode(&value).map_err(StoreError::Corrupt)?;
-                    let placement = Manifest::placement_key(&m.bucket, &m.key);
+                    last = Some((bucket.clone(), key.clone()));
+                    let (bucket_name, key_name) = (text(bucket)?, text(key)?);
+                    let placement = Manifest::placement_key(&bucket_name, &key_name);
                     visit(
                         &placement,
                         Record::Manifest {
-                            bucket: m.bucket,
-                            key: m.key,
-                            version: m.version,
+                            bucket: bucket_name,
+                            key: key_name,
+                            version,
                         },
                     );
                 }

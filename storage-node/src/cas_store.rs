@@ -4,16 +4,17 @@
 //! A node durably records the highest ballot it has promised for a key (column family
 //! `promises`). `prepare` promises a higher ballot and reports the key's newest version;
 //! `accept` stores a manifest whose version *is* its ballot, unless a higher ballot has been
-//! promised since. Because version = ballot, last-writer-wins among manifests orders accepted
+//! promised since or a newer version is held (plain writes are new versions too, refused
+//! below a promise: see [`crate::model::WriteMode`]). Because version = ballot, last-writer-wins among manifests orders accepted
 //! values exactly as Paxos orders ballots, so the gateway can decide a conditional write from a
 //! majority of promises (see `gateway/src/conditional.rs`).
 
 use crate::keys;
-use crate::model::{AcceptReply, Manifest, PrepareReply, Version};
-use crate::store::{synced, Store, StoreError, StoreResult, CF_PROMISES};
+use crate::model::{Manifest, PrepareReply, Version, WriteMode, WriteReply};
+use crate::store::{synced, Store, StoreError, StoreResult, CF_MANIFESTS, CF_PROMISES};
 
 impl Store {
-    fn promised(&self, prefix: &[u8]) -> StoreResult<Option<Version>> {
+    pub(crate) fn promised(&self, prefix: &[u8]) -> StoreResult<Option<Version>> {
         match self.db.get_cf(self.cf(CF_PROMISES), prefix)? {
             Some(v) => Version::from_bytes(&v)
                 .map(Some)
@@ -22,8 +23,15 @@ impl Store {
         }
     }
 
-    /// Promises `ballot` for `bucket/key` if no higher-or-equal ballot was promised before.
-    pub fn prepare(&self, bucket: &str, key: &str, ballot: Version) -> StoreResult<PrepareReply> {
+    /// Promises `ballot` for `bucket/key` if no higher-or-equal ballot was promised before, and
+    /// says which of the `check` versions of the key the node holds.
+    pub fn prepare_checking(
+        &self,
+        bucket: &str,
+        key: &str,
+        ballot: Version,
+        check: &[Version],
+    ) -> StoreResult<PrepareReply> {
         let prefix = keys::object_prefix(bucket, key.as_bytes());
         let _guard = self.stripe(&prefix);
         let before = self.promised(&prefix)?;
@@ -31,6 +39,13 @@ impl Store {
         if promised {
             self.db
                 .put_cf_opt(self.cf(CF_PROMISES), &prefix, ballot.to_bytes(), &synced())?;
+        }
+        let mut holds = Vec::new();
+        for &v in check {
+            let row = keys::manifest_key(bucket, key.as_bytes(), v);
+            if self.db.get_pinned_cf(self.cf(CF_MANIFESTS), row)?.is_some() {
+                holds.push(v);
+            }
         }
         Ok(PrepareReply {
             promised,
@@ -40,21 +55,19 @@ impl Store {
                 before.unwrap_or(ballot)
             },
             current: self.newest_manifest(bucket, key)?,
+            holds,
         })
     }
 
-    /// Stores `m` (whose version is its ballot) unless a higher ballot was promised.
-    pub fn accept(&self, m: &Manifest) -> StoreResult<AcceptReply> {
-        let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
-        let _guard = self.stripe(&prefix);
-        if self.promised(&prefix)?.is_some_and(|b| b > m.version) {
-            return Ok(AcceptReply::default());
-        }
-        let reply = self.put_manifest_locked(m)?;
-        Ok(AcceptReply {
-            accepted: true,
-            superseded: reply.superseded,
-        })
+    /// [`Store::prepare_checking`] with nothing to check.
+    pub fn prepare(&self, bucket: &str, key: &str, ballot: Version) -> StoreResult<PrepareReply> {
+        self.prepare_checking(bucket, key, ballot, &[])
+    }
+
+    /// Stores `m` (whose version is its ballot) as a new write: unless a higher ballot was
+    /// promised or a newer version is held.
+    pub fn accept(&self, m: &Manifest) -> StoreResult<WriteReply> {
+        self.put_manifest(m, WriteMode::New)
     }
 }
 
@@ -82,13 +95,13 @@ mod tests {
         assert!(first.promised && first.current.is_none());
         assert!(!s.prepare("b", "k", v(9)).unwrap().promised);
         assert!(!s.prepare("b", "k", v(10)).unwrap().promised);
-        assert!(s.accept(&manifest(10)).unwrap().accepted);
+        assert!(s.accept(&manifest(10)).unwrap().applied);
         let second = s.prepare("b", "k", v(12)).unwrap();
         assert!(second.promised);
         assert_eq!(second.current.unwrap().version, v(10));
         // Ballot 11 was overtaken by the promise of 12.
-        assert!(!s.accept(&manifest(11)).unwrap().accepted);
-        assert!(s.accept(&manifest(12)).unwrap().accepted);
+        assert!(!s.accept(&manifest(11)).unwrap().applied);
+        assert!(s.accept(&manifest(12)).unwrap().applied);
         assert_eq!(s.get_manifest("b", "k").unwrap().unwrap().version, v(12));
         // Promises survive a restart.
         drop(s);

@@ -24,10 +24,10 @@ use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, References, RefsRequest, Removed, SweepRequest};
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
-    ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord,
-    PutManifestReply, RemoveManifestVersion, UploadRecord, Version,
+    ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord, UploadRecord,
+    Version, WriteManifest, WriteMode, WriteReply,
 };
-use crate::model::{Accept, AcceptReply, AccessKeyRecord, NodeStats, Prepare, PrepareReply};
+use crate::model::{Accept, AccessKeyRecord, NodeStats, Prepare, PrepareReply};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
@@ -531,8 +531,25 @@ impl NodeClient {
         self.rpc("/v1/move/release", q).await
     }
 
-    pub async fn put_manifest(&self, m: &Manifest) -> Result<PutManifestReply, RpcError> {
+    /// Stores a copy of a version that exists elsewhere ([`WriteMode::Copy`]).
+    pub async fn put_manifest(&self, m: &Manifest) -> Result<WriteReply, RpcError> {
         self.rpc("/v1/manifest/put", m).await
+    }
+
+    /// Stores a manifest version under `mode`.
+    pub async fn write_manifest(
+        &self,
+        manifest: &Manifest,
+        mode: WriteMode,
+    ) -> Result<WriteReply, RpcError> {
+        self.rpc(
+            "/v1/manifest/write",
+            &WriteManifest {
+                mode,
+                manifest: manifest.clone(),
+            },
+        )
+        .await
     }
 
     pub async fn get_manifest(
@@ -547,20 +564,6 @@ impl NodeClient {
         self.rpc("/v1/manifest/get", &q).await
     }
 
-    pub async fn remove_manifest_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: Version,
-    ) -> Result<(), RpcError> {
-        let q = RemoveManifestVersion {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            version,
-        };
-        self.rpc("/v1/manifest/remove", &q).await
-    }
-
     pub async fn list_manifests(&self, q: &ListManifests) -> Result<ListManifestsReply, RpcError> {
         self.rpc("/v1/manifest/list", q).await
     }
@@ -570,7 +573,7 @@ impl NodeClient {
         &self,
         owner: &str,
         manifest: &Manifest,
-    ) -> Result<PutManifestReply, RpcError> {
+    ) -> Result<WriteReply, RpcError> {
         self.rpc(
             "/v1/manifest/put_hinted",
             &PutHintedManifest {
@@ -701,7 +704,7 @@ impl NodeClient {
     }
 
     /// Phase two: store `manifest` (version = ballot) unless a higher ballot was promised.
-    pub async fn accept(&self, manifest: &Manifest) -> Result<AcceptReply, RpcError> {
+    pub async fn accept(&self, manifest: &Manifest) -> Result<WriteReply, RpcError> {
         self.rpc(
             "/v1/cas/accept",
             &Accept {

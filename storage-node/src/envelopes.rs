@@ -3,8 +3,8 @@
 //! replacing just their envelope in place.
 //!
 //! A reseal keeps the record's version: a rewrapped object is the same object, so it neither
-//! changes its version id nor races with newer writes of the key (a version replaced meanwhile
-//! is simply gone, and the reseal reports so). The node checks that the new envelope differs
+//! changes its version id nor races with newer writes of the key (superseded versions are
+//! resealed too while they are kept; one already reclaimed is gone, and the reseal says so). The node checks that the new envelope differs
 //! from the old only in the wrapping, so a reseal can never swap an object's data key.
 
 use rocksdb::{Direction, IteratorMode, ReadOptions};
@@ -189,19 +189,30 @@ mod tests {
     fn finds_only_records_under_other_master_keys_and_reseals_them_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.put_manifest(&manifest("a", 5, Some(sealing("k1"))))
+        s.put_manifest(
+            &manifest("a", 5, Some(sealing("k1"))),
+            crate::model::WriteMode::New,
+        )
+        .unwrap();
+        s.put_manifest(
+            &manifest("b", 5, Some(sealing("k2"))),
+            crate::model::WriteMode::New,
+        )
+        .unwrap();
+        s.put_manifest(&manifest("c", 5, None), crate::model::WriteMode::New)
             .unwrap();
-        s.put_manifest(&manifest("b", 5, Some(sealing("k2"))))
-            .unwrap();
-        s.put_manifest(&manifest("c", 5, None)).unwrap();
         let mut sse_c = sealing("customer");
         sse_c.customer = Some(crate::model::CustomerKeyProof {
             salt: [0; 16],
             hmac: [0; 32],
         });
-        s.put_manifest(&manifest("d", 5, Some(sse_c))).unwrap();
-        s.put_manifest(&manifest("e", 5, Some(sealing("k0"))))
+        s.put_manifest(&manifest("d", 5, Some(sse_c)), crate::model::WriteMode::New)
             .unwrap();
+        s.put_manifest(
+            &manifest("e", 5, Some(sealing("k0"))),
+            crate::model::WriteMode::New,
+        )
+        .unwrap();
 
         // Paged one at a time, the walk still finds exactly the two stale records.
         let mut found = Vec::new();
@@ -241,10 +252,14 @@ mod tests {
         let mut other = new.clone();
         other.nonce_base = [9; 12];
         assert!(!reseal(other));
-        // A version replaced meanwhile is gone: nothing to reseal.
-        s.put_manifest(&manifest("a", 6, Some(sealing("k2"))))
-            .unwrap();
-        assert!(!reseal(new));
+        // A version replaced meanwhile is kept until the collector reclaims it (a GET may still
+        // read it), so it is still resealed.
+        s.put_manifest(
+            &manifest("a", 6, Some(sealing("k2"))),
+            crate::model::WriteMode::New,
+        )
+        .unwrap();
+        assert!(reseal(new));
         assert_eq!(
             stale(&s, &[], 10)
                 .items

@@ -72,7 +72,12 @@ pub struct SweepRequest {
 /// `POST /v1/gc/collect`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CollectRequest {
+    /// Tombstones, ended uploads and promises older than this go.
     pub cutoff_ms: u64,
+    /// A superseded manifest version goes once the version that replaced it on this node is
+    /// older than this (no request that could still read it is in flight).
+    #[serde(default)]
+    pub superseded_cutoff_ms: u64,
 }
 
 /// What a sweep or a collection removed.
@@ -80,6 +85,8 @@ pub struct CollectRequest {
 pub struct Removed {
     pub chunks: u64,
     pub tombstones: u64,
+    #[serde(default)]
+    pub superseded: u64,
     pub uploads: u64,
     pub promises: u64,
 }
@@ -126,6 +133,29 @@ fn check_format(format: &str) -> StoreResult<()> {
         Err(StoreError::Corrupt(format!(
             "filter format {format:?}, this node reads {FILTER_FORMAT:?}"
         )))
+    }
+}
+
+/// Which of one key's versions (newest first: version and whether it is a tombstone) the
+/// collector removes: the range from the returned start to the end. The newest version stays
+/// unless it is a tombstone older than `cutoff_ms` (then the key goes whole); an older version
+/// goes once the version after it is older than `superseded_cutoff_ms`.
+pub fn collectable(
+    versions: &[(Version, bool)],
+    cutoff_ms: u64,
+    superseded_cutoff_ms: u64,
+) -> std::ops::Range<usize> {
+    let len = versions.len();
+    match versions.first() {
+        None => len..len,
+        Some((v, true)) if v.millis() < cutoff_ms => 0..len,
+        Some(_) => {
+            let first_old = versions
+                .iter()
+                .position(|(v, _)| v.millis() < superseded_cutoff_ms)
+                .unwrap_or(len);
+            (first_old + 1).min(len)..len
+        }
     }
 }
 
@@ -197,29 +227,70 @@ impl Store {
         Ok(removed)
     }
 
-    /// Removes tombstones, ended upload records and promises older than the cutoff.
+    /// Removes superseded manifest versions, tombstones, ended upload records and promises
+    /// older than their cutoffs.
     pub fn collect(&self, q: &CollectRequest) -> StoreResult<Removed> {
         let old = |v: Version| v.millis() < q.cutoff_ms;
         let mut removed = Removed::default();
-        let mut tombstones = Vec::new();
+        // Keys with something to collect, found from the row keys (only the newest row of a
+        // key is decoded, and only when it is old enough to be a collectable tombstone).
+        let mut candidates: Vec<Vec<u8>> = Vec::new();
+        let mut previous: Option<(Vec<u8>, Version)> = None;
         for item in self
             .db
             .iterator_cf(self.cf(CF_MANIFESTS), IteratorMode::Start)
         {
-            let (raw, v) = item?;
-            let m: Manifest = decode(&v).map_err(StoreError::Corrupt)?;
-            if m.deleted && old(m.version) {
-                tombstones.push((raw.to_vec(), m));
+            let (raw, value) = item?;
+            let Some((_, _, version)) = keys::parse_manifest_key(&raw) else {
+                continue;
+            };
+            let prefix = raw[..raw.len() - 16].to_vec();
+            match previous.take() {
+                Some((p, newer)) if p == prefix => {
+                    if newer.millis() < q.superseded_cutoff_ms && candidates.last() != Some(&prefix)
+                    {
+                        candidates.push(prefix.clone());
+                    }
+                }
+                _ => {
+                    if old(version) {
+                        let m: Manifest = decode(&value).map_err(StoreError::Corrupt)?;
+                        if m.deleted {
+                            candidates.push(prefix.clone());
+                        }
+                    }
+                }
             }
+            previous = Some((prefix, version));
         }
-        for (raw, m) in tombstones {
-            let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
+        for prefix in candidates {
             let _guard = self.stripe(&prefix);
-            let current = self.newest_manifest(&m.bucket, &m.key)?;
-            if current.is_some_and(|c| c.deleted && c.version == m.version) {
-                self.db
-                    .delete_cf_opt(self.cf(CF_MANIFESTS), raw, &synced())?;
-                removed.tombstones += 1;
+            let versions = self.versions_of(&prefix)?;
+            let doomed = collectable(
+                &versions
+                    .iter()
+                    .map(|(v, m)| (*v, m.deleted))
+                    .collect::<Vec<_>>(),
+                q.cutoff_ms,
+                q.superseded_cutoff_ms,
+            );
+            let mut batch = WriteBatch::default();
+            for (i, (version, m)) in versions.iter().enumerate() {
+                if i < doomed.start {
+                    continue;
+                }
+                batch.delete_cf(
+                    self.cf(CF_MANIFESTS),
+                    keys::manifest_key(&m.bucket, m.key.as_bytes(), *version),
+                );
+                if i == 0 {
+                    removed.tombstones += 1;
+                } else {
+                    removed.superseded += 1;
+                }
+            }
+            if !batch.is_empty() {
+                self.db.write_opt(batch, &synced())?;
             }
         }
         let mut uploads = Vec::new();
@@ -307,7 +378,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         // A live object, an upload in progress, an old orphan and a young orphan.
-        s.put_manifest(&chunked("live", v(100), 2)).unwrap();
+        s.put_manifest(&chunked("live", v(100), 2), crate::model::WriteMode::New)
+            .unwrap();
         let part = PartLayout {
             number: 3,
             version: v(110),
@@ -371,17 +443,71 @@ mod tests {
     fn collect_removes_old_tombstones_and_ended_uploads_only() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.put_manifest(&Manifest::tombstone("b", "old", v(10)))
+        s.put_manifest(
+            &Manifest::tombstone("b", "old", v(10)),
+            crate::model::WriteMode::New,
+        )
+        .unwrap();
+        s.put_manifest(
+            &Manifest::tombstone("b", "young", v(5000)),
+            crate::model::WriteMode::New,
+        )
+        .unwrap();
+        s.put_manifest(&chunked("live", v(10), 1), crate::model::WriteMode::New)
             .unwrap();
-        s.put_manifest(&Manifest::tombstone("b", "young", v(5000)))
-            .unwrap();
-        s.put_manifest(&chunked("live", v(10), 1)).unwrap();
         s.prepare("b", "cas", v(20)).unwrap();
-        let removed = s.collect(&CollectRequest { cutoff_ms: 1000 }).unwrap();
+        // "live" was overwritten at 20 and again at 3000: the version replaced at 20 goes, the
+        // one replaced at 3000 is kept while requests may still read it.
+        s.put_manifest(&chunked("live", v(20), 1), crate::model::WriteMode::New)
+            .unwrap();
+        s.put_manifest(&chunked("live", v(3000), 1), crate::model::WriteMode::New)
+            .unwrap();
+        let removed = s
+            .collect(&CollectRequest {
+                cutoff_ms: 1000,
+                superseded_cutoff_ms: 2000,
+            })
+            .unwrap();
         assert_eq!(removed.tombstones, 1);
+        assert_eq!(removed.superseded, 1);
         assert_eq!(removed.promises, 1);
         assert!(s.get_manifest("b", "old").unwrap().is_none());
         assert!(s.get_manifest("b", "young").unwrap().is_some());
-        assert!(s.get_manifest("b", "live").unwrap().is_some());
+        let live: Vec<u64> = s
+            .versions_of(&keys::object_prefix("b", b"live"))
+            .unwrap()
+            .iter()
+            .map(|(v, _)| v.millis())
+            .collect();
+        assert_eq!(live, [3000, 20]);
+    }
+
+    proptest::proptest! {
+        /// Against a direct statement of the rule: the newest stays unless it is an old
+        /// tombstone (then all go); an older version goes iff the one after it is old.
+        #[test]
+        fn collectable_follows_the_rule(
+            mut ms in proptest::collection::vec(0u64..100, 0..8),
+            newest_deleted: bool,
+            cutoff in 0u64..100,
+            superseded_cutoff in 0u64..100,
+        ) {
+            ms.sort_unstable_by(|a, b| b.cmp(a));
+            ms.dedup();
+            let versions: Vec<(Version, bool)> = ms
+                .iter()
+                .enumerate()
+                .map(|(i, &m)| (v(m), i == 0 && newest_deleted))
+                .collect();
+            let doomed = collectable(&versions, cutoff, superseded_cutoff);
+            for i in 0..versions.len() {
+                let expected = if newest_deleted && ms[0] < cutoff {
+                    true
+                } else {
+                    i > 0 && ms[..i].iter().any(|&newer| newer < superseded_cutoff)
+                };
+                proptest::prop_assert_eq!(doomed.contains(&i), expected, "index {}", i);
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
 use crate::direct_buffer::DirectBuffer;
 use crate::keys;
-use crate::model::{decode, encode, ChunkId, Hint, Manifest, PutManifestReply, StoredHint};
+use crate::model::{decode, encode, ChunkId, Hint, Manifest, StoredHint, WriteMode, WriteReply};
 use crate::store::{synced, Store, StoreError, StoreResult, CF_HINTS, CF_MANIFESTS};
 
 fn hint_key(hint: &Hint) -> Vec<u8> {
@@ -54,13 +54,13 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a manifest for `owner` under the usual last-writer-wins rule; the hint is kept
-    /// only if the version was stored (a newer one held here makes it moot).
-    pub fn put_hinted_manifest(&self, owner: &str, m: &Manifest) -> StoreResult<PutManifestReply> {
+    /// Stores a manifest for `owner` as a new write would be stored on the owner; the hint is
+    /// kept only if the version was stored (a newer one held here makes it moot).
+    pub fn put_hinted_manifest(&self, owner: &str, m: &Manifest) -> StoreResult<WriteReply> {
         let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
         let _guard = self.stripe(&prefix);
-        let reply = self.put_manifest_locked(m)?;
-        if !reply.superseded.iter().any(|s| s.version == m.version) {
+        let reply = self.put_manifest_locked(m, WriteMode::New)?;
+        if reply.applied {
             let hint = Hint::Manifest {
                 owner: owner.to_string(),
                 bucket: m.bucket.clone(),
@@ -187,7 +187,7 @@ mod tests {
             },
         );
         s.put_hinted_manifest("node9", &m).unwrap();
-        // An older version for the same key is superseded on arrival: no hint for it.
+        // An older version for the same key is refused on arrival: no hint for it.
         let old = Manifest::tombstone(
             "b",
             "k",

@@ -583,20 +583,46 @@ pub struct GetManifest {
     pub key: String,
 }
 
-/// `POST /v1/manifest/put` answer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PutManifestReply {
-    /// Versions this write replaced (or the written one itself, if the node already held a newer
-    /// version). Their chunks are garbage once the write has reached its quorum.
-    pub superseded: Vec<Manifest>,
+/// How a node decides whether to store a manifest version it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteMode {
+    /// A new write (PUT, DELETE, the accept of a conditional write): stored only if it is
+    /// newer than every version the node holds and than every ballot it has promised. A
+    /// refused writer restamps above what the node reports and tries again, so every write
+    /// acknowledged by a majority is ordered after every write acknowledged before it began.
+    New,
+    /// A copy of a version that exists elsewhere (read repair, anti-entropy, hand-off, moves):
+    /// stored unless the node holds a newer version or has promised a higher ballot.
+    Copy,
+    /// A copy written back by the conditional writer that holds the promise of this ballot
+    /// (it makes the value its decision rests on durable first): stored unless the node holds
+    /// a newer version or has promised a higher ballot than this one.
+    CopyUnder(Version),
 }
 
-/// `POST /v1/manifest/remove`: undo a write that did not reach its quorum.
+/// `POST /v1/manifest/write` (and `put`, `put_hinted`, `/v1/cas/accept`) answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteReply {
+    /// The node holds the version now (stored by this call or before; maybe superseded since).
+    pub applied: bool,
+    /// The newest version of the key on the node after the call.
+    pub newest: Option<Version>,
+    /// The highest ballot the node has promised for the key.
+    pub promised: Option<Version>,
+}
+
+impl WriteReply {
+    /// The highest stamp the node reported (what a refused writer must stamp above).
+    pub fn floor(&self) -> Option<Version> {
+        self.newest.max(self.promised)
+    }
+}
+
+/// `POST /v1/manifest/write`: a manifest version and how to store it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RemoveManifestVersion {
-    pub bucket: String,
-    pub key: String,
-    pub version: Version,
+pub struct WriteManifest {
+    pub mode: WriteMode,
+    pub manifest: Manifest,
 }
 
 /// `POST /v1/manifest/list`
@@ -626,6 +652,9 @@ pub struct Prepare {
     pub bucket: String,
     pub key: String,
     pub ballot: Version,
+    /// Versions (this writer's earlier attempts) the node should say whether it holds.
+    #[serde(default)]
+    pub check: Vec<Version>,
 }
 
 /// `POST /v1/cas/prepare` answer.
@@ -637,20 +666,17 @@ pub struct PrepareReply {
     pub highest: Version,
     /// The newest version of the key on this node (a tombstone included).
     pub current: Option<Manifest>,
+    /// Those of the checked versions the node holds.
+    #[serde(default)]
+    pub holds: Vec<Version>,
 }
 
 /// `POST /v1/cas/accept`: phase two. The manifest's version is the ballot; the node stores it
-/// (last-writer-wins) unless it has promised a higher ballot since.
+/// as a new write ([`WriteMode::New`]): unless it has promised a higher ballot since or holds a
+/// newer version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Accept {
     pub manifest: Manifest,
-}
-
-/// `POST /v1/cas/accept` answer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AcceptReply {
-    pub accepted: bool,
-    pub superseded: Vec<Manifest>,
 }
 
 /// `POST /v1/bucket/get`

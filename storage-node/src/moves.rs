@@ -388,7 +388,9 @@ mod tests {
         );
         m.deleted = false;
         m.layout = Layout::Inline(b"abc".to_vec());
-        store.put_manifest(&m).unwrap();
+        store
+            .put_manifest(&m, crate::model::WriteMode::New)
+            .unwrap();
         // Under the old map node a owns everything (n = 2 of 2 nodes).
         assert!(listed(&store, &old, "a", MoveKind::Chunks, 7).is_empty());
         // Under the new one, exactly the chunks whose owners leave out a, in pages of 7.
@@ -419,7 +421,9 @@ mod tests {
         // A release names one version: a newer one written meanwhile stays.
         let mut newer = m.clone();
         newer.version.hlc = 9;
-        store.put_manifest(&newer).unwrap();
+        store
+            .put_manifest(&newer, crate::model::WriteMode::New)
+            .unwrap();
         store
             .release(&Released::Manifest {
                 bucket: "bkt".into(),

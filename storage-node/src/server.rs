@@ -41,8 +41,8 @@ use crate::gc::{CollectRequest, RefsRequest, SweepRequest};
 use crate::metrics::NodeMetrics;
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
-    ListManifests, ListParts, ListUploads, Manifest, PartRecord, RemoveManifestVersion,
-    UploadRecord,
+    ListManifests, ListParts, ListUploads, Manifest, PartRecord, UploadRecord, WriteManifest,
+    WriteMode,
 };
 use crate::model::{Accept, AccessKeyRecord, Prepare, Reseal, SettingRecord, StaleEnvelopes};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest};
@@ -301,8 +301,8 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/move/list") => "move_list",
         (_, "/v1/move/release") => "move_release",
         (_, "/v1/manifest/put") => "put_manifest",
+        (_, "/v1/manifest/write") => "write_manifest",
         (_, "/v1/manifest/get") => "get_manifest",
-        (_, "/v1/manifest/remove") => "remove_manifest",
         (_, "/v1/manifest/list") => "list_manifests",
         (_, "/v1/manifest/put_hinted") => "put_hinted_manifest",
         (_, "/v1/hint/list") => "list_hints",
@@ -501,21 +501,18 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
         match path {
             "/v1/manifest/put" => {
                 let m: Manifest = message(state, req).await?;
-                let out = blocking(state, move |s| s.put_manifest(&m)).await?;
+                let out = blocking(state, move |s| s.put_manifest(&m, WriteMode::Copy)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/manifest/write" => {
+                let q: WriteManifest = message(state, req).await?;
+                let out = blocking(state, move |s| s.put_manifest(&q.manifest, q.mode)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/manifest/get" => {
                 let q: GetManifest = message(state, req).await?;
                 let out = blocking(state, move |s| s.get_manifest(&q.bucket, &q.key)).await?;
                 Ok(packed(state, &out))
-            }
-            "/v1/manifest/remove" => {
-                let q: RemoveManifestVersion = message(state, req).await?;
-                blocking(state, move |s| {
-                    s.remove_manifest_version(&q.bucket, &q.key, q.version)
-                })
-                .await?;
-                Ok(packed(state, &()))
             }
             "/v1/manifest/list" => {
                 let q: ListManifests = message(state, req).await?;
@@ -641,7 +638,10 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             }
             "/v1/cas/prepare" => {
                 let q: Prepare = message(state, req).await?;
-                let out = blocking(state, move |s| s.prepare(&q.bucket, &q.key, q.ballot)).await?;
+                let out = blocking(state, move |s| {
+                    s.prepare_checking(&q.bucket, &q.key, q.ballot, &q.check)
+                })
+                .await?;
                 Ok(packed(state, &out))
             }
             "/v1/cas/accept" => {

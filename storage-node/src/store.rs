@@ -13,14 +13,14 @@ use std::sync::Mutex;
 
 use rocksdb::{
     BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch, WriteOptions, DB,
+    ReadOptions, WriteOptions, DB,
 };
 
 use crate::chunk_files::ChunkFiles;
 use crate::keys;
 use crate::model::{
     decode, encode, AccessKeyRecord, BucketRecord, ListEntry, ListManifests, ListManifestsReply,
-    Manifest, NodeStats, PutManifestReply, SettingRecord, Version,
+    Manifest, NodeStats, SettingRecord, Version, WriteMode, WriteReply,
 };
 
 pub(crate) const CF_MANIFESTS: &str = "manifests";
@@ -233,46 +233,73 @@ impl Store {
         self.stripes[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores a manifest version under last-writer-wins: a node keeps only the newest version of
-    /// a key. Returns the versions that lost (possibly `m` itself when a newer one is present).
-    pub fn put_manifest(&self, m: &Manifest) -> StoreResult<PutManifestReply> {
+    /// Stores a manifest version: a node keeps every version it is sent, newest first; older
+    /// ones stay (superseded) until the collector reclaims them (`gc::collect`). `mode` says
+    /// what may refuse it (see [`WriteMode`]); the reply says whether the node now holds it and
+    /// what stood in the way.
+    pub fn put_manifest(&self, m: &Manifest, mode: WriteMode) -> StoreResult<WriteReply> {
         let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
         let _guard = self.stripe(&prefix);
-        self.put_manifest_locked(m)
+        self.put_manifest_locked(m, mode)
     }
 
     /// [`Store::put_manifest`] for a caller that holds the key's stripe lock.
-    pub(crate) fn put_manifest_locked(&self, m: &Manifest) -> StoreResult<PutManifestReply> {
+    pub(crate) fn put_manifest_locked(
+        &self,
+        m: &Manifest,
+        mode: WriteMode,
+    ) -> StoreResult<WriteReply> {
         let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
-        let existing = self.versions_of(&prefix)?;
-        if let Some((newest, _)) = existing.first() {
-            if *newest == m.version {
-                return Ok(PutManifestReply::default());
-            }
-            if *newest > m.version {
-                return Ok(PutManifestReply {
-                    superseded: vec![m.clone()],
-                });
-            }
+        let newest = self.newest_version(&prefix)?;
+        let promised = self.promised(&prefix)?;
+        let reply = |applied| WriteReply {
+            applied,
+            newest,
+            promised,
+        };
+        if newest == Some(m.version) {
+            return Ok(reply(true));
         }
         let cf = self.cf(CF_MANIFESTS);
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            cf,
-            keys::manifest_key(&m.bucket, m.key.as_bytes(), m.version),
-            encode(m),
-        );
-        let mut superseded = Vec::with_capacity(existing.len());
-        for (version, old) in existing {
-            batch.delete_cf(cf, keys::manifest_key(&m.bucket, m.key.as_bytes(), version));
-            superseded.push(old);
+        let row = keys::manifest_key(&m.bucket, m.key.as_bytes(), m.version);
+        let bound = match mode {
+            WriteMode::New | WriteMode::Copy => m.version,
+            WriteMode::CopyUnder(ballot) => ballot,
+        };
+        // Held already (superseded since, perhaps): a write of it was taken here, which is
+        // what its writer counts (a read may have copied it here before the write arrived).
+        if self.db.get_pinned_cf(cf, &row)?.is_some() {
+            return Ok(reply(true));
         }
-        self.db.write_opt(batch, &synced())?;
-        Ok(PutManifestReply { superseded })
+        if promised.is_some_and(|p| p > bound) || newest.is_some_and(|n| n > m.version) {
+            return Ok(reply(false));
+        }
+        self.db.put_cf_opt(cf, row, encode(m), &synced())?;
+        Ok(WriteReply {
+            applied: true,
+            newest: Some(m.version),
+            promised,
+        })
+    }
+
+    /// The newest version stored under an object prefix (read from the key, nothing decoded).
+    pub(crate) fn newest_version(&self, prefix: &[u8]) -> StoreResult<Option<Version>> {
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_range(rocksdb::PrefixRange(prefix.to_vec()));
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(CF_MANIFESTS), opts);
+        iter.seek(prefix);
+        if !iter.valid() {
+            iter.status()?;
+            return Ok(None);
+        }
+        let raw = iter.key().unwrap_or_default();
+        keys::parse_manifest_key(raw)
+            .map(|(_, _, v)| Some(v))
+            .ok_or_else(|| StoreError::Corrupt("manifest key".into()))
     }
 
     /// Every stored version under an object prefix, newest first.
-    fn versions_of(&self, prefix: &[u8]) -> StoreResult<Vec<(Version, Manifest)>> {
+    pub(crate) fn versions_of(&self, prefix: &[u8]) -> StoreResult<Vec<(Version, Manifest)>> {
         let mut opts = ReadOptions::default();
         opts.set_iterate_range(rocksdb::PrefixRange(prefix.to_vec()));
         let mut out = Vec::new();
@@ -295,14 +322,19 @@ impl Store {
 
     pub(crate) fn newest_manifest(&self, bucket: &str, key: &str) -> StoreResult<Option<Manifest>> {
         let prefix = keys::object_prefix(bucket, key.as_bytes());
-        Ok(self
-            .versions_of(&prefix)?
-            .into_iter()
-            .next()
-            .map(|(_, m)| m))
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_range(rocksdb::PrefixRange(prefix.clone()));
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(CF_MANIFESTS), opts);
+        iter.seek(&prefix);
+        if !iter.valid() {
+            iter.status()?;
+            return Ok(None);
+        }
+        let value = iter.value().unwrap_or_default();
+        Ok(Some(decode(value).map_err(StoreError::Corrupt)?))
     }
 
-    /// Removes exactly one version (the undo of a write that missed its quorum).
+    /// Removes exactly one version (a record moved to its new owners, a hint handed back).
     pub fn remove_manifest_version(
         &self,
         bucket: &str,
@@ -450,28 +482,51 @@ mod tests {
     }
 
     #[test]
-    fn newest_version_wins_in_any_arrival_order() {
+    fn new_writes_must_be_newest_and_copies_keep_every_version() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        assert!(store
-            .put_manifest(&manifest("k", 5))
-            .unwrap()
-            .superseded
-            .is_empty());
-        let older = store.put_manifest(&manifest("k", 3)).unwrap();
-        assert_eq!(older.superseded[0].version.hlc, 3);
-        let newer = store.put_manifest(&manifest("k", 9)).unwrap();
-        assert_eq!(newer.superseded[0].version.hlc, 5);
+        let put = |hlc, mode| store.put_manifest(&manifest("k", hlc), mode).unwrap();
+        assert!(put(5, WriteMode::New).applied);
+        // A new write below the newest is refused and told what is there.
+        let late = put(3, WriteMode::New);
+        assert!(!late.applied);
+        assert_eq!(late.newest.unwrap().hlc, 5);
+        assert!(put(9, WriteMode::New).applied);
+        // Re-delivery of the newest is idempotent.
+        assert!(put(9, WriteMode::New).applied);
         assert_eq!(
             store.get_manifest("bkt", "k").unwrap().unwrap().version.hlc,
             9
         );
-        // Idempotent re-delivery.
-        assert!(store
-            .put_manifest(&manifest("k", 9))
+        // The superseded version is kept, not deleted.
+        let prefix = keys::object_prefix("bkt", b"k");
+        let kept: Vec<u64> = store
+            .versions_of(&prefix)
             .unwrap()
-            .superseded
-            .is_empty());
+            .iter()
+            .map(|(v, _)| v.hlc)
+            .collect();
+        assert_eq!(kept, [9, 5]);
+        // A copy of an older version is not stored over a newer one; a copy of a held one is
+        // acknowledged.
+        assert!(!put(7, WriteMode::Copy).applied);
+        assert!(put(5, WriteMode::Copy).applied);
+        // A promise blocks new writes and copies below it.
+        store
+            .prepare(
+                "bkt",
+                "k",
+                Version {
+                    hlc: 20,
+                    tiebreak: 0,
+                },
+            )
+            .unwrap();
+        let blocked = put(15, WriteMode::New);
+        assert!(!blocked.applied);
+        assert_eq!(blocked.promised.unwrap().hlc, 20);
+        assert!(!put(16, WriteMode::Copy).applied);
+        assert!(put(21, WriteMode::New).applied);
     }
 
     #[test]
@@ -479,7 +534,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         for k in ["b", "a/2", "a/1", "c", "a\u{0}x", "ab"] {
-            store.put_manifest(&manifest(k, 1)).unwrap();
+            store.put_manifest(&manifest(k, 1), WriteMode::New).unwrap();
         }
         let list = |prefix: &str, after: &[u8], limit| {
             store

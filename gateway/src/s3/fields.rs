@@ -184,15 +184,20 @@ pub(super) fn write_condition(
     }
 }
 
-/// Makes `manifest` the key's current version: last-writer-wins, or agreed with the key's
-/// owners when the request has a condition. On failure the caller frees the bytes.
+/// Makes `manifest` the key's current version: a plain write, or agreed with the key's owners
+/// when the request has a condition. A failure leaves the bytes to the collector (an attempt
+/// may have landed on some owners).
 pub(super) async fn commit_manifest(
     cluster: &std::sync::Arc<crate::cluster::Cluster>,
     manifest: Manifest,
     condition: Option<&Condition>,
 ) -> S3Result<()> {
     let Some(condition) = condition else {
-        return cluster.put_manifest(manifest).await.map_err(unavailable);
+        return cluster
+            .put_manifest(manifest)
+            .await
+            .map(|_| ())
+            .map_err(unavailable);
     };
     cluster
         .put_manifest_if(manifest, condition)

@@ -140,6 +140,7 @@ impl Gateway {
         self.cluster
             .put_manifest(Manifest::tombstone(bucket, key, version))
             .await
+            .map(|_| ())
             .map_err(unavailable)
     }
 

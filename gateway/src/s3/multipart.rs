@@ -99,21 +99,15 @@ fn part_layout(
     }
 }
 
-/// Records a stored part with quorum and frees the chunks of the part it replaced. If the
-/// record cannot be written, the new chunks are freed instead.
+/// Records a stored part with quorum. The chunks of a part it replaced (and of a record
+/// that failed) are left to the collector: a completion racing with this re-upload may have
+/// listed them, and nothing is freed while it may still be read.
 async fn commit_part(gw: &Gateway, upload: &UploadRecord, part: PartRecord) -> S3Result<()> {
-    let chunks: Vec<_> = part.layout.chunk_ids().collect();
-    match gw.cluster.put_part(&upload.bucket, &upload.key, part).await {
-        Ok(replaced) => {
-            let old = replaced.iter().flat_map(|p| p.layout.chunk_ids()).collect();
-            gw.cluster.delete_chunks(old);
-            Ok(())
-        }
-        Err(e) => {
-            gw.cluster.delete_chunks(chunks);
-            Err(unavailable(e))
-        }
-    }
+    gw.cluster
+        .put_part(&upload.bucket, &upload.key, part)
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
 }
 
 pub(super) async fn create_multipart_upload(
@@ -547,15 +541,9 @@ pub(super) async fn complete_multipart_upload(
     let checksum_type = checksum_type_of(&manifest.checksums).map(ChecksumType::from_static);
     // On a failed condition the upload stays as it was: the client may still complete it.
     commit_manifest(&gw.cluster, manifest, condition.as_ref()).await?;
-    // The object is durable: end the upload and free the parts it did not use.
-    let used: std::collections::HashSet<Version> = parts.iter().map(|p| p.version).collect();
-    let unused = stored
-        .iter()
-        .filter(|p| !used.contains(&p.layout.version))
-        .flat_map(|p| p.layout.chunk_ids())
-        .collect();
+    // The object is durable: end the upload. Parts it did not use are orphans for the
+    // collector.
     end_upload(gw, upload).await;
-    gw.cluster.delete_chunks(unused);
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
@@ -595,19 +583,14 @@ pub(super) async fn abort_multipart_upload(
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let input = req.input;
     let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
-    let parts = gw
-        .cluster
-        .list_parts(&upload.bucket, &upload.key, upload.upload_id)
-        .await
-        .map_err(unavailable)?;
     let ended = UploadRecord {
         ended: true,
         version: gw.cluster.hlc.version(),
         ..upload.clone()
     };
     gw.cluster.put_upload(ended).await.map_err(unavailable)?;
-    gw.cluster
-        .delete_chunks(parts.iter().flat_map(|p| p.layout.chunk_ids()).collect());
+    // The parts' chunks go with the collector, never at once: a completion racing with this
+    // abort may have made them an object's.
     gw.cluster
         .drop_parts(&upload.bucket, &upload.key, upload.upload_id);
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))

@@ -93,11 +93,7 @@ pub(super) async fn put_object(
     manifest.checksums = checksum_map(&checksum);
     manifest.tags = tags;
     let etag = etag_of(&manifest);
-    let chunks = manifest.chunk_ids();
-    if let Err(e) = commit_manifest(&gw.cluster, manifest, condition.as_ref()).await {
-        gw.cluster.delete_chunks(chunks);
-        return Err(e);
-    }
+    commit_manifest(&gw.cluster, manifest, condition.as_ref()).await?;
     let echo = sse_c::echo(customer.as_ref());
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag),
@@ -644,16 +640,16 @@ pub(super) async fn copy_object(
                 .or_insert(value.clone());
         }
     }
+    let written = gw
+        .cluster
+        .put_manifest(manifest)
+        .await
+        .map_err(unavailable)?;
     let result = CopyObjectResult {
-        e_tag: Some(etag_of(&manifest)),
-        last_modified: Some(last_modified(&manifest)),
+        e_tag: Some(etag_of(&written)),
+        last_modified: Some(last_modified(&written)),
         ..Default::default()
     };
-    let chunks = manifest.chunk_ids();
-    if let Err(e) = gw.cluster.put_manifest(manifest).await {
-        gw.cluster.delete_chunks(chunks);
-        return Err(unavailable(e));
-    }
     let echo = sse_c::echo(customer.as_ref());
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),

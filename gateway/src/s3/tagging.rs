@@ -3,7 +3,7 @@
 //! most 10 tags, keys up to 128 and values up to 256 characters, keys unique.
 //!
 //! Changing the tags of an object writes a new manifest version over the same bytes, as a
-//! conditional write on the version read, so a concurrent PUT is never undone; Last-Modified
+//! read-modify-write agreed with the key's owners, so a concurrent PUT is never undone; Last-Modified
 //! stays what it was.
 
 use std::collections::BTreeMap;
@@ -12,9 +12,9 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage_node::model::{Layout, Manifest};
 
-use super::fields::commit_manifest;
+use super::fields::unavailable;
 use super::Gateway;
-use crate::conditional::Condition;
+use crate::conditional::CasError;
 
 fn invalid_tag(message: &str) -> s3s::S3Error {
     s3s::S3Error::with_message(s3s::S3ErrorCode::InvalidTag, message.to_string())
@@ -78,7 +78,10 @@ fn check_version(version_id: Option<&str>, m: &Manifest) -> S3Result<()> {
     Ok(())
 }
 
-/// Rewrites the current version of `bucket/key` with `tags`, over the same bytes.
+/// Rewrites the current version of `bucket/key` with `tags`, over the same bytes: one
+/// read-modify-write agreed with the key's owners, so racing tagging calls all succeed (each
+/// applied to the object as the one before left it) and an object replaced or deleted
+/// meanwhile is never brought back.
 async fn retag(
     gw: &Gateway,
     bucket: &str,
@@ -87,16 +90,38 @@ async fn retag(
     tags: BTreeMap<String, String>,
 ) -> S3Result<()> {
     gw.bucket(bucket).await?;
-    let current = gw.object(bucket, key).await?;
-    check_version(version_id, &current)?;
-    let mut next = current.clone();
-    next.version = gw.cluster.hlc.version();
-    next.tags = tags;
-    next.modified_ms = Some(current.modified_ms.unwrap_or(current.version.millis()));
-    if let Layout::Chunked { data, .. } = &mut next.layout {
-        data.get_or_insert(current.version);
+    let mut refused = None;
+    let agreed = gw
+        .cluster
+        .agree(bucket, key, gw.cluster.hlc.version(), |current| {
+            let Some(current) = current else {
+                return Err(CasError::NoSuchKey);
+            };
+            if let Err(e) = check_version(version_id, current) {
+                refused = Some(e);
+                return Err(CasError::PreconditionFailed);
+            }
+            let mut next = current.clone();
+            next.tags = tags.clone();
+            next.modified_ms = Some(current.modified_ms.unwrap_or(current.version.millis()));
+            if let Layout::Chunked { data, .. } = &mut next.layout {
+                data.get_or_insert(current.version);
+            }
+            Ok(Some(next))
+        })
+        .await;
+    match agreed {
+        Ok(_) => Ok(()),
+        Err(CasError::PreconditionFailed) => Err(refused
+            .take()
+            .unwrap_or_else(|| s3_error!(InternalError, "tagging refused without a reason"))),
+        Err(CasError::NoSuchKey) => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+        Err(CasError::Conflict) => Err(s3_error!(
+            ConditionalRequestConflict,
+            "A conflicting operation occurred. Retry the request."
+        )),
+        Err(CasError::Cluster(c)) => Err(unavailable(c)),
     }
-    commit_manifest(&gw.cluster, next, Some(&Condition::Is(current.version))).await
 }
 
 pub(super) async fn put_object_tagging(

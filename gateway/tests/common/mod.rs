@@ -101,6 +101,8 @@ pub struct TestCluster {
     pub s3_port: u16,
     nodes: Vec<Option<Child>>,
     gateway: Option<Child>,
+    /// Further gateways of the same cluster ([`TestCluster::start_another_gateway`]).
+    more_gateways: Vec<Child>,
     /// Where each node listens, and the network namespace it runs in (if any).
     pub node_hosts: Vec<String>,
     node_netns: Vec<Option<String>>,
@@ -191,6 +193,7 @@ impl TestCluster {
             cluster_secret,
             nodes: Vec::new(),
             gateway: None,
+            more_gateways: Vec::new(),
             ca_pem,
             node_hosts: hosts.iter().map(|h| h.1.clone()).collect(),
             node_netns: hosts.into_iter().map(|h| h.0).collect(),
@@ -233,14 +236,18 @@ impl TestCluster {
     }
 
     fn spawn_gateway(&self) -> Child {
+        self.spawn_gateway_with("gateway")
+    }
+
+    fn spawn_gateway_with(&self, name: &str) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("gateway.log"))
+            .open(self.dir.path().join(format!("{name}.log")))
             .unwrap();
         Command::new(bin("gateway"))
             .arg("--config")
-            .arg(self.dir.path().join("gateway.yaml"))
+            .arg(self.dir.path().join(format!("{name}.yaml")))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -300,6 +307,42 @@ impl TestCluster {
             SECRET_KEY,
             self.ca_pem.as_deref(),
         )
+    }
+
+    /// Starts one more gateway of this cluster (the same configuration on another port);
+    /// returns its endpoint.
+    pub fn start_another_gateway(&mut self) -> String {
+        let name = format!("gateway-{}", self.more_gateways.len() + 2);
+        let port = free_port();
+        let yaml = std::fs::read_to_string(self.dir.path().join("gateway.yaml")).unwrap();
+        let yaml = yaml.replace(
+            &format!("listen: \"127.0.0.1:{}\"", self.s3_port),
+            &format!("listen: \"127.0.0.1:{port}\""),
+        );
+        std::fs::write(self.dir.path().join(format!("{name}.yaml")), yaml).unwrap();
+        let child = self.spawn_gateway_with(&name);
+        self.more_gateways.push(child);
+        wait_for_port(port);
+        self.endpoint()
+            .replace(&self.s3_port.to_string(), &port.to_string())
+    }
+
+    /// A client of the gateway at `endpoint` with the test credentials.
+    pub fn client_of(&self, endpoint: &str) -> aws_sdk_s3::Client {
+        client_trusting(endpoint, ACCESS_KEY, SECRET_KEY, self.ca_pem.as_deref())
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) storage node `i`: a node that hangs, connections
+    /// open, answering nothing.
+    pub fn pause_node(&self, i: usize, paused: bool) {
+        let pid = self.nodes[i].as_ref().expect("node is running").id();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        let ok = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {signal} {pid}");
     }
 
     /// SIGKILLs storage node `i`.
@@ -405,7 +448,18 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        let children = self.nodes.iter_mut().flatten().chain(self.gateway.as_mut());
+        for child in self.nodes.iter().flatten() {
+            // A paused node must be able to die.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
+        let children = self
+            .nodes
+            .iter_mut()
+            .flatten()
+            .chain(self.gateway.as_mut())
+            .chain(self.more_gateways.iter_mut());
         for child in children {
             let _ = child.kill();
             let _ = child.wait();
@@ -437,6 +491,26 @@ pub fn client_trusting(
         .credentials_provider(Credentials::new(access, secret, None, None, "test"))
         .force_path_style(true)
         .http_client(http_client(ca_pem))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A client that never retries (a retried conditional write could be refused by its own first
+/// attempt) and gives up on a call after `timeout`: what a history recorder needs.
+pub fn client_without_retries(endpoint: &str, timeout: Duration) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
+        .force_path_style(true)
+        .http_client(http_client(None))
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .build(),
+        )
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }

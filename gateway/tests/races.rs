@@ -1,0 +1,488 @@
+//! Requests that overlap on one key, against three real storage nodes, looped long enough to
+//! hit the windows: overwrites while GETs stream slowly (every GET that started returns a whole
+//! object, the old or the new), overwrites racing tagging calls and GETs (no 5xx, the object
+//! reads back), `If-Match` racers mixed with plain PUTs (never two winners on one ETag), and
+//! two overlapping PUTs (the one that completes last wins).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging};
+use common::{code, pattern, status, Shape, TestCluster};
+use futures::StreamExt;
+
+const BUCKET: &str = "races";
+
+async fn setup(shape: Shape) -> (TestCluster, aws_sdk_s3::Client) {
+    let cluster = TestCluster::start_with(shape);
+    let s3 = cluster.client();
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    (cluster, s3)
+}
+
+async fn put(s3: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) -> String {
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string()
+}
+
+/// Which of `seeds` (patterns of `len` bytes) `body` is.
+fn which(body: &[u8], len: usize, seeds: &[u64]) -> Option<u64> {
+    (body.len() == len)
+        .then(|| seeds.iter().copied().find(|&s| pattern(len, s) == body))
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overwrites_never_cut_off_a_running_get() {
+    let (_cluster, s3) = setup(Shape {
+        chunk_size: 1 << 20,
+        ..Default::default()
+    })
+    .await;
+    let len = 8 << 20;
+    let seeds: Vec<u64> = (0..6).collect();
+    put(&s3, "big", pattern(len, 0)).await;
+    let stop = Instant::now() + Duration::from_secs(10);
+    let writer = {
+        let s3 = s3.clone();
+        tokio::spawn(async move {
+            let mut seed = 1;
+            while Instant::now() < stop {
+                put(&s3, "big", pattern(len, seed % 6)).await;
+                seed += 1;
+            }
+            seed
+        })
+    };
+    let readers: Vec<_> = (0..3)
+        .map(|r| {
+            let s3 = s3.clone();
+            let seeds = seeds.clone();
+            tokio::spawn(async move {
+                let mut complete = 0;
+                while Instant::now() < stop {
+                    let got = s3
+                        .get_object()
+                        .bucket(BUCKET)
+                        .key("big")
+                        .send()
+                        .await
+                        .unwrap();
+                    // Read slowly: the key is overwritten several times while this GET runs.
+                    let mut body = got.body;
+                    let mut data = Vec::with_capacity(len);
+                    while let Some(piece) = body.next().await {
+                        let piece = piece.unwrap_or_else(|e| panic!("reader {r}: body broke: {e}"));
+                        data.extend_from_slice(&piece);
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                    }
+                    assert!(
+                        which(&data, len, &seeds).is_some(),
+                        "reader {r}: {} bytes that are no whole version",
+                        data.len()
+                    );
+                    complete += 1;
+                }
+                complete
+            })
+        })
+        .collect();
+    let writes = writer.await.unwrap();
+    let mut reads = 0;
+    for r in readers {
+        reads += r.await.unwrap();
+    }
+    assert!(writes > 3 && reads > 3, "{writes} writes, {reads} reads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tagging_overwrites_and_gets_race_without_errors() {
+    let (_cluster, s3) = setup(Shape::default()).await;
+    let len = 1 << 20;
+    let seeds: Vec<u64> = (10..14).collect();
+    put(&s3, "hot", pattern(len, 10)).await;
+    let stop = Instant::now() + Duration::from_secs(8);
+    let mut tasks = Vec::new();
+    for w in 0..2u64 {
+        let s3 = s3.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while Instant::now() < stop {
+                put(&s3, "hot", pattern(len, 10 + (n + w) % 4)).await;
+                n += 1;
+            }
+            ("put", n)
+        }));
+    }
+    for t in 0..2u64 {
+        let s3 = s3.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while Instant::now() < stop {
+                let tagging = Tagging::builder()
+                    .tag_set(
+                        Tag::builder()
+                            .key(format!("t{t}"))
+                            .value(n.to_string())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap();
+                s3.put_object_tagging()
+                    .bucket(BUCKET)
+                    .key("hot")
+                    .tagging(tagging)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("tagging: {} {}", status(&e), code(&e)));
+                n += 1;
+            }
+            ("tagging", n)
+        }));
+    }
+    for _ in 0..2 {
+        let s3 = s3.clone();
+        let seeds = seeds.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while Instant::now() < stop {
+                let got = s3
+                    .get_object()
+                    .bucket(BUCKET)
+                    .key("hot")
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("GET: {} {}", status(&e), code(&e)));
+                let data = got.body.collect().await.unwrap().into_bytes();
+                assert!(which(&data, len, &seeds).is_some(), "a GET read no version");
+                n += 1;
+            }
+            ("get", n)
+        }));
+    }
+    for t in tasks {
+        let (what, n) = t.await.unwrap();
+        assert!(n > 2, "only {n} {what} calls");
+    }
+    let data = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("hot")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert!(which(&data, len, &seeds).is_some());
+}
+
+/// Rounds of 20 `If-Match` writers on the current ETag, with plain PUTs mixed in: of the
+/// conditional writers at most one wins per round (exactly one when no plain PUT came
+/// first), and the key then holds the last acknowledged write.
+async fn if_match_rounds(s3: &aws_sdk_s3::Client, key: &str, rounds: usize) {
+    let mut etag = put(s3, key, b"start".to_vec()).await;
+    for round in 0..rounds {
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let (s3, key, etag) = (s3.clone(), key.to_string(), etag.clone());
+            tasks.push(tokio::spawn(async move {
+                let body = format!("round {round} writer {i}");
+                let r = s3
+                    .put_object()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .if_match(etag)
+                    .body(ByteStream::from(body.clone().into_bytes()))
+                    .send()
+                    .await;
+                (body, r.map(|o| o.e_tag().unwrap().to_string()))
+            }));
+        }
+        let plain = (round % 2 == 1).then(|| {
+            let (s3, key) = (s3.clone(), key.to_string());
+            tokio::spawn(async move {
+                let body = format!("round {round} plain");
+                let e = put(&s3, &key, body.clone().into_bytes()).await;
+                (body, e)
+            })
+        });
+        let mut winners = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                (body, Ok(e)) => winners.push((body, e)),
+                (_, Err(e)) => assert!(
+                    matches!(
+                        code(&e).as_str(),
+                        "PreconditionFailed" | "ConditionalRequestConflict"
+                    ),
+                    "unexpected {} {}",
+                    status(&e),
+                    code(&e)
+                ),
+            }
+        }
+        assert!(winners.len() <= 1, "round {round}: {winners:?}");
+        let plain = match plain {
+            Some(p) => Some(p.await.unwrap()),
+            None => {
+                assert_eq!(winners.len(), 1, "round {round}: no winner");
+                None
+            }
+        };
+        let got = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        etag = got.e_tag().unwrap().to_string();
+        let body = String::from_utf8(got.body.collect().await.unwrap().to_vec()).unwrap();
+        let acknowledged: Vec<&String> = winners
+            .iter()
+            .map(|(b, _)| b)
+            .chain(plain.as_ref().map(|(b, _)| b))
+            .collect();
+        assert!(
+            acknowledged.contains(&&body),
+            "round {round}: the key holds {body:?}, no acknowledged write of this round"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn if_match_racers_with_plain_puts_never_both_win() {
+    let (mut cluster, s3) = setup(Shape::default()).await;
+    if_match_rounds(&s3, "cas", 6).await;
+    cluster.kill_node(2);
+    if_match_rounds(&s3, "cas-degraded", 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_overlapping_puts_the_last_to_complete_wins() {
+    let (_cluster, s3) = setup(Shape {
+        chunk_size: 256 << 10,
+        ..Default::default()
+    })
+    .await;
+    for round in 0..3u64 {
+        let key = format!("overlap-{round}");
+        // The slow PUT starts first and sends its body over about a second.
+        let len = 1 << 20;
+        let slow_body = pattern(len, 100 + round);
+        let pieces: Vec<Result<http_body::Frame<bytes::Bytes>, std::io::Error>> = slow_body
+            .chunks(64 << 10)
+            .map(|c| Ok(http_body::Frame::data(bytes::Bytes::copy_from_slice(c))))
+            .collect();
+        let stream = futures::stream::iter(pieces).then(|p| async move {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            p
+        });
+        let body =
+            aws_smithy_types::body::SdkBody::from_body_1_x(http_body_util::StreamBody::new(stream));
+        let slow = {
+            let (s3, key) = (s3.clone(), key.clone());
+            tokio::spawn(async move {
+                s3.put_object()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .content_length(len as i64)
+                    .body(ByteStream::new(body))
+                    .send()
+                    .await
+                    .unwrap();
+                Instant::now()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        put(&s3, &key, pattern(1000, 200 + round)).await;
+        let fast_done = Instant::now();
+        let slow_done = slow.await.unwrap();
+        assert!(slow_done > fast_done, "the slow PUT was not slow");
+        let got = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        assert!(
+            got.as_ref() == slow_body.as_slice(),
+            "round {round}: the PUT that completed first won"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_write_loses_no_version_and_resurrects_nothing() {
+    let (mut cluster, s3) = setup(Shape::default()).await;
+    put(&s3, "kept", b"old value".to_vec()).await;
+    put(&s3, "deleted", b"deleted value".to_vec()).await;
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key("deleted")
+        .send()
+        .await
+        .unwrap();
+    cluster.kill_node(1);
+    cluster.kill_node(2);
+    for key in ["kept", "deleted"] {
+        let failed = s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from_static(b"failed write"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(status(&failed), 503, "{key}: {}", code(&failed));
+    }
+    cluster.restart_node(1);
+    cluster.restart_node(2);
+    // The failed writes may or may not have happened (their outcome is unknown), but what a
+    // read answers once, every later read answers too, and the older state is never lost to
+    // anything but the failed write itself.
+    for key in ["kept", "deleted"] {
+        let mut seen = None;
+        for _ in 0..10 {
+            let got = match s3.get_object().bucket(BUCKET).key(key).send().await {
+                Ok(out) => Some(out.body.collect().await.unwrap().to_vec()),
+                Err(e) => {
+                    assert_eq!(code(&e), "NoSuchKey", "{key}");
+                    None
+                }
+            };
+            match key {
+                "kept" => assert!(
+                    matches!(got.as_deref(), Some(b"old value" | b"failed write")),
+                    "{key}: {got:?}"
+                ),
+                _ => assert!(
+                    matches!(got.as_deref(), None | Some(b"failed write")),
+                    "the deleted object came back: {got:?}"
+                ),
+            }
+            if let Some(before) = &seen {
+                assert_eq!(before, &got, "{key}: a later read flipped back");
+            }
+            seen = Some(got);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn completion_racing_abort_or_a_part_reupload_never_breaks_the_object() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let (_cluster, s3) = setup(Shape {
+        chunk_size: 1 << 20,
+        ..Default::default()
+    })
+    .await;
+    let part_len = 5 << 20;
+    for round in 0..6u64 {
+        let key = format!("mp-{round}");
+        let id = s3
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .unwrap()
+            .to_string();
+        let mut parts = Vec::new();
+        for n in 1..=2 {
+            let e = s3
+                .upload_part()
+                .bucket(BUCKET)
+                .key(&key)
+                .upload_id(&id)
+                .part_number(n)
+                .body(ByteStream::from(pattern(part_len, round * 10 + n as u64)))
+                .send()
+                .await
+                .unwrap();
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(e.e_tag().unwrap())
+                    .build(),
+            );
+        }
+        let complete = {
+            let (s3, key, id) = (s3.clone(), key.clone(), id.clone());
+            let done = CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build();
+            tokio::spawn(async move {
+                s3.complete_multipart_upload()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .upload_id(id)
+                    .multipart_upload(done)
+                    .send()
+                    .await
+                    .is_ok()
+            })
+        };
+        // Every other round an Abort races the completion, else a re-upload of part 1.
+        if round % 2 == 0 {
+            let _ = s3
+                .abort_multipart_upload()
+                .bucket(BUCKET)
+                .key(&key)
+                .upload_id(&id)
+                .send()
+                .await;
+        } else {
+            let _ = s3
+                .upload_part()
+                .bucket(BUCKET)
+                .key(&key)
+                .upload_id(&id)
+                .part_number(1)
+                .body(ByteStream::from(pattern(part_len, 999)))
+                .send()
+                .await;
+        }
+        let completed = complete.await.unwrap();
+        let got = s3.get_object().bucket(BUCKET).key(&key).send().await;
+        if !completed {
+            assert!(
+                got.is_err(),
+                "round {round}: an object without a completion"
+            );
+            continue;
+        }
+        let data = got.unwrap().body.collect().await.unwrap().into_bytes();
+        let mut whole = pattern(part_len, round * 10 + 1);
+        whole.extend(pattern(part_len, round * 10 + 2));
+        // A completion lists the parts it was given (their ETags); a re-upload that landed
+        // first makes the completion fail (InvalidPart), never mixes bytes.
+        assert!(
+            data.as_ref() == whole.as_slice(),
+            "round {round}: the completed object does not read back whole"
+        );
+    }
+}
