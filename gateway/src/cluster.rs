@@ -848,6 +848,9 @@ impl Cluster {
                     };
                 }
                 Attempt::Unknown(applied) => {
+                    if applied > 0 {
+                        self.bury_if_undecided(m.clone());
+                    }
                     self.metrics
                         .quorum_failures
                         .with_label_values(&["put_manifest"])
@@ -1040,7 +1043,17 @@ impl Cluster {
             g.ok.iter()
                 .map(|(i, m)| (*i, m.as_ref().map(|m| m.version)))
                 .collect();
-        let agreed = answers.iter().all(|(_, v)| *v == newest_version);
+        // Decided when a majority of one owner group holds it: every later read, write and
+        // agreement needs a majority of each group. (While data moves, the previous owners
+        // lose records as they reach the current ones: they need not agree.)
+        let holders: Vec<usize> = answers
+            .iter()
+            .filter(|(_, v)| *v == newest_version)
+            .map(|(i, _)| *i)
+            .collect();
+        let agreed = sets
+            .iter()
+            .any(|s| satisfied(std::slice::from_ref(s), &holders, self.majority()));
         let cluster = self.clone();
         tokio::spawn(async move {
             let mut answers = g.ok;
@@ -1055,8 +1068,8 @@ impl Cluster {
         Ok((newest, agreed, answers, sets))
     }
 
-    /// Copies `newest` to the owners that did not answer with it, until a majority of each
-    /// group holds it.
+    /// Copies `newest` to the current owners that did not answer with it, until a majority of
+    /// them holds it.
     async fn write_back(
         &self,
         newest: &Manifest,
@@ -1068,8 +1081,12 @@ impl Cluster {
             .filter(|(_, v)| *v == Some(newest.version))
             .map(|(i, _)| *i)
             .collect();
-        let targets: Vec<usize> = union(sets)
-            .into_iter()
+        // The current owners: a majority of them is enough (see `read_manifest`), and a copy on
+        // a previous owner would only be moved away again.
+        let current = &sets[..1];
+        let targets: Vec<usize> = sets[0]
+            .iter()
+            .copied()
             .filter(|i| !holders.contains(i))
             .collect();
         let sent = Arc::new(newest.clone());
@@ -1090,7 +1107,7 @@ impl Cluster {
                 Ok(_) => blocked = true,
                 Err(e) => failed.push((i, e)),
             }
-            if satisfied(sets, &holders, need) {
+            if satisfied(current, &holders, need) {
                 tokio::spawn(pending.for_each(|_| async {}));
                 return WriteBack::Done;
             }

@@ -40,6 +40,9 @@ use crate::cluster::{gather_all, satisfied, union, Cluster, ClusterError};
 /// many: every overwrite that lands between a promise and its accept costs one).
 const MAX_ATTEMPTS: u32 = 24;
 
+/// How many times a gateway tries to settle a write of unknown outcome (about ten minutes).
+const BURIAL_ROUNDS: u32 = 100;
+
 /// What a conditional write requires of the key's current object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
@@ -271,6 +274,100 @@ impl Cluster {
             }));
         }
         Err(CasError::Conflict)
+    }
+
+    /// After a write whose outcome is unknown (some owners took `attempt`, others did not
+    /// answer), keeps trying, in the background, to settle it: once a majority of the owners
+    /// answers, an attempt a majority holds stays (it was decided: a read may have returned
+    /// it); one that fewer hold, with every owner that might hold it answering, is buried
+    /// under the decided value stamped anew, so it never surfaces later. A read may still
+    /// decide it first: the client was told its outcome is unknown.
+    pub fn bury_if_undecided(self: &Arc<Self>, attempt: Manifest) {
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            for round in 0..BURIAL_ROUNDS {
+                tokio::time::sleep(Duration::from_millis(200 << round.min(5))).await;
+                match cluster.bury_once(&attempt).await {
+                    Some(true) => {
+                        tracing::info!(
+                            "a failed write of {}/{} was buried",
+                            attempt.bucket,
+                            attempt.key
+                        );
+                        return;
+                    }
+                    Some(false) => return,
+                    None => {}
+                }
+            }
+        });
+    }
+
+    /// One try of [`Cluster::bury_if_undecided`]: `Some(buried)` when settled, `None` to try
+    /// again.
+    async fn bury_once(&self, attempt: &Manifest) -> Option<bool> {
+        let (bucket, key) = (attempt.bucket.as_str(), attempt.key.as_str());
+        let sets = self.read_sets(&Manifest::placement_key(bucket, key), &[]);
+        let owners = union(&sets);
+        let need = self.agreement_quorum();
+        let ballot = self.hlc.version();
+        let prepare = Arc::new(Prepare {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            ballot,
+            check: vec![attempt.version],
+        });
+        let answers = gather_all(self.fan_out_all(&owners, move |node| {
+            let q = prepare.clone();
+            async move { node.prepare(&q).await }
+        }))
+        .await;
+        let holders: Vec<usize> = answers
+            .ok
+            .iter()
+            .filter(|(_, r)| r.holds.contains(&attempt.version))
+            .map(|(i, _)| *i)
+            .collect();
+        if satisfied(&sets, &holders, self.majority()) {
+            return Some(false); // decided: it stays
+        }
+        // Owners that did not answer might hold it too.
+        let mut maybe = holders.clone();
+        maybe.extend(answers.failed.iter().map(|(i, _)| *i));
+        if satisfied(&sets, &maybe, self.majority()) {
+            return None;
+        }
+        let promises: Vec<(usize, PrepareReply)> =
+            answers.ok.into_iter().filter(|(_, r)| r.promised).collect();
+        let promised: Vec<usize> = promises.iter().map(|(i, _)| *i).collect();
+        if !satisfied(&sets, &promised, need) {
+            return None;
+        }
+        // The decided value: the newest among the other promises, made durable first.
+        let others: Vec<&PrepareReply> = promises
+            .iter()
+            .filter(|(i, _)| !holders.contains(i))
+            .map(|(_, r)| r)
+            .collect();
+        let newest = others
+            .iter()
+            .filter_map(|r| r.current.as_ref())
+            .max_by_key(|c| c.version)
+            .cloned();
+        if let Some(n) = &newest {
+            if !self.copy_under(&sets, &owners, n, ballot).await {
+                return None;
+            }
+            if n.version > attempt.version {
+                // Superseded by a decided version: it can never be the newest again.
+                return Some(false);
+            }
+        }
+        let burial = match &newest {
+            Some(n) => restamped(n, ballot),
+            None => Manifest::tombstone(bucket, key, ballot),
+        };
+        self.accept(&sets, &owners, burial).await.0.then_some(true)
     }
 
     /// Phase two: whether a majority of each set accepted `m` (version = ballot), and

@@ -4,7 +4,9 @@
 //! A collection runs after a *complete* anti-entropy pass ([`crate::antientropy`]), at most
 //! every `garbage_collection.every_seconds`, and only when it is safe to judge the whole
 //! cluster: every node of the map answers, no node holds hints, and no data is moving. The
-//! cutoff is the older of `now - grace` and the start of that anti-entropy pass, so:
+//! cutoffs are the older of `now - grace` and the start of that anti-entropy pass, for the
+//! record grace (tombstones, ended uploads, promises) and for the reclaim grace (superseded
+//! versions, then the chunks nothing references any more, in the same collection), so:
 //!
 //! * a tombstone removed was on every owner before it went (the pass copied it to any replica
 //!   that lacked it), and no replica keeps the version it deleted;
@@ -14,8 +16,8 @@
 //!   (`storage_node::gc`). False positives keep an orphan one more round; nothing referenced
 //!   is ever deleted.
 //!
-//! A chunk belongs to a write that failed half-way, an aborted upload, an overwrite whose
-//! clean-up was lost with its gateway, or a manifest that lost to a newer one while moving.
+//! An orphan chunk belongs to a write that failed half-way, an aborted, replaced or unused
+//! part, or a superseded version the collection just removed: nothing else ever frees chunks.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -13,11 +13,30 @@ use crate::keys;
 use crate::model::{Manifest, PrepareReply, Version, WriteMode, WriteReply};
 use crate::store::{synced, Store, StoreError, StoreResult, CF_MANIFESTS, CF_PROMISES};
 
+/// How long a promise binds. A conditional writer sends its accept within a round trip of its
+/// promise (well inside the RPC timeout), so an older promise belongs to a writer that is gone:
+/// it no longer blocks copies (a move, a repair) or other writers, and an accept of a ballot
+/// this old is refused. Gateway clocks must be within this of the nodes'.
+pub const PROMISE_TTL_MS: u64 = 30_000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a ballot is too old to be promised or accepted any more.
+fn expired(ballot: Version) -> bool {
+    ballot.millis().saturating_add(PROMISE_TTL_MS) < now_ms()
+}
+
 impl Store {
+    /// The ballot promised for a key, while it binds.
     pub(crate) fn promised(&self, prefix: &[u8]) -> StoreResult<Option<Version>> {
         match self.db.get_cf(self.cf(CF_PROMISES), prefix)? {
             Some(v) => Version::from_bytes(&v)
-                .map(Some)
+                .map(|b| (!expired(b)).then_some(b))
                 .ok_or_else(|| StoreError::Corrupt("promise".into())),
             None => Ok(None),
         }
@@ -35,7 +54,7 @@ impl Store {
         let prefix = keys::object_prefix(bucket, key.as_bytes());
         let _guard = self.stripe(&prefix);
         let before = self.promised(&prefix)?;
-        let promised = before.is_none_or(|b| ballot > b);
+        let promised = !expired(ballot) && before.is_none_or(|b| ballot > b);
         if promised {
             self.db
                 .put_cf_opt(self.cf(CF_PROMISES), &prefix, ballot.to_bytes(), &synced())?;
@@ -67,6 +86,14 @@ impl Store {
     /// Stores `m` (whose version is its ballot) as a new write: unless a higher ballot was
     /// promised or a newer version is held.
     pub fn accept(&self, m: &Manifest) -> StoreResult<WriteReply> {
+        if expired(m.version) {
+            let prefix = keys::object_prefix(&m.bucket, m.key.as_bytes());
+            return Ok(WriteReply {
+                applied: false,
+                newest: self.newest_version(&prefix)?,
+                promised: self.promised(&prefix)?,
+            });
+        }
         self.put_manifest(m, WriteMode::New)
     }
 }
@@ -76,8 +103,14 @@ mod tests {
     use super::*;
     use crate::model::Layout;
 
-    fn v(hlc: u64) -> Version {
-        Version { hlc, tiebreak: 0 }
+    /// Ballot `n` of a run: stamped now (older promises no longer bind).
+    fn v(n: u64) -> Version {
+        static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let base = *BASE.get_or_init(|| now_ms() << 16);
+        Version {
+            hlc: base + n,
+            tiebreak: 0,
+        }
     }
 
     fn manifest(version: u64) -> Manifest {
@@ -103,6 +136,16 @@ mod tests {
         assert!(!s.accept(&manifest(11)).unwrap().applied);
         assert!(s.accept(&manifest(12)).unwrap().applied);
         assert_eq!(s.get_manifest("b", "k").unwrap().unwrap().version, v(12));
+        // A promise or an accept older than the promise's lifetime binds nothing.
+        let old = Version {
+            hlc: (now_ms() - PROMISE_TTL_MS - 1000) << 16,
+            tiebreak: 0,
+        };
+        assert!(!s.prepare("b", "other", old).unwrap().promised);
+        let mut stale = manifest(0);
+        stale.key = "other".into();
+        stale.version = old;
+        assert!(!s.accept(&stale).unwrap().applied);
         // Promises survive a restart.
         drop(s);
         let s = Store::open(dir.path()).unwrap();

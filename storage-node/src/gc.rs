@@ -9,9 +9,11 @@
 //! * **Sweep** (`/v1/gc/sweep`): deletes the chunks written before the cutoff whose group is
 //!   not in that union. A Bloom filter has false positives, never false negatives: an orphan
 //!   may survive a pass, a referenced chunk never goes.
-//! * **Collect** (`/v1/gc/collect`): removes tombstones, ended upload records and Paxos
-//!   promises older than the cutoff. Each is re-checked under its key's lock, so a newer write
-//!   that arrived meanwhile is never touched.
+//! * **Collect** (`/v1/gc/collect`): removes superseded manifest versions whose successor is
+//!   older than the reclaim cutoff (the only way superseded versions ever go: a request that
+//!   started on one reads it whole), and tombstones, ended upload records and Paxos promises
+//!   older than the record cutoff. Each key is re-checked under its lock ([`collectable`]),
+//!   so a newer write that arrived meanwhile is never touched.
 //!
 //! When it is safe to run (every node answers, no hints, no move, a complete anti-entropy pass
 //! since the cutoff) is the gateway's decision (`gateway/src/gc.rs`).
@@ -455,7 +457,13 @@ mod tests {
         .unwrap();
         s.put_manifest(&chunked("live", v(10), 1), crate::model::WriteMode::New)
             .unwrap();
-        s.prepare("b", "cas", v(20)).unwrap();
+        // An old promise (written as prepare once did; a prepare this old is refused now).
+        s.db.put_cf(
+            s.cf(CF_PROMISES),
+            keys::object_prefix("b", b"cas"),
+            v(20).to_bytes(),
+        )
+        .unwrap();
         // "live" was overwritten at 20 and again at 3000: the version replaced at 20 goes, the
         // one replaced at 3000 is kept while requests may still read it.
         s.put_manifest(&chunked("live", v(20), 1), crate::model::WriteMode::New)

@@ -511,22 +511,24 @@ mod tests {
         // acknowledged.
         assert!(!put(7, WriteMode::Copy).applied);
         assert!(put(5, WriteMode::Copy).applied);
-        // A promise blocks new writes and copies below it.
-        store
-            .prepare(
-                "bkt",
-                "k",
-                Version {
-                    hlc: 20,
-                    tiebreak: 0,
-                },
-            )
-            .unwrap();
-        let blocked = put(15, WriteMode::New);
+        // A (live) promise blocks new writes and copies below it.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let at = |n: u64| (now << 16) + n;
+        let ballot = Version {
+            hlc: at(20),
+            tiebreak: 0,
+        };
+        store.prepare("bkt", "k", ballot).unwrap();
+        let blocked = put(at(15), WriteMode::New);
         assert!(!blocked.applied);
-        assert_eq!(blocked.promised.unwrap().hlc, 20);
-        assert!(!put(16, WriteMode::Copy).applied);
-        assert!(put(21, WriteMode::New).applied);
+        assert_eq!(blocked.promised, Some(ballot));
+        assert!(!put(at(16), WriteMode::Copy).applied);
+        // The writer holding the promise may copy below it.
+        assert!(put(at(16), WriteMode::CopyUnder(ballot)).applied);
+        assert!(put(at(21), WriteMode::New).applied);
     }
 
     #[test]
