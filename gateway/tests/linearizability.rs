@@ -1,6 +1,6 @@
 //! Every operation on a key is linearizable: clients race GET, PUT, DELETE, PUT `If-Match` and
 //! PUT `If-None-Match: *` on a few keys through two gateways of a three-node cluster while a
-//! nemesis kills or pauses nodes; each client records every call, its return and its answer
+//! nemesis kills, pauses or cuts off nodes (network namespaces; needs root); each client records every call, its return and its answer
 //! (unknown for timeouts and 5xx on writes), and the checker (`linearizability/checker.rs`,
 //! Wing–Gong–Lowe search) looks for an order of each key's operations that explains every
 //! answer. Each scenario prints keys checked, operations by outcome and the nemesis schedule;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use checker::{check, Answer, Call, Op};
+use common::netns::Namespaces;
 use common::{client_without_retries, code, md5_hex, status, Shape, TestCluster};
 
 const BUCKET: &str = "history";
@@ -33,6 +34,8 @@ enum Nemesis {
     Kill,
     /// SIGSTOP a node, SIGCONT it a moment later.
     Pause,
+    /// Cut a node's network link (it runs in its own namespace), heal it a moment later.
+    Partition,
 }
 
 fn seconds() -> u64 {
@@ -148,7 +151,24 @@ async fn run(s3: &aws_sdk_s3::Client, key: &str, call: &Call) -> Answer {
 }
 
 async fn scenario(nemesis: Nemesis) {
-    let mut cluster = TestCluster::start_with(Shape::default());
+    let mut namespaces = None;
+    let mut cluster = match nemesis {
+        Nemesis::Partition => {
+            let (ns, addresses) = match Namespaces::create(3) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!(
+                        "SKIPPED: network namespaces are unavailable here ({e}); run as root"
+                    );
+                    return;
+                }
+            };
+            let hosts = ns.names.iter().cloned().map(Some).zip(addresses).collect();
+            namespaces = Some(ns);
+            TestCluster::start_on(Shape::default(), hosts)
+        }
+        _ => TestCluster::start_with(Shape::default()),
+    };
     let first = cluster.endpoint();
     let second = cluster.start_another_gateway();
     cluster
@@ -192,6 +212,13 @@ async fn scenario(nemesis: Nemesis) {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 cluster.pause_node(victim, false);
                 schedule.push(format!("{at} ms: node{victim} paused for 1.5 s"));
+            }
+            Nemesis::Partition => {
+                let ns = namespaces.as_ref().expect("namespaces made above");
+                ns.cut(victim);
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                ns.heal(victim);
+                schedule.push(format!("{at} ms: node{victim} cut off for 1.5 s"));
             }
         }
         victim = (victim + 1) % 3;
@@ -255,6 +282,9 @@ async fn scenario(nemesis: Nemesis) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The nodes stop before their namespaces go.
+    drop(cluster);
+    drop(namespaces);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -270,4 +300,10 @@ async fn linearizable_while_nodes_are_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn linearizable_while_nodes_are_paused() {
     scenario(Nemesis::Pause).await;
+}
+
+/// Needs root and `ip netns`; says SKIPPED and passes where they are unavailable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn linearizable_while_nodes_are_partitioned() {
+    scenario(Nemesis::Partition).await;
 }
