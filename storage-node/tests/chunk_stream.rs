@@ -25,11 +25,22 @@ struct Node {
 
 impl Node {
     fn start() -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // A port never handed out before in this binary: tests run in parallel and one
+        // restarts its node on its port, which another test must not have taken meanwhile
+        // (its client would then talk to the other test's node).
+        static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+        let port = loop {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+            if !given.contains(&port) {
+                given.push(port);
+                break port;
+            }
+        };
         let mut node = Node {
             dir: tempfile::tempdir().unwrap(),
             address: format!("127.0.0.1:{port}"),
@@ -58,6 +69,12 @@ impl Node {
             assert!(Instant::now() < deadline, "node did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Listening, and it is this node that listens (not one that took the port first).
+        let exited = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
+        assert!(exited.is_none(), "the node exited: {exited:?}");
     }
 
     fn stop(&mut self) {
