@@ -894,11 +894,15 @@ impl Cluster {
             }
         });
         let total = targets.len();
+        let owner_targets = targets.iter().filter(|t| owners.contains(&t.node)).count();
         let (mut applied, mut owners_applied, mut answered, mut owners_answered) = (0, 0, 0, 0);
         let mut floor: Option<Version> = None;
         // Whether an owner refused for a promise rather than a newer version.
         let mut promise_refusal = false;
         let mut failed = Vec::new();
+        // Once the write cannot succeed, the other answers are still awaited: whether the
+        // attempt is dead depends on every owner.
+        let mut lost = false;
         while let Some((i, result)) = pending.next().await {
             answered += 1;
             let is_owner = owners.contains(&i);
@@ -914,28 +918,16 @@ impl Cluster {
                 }
                 Err(e) => failed.push((i, e)),
             }
+            if lost {
+                continue;
+            }
             if owners_applied >= need_owners && applied >= self.w() {
                 tokio::spawn(pending.for_each(|_| async {}));
                 return Ok(Attempt::Written);
             }
-            let owners_left =
-                targets.iter().filter(|t| owners.contains(&t.node)).count() - owners_answered;
-            if owners_applied + owners_left < need_owners || applied + (total - answered) < self.w()
-            {
-                break;
-            }
-        }
-        // Wait for every owner: whether the attempt is dead depends on all of them.
-        while let Some((i, result)) = pending.next().await {
-            let is_owner = owners.contains(&i);
-            match result {
-                Ok(reply) if reply.applied => owners_applied += usize::from(is_owner),
-                Ok(reply) => {
-                    floor = floor.max(reply.floor());
-                    promise_refusal |= is_owner && reply.newest.is_none_or(|n| n < m.version);
-                }
-                Err(e) => failed.push((i, e)),
-            }
+            let owners_left = owner_targets - owners_answered;
+            lost = owners_applied + owners_left < need_owners
+                || applied + (total - answered) < self.w();
         }
         let owner_failed = failed.iter().any(|(i, _)| owners.contains(i));
         if let Some(floor) = floor {

@@ -4,7 +4,7 @@
 //! * [`s3`]: the S3 operations (`s3s::S3`), validation and S3 errors.
 //! * [`objects`]: the data path, chunking bodies in and streaming ranges out.
 //! * [`listing`]: the k-way merge of the nodes' sorted listings.
-//! * [`cluster`]: preference lists, quorums, undo of failed writes, read repair;
+//! * [`cluster`]: preference lists, quorums, the order of manifest writes and reads, read repair;
 //!   [`conditional`]: writes with If-None-Match / If-Match, agreed by the key's owners (Paxos);
 //!   [`upload_state`]: multipart upload records.
 //! * [`antientropy`]: replicas compare digests and copy what differs; [`gc`]: removing orphan

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
-use storage_node::model::{Layout, Manifest};
+use storage_node::model::Manifest;
 
 use super::fields::unavailable;
 use super::Gateway;
@@ -104,9 +104,7 @@ async fn retag(
             let mut next = current.clone();
             next.tags = tags.clone();
             next.modified_ms = Some(current.modified_ms.unwrap_or(current.version.millis()));
-            if let Layout::Chunked { data, .. } = &mut next.layout {
-                data.get_or_insert(current.version);
-            }
+            // `agree` keeps the chunks' version (`data`) when it stamps the ballot.
             Ok(Some(next))
         })
         .await;
