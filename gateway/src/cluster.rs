@@ -61,7 +61,7 @@ enum WriteBack {
     Failed(ClusterError),
 }
 
-use crate::conditional::{Agreed, CasError};
+use crate::conditional::CasError;
 use crate::health::Health;
 use crate::hlc::Hlc;
 use crate::metrics::GatewayMetrics;
@@ -836,8 +836,8 @@ impl Cluster {
                         })
                         .await
                     {
-                        Ok(Agreed::Written(w)) => Ok(w),
-                        Ok(Agreed::Kept(_)) => unreachable!("the decision always writes"),
+                        Ok(Some(w)) => Ok(w),
+                        Ok(None) => unreachable!("the decision always writes"),
                         Err(CasError::Cluster(e)) => Err(e),
                         Err(other) => Err(ClusterError::Quorum {
                             kind: "put_manifest",

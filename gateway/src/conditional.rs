@@ -26,12 +26,18 @@
 //! stamped anew before it is decided, so a writer whose attempt is provably dead may stamp
 //! it again without it ever appearing twice. Nothing is removed: values that lost are
 //! superseded versions, reclaimed by the collector.
+//!
+//! A multipart upload's states live under its key and share the key's promises: a completion
+//! writes the object and the upload's ended state in one accept, an abort only the state
+//! ([`Cluster::agree_steps`], the steps themselves in [`crate::upload_fate`]), so of a racing
+//! completion and abort exactly one finds the upload active.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use storage_node::model::{
-    Layout, Manifest, Prepare, PrepareReply, Version, WriteMode, WriteReply,
+    Layout, Manifest, Prepare, PrepareReply, UploadRecord, Version, WriteMode, WriteReply,
+    WriteUpload,
 };
 
 use crate::cluster::{gather_all, satisfied, union, Cluster, ClusterError};
@@ -63,6 +69,8 @@ pub enum CasError {
     PreconditionFailed,
     #[error("If-Match names a key that has no object")]
     NoSuchKey,
+    #[error("the upload does not exist for this request")]
+    NoSuchUpload,
     #[error("conditional writes on this key kept conflicting")]
     Conflict,
     #[error(transparent)]
@@ -106,12 +114,45 @@ pub(crate) fn restamped(m: &Manifest, version: Version) -> Manifest {
     out
 }
 
-/// What an agreement round decided.
-pub enum Agreed {
+/// What one agreed step writes: a new version of the key's object, a new state of one of its
+/// uploads, or both together (a completion).
+#[derive(Debug, Clone, Default)]
+pub struct Proposal {
+    pub manifest: Option<Manifest>,
+    pub upload: Option<UploadRecord>,
+}
+
+impl Proposal {
+    pub fn object(m: Manifest) -> Self {
+        Proposal {
+            manifest: Some(m),
+            upload: None,
+        }
+    }
+}
+
+/// What an agreed step decided.
+#[derive(Debug)]
+pub enum Outcome {
     /// The proposal was written (or had been, by an earlier attempt of the same operation).
-    Written(Manifest),
-    /// Nothing was written; the key's current object (tombstones as `None`) is decided.
-    Kept(Option<Manifest>),
+    Written(Box<Proposal>),
+    /// Nothing was written.
+    Kept,
+}
+
+/// The newest of the records the promises report, and whether every promise reports that one.
+fn newest_of<T: Clone>(
+    promises: &[PrepareReply],
+    record: impl Fn(&PrepareReply) -> Option<&T>,
+    version: impl Fn(&T) -> Version,
+) -> Option<(T, bool)> {
+    let newest = promises
+        .iter()
+        .filter_map(&record)
+        .max_by_key(|r| version(r))?;
+    let v = version(newest);
+    let agreed = promises.iter().all(|p| record(p).map(&version) == Some(v));
+    Some((newest.clone(), agreed))
 }
 
 impl Cluster {
@@ -140,7 +181,8 @@ impl Cluster {
     /// One read-modify-write of `bucket/key`, agreed with the key's owners: `decide` sees the
     /// current object (`None` when absent) and returns the manifest to write (its version is
     /// replaced by the ballot), `None` to write nothing, or an error to refuse. `origin`
-    /// identifies the operation across attempts.
+    /// identifies the operation across attempts. Answers the manifest written (by this
+    /// call, or by an earlier attempt of the operation), `None` when nothing was.
     ///
     /// An answer never rests on a value that only some owners hold: when the promises
     /// disagree, the newest value is first copied to a majority under this ballot (its own
@@ -155,7 +197,7 @@ impl Cluster {
         key: &str,
         origin: Version,
         decide: impl FnMut(Option<&Manifest>) -> Result<Option<Manifest>, CasError>,
-    ) -> Result<Agreed, CasError> {
+    ) -> Result<Option<Manifest>, CasError> {
         self.agree_after(bucket, key, origin, Vec::new(), decide)
             .await
     }
@@ -167,9 +209,40 @@ impl Cluster {
         bucket: &str,
         key: &str,
         origin: Version,
-        mut landed: Vec<Manifest>,
+        landed: Vec<Manifest>,
         mut decide: impl FnMut(Option<&Manifest>) -> Result<Option<Manifest>, CasError>,
-    ) -> Result<Agreed, CasError> {
+    ) -> Result<Option<Manifest>, CasError> {
+        let landed = landed.into_iter().map(Proposal::object).collect();
+        let outcome = self
+            .agree_steps(bucket, key, origin, None, landed, |current, _| {
+                decide(current).map(|m| m.map(Proposal::object))
+            })
+            .await?;
+        Ok(match outcome {
+            Outcome::Written(p) => p.manifest,
+            Outcome::Kept => None,
+        })
+    }
+
+    /// One agreed step of `bucket/key` that may also move one of its uploads (`upload`, its
+    /// id) to a new state: `decide` sees the key's current object and the upload's current
+    /// record, and returns what to write (versions replaced by the ballot), `None` for
+    /// nothing, or an error to refuse. An upload's records share the key's promises, so a
+    /// completion (object and upload state, written together) and an abort are ordered like
+    /// any two writes of the key: of the two, exactly one finds the upload active.
+    /// `landed` are earlier attempts of this operation that some owners may have taken.
+    pub(crate) async fn agree_steps(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        origin: Version,
+        upload: Option<Version>,
+        mut landed: Vec<Proposal>,
+        mut decide: impl FnMut(
+            Option<&Manifest>,
+            Option<&UploadRecord>,
+        ) -> Result<Option<Proposal>, CasError>,
+    ) -> Result<Outcome, CasError> {
         // While data moves after a membership change, a majority of the owners under each map
         // must promise and accept (joint quorums), so no two writers can both win.
         let sets = self.read_sets(&Manifest::placement_key(bucket, key), &[]);
@@ -184,7 +257,11 @@ impl Cluster {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 ballot,
-                check: landed.iter().map(|m| m.version).collect(),
+                check: landed
+                    .iter()
+                    .filter_map(|p| p.manifest.as_ref().map(|m| m.version))
+                    .collect(),
+                upload,
             });
             let answers = gather_all(self.fan_out(&owners, move |node| {
                 let q = prepare.clone();
@@ -195,14 +272,15 @@ impl Cluster {
                 return Err(self.quorum_error("cas_prepare", &answers, need).into());
             }
             for mine in &landed {
+                let Some(m) = &mine.manifest else { continue };
                 let holders: Vec<usize> = answers
                     .ok
                     .iter()
-                    .filter(|(_, r)| r.holds.contains(&mine.version))
+                    .filter(|(_, r)| r.holds.contains(&m.version))
                     .map(|(i, _)| *i)
                     .collect();
                 if satisfied(&sets, &holders, self.majority()) {
-                    return Ok(Agreed::Written(mine.clone()));
+                    return Ok(Outcome::Written(Box::new(mine.clone())));
                 }
             }
             let (promised, promises): (Vec<usize>, Vec<PrepareReply>) = answers
@@ -214,36 +292,50 @@ impl Cluster {
             if !satisfied(&sets, &promised, need) {
                 continue; // a writer with a higher ballot is at work
             }
-            let newest = promises
-                .iter()
-                .filter_map(|r| r.current.as_ref())
-                .max_by_key(|c| c.version)
-                .cloned();
-            let version_of = |m: Option<&Manifest>| m.map(|m| m.version);
-            let agreed = promises
-                .iter()
-                .all(|r| version_of(r.current.as_ref()) == version_of(newest.as_ref()));
-            if let Some(n) = &newest {
+            let newest = newest_of(&promises, |r| r.current.as_ref(), |m| m.version);
+            let newest_upload = newest_of(&promises, |r| r.upload.as_ref(), |u| u.version);
+            // What the decision rests on must be held by a majority first.
+            if let Some((n, agreed)) = &newest {
                 self.hlc.observe(n.version.hlc);
                 if !agreed && !self.copy_under(&sets, &owners, n, ballot).await {
                     continue;
                 }
-                if n.origin == Some(origin) {
-                    return Ok(Agreed::Written(n.clone())); // an attempt of ours, decided now
+            }
+            if let Some((u, false)) = &newest_upload {
+                if !self.copy_upload_under(&sets, &owners, u, ballot).await {
+                    continue;
                 }
             }
+            let newest = newest.map(|(n, _)| n);
+            let newest_upload = newest_upload.map(|(u, _)| u);
+            // An attempt of ours, decided now.
+            if let Some(u) = newest_upload.as_ref().filter(|u| u.step == Some(origin)) {
+                return Ok(Outcome::Written(Box::new(Proposal {
+                    manifest: newest.filter(|n| n.origin == Some(origin)),
+                    upload: Some(u.clone()),
+                })));
+            }
+            if let Some(n) = newest.as_ref().filter(|n| n.origin == Some(origin)) {
+                return Ok(Outcome::Written(Box::new(Proposal::object(n.clone()))));
+            }
             let current = newest.as_ref().filter(|c| !c.deleted);
-            let decision = decide(current);
+            let decision = decide(current, newest_upload.as_ref());
             match decision {
                 Ok(Some(mut proposal)) => {
-                    if let Layout::Chunked { data, .. } = &mut proposal.layout {
-                        data.get_or_insert(proposal.version);
+                    if let Some(m) = &mut proposal.manifest {
+                        if let Layout::Chunked { data, .. } = &mut m.layout {
+                            data.get_or_insert(m.version);
+                        }
+                        m.version = ballot;
+                        m.origin = Some(origin);
                     }
-                    proposal.version = ballot;
-                    proposal.origin = Some(origin);
+                    if let Some(u) = &mut proposal.upload {
+                        u.version = ballot;
+                        u.step = Some(origin);
+                    }
                     let (took, some) = self.accept(&sets, &owners, proposal.clone()).await;
                     if took {
-                        return Ok(Agreed::Written(proposal));
+                        return Ok(Outcome::Written(Box::new(proposal)));
                     }
                     if some {
                         landed.push(proposal);
@@ -251,16 +343,27 @@ impl Cluster {
                 }
                 Ok(None) | Err(_) => {
                     if !landed.is_empty() {
-                        // Bury our attempts under the decided value, stamped anew.
-                        let burial = match &newest {
-                            Some(n) => restamped(n, ballot),
-                            None => Manifest::tombstone(bucket, key, ballot),
+                        // Bury our attempts under the decided values, stamped anew.
+                        let burial = Proposal {
+                            manifest: landed.iter().any(|p| p.manifest.is_some()).then(|| {
+                                match &newest {
+                                    Some(n) => restamped(n, ballot),
+                                    None => Manifest::tombstone(bucket, key, ballot),
+                                }
+                            }),
+                            upload: newest_upload
+                                .as_ref()
+                                .filter(|_| landed.iter().any(|p| p.upload.is_some()))
+                                .map(|u| UploadRecord {
+                                    version: ballot,
+                                    ..u.clone()
+                                }),
                         };
                         if !self.accept(&sets, &owners, burial).await.0 {
                             continue;
                         }
                     }
-                    return decision.map(|_| Agreed::Kept(current.cloned()));
+                    return decision.map(|_| Outcome::Kept);
                 }
             }
         }
@@ -316,6 +419,7 @@ impl Cluster {
             key: key.to_string(),
             ballot,
             check: vec![attempt.version],
+            upload: None,
         });
         let answers = gather_all(self.fan_out_all(&owners, move |node| {
             let q = prepare.clone();
@@ -367,19 +471,60 @@ impl Cluster {
             Some(n) => restamped(n, ballot),
             None => Manifest::tombstone(bucket, key, ballot),
         };
-        self.accept(&sets, &owners, burial).await.0.then_some(true)
+        self.accept(&sets, &owners, Proposal::object(burial))
+            .await
+            .0
+            .then_some(true)
     }
 
-    /// Phase two: whether a majority of each set accepted `m` (version = ballot), and
-    /// whether any owner took it.
-    async fn accept(&self, sets: &[Vec<usize>], owners: &[usize], m: Manifest) -> (bool, bool) {
-        let sent = Arc::new(m);
+    /// Phase two: whether a majority of each set accepted the proposal (versions = ballot),
+    /// and whether any owner took it.
+    async fn accept(&self, sets: &[Vec<usize>], owners: &[usize], p: Proposal) -> (bool, bool) {
+        let sent = Arc::new(p);
         let answers = gather_all(self.fan_out(owners, move |node| {
-            let m = sent.clone();
-            async move { node.accept(&m).await }
+            let p = sent.clone();
+            async move {
+                match (&p.upload, &p.manifest) {
+                    (None, Some(m)) => node.accept(m).await,
+                    (Some(u), m) => {
+                        node.write_upload(&WriteUpload {
+                            mode: WriteMode::New,
+                            upload: u.clone(),
+                            manifest: m.clone(),
+                        })
+                        .await
+                    }
+                    (None, None) => Ok(WriteReply {
+                        applied: true,
+                        ..Default::default()
+                    }),
+                }
+            }
         }))
         .await;
         self.took(sets, &answers.ok, self.agreement_quorum())
+    }
+
+    /// Copies an upload's state (its version kept) to the owners as the writer holding
+    /// `ballot`'s promise; whether a majority of each set now holds it.
+    async fn copy_upload_under(
+        &self,
+        sets: &[Vec<usize>],
+        owners: &[usize],
+        u: &UploadRecord,
+        ballot: Version,
+    ) -> bool {
+        let sent = Arc::new(WriteUpload {
+            mode: WriteMode::CopyUnder(ballot),
+            upload: u.clone(),
+            manifest: None,
+        });
+        let answers = gather_all(self.fan_out(owners, move |node| {
+            let w = sent.clone();
+            async move { node.write_upload(&w).await }
+        }))
+        .await;
+        self.took(sets, &answers.ok, self.majority()).0
     }
 
     /// Copies `m` (its version kept) to the owners as the writer holding `ballot`'s promise;

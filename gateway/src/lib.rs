@@ -53,6 +53,7 @@ pub mod s3;
 pub mod sealing;
 pub mod server;
 pub mod status;
+pub mod upload_fate;
 pub mod upload_state;
 pub mod virtual_host;
 

@@ -403,7 +403,7 @@ async fn completion_racing_abort_or_a_part_reupload_never_breaks_the_object() {
     })
     .await;
     let part_len = 5 << 20;
-    for round in 0..6u64 {
+    for round in 0..16u64 {
         let key = format!("mp-{round}");
         let id = s3
             .create_multipart_upload()
@@ -434,31 +434,48 @@ async fn completion_racing_abort_or_a_part_reupload_never_breaks_the_object() {
                     .build(),
             );
         }
+        let done = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let complete_once = {
+            let (s3, key, id, done) = (s3.clone(), key.clone(), id.clone(), done.clone());
+            move || {
+                let (s3, key, id, done) = (s3.clone(), key.clone(), id.clone(), done.clone());
+                async move {
+                    s3.complete_multipart_upload()
+                        .bucket(BUCKET)
+                        .key(key)
+                        .upload_id(id)
+                        .multipart_upload(done)
+                        .send()
+                        .await
+                        .map(|o| o.e_tag().unwrap_or_default().to_string())
+                        .map_err(|e| e.into_service_error().meta().code().map(str::to_string))
+                }
+            }
+        };
+        // Either may start first, by up to a few milliseconds (about what a completion takes).
+        let (lead, lag) = (rand::random::<u64>() % 4000, rand::random::<u64>() % 4000);
         let complete = {
-            let (s3, key, id) = (s3.clone(), key.clone(), id.clone());
-            let done = CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build();
+            let complete_once = complete_once.clone();
             tokio::spawn(async move {
-                s3.complete_multipart_upload()
-                    .bucket(BUCKET)
-                    .key(key)
-                    .upload_id(id)
-                    .multipart_upload(done)
-                    .send()
-                    .await
-                    .is_ok()
+                tokio::time::sleep(Duration::from_micros(lead)).await;
+                complete_once().await
             })
         };
         // Every other round an Abort races the completion, else a re-upload of part 1.
+        let mut aborted = None;
         if round % 2 == 0 {
-            let _ = s3
-                .abort_multipart_upload()
-                .bucket(BUCKET)
-                .key(&key)
-                .upload_id(&id)
-                .send()
-                .await;
+            tokio::time::sleep(Duration::from_micros(lag)).await;
+            aborted = Some(
+                s3.abort_multipart_upload()
+                    .bucket(BUCKET)
+                    .key(&key)
+                    .upload_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| e.into_service_error().meta().code().map(str::to_string)),
+            );
         } else {
             let _ = s3
                 .upload_part()
@@ -470,7 +487,39 @@ async fn completion_racing_abort_or_a_part_reupload_never_breaks_the_object() {
                 .send()
                 .await;
         }
-        let completed = complete.await.unwrap();
+        let completion = complete.await.unwrap();
+        if let Some(aborted) = aborted {
+            // Exactly one of the two wins; the loser hears NoSuchUpload.
+            eprintln!(
+                "round {round}: {} won",
+                if completion.is_ok() {
+                    "completion"
+                } else {
+                    "abort"
+                }
+            );
+            match (&completion, &aborted) {
+                (Ok(_), Err(code)) | (Err(code), Ok(_)) => {
+                    assert_eq!(code.as_deref(), Some("NoSuchUpload"), "round {round}")
+                }
+                other => panic!("round {round}: completion and abort both {other:?}"),
+            }
+            // What the winner left stands: a repeated completion answers as the first did.
+            let again = complete_once().await;
+            match &completion {
+                Ok(etag) => assert_eq!(again.as_ref(), Ok(etag), "round {round}"),
+                Err(_) => assert_eq!(again, Err(Some("NoSuchUpload".into())), "round {round}"),
+            }
+            let uploads = s3
+                .list_multipart_uploads()
+                .bucket(BUCKET)
+                .prefix(&key)
+                .send()
+                .await
+                .unwrap();
+            assert!(uploads.uploads().is_empty(), "round {round}: still listed");
+        }
+        let completed = completion.is_ok();
         let got = s3.get_object().bucket(BUCKET).key(&key).send().await;
         if !completed {
             assert!(

@@ -9,9 +9,14 @@
 //! values exactly as Paxos orders ballots, so the gateway can decide a conditional write from a
 //! majority of promises (see `gateway/src/conditional.rs`).
 
+use rocksdb::WriteBatch;
+
 use crate::keys;
-use crate::model::{Manifest, PrepareReply, Version, WriteMode, WriteReply};
-use crate::store::{synced, Store, StoreError, StoreResult, CF_MANIFESTS, CF_PROMISES};
+use crate::model::{encode, Manifest, PrepareReply, Version, WriteMode, WriteReply, WriteUpload};
+use crate::store::{
+    synced, Admission, Store, StoreError, StoreResult, CF_MANIFESTS, CF_PROMISES, CF_UPLOADS,
+};
+use crate::upload_store::upload_key;
 
 /// How long a promise binds. A conditional writer sends its accept within a round trip of its
 /// promise (well inside the RPC timeout), so an older promise belongs to a writer that is gone:
@@ -50,6 +55,7 @@ impl Store {
         key: &str,
         ballot: Version,
         check: &[Version],
+        upload: Option<Version>,
     ) -> StoreResult<PrepareReply> {
         let prefix = keys::object_prefix(bucket, key.as_bytes());
         let _guard = self.stripe(&prefix);
@@ -75,12 +81,76 @@ impl Store {
             },
             current: self.newest_manifest(bucket, key)?,
             holds,
+            upload: match upload {
+                Some(id) => self.get_upload(bucket, key, id)?,
+                None => None,
+            },
         })
     }
 
     /// [`Store::prepare_checking`] with nothing to check.
     pub fn prepare(&self, bucket: &str, key: &str, ballot: Version) -> StoreResult<PrepareReply> {
-        self.prepare_checking(bucket, key, ballot, &[])
+        self.prepare_checking(bucket, key, ballot, &[], None)
+    }
+
+    /// Stores a new state of an upload, and with it the manifest of the object a completion
+    /// makes, both or neither, under the key's promises: the upload's version must be above
+    /// the state held (a `New` step's also unexpired and at or above every live promise; a
+    /// `CopyUnder(ballot)` needs the promise at most `ballot`), and the manifest is admitted
+    /// as [`Store::put_manifest`] would. The reply speaks of the upload's version and the
+    /// key's promise; `applied` when both are held now.
+    pub fn write_upload(&self, w: &WriteUpload) -> StoreResult<WriteReply> {
+        let u = &w.upload;
+        let prefix = keys::object_prefix(&u.bucket, u.key.as_bytes());
+        let _guard = self.stripe(&prefix);
+        let promised = self.promised(&prefix)?;
+        let row = upload_key(&u.bucket, &u.key, u.upload_id);
+        let held = self.get_upload(&u.bucket, &u.key, u.upload_id)?;
+        let held_version = held.as_ref().map(|h| h.version);
+        let reply = |applied| WriteReply {
+            applied,
+            newest: held_version,
+            promised,
+        };
+        let stale = w.mode == WriteMode::New && expired(u.version);
+        let upload_taken = match held_version {
+            Some(v) if v == u.version => Admission::Held,
+            Some(v) if v > u.version => Admission::Refused,
+            _ if stale || promised.is_some_and(|p| p > w.mode.bound(u.version)) => {
+                Admission::Refused
+            }
+            _ => Admission::Admitted(row),
+        };
+        let manifest_taken = match &w.manifest {
+            None => Admission::Held,
+            Some(m) => {
+                let newest = self.newest_version(&prefix)?;
+                self.admit_manifest(m, w.mode, newest, promised)?
+            }
+        };
+        let mut batch = WriteBatch::default();
+        for (taken, cf, value) in [
+            (&upload_taken, CF_UPLOADS, encode(u)),
+            (
+                &manifest_taken,
+                CF_MANIFESTS,
+                w.manifest.as_ref().map(encode).unwrap_or_default(),
+            ),
+        ] {
+            match taken {
+                Admission::Refused => return Ok(reply(false)),
+                Admission::Held => {}
+                Admission::Admitted(row) => batch.put_cf(self.cf(cf), row, value),
+            }
+        }
+        if !batch.is_empty() {
+            self.db.write_opt(batch, &synced())?;
+        }
+        Ok(WriteReply {
+            applied: true,
+            newest: Some(u.version),
+            promised,
+        })
     }
 
     /// Stores `m` (whose version is its ballot) as a new write: unless a higher ballot was
@@ -118,6 +188,72 @@ mod tests {
         m.deleted = false;
         m.layout = Layout::Inline(b"x".to_vec());
         m
+    }
+
+    fn upload(version: u64) -> crate::model::UploadRecord {
+        crate::model::UploadRecord {
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: v(1),
+            version: v(version),
+            ended: false,
+            owner: "o".into(),
+            headers: Default::default(),
+            user_metadata: Default::default(),
+            checksum_algorithm: None,
+            checksum_type: None,
+            tags: Default::default(),
+            sealing: None,
+            completed: None,
+            step: None,
+        }
+    }
+
+    #[test]
+    fn upload_steps_share_the_key_promises_and_land_with_their_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert!(s.put_upload(&upload(1)).unwrap());
+        let step = |mode, version, with_object: bool| {
+            let mut u = upload(version);
+            u.ended = true;
+            s.write_upload(&WriteUpload {
+                mode,
+                upload: u,
+                manifest: with_object.then(|| manifest(version)),
+            })
+            .unwrap()
+            .applied
+        };
+        let reply = s
+            .prepare_checking("b", "k", v(10), &[], Some(v(1)))
+            .unwrap();
+        assert_eq!(reply.upload.unwrap().version, v(1));
+        // Below the promise: refused, and neither record is stored.
+        assert!(!step(WriteMode::New, 9, true));
+        assert!(s.get_manifest("b", "k").unwrap().is_none());
+        // A plain write above the promise blocks the completion's object: neither lands.
+        assert!(
+            s.put_manifest(&manifest(11), WriteMode::New)
+                .unwrap()
+                .applied
+        );
+        assert!(!step(WriteMode::New, 10, true));
+        assert!(!s.get_upload("b", "k", v(1)).unwrap().unwrap().ended);
+        // The upload alone (an abort) is not in the object's way.
+        assert!(step(WriteMode::New, 10, false));
+        assert!(s.get_upload("b", "k", v(1)).unwrap().unwrap().ended);
+        // A higher promise, then a completion under it: both records land together.
+        assert!(s.prepare("b", "k", v(12)).unwrap().promised);
+        assert!(step(WriteMode::New, 12, true));
+        assert_eq!(s.get_manifest("b", "k").unwrap().unwrap().version, v(12));
+        // Older states never replace newer ones, a copy of one held is taken as held.
+        assert!(!step(WriteMode::CopyUnder(v(13)), 11, false));
+        assert!(step(WriteMode::CopyUnder(v(13)), 12, false));
+        assert_eq!(
+            s.get_upload("b", "k", v(1)).unwrap().unwrap().version,
+            v(12)
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::model::{
     ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord, UploadRecord,
     Version, WriteManifest, WriteMode, WriteReply,
 };
-use crate::model::{Accept, AccessKeyRecord, NodeStats, Prepare, PrepareReply};
+use crate::model::{Accept, AccessKeyRecord, NodeStats, Prepare, PrepareReply, WriteUpload};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
@@ -716,6 +716,12 @@ impl NodeClient {
 
     pub async fn put_upload(&self, record: &UploadRecord) -> Result<bool, RpcError> {
         self.rpc("/v1/upload/put", record).await
+    }
+
+    /// Stores an agreed step of an upload (and a completion's manifest) under the key's
+    /// promises.
+    pub async fn write_upload(&self, w: &WriteUpload) -> Result<WriteReply, RpcError> {
+        self.rpc("/v1/upload/write", w).await
     }
 
     pub async fn get_upload(&self, q: &GetUpload) -> Result<Option<UploadRecord>, RpcError> {

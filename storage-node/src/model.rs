@@ -314,6 +314,13 @@ pub struct UploadRecord {
     /// The completed object's envelope: every part is sealed under its data key.
     #[serde(default)]
     pub sealing: Option<Sealing>,
+    /// The ETag of the object a completion made (`ended` and this unset: aborted).
+    #[serde(default)]
+    pub completed: Option<String>,
+    /// The operation (its origin stamp) that put the upload in this state, so a writer can
+    /// tell its own decided attempt from another's.
+    #[serde(default)]
+    pub step: Option<Version>,
 }
 
 /// One uploaded part of an upload in progress; a re-upload of the same number replaces it
@@ -600,6 +607,16 @@ pub enum WriteMode {
     CopyUnder(Version),
 }
 
+impl WriteMode {
+    /// The highest promise under which a version `v` written in this mode is still taken.
+    pub fn bound(self, v: Version) -> Version {
+        match self {
+            WriteMode::New | WriteMode::Copy => v,
+            WriteMode::CopyUnder(ballot) => ballot,
+        }
+    }
+}
+
 /// `POST /v1/manifest/write` (and `put`, `put_hinted`, `/v1/cas/accept`) answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteReply {
@@ -655,6 +672,10 @@ pub struct Prepare {
     /// Versions (this writer's earlier attempts) the node should say whether it holds.
     #[serde(default)]
     pub check: Vec<Version>,
+    /// An upload of the key whose state the node should report: its records share the key's
+    /// promises, so a step of the upload (completion, abort) is agreed like a write of the key.
+    #[serde(default)]
+    pub upload: Option<Version>,
 }
 
 /// `POST /v1/cas/prepare` answer.
@@ -669,6 +690,9 @@ pub struct PrepareReply {
     /// Those of the checked versions the node holds.
     #[serde(default)]
     pub holds: Vec<Version>,
+    /// The node's record of the upload asked about, if any.
+    #[serde(default)]
+    pub upload: Option<UploadRecord>,
 }
 
 /// `POST /v1/cas/accept`: phase two. The manifest's version is the ballot; the node stores it
@@ -677,6 +701,17 @@ pub struct PrepareReply {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Accept {
     pub manifest: Manifest,
+}
+
+/// `POST /v1/upload/write`: a new state of an upload and, for a completion, the object's
+/// manifest, stored together or not at all, under the key's promises like a manifest write
+/// (`mode`): `New` for an agreed step (both versions are the ballot), `CopyUnder(ballot)` for
+/// the state a step's decision rests on, made durable first (its version kept).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WriteUpload {
+    pub mode: WriteMode,
+    pub upload: UploadRecord,
+    pub manifest: Option<Manifest>,
 }
 
 /// `POST /v1/bucket/get`

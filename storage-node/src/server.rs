@@ -39,6 +39,7 @@ use crate::chunk_stream;
 use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, RefsRequest, SweepRequest};
 use crate::metrics::NodeMetrics;
+use crate::model::WriteUpload;
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
     ListManifests, ListParts, ListUploads, Manifest, PartRecord, UploadRecord, WriteManifest,
@@ -328,6 +329,7 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/cas/accept") => "cas_accept",
         (_, "/v1/upload/put") => "put_upload",
         (_, "/v1/upload/get") => "get_upload",
+        (_, "/v1/upload/write") => "write_upload",
         (_, "/v1/upload/list") => "list_uploads",
         (_, "/v1/part/put") => "put_part",
         (_, "/v1/part/list") => "list_parts",
@@ -639,7 +641,7 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             "/v1/cas/prepare" => {
                 let q: Prepare = message(state, req).await?;
                 let out = blocking(state, move |s| {
-                    s.prepare_checking(&q.bucket, &q.key, q.ballot, &q.check)
+                    s.prepare_checking(&q.bucket, &q.key, q.ballot, &q.check, q.upload)
                 })
                 .await?;
                 Ok(packed(state, &out))
@@ -652,6 +654,11 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             "/v1/upload/put" => {
                 let u: UploadRecord = message(state, req).await?;
                 let out = blocking(state, move |s| s.put_upload(&u)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/upload/write" => {
+                let w: WriteUpload = message(state, req).await?;
+                let out = blocking(state, move |s| s.write_upload(&w)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/upload/get" => {

@@ -58,6 +58,16 @@ const CHUNK_FILES: &str = "chunk-files";
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a node does with a record version it is sent.
+pub(crate) enum Admission {
+    /// It holds that version already.
+    Held,
+    /// Nothing stands in the way: store it at this row.
+    Admitted(Vec<u8>),
+    /// A newer version or a higher promise stands in the way.
+    Refused,
+}
+
 /// One node's durable state.
 pub struct Store {
     pub(crate) db: DB,
@@ -257,29 +267,49 @@ impl Store {
             newest,
             promised,
         };
-        if newest == Some(m.version) {
-            return Ok(reply(true));
+        match self.admit_manifest(m, mode, newest, promised)? {
+            Admission::Held => Ok(reply(true)),
+            Admission::Refused => Ok(reply(false)),
+            Admission::Admitted(row) => {
+                self.db
+                    .put_cf_opt(self.cf(CF_MANIFESTS), row, encode(m), &synced())?;
+                Ok(WriteReply {
+                    applied: true,
+                    newest: Some(m.version),
+                    promised,
+                })
+            }
         }
-        let cf = self.cf(CF_MANIFESTS);
+    }
+
+    /// Whether `m` may be stored under `mode`, given the key's newest version and live
+    /// promise (the caller holds the key's stripe lock).
+    pub(crate) fn admit_manifest(
+        &self,
+        m: &Manifest,
+        mode: WriteMode,
+        newest: Option<Version>,
+        promised: Option<Version>,
+    ) -> StoreResult<Admission> {
+        if newest == Some(m.version) {
+            return Ok(Admission::Held);
+        }
         let row = keys::manifest_key(&m.bucket, m.key.as_bytes(), m.version);
-        let bound = match mode {
-            WriteMode::New | WriteMode::Copy => m.version,
-            WriteMode::CopyUnder(ballot) => ballot,
-        };
         // Held already (superseded since, perhaps): a write of it was taken here, which is
         // what its writer counts (a read may have copied it here before the write arrived).
-        if self.db.get_pinned_cf(cf, &row)?.is_some() {
-            return Ok(reply(true));
+        if self
+            .db
+            .get_pinned_cf(self.cf(CF_MANIFESTS), &row)?
+            .is_some()
+        {
+            return Ok(Admission::Held);
         }
-        if promised.is_some_and(|p| p > bound) || newest.is_some_and(|n| n > m.version) {
-            return Ok(reply(false));
+        if promised.is_some_and(|p| p > mode.bound(m.version))
+            || newest.is_some_and(|n| n > m.version)
+        {
+            return Ok(Admission::Refused);
         }
-        self.db.put_cf_opt(cf, row, encode(m), &synced())?;
-        Ok(WriteReply {
-            applied: true,
-            newest: Some(m.version),
-            promised,
-        })
+        Ok(Admission::Admitted(row))
     }
 
     /// The newest version stored under an object prefix (read from the key, nothing decoded).

@@ -11,7 +11,7 @@ use crate::keys;
 use crate::model::{decode, encode, ListParts, ListUploads, PartRecord, UploadRecord, Version};
 use crate::store::{synced, Store, StoreError, StoreResult, CF_PARTS, CF_UPLOADS};
 
-fn upload_key(bucket: &str, key: &str, upload_id: Version) -> Vec<u8> {
+pub(crate) fn upload_key(bucket: &str, key: &str, upload_id: Version) -> Vec<u8> {
     let mut out = keys::object_prefix(bucket, key.as_bytes());
     out.extend_from_slice(&upload_id.to_bytes());
     out
@@ -28,7 +28,8 @@ impl Store {
     /// whether it was applied (or already present).
     pub fn put_upload(&self, record: &UploadRecord) -> StoreResult<bool> {
         let k = upload_key(&record.bucket, &record.key, record.upload_id);
-        let _guard = self.stripe(&k);
+        // The key's lock: an upload's states are written under the key's promises too.
+        let _guard = self.stripe(&keys::object_prefix(&record.bucket, record.key.as_bytes()));
         if let Some(current) = self.read_upload(&k)? {
             if current.version >= record.version {
                 return Ok(current.version == record.version);
@@ -137,7 +138,7 @@ impl Store {
     /// Deletes an upload record and its part records (their chunks are the gateway's business).
     pub fn drop_upload(&self, bucket: &str, key: &str, upload_id: Version) -> StoreResult<()> {
         let k = upload_key(bucket, key, upload_id);
-        let _guard = self.stripe(&k);
+        let _guard = self.stripe(&keys::object_prefix(bucket, key.as_bytes()));
         self.drop_parts(upload_id)?;
         self.db.delete_cf_opt(self.cf(CF_UPLOADS), &k, &synced())?;
         Ok(())
@@ -176,6 +177,8 @@ mod tests {
             checksum_type: None,
             tags: Default::default(),
             sealing: None,
+            completed: None,
+            step: None,
         }
     }
 

@@ -202,18 +202,27 @@ pub(super) async fn commit_manifest(
     cluster
         .put_manifest_if(manifest, condition)
         .await
-        .map_err(|e| match e {
-            CasError::PreconditionFailed => s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            ),
-            CasError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
-            CasError::Conflict => s3_error!(
-                ConditionalRequestConflict,
-                "A conflicting operation occurred. If using PutObject you can retry the request."
-            ),
-            CasError::Cluster(c) => unavailable(c),
-        })
+        .map_err(cas_error)
+}
+
+/// The S3 error of an agreed write that did not happen.
+pub(super) fn cas_error(e: CasError) -> s3s::S3Error {
+    match e {
+        CasError::PreconditionFailed => s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ),
+        CasError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        CasError::NoSuchUpload => s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        CasError::Conflict => s3_error!(
+            ConditionalRequestConflict,
+            "A conflicting operation occurred. If using PutObject you can retry the request."
+        ),
+        CasError::Cluster(c) => unavailable(c),
+    }
 }
 
 #[cfg(test)]

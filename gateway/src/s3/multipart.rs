@@ -26,8 +26,10 @@ use crate::checksums::{
     check_announced, checksum_fields, checksum_map, checksum_struct, checksum_type_of,
     multipart_checksums, upload_checksum_type, Verifier,
 };
+use crate::conditional::{CasError, Outcome, Proposal};
 use crate::keyring::{object_extent, CustomerKey};
 use crate::objects::{self, Sealer};
+use crate::upload_fate::{self, Request, Step};
 
 /// The smallest part AWS accepts, except for the last one.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
@@ -153,6 +155,8 @@ pub(super) async fn create_multipart_upload(
         checksum_type: checksum_type.clone(),
         tags: parse_tagging_header(input.tagging.as_deref())?,
         sealing: Some(sealing),
+        completed: None,
+        step: None,
     };
     gw.cluster.put_upload(record).await.map_err(unavailable)?;
     let echo = sse_c::echo(customer.as_ref());
@@ -405,11 +409,26 @@ pub(super) async fn upload_part_copy(
 
 /// The ETag of a multipart object: the MD5 of the concatenated binary part MD5s, then `-N`.
 pub fn multipart_etag(parts: &[PartLayout]) -> String {
+    etag_of_parts(parts.iter().map(|p| p.etag.as_str()))
+}
+
+/// [`multipart_etag`] of the parts' ETags (hex).
+fn etag_of_parts<'a>(etags: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let count = etags.len();
     let mut md5 = Md5::new();
-    for p in parts {
-        md5.update(hex::decode(&p.etag).unwrap_or_default());
+    for etag in etags {
+        md5.update(hex::decode(etag).unwrap_or_default());
     }
-    format!("{}-{}", hex::encode(md5.finalize()), parts.len())
+    format!("{}-{}", hex::encode(md5.finalize()), count)
+}
+
+/// The ETag the client's part list would give the object, when it names every part's ETag.
+fn requested_etag(requested: &[CompletedPart]) -> Option<String> {
+    let etags: Option<Vec<&str>> = requested
+        .iter()
+        .map(|p| p.e_tag.as_ref().map(|t| t.value().trim_matches('"')))
+        .collect();
+    etags.map(|e| etag_of_parts(e.into_iter()))
 }
 
 /// Matches the client's part list against the stored parts under AWS's rules.
@@ -472,7 +491,14 @@ pub(super) async fn complete_multipart_upload(
     let input = req.input;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
-    let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
+    gw.bucket(&input.bucket).await?;
+    let upload_id = parse_upload_id(&input.upload_id)?;
+    let upload = gw
+        .cluster
+        .get_upload(&input.bucket, &input.key, upload_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(no_such_upload)?;
     // The key is optional here; one that is given must be the upload's.
     if let (Some(c), Some(s)) = (&customer, &upload.sealing) {
         gw.open_envelope(s, Some(c))?;
@@ -480,14 +506,111 @@ pub(super) async fn complete_multipart_upload(
     let echo = upload_echo(&upload, customer.as_ref());
     let requested = input
         .multipart_upload
-        .and_then(|m| m.parts)
+        .as_ref()
+        .and_then(|m| m.parts.clone())
         .unwrap_or_default();
+    let origin = gw.cluster.hlc.version();
+    // The object, when the upload looks active; an ended one may be completed by these very
+    // parts already (a repeated completion), which the agreed state tells.
+    let object = if upload.ended {
+        None
+    } else {
+        Some(completed_object(gw, &upload, &input, &requested, origin).await?)
+    };
+    let etag_wanted = match &object {
+        Some(m) => Some(m.etag.clone()),
+        None => requested_etag(&requested),
+    };
+    let Some(etag_wanted) = etag_wanted else {
+        return Err(no_such_upload());
+    };
+    let request = Request::Complete {
+        origin,
+        etag: etag_wanted.clone(),
+    };
+    let mut stale = false;
+    let outcome = gw
+        .cluster
+        .agree_steps(
+            &input.bucket,
+            &input.key,
+            origin,
+            Some(upload_id),
+            Vec::new(),
+            |current, state| match (upload_fate::step(state, &request), &object, state) {
+                (Step::Take(fate), Some(m), Some(u)) => {
+                    if let Some(c) = &condition {
+                        c.check(current)?;
+                    }
+                    Ok(Some(Proposal {
+                        manifest: Some(m.clone()),
+                        upload: Some(upload_fate::ended(u, &fate, origin)),
+                    }))
+                }
+                (Step::Take(_), _, _) => {
+                    // Active after all (the ended state read was not decided): try again.
+                    stale = true;
+                    Ok(None)
+                }
+                (Step::Done | Step::Repeated, _, _) => Ok(None),
+                (Step::Gone, _, _) => Err(CasError::NoSuchUpload),
+            },
+        )
+        .await
+        .map_err(cas_error)?;
+    if stale {
+        return Err(s3_error!(
+            ServiceUnavailable,
+            "The upload changed state while it was being completed. Please try again."
+        ));
+    }
+    // The upload is ended: its part records go; chunks no object uses are orphans for the
+    // collector.
+    gw.cluster
+        .drop_parts(&upload.bucket, &upload.key, upload.upload_id);
+    let written = match outcome {
+        Outcome::Written(p) => object.filter(|_| p.upload.is_some()),
+        Outcome::Kept => None,
+    };
+    let (sums, checksum_type) = match &written {
+        Some(m) => (
+            checksum_struct(&m.checksums),
+            checksum_type_of(&m.checksums).map(ChecksumType::from_static),
+        ),
+        None => (Checksum::default(), None),
+    };
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        e_tag: Some(ETag::Strong(etag_wanted)),
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        checksum_type,
+        // AWS's response has no SSE-C fields; an SSE-C object has no `AES256` either.
+        server_side_encryption: echo.server_side_encryption,
+        ..Default::default()
+    }))
+}
+
+/// The manifest completing `upload` with the requested parts (AWS's checks on the part list,
+/// the checksum mode and the announced checksums), its bytes' version `version`.
+async fn completed_object(
+    gw: &Gateway,
+    upload: &UploadRecord,
+    input: &CompleteMultipartUploadInput,
+    requested: &[CompletedPart],
+    version: Version,
+) -> S3Result<Manifest> {
     let stored = gw
         .cluster
         .list_parts(&upload.bucket, &upload.key, upload.upload_id)
         .await
         .map_err(unavailable)?;
-    let parts = assemble(&requested, &stored)?;
+    let parts = assemble(requested, &stored)?;
     if let Some(t) = &input.checksum_type {
         if Some(t.as_str()) != upload.checksum_type.as_deref() {
             return Err(s3_error!(
@@ -511,7 +634,6 @@ pub(super) async fn complete_multipart_upload(
         ..Default::default()
     };
     check_announced(&announced, &checksums)?;
-    let version = gw.cluster.hlc.version();
     let manifest = Manifest {
         bucket: upload.bucket.clone(),
         key: upload.key.clone(),
@@ -521,7 +643,7 @@ pub(super) async fn complete_multipart_upload(
         etag: multipart_etag(&parts),
         headers: upload.headers.clone(),
         user_metadata: upload.user_metadata.clone(),
-        layout: Layout::Parts(parts.clone()),
+        layout: Layout::Parts(parts),
         origin: None,
         checksums,
         tags: upload.tags.clone(),
@@ -536,45 +658,7 @@ pub(super) async fn complete_multipart_upload(
             ));
         }
     }
-    let etag = etag_of(&manifest);
-    let sums = checksum_struct(&manifest.checksums);
-    let checksum_type = checksum_type_of(&manifest.checksums).map(ChecksumType::from_static);
-    // On a failed condition the upload stays as it was: the client may still complete it.
-    commit_manifest(&gw.cluster, manifest, condition.as_ref()).await?;
-    // The object is durable: end the upload. Parts it did not use are orphans for the
-    // collector.
-    end_upload(gw, upload).await;
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
-        bucket: Some(input.bucket.clone()),
-        key: Some(input.key.clone()),
-        e_tag: Some(etag),
-        location: Some(format!("/{}/{}", input.bucket, input.key)),
-        checksum_crc32: sums.checksum_crc32,
-        checksum_crc32c: sums.checksum_crc32c,
-        checksum_crc64nvme: sums.checksum_crc64nvme,
-        checksum_sha1: sums.checksum_sha1,
-        checksum_sha256: sums.checksum_sha256,
-        checksum_type,
-        // AWS's response has no SSE-C fields; an SSE-C object has no `AES256` either.
-        server_side_encryption: echo.server_side_encryption,
-        ..Default::default()
-    }))
-}
-
-/// Marks an upload ended and forgets its part records. Best effort after the decisive write:
-/// an upload left active here is still refused by a second completion's part check only if its
-/// parts are gone, so the ended record is written with quorum when possible.
-async fn end_upload(gw: &Gateway, upload: UploadRecord) {
-    let (bucket, key, id) = (upload.bucket.clone(), upload.key.clone(), upload.upload_id);
-    let ended = UploadRecord {
-        ended: true,
-        version: gw.cluster.hlc.version(),
-        ..upload
-    };
-    if let Err(e) = gw.cluster.put_upload(ended).await {
-        tracing::warn!("could not mark upload {} ended: {e}", id.to_hex());
-    }
-    gw.cluster.drop_parts(&bucket, &key, id);
+    Ok(manifest)
 }
 
 pub(super) async fn abort_multipart_upload(
@@ -582,17 +666,31 @@ pub(super) async fn abort_multipart_upload(
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let input = req.input;
-    let upload = active_upload(gw, &input.bucket, &input.key, &input.upload_id).await?;
-    let ended = UploadRecord {
-        ended: true,
-        version: gw.cluster.hlc.version(),
-        ..upload.clone()
-    };
-    gw.cluster.put_upload(ended).await.map_err(unavailable)?;
-    // The parts' chunks go with the collector, never at once: a completion racing with this
-    // abort may have made them an object's.
+    gw.bucket(&input.bucket).await?;
+    let upload_id = parse_upload_id(&input.upload_id)?;
+    let origin = gw.cluster.hlc.version();
+    let request = Request::Abort { origin };
     gw.cluster
-        .drop_parts(&upload.bucket, &upload.key, upload.upload_id);
+        .agree_steps(
+            &input.bucket,
+            &input.key,
+            origin,
+            Some(upload_id),
+            Vec::new(),
+            |_, state| match (upload_fate::step(state, &request), state) {
+                (Step::Take(fate), Some(u)) => Ok(Some(Proposal {
+                    manifest: None,
+                    upload: Some(upload_fate::ended(u, &fate, origin)),
+                })),
+                (Step::Done, _) => Ok(None),
+                _ => Err(CasError::NoSuchUpload),
+            },
+        )
+        .await
+        .map_err(cas_error)?;
+    // The parts' chunks go with the collector, never at once: a completion that lost this
+    // race may still be reading them, and nothing is freed while it may be read.
+    gw.cluster.drop_parts(&input.bucket, &input.key, upload_id);
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
 

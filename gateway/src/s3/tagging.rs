@@ -12,7 +12,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage_node::model::Manifest;
 
-use super::fields::unavailable;
+use super::fields::cas_error;
 use super::Gateway;
 use crate::conditional::CasError;
 
@@ -113,12 +113,7 @@ async fn retag(
         Err(CasError::PreconditionFailed) => Err(refused
             .take()
             .unwrap_or_else(|| s3_error!(InternalError, "tagging refused without a reason"))),
-        Err(CasError::NoSuchKey) => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
-        Err(CasError::Conflict) => Err(s3_error!(
-            ConditionalRequestConflict,
-            "A conflicting operation occurred. Retry the request."
-        )),
-        Err(CasError::Cluster(c)) => Err(unavailable(c)),
+        Err(e) => Err(cas_error(e)),
     }
 }
 
