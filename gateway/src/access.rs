@@ -84,13 +84,16 @@ impl Directory {
         if let Some(k) = self.read_known(id, |k| k.secret.clone()) {
             return Some(k);
         }
-        {
-            let mut last = self.last_miss.lock().await;
-            if last.is_some_and(|t| t.elapsed() < MISS_REFRESH_GAP) {
-                return None;
-            }
-            *last = Some(Instant::now());
+        // Misses wait for one re-read at a time: requests that arrive together with a new
+        // key all find it once the first one's re-read is done.
+        let mut last = self.last_miss.lock().await;
+        if let Some(k) = self.read_known(id, |k| k.secret.clone()) {
+            return Some(k);
         }
+        if last.is_some_and(|t| t.elapsed() < MISS_REFRESH_GAP) {
+            return None;
+        }
+        *last = Some(Instant::now());
         let _ = self.refresh().await;
         self.read_known(id, |k| k.secret.clone())
     }
@@ -252,8 +255,13 @@ impl Directory {
     /// Drops every stored key's grant in a deleted bucket, so that a new bucket of the same
     /// name does not inherit them.
     pub async fn forget_bucket(&self, bucket: &str) -> anyhow::Result<()> {
+        self.forget_bucket_except(bucket, "").await
+    }
+
+    /// [`Directory::forget_bucket`] for every key but `keep`.
+    pub async fn forget_bucket_except(&self, bucket: &str, keep: &str) -> anyhow::Result<()> {
         for record in read_all(&self.cluster).await? {
-            if !record.deleted && record.grants.contains_key(bucket) {
+            if !record.deleted && record.id != keep && record.grants.contains_key(bucket) {
                 self.update(&record.id, |r| {
                     r.grants.remove(bucket);
                 })

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use storage_node::model::Role;
+use storage_node::model::{BucketRecord, Role};
 
 use crate::jobs::{now_ms, Job};
 use crate::listing::{self, Item, ListQuery};
@@ -117,13 +117,16 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
             writeln!(out, "{id} has no role in {bucket}")?;
         }
         Command::BucketPublic { bucket, state } => {
-            let Some(mut record) = gw.cluster.get_bucket(&bucket).await?.filter(|b| !b.deleted)
-            else {
-                anyhow::bail!("no bucket {bucket}");
-            };
-            record.public_read = state == "on";
-            record.version = gw.cluster.hlc.version();
-            gw.cluster.put_bucket(record).await?;
+            let public = state == "on";
+            gw.cluster
+                .agree_bucket(&bucket, |current| match current {
+                    Some(b) if !b.deleted => Ok(Some(BucketRecord {
+                        public_read: public,
+                        ..b.clone()
+                    })),
+                    _ => Err(anyhow::anyhow!("no bucket {bucket}")),
+                })
+                .await?;
             writeln!(out, "{bucket}: public read {state}")?;
         }
         Command::Buckets => {

@@ -1147,22 +1147,6 @@ impl Cluster {
         }
     }
 
-    /// Writes a bucket record with quorum `w`.
-    pub async fn put_bucket(&self, record: BucketRecord) -> Result<(), ClusterError> {
-        let owners = self.owners(&BucketRecord::placement_key(&record.name));
-        let record = Arc::new(record);
-        let pending = self.fan_out(&owners, move |node| {
-            let record = record.clone();
-            async move { node.put_bucket(&record).await }
-        });
-        let g = gather(pending, self.w()).await;
-        if g.ok.len() < self.w() {
-            return Err(self.quorum_error("put_bucket", &g, self.w()));
-        }
-        tokio::spawn(g.rest.for_each(|_| async {}));
-        Ok(())
-    }
-
     /// The newest bucket record among `r` owners, repairing stale owners.
     pub async fn get_bucket(
         self: &Arc<Self>,

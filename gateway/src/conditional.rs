@@ -44,7 +44,7 @@ use crate::cluster::{gather_all, satisfied, union, Cluster, ClusterError};
 
 /// How many ballots a writer tries before giving up (tagging calls racing overwrites need
 /// many: every overwrite that lands between a promise and its accept costs one).
-const MAX_ATTEMPTS: u32 = 24;
+pub(crate) const MAX_ATTEMPTS: u32 = 24;
 
 /// How many times a gateway tries to settle a write of unknown outcome (about ten minutes).
 const BURIAL_ROUNDS: u32 = 100;
@@ -93,7 +93,7 @@ impl Condition {
     }
 }
 
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let cap = 5u64 << attempt.min(5);
     let ms = 2 + rand::random::<u64>() % cap;
     tokio::time::sleep(Duration::from_millis(ms)).await;

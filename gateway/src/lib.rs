@@ -29,6 +29,7 @@ pub mod access;
 pub mod admin;
 pub mod antientropy;
 pub mod auth;
+pub mod bucket_agreement;
 pub mod bucket_cache;
 pub mod checksums;
 pub mod cluster;

@@ -119,6 +119,7 @@ mod tests {
             sealing: None,
             completed: None,
             step: None,
+            incarnation: None,
         }
     }
 

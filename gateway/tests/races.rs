@@ -539,3 +539,155 @@ async fn completion_racing_abort_or_a_part_reupload_never_breaks_the_object() {
         );
     }
 }
+
+/// A client of a new stored access key (`gateway admin key-create`).
+fn stored_key(cluster: &TestCluster) -> aws_sdk_s3::Client {
+    let made = cluster.admin(&["key-create"]);
+    let field = |name: &str| {
+        made.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no `{name}` in {made}"))
+            .trim()
+            .to_string()
+    };
+    common::client_for(
+        &cluster.endpoint(),
+        &field("access key:"),
+        &field("secret key:"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_racing_create_bucket_calls_exactly_one_creates_and_owns() {
+    let (cluster, _) = setup(Shape::default()).await;
+    let keys: Vec<aws_sdk_s3::Client> = (0..3).map(|_| stored_key(&cluster)).collect();
+    const PER_KEY: usize = 4;
+    for round in 0..8 {
+        let name = format!("made-{round}");
+        let racers = (0..keys.len() * PER_KEY).map(|i| {
+            let (s3, name) = (keys[i / PER_KEY].clone(), name.clone());
+            async move { s3.create_bucket().bucket(name).send().await }
+        });
+        let results = futures::future::join_all(racers).await;
+        let winners: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: {} creators",
+            winners.len()
+        );
+        let owner = winners[0] / PER_KEY;
+        for (i, r) in results.iter().enumerate().filter(|(i, _)| *i != winners[0]) {
+            let want = if i / PER_KEY == owner {
+                "BucketAlreadyOwnedByYou"
+            } else {
+                "BucketAlreadyExists"
+            };
+            assert_eq!(
+                code(r.as_ref().unwrap_err()),
+                want,
+                "round {round}, racer {i}"
+            );
+        }
+        // The winner's key owns it; the others have no role in it.
+        for (k, s3) in keys.iter().enumerate() {
+            let put = s3
+                .put_object()
+                .bucket(&name)
+                .key("k")
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await;
+            if k == owner {
+                put.unwrap();
+            } else {
+                assert_eq!(code(&put.unwrap_err()), "AccessDenied", "round {round}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bucket_deleted_and_made_again_by_another_key_starts_empty() {
+    let (cluster, _) = setup(Shape::default()).await;
+    let (first, second) = (stored_key(&cluster), stored_key(&cluster));
+    let name = "again";
+    first.create_bucket().bucket(name).send().await.unwrap();
+    let id = first
+        .create_multipart_upload()
+        .bucket(name)
+        .key("upload")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part = first
+        .upload_part()
+        .bucket(name)
+        .key("upload")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(pattern(1000, 1)))
+        .send()
+        .await
+        .unwrap();
+    let etag = part.e_tag().unwrap().to_string();
+    first.delete_bucket().bucket(name).send().await.unwrap();
+    second.create_bucket().bucket(name).send().await.unwrap();
+
+    // The first owner's upload belongs to the bucket that was deleted.
+    let listed = second
+        .list_multipart_uploads()
+        .bucket(name)
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.uploads().is_empty(), "{:?}", listed.uploads());
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(&etag)
+                .build(),
+        )
+        .build();
+    let completed = second
+        .complete_multipart_upload()
+        .bucket(name)
+        .key("upload")
+        .upload_id(&id)
+        .multipart_upload(done)
+        .send()
+        .await;
+    assert_eq!(code(&completed.unwrap_err()), "NoSuchUpload");
+    let more = second
+        .upload_part()
+        .bucket(name)
+        .key("upload")
+        .upload_id(&id)
+        .part_number(2)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert_eq!(code(&more.unwrap_err()), "NoSuchUpload");
+    let aborted = second
+        .abort_multipart_upload()
+        .bucket(name)
+        .key("upload")
+        .upload_id(&id)
+        .send()
+        .await;
+    assert_eq!(code(&aborted.unwrap_err()), "NoSuchUpload");
+    assert!(second
+        .get_object()
+        .bucket(name)
+        .key("upload")
+        .send()
+        .await
+        .is_err());
+    // The first owner has no role in the new bucket.
+    let denied = first.list_objects_v2().bucket(name).send().await;
+    assert_eq!(code(&denied.unwrap_err()), "AccessDenied");
+}

@@ -12,11 +12,24 @@
 use rocksdb::WriteBatch;
 
 use crate::keys;
-use crate::model::{encode, Manifest, PrepareReply, Version, WriteMode, WriteReply, WriteUpload};
+use crate::model::{
+    encode, BucketPromise, BucketRecord, Manifest, PrepareReply, Version, WriteMode, WriteReply,
+    WriteUpload,
+};
 use crate::store::{
-    synced, Admission, Store, StoreError, StoreResult, CF_MANIFESTS, CF_PROMISES, CF_UPLOADS,
+    synced, Admission, Store, StoreError, StoreResult, CF_BUCKETS, CF_MANIFESTS, CF_PROMISES,
+    CF_UPLOADS,
 };
 use crate::upload_store::upload_key;
+
+/// Where the promise of a bucket record is kept: apart from every object prefix (an escaped
+/// bucket name never starts with 0xFF).
+pub(crate) fn bucket_promise_key(name: &str) -> Vec<u8> {
+    let mut out = vec![0xFF];
+    out.extend_from_slice(b"bucket\0");
+    out.extend_from_slice(name.as_bytes());
+    out
+}
 
 /// How long a promise binds. A conditional writer sends its accept within a round trip of its
 /// promise (well inside the RPC timeout), so an older promise belongs to a writer that is gone:
@@ -47,6 +60,30 @@ impl Store {
         }
     }
 
+    /// Promises `ballot` for the record under `promise_key` unless a higher-or-equal ballot
+    /// is promised (the caller holds the record's stripe lock). Answers whether it promised
+    /// and the highest ballot promised after the call.
+    fn promise(&self, promise_key: &[u8], ballot: Version) -> StoreResult<(bool, Version)> {
+        let before = self.promised(promise_key)?;
+        let promised = !expired(ballot) && before.is_none_or(|b| ballot > b);
+        if promised {
+            self.db.put_cf_opt(
+                self.cf(CF_PROMISES),
+                promise_key,
+                ballot.to_bytes(),
+                &synced(),
+            )?;
+        }
+        Ok((
+            promised,
+            if promised {
+                ballot
+            } else {
+                before.unwrap_or(ballot)
+            },
+        ))
+    }
+
     /// Promises `ballot` for `bucket/key` if no higher-or-equal ballot was promised before, and
     /// says which of the `check` versions of the key the node holds.
     pub fn prepare_checking(
@@ -59,12 +96,7 @@ impl Store {
     ) -> StoreResult<PrepareReply> {
         let prefix = keys::object_prefix(bucket, key.as_bytes());
         let _guard = self.stripe(&prefix);
-        let before = self.promised(&prefix)?;
-        let promised = !expired(ballot) && before.is_none_or(|b| ballot > b);
-        if promised {
-            self.db
-                .put_cf_opt(self.cf(CF_PROMISES), &prefix, ballot.to_bytes(), &synced())?;
-        }
+        let (promised, highest) = self.promise(&prefix, ballot)?;
         let mut holds = Vec::new();
         for &v in check {
             let row = keys::manifest_key(bucket, key.as_bytes(), v);
@@ -74,11 +106,7 @@ impl Store {
         }
         Ok(PrepareReply {
             promised,
-            highest: if promised {
-                ballot
-            } else {
-                before.unwrap_or(ballot)
-            },
+            highest,
             current: self.newest_manifest(bucket, key)?,
             holds,
             upload: match upload {
@@ -153,6 +181,53 @@ impl Store {
         })
     }
 
+    /// Promises `ballot` for the record of bucket `name` and reports the record.
+    pub fn prepare_bucket(&self, name: &str, ballot: Version) -> StoreResult<BucketPromise> {
+        let promise_key = bucket_promise_key(name);
+        let _guard = self.stripe(&promise_key);
+        let (promised, highest) = self.promise(&promise_key, ballot)?;
+        Ok(BucketPromise {
+            promised,
+            highest,
+            current: self.get_bucket(name)?,
+        })
+    }
+
+    /// Stores a bucket record version under `mode`, as manifests are: unless the node holds a
+    /// newer one, or has promised a ballot above the mode's bound, or (a `New` write) its
+    /// ballot expired. The reply speaks of the record's versions.
+    pub fn write_bucket(&self, mode: WriteMode, record: &BucketRecord) -> StoreResult<WriteReply> {
+        let promise_key = bucket_promise_key(&record.name);
+        let _guard = self.stripe(&promise_key);
+        let promised = self.promised(&promise_key)?;
+        let held = self.get_bucket(&record.name)?.map(|b| b.version);
+        let reply = |applied| WriteReply {
+            applied,
+            newest: held,
+            promised,
+        };
+        if held == Some(record.version) {
+            return Ok(reply(true));
+        }
+        if held.is_some_and(|h| h > record.version)
+            || promised.is_some_and(|p| p > mode.bound(record.version))
+            || (mode == WriteMode::New && expired(record.version))
+        {
+            return Ok(reply(false));
+        }
+        self.db.put_cf_opt(
+            self.cf(CF_BUCKETS),
+            record.name.as_bytes(),
+            encode(record),
+            &synced(),
+        )?;
+        Ok(WriteReply {
+            applied: true,
+            newest: Some(record.version),
+            promised,
+        })
+    }
+
     /// Stores `m` (whose version is its ballot) as a new write: unless a higher ballot was
     /// promised or a newer version is held.
     pub fn accept(&self, m: &Manifest) -> StoreResult<WriteReply> {
@@ -206,6 +281,7 @@ mod tests {
             sealing: None,
             completed: None,
             step: None,
+            incarnation: None,
         }
     }
 
@@ -253,6 +329,55 @@ mod tests {
         assert_eq!(
             s.get_upload("b", "k", v(1)).unwrap().unwrap().version,
             v(12)
+        );
+    }
+
+    #[test]
+    fn bucket_records_are_written_under_their_own_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let bucket = |version: u64, owner: &str| BucketRecord {
+            name: "b".into(),
+            version: v(version),
+            deleted: false,
+            owner: owner.into(),
+            region: "r".into(),
+            public_read: false,
+            incarnation: Some(v(version)),
+        };
+        assert!(s.prepare_bucket("b", v(10)).unwrap().promised);
+        // An object key of the same name has promises of its own.
+        assert!(s.prepare("b", "k", v(5)).unwrap().promised);
+        assert!(!s.prepare_bucket("b", v(9)).unwrap().promised);
+        // Below the promise nothing is taken, not even a copy (read repair, a move).
+        assert!(
+            !s.write_bucket(WriteMode::New, &bucket(9, "x"))
+                .unwrap()
+                .applied
+        );
+        assert!(!s.put_bucket(&bucket(9, "x")).unwrap());
+        assert!(
+            s.write_bucket(WriteMode::CopyUnder(v(10)), &bucket(8, "y"))
+                .unwrap()
+                .applied
+        );
+        assert!(
+            s.write_bucket(WriteMode::New, &bucket(10, "z"))
+                .unwrap()
+                .applied
+        );
+        let reply = s.prepare_bucket("b", v(11)).unwrap();
+        assert_eq!(reply.current.unwrap().owner, "z");
+        // An older version never replaces a newer one.
+        assert!(
+            !s.write_bucket(WriteMode::CopyUnder(v(11)), &bucket(8, "y"))
+                .unwrap()
+                .applied
+        );
+        assert!(
+            s.write_bucket(WriteMode::New, &bucket(10, "z"))
+                .unwrap()
+                .applied
         );
     }
 

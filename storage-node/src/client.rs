@@ -28,6 +28,7 @@ use crate::model::{
     Version, WriteManifest, WriteMode, WriteReply,
 };
 use crate::model::{Accept, AccessKeyRecord, NodeStats, Prepare, PrepareReply, WriteUpload};
+use crate::model::{BucketPromise, PrepareBucket, WriteBucket};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
@@ -682,6 +683,16 @@ impl NodeClient {
 
     pub async fn put_bucket(&self, record: &BucketRecord) -> Result<bool, RpcError> {
         self.rpc("/v1/bucket/put", record).await
+    }
+
+    /// Phase one of an agreed change of a bucket record.
+    pub async fn prepare_bucket(&self, q: &PrepareBucket) -> Result<BucketPromise, RpcError> {
+        self.rpc("/v1/bucket/prepare", q).await
+    }
+
+    /// Stores a bucket record version under `w.mode`.
+    pub async fn write_bucket(&self, w: &WriteBucket) -> Result<WriteReply, RpcError> {
+        self.rpc("/v1/bucket/write", w).await
     }
 
     pub async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>, RpcError> {

@@ -321,6 +321,9 @@ pub struct UploadRecord {
     /// tell its own decided attempt from another's.
     #[serde(default)]
     pub step: Option<Version>,
+    /// The incarnation of the bucket the upload was started in (see [`BucketRecord`]).
+    #[serde(default)]
+    pub incarnation: Option<Version>,
 }
 
 /// One uploaded part of an upload in progress; a re-upload of the same number replaces it
@@ -526,6 +529,11 @@ pub struct BucketRecord {
     /// Anyone may read (GET, HEAD, list) without signing (`gateway admin bucket-public`).
     #[serde(default)]
     pub public_read: bool,
+    /// Which creation of the name this is (the CreateBucket's stamp; `None` for buckets made
+    /// before incarnations): uploads belong to one incarnation, so a bucket deleted and made
+    /// again starts without the old one's.
+    #[serde(default)]
+    pub incarnation: Option<Version>,
 }
 
 /// `POST /v1/stats`: how much this node stores.
@@ -712,6 +720,33 @@ pub struct WriteUpload {
     pub mode: WriteMode,
     pub upload: UploadRecord,
     pub manifest: Option<Manifest>,
+}
+
+/// `POST /v1/bucket/prepare`: phase one of an agreed change of a bucket record (create,
+/// delete, settings): the node promises no write of the record below `ballot`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrepareBucket {
+    pub name: String,
+    pub ballot: Version,
+}
+
+/// `POST /v1/bucket/prepare` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketPromise {
+    pub promised: bool,
+    /// The highest ballot promised for the record, after this call.
+    pub highest: Version,
+    /// The node's record (a tombstone included).
+    pub current: Option<BucketRecord>,
+}
+
+/// `POST /v1/bucket/write`: a bucket record version and how to store it ([`WriteMode`]: `New`
+/// for an agreed change, whose version is its ballot; `CopyUnder(ballot)` for the record a
+/// change rests on, made durable first).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WriteBucket {
+    pub mode: WriteMode,
+    pub record: BucketRecord,
 }
 
 /// `POST /v1/bucket/get`

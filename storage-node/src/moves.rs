@@ -239,7 +239,7 @@ impl Store {
     pub fn release(&self, record: &Released) -> StoreResult<()> {
         match record {
             Released::Bucket { name, version } => {
-                let _guard = self.stripe(name.as_bytes());
+                let _guard = self.stripe(&crate::cas_store::bucket_promise_key(name));
                 if self
                     .get_bucket(name)?
                     .is_some_and(|b| b.version == *version)

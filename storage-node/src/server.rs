@@ -39,7 +39,6 @@ use crate::chunk_stream;
 use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, RefsRequest, SweepRequest};
 use crate::metrics::NodeMetrics;
-use crate::model::WriteUpload;
 use crate::model::{
     decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
     ListManifests, ListParts, ListUploads, Manifest, PartRecord, UploadRecord, WriteManifest,
@@ -47,6 +46,7 @@ use crate::model::{
 };
 use crate::model::{Accept, AccessKeyRecord, Prepare, Reseal, SettingRecord, StaleEnvelopes};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest};
+use crate::model::{PrepareBucket, WriteBucket, WriteUpload};
 use crate::moves::{MoveList, Release};
 use crate::store::Store;
 use placement::{MapState, Offer};
@@ -318,6 +318,8 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, "/v1/envelope/stale") => "stale_envelopes",
         (_, "/v1/envelope/reseal") => "reseal",
         (_, "/v1/bucket/put") => "put_bucket",
+        (_, "/v1/bucket/prepare") => "bucket_prepare",
+        (_, "/v1/bucket/write") => "bucket_write",
         (_, "/v1/bucket/get") => "get_bucket",
         (_, "/v1/bucket/list") => "list_buckets",
         (_, "/v1/key/put") => "put_access_key",
@@ -608,6 +610,16 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             "/v1/bucket/put" => {
                 let b: BucketRecord = message(state, req).await?;
                 let out = blocking(state, move |s| s.put_bucket(&b)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/bucket/prepare" => {
+                let q: PrepareBucket = message(state, req).await?;
+                let out = blocking(state, move |s| s.prepare_bucket(&q.name, q.ballot)).await?;
+                Ok(packed(state, &out))
+            }
+            "/v1/bucket/write" => {
+                let w: WriteBucket = message(state, req).await?;
+                let out = blocking(state, move |s| s.write_bucket(w.mode, &w.record)).await?;
                 Ok(packed(state, &out))
             }
             "/v1/bucket/get" => {

@@ -424,7 +424,7 @@ impl Store {
 
     /// Stores a bucket record under last-writer-wins. Returns whether it was applied.
     pub fn put_bucket(&self, record: &BucketRecord) -> StoreResult<bool> {
-        self.put_newest(CF_BUCKETS, &record.name, record, |r| r.version)
+        Ok(self.write_bucket(WriteMode::Copy, record)?.applied)
     }
 
     /// The bucket record (possibly a tombstone).
@@ -616,6 +616,7 @@ mod tests {
             owner: "o".into(),
             region: "r".into(),
             public_read: false,
+            incarnation: None,
         };
         assert!(store.put_bucket(&rec(2, false)).unwrap());
         assert!(!store.put_bucket(&rec(1, true)).unwrap());

@@ -179,6 +179,7 @@ mod tests {
             sealing: None,
             completed: None,
             step: None,
+            incarnation: None,
         }
     }
 

@@ -31,33 +31,38 @@ pub(super) async fn create_bucket(
             ));
         }
     }
-    if let Some(existing) = gw
-        .cluster
-        .get_bucket(&input.bucket)
-        .await
-        .map_err(unavailable)?
-    {
-        if !existing.deleted {
-            return Err(if existing.owner == who {
+    let incarnation = gw.cluster.hlc.version();
+    let record = BucketRecord {
+        name: input.bucket.clone(),
+        version: incarnation,
+        deleted: false,
+        owner: who.clone(),
+        region: gw.region.clone(),
+        public_read: false,
+        incarnation: Some(incarnation),
+    };
+    gw.buckets.forget(&input.bucket);
+    // Agreed with the record's owners: of racing creations exactly one finds the name free.
+    gw.cluster
+        .agree_bucket(&input.bucket, |current| match current {
+            Some(existing) if !existing.deleted => Err(if existing.owner == who {
                 s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
             } else {
                 s3_error!(
                     BucketAlreadyExists,
                     "The requested bucket name is not available."
                 )
-            });
-        }
-    }
-    let record = BucketRecord {
-        name: input.bucket.clone(),
-        version: gw.cluster.hlc.version(),
-        deleted: false,
-        owner: who.clone(),
-        region: gw.region.clone(),
-        public_read: false,
-    };
+            }),
+            _ => Ok(Some(record.clone())),
+        })
+        .await?;
     gw.buckets.forget(&input.bucket);
-    gw.cluster.put_bucket(record).await.map_err(unavailable)?;
+    // A new bucket starts with its creator's grant only: grants an earlier bucket of this name
+    // left behind (a deletion that could not drop them) go now.
+    gw.directory
+        .forget_bucket_except(&input.bucket, &who)
+        .await
+        .map_err(|e| s3_error!(ServiceUnavailable, "{e}"))?;
     if !gw.directory.is_bootstrap(&who) {
         // A stored key owns the bucket it creates.
         gw.directory
@@ -74,7 +79,7 @@ pub(super) async fn delete_bucket(
     gw: &Gateway,
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
-    let mut record = gw.bucket(&req.input.bucket).await?;
+    let record = gw.bucket(&req.input.bucket).await?;
     let page = gw
         .list(ListQuery {
             bucket: record.name.clone(),
@@ -88,11 +93,25 @@ pub(super) async fn delete_bucket(
             "The bucket you tried to delete is not empty"
         ));
     }
-    record.deleted = true;
-    record.version = gw.cluster.hlc.version();
     let name = record.name.clone();
     gw.buckets.forget(&name);
-    gw.cluster.put_bucket(record).await.map_err(unavailable)?;
+    // Only the incarnation found empty is deleted: one made again meanwhile is left alone.
+    gw.cluster
+        .agree_bucket(&name, |current| match current {
+            Some(c) if !c.deleted && c.incarnation == record.incarnation => Ok(Some(BucketRecord {
+                deleted: true,
+                ..c.clone()
+            })),
+            Some(c) if !c.deleted => Err(s3_error!(
+                OperationAborted,
+                "A conflicting conditional operation is currently in progress against this resource. Please try again."
+            )),
+            _ => Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            )),
+        })
+        .await?;
     gw.buckets.forget(&name);
     if let Err(e) = gw.directory.forget_bucket(&name).await {
         tracing::warn!("grants in deleted bucket {name} not dropped: {e}");

@@ -205,6 +205,12 @@ pub(super) async fn commit_manifest(
         .map_err(cas_error)
 }
 
+impl From<CasError> for s3s::S3Error {
+    fn from(e: CasError) -> Self {
+        cas_error(e)
+    }
+}
+
 /// The S3 error of an agreed write that did not happen.
 pub(super) fn cas_error(e: CasError) -> s3s::S3Error {
     match e {

@@ -63,7 +63,7 @@ fn check_part_number(n: i32) -> S3Result<u32> {
 
 /// The upload, if it exists in `bucket` for `key` and has not ended.
 async fn active_upload(gw: &Gateway, bucket: &str, key: &str, id: &str) -> S3Result<UploadRecord> {
-    gw.bucket(bucket).await?;
+    let incarnation = gw.bucket(bucket).await?.incarnation;
     let upload_id = parse_upload_id(id)?;
     match gw
         .cluster
@@ -71,7 +71,7 @@ async fn active_upload(gw: &Gateway, bucket: &str, key: &str, id: &str) -> S3Res
         .await
         .map_err(unavailable)?
     {
-        Some(u) if !u.ended => Ok(u),
+        Some(u) if !u.ended && u.incarnation == incarnation => Ok(u),
         _ => Err(no_such_upload()),
     }
 }
@@ -125,7 +125,7 @@ pub(super) async fn create_multipart_upload(
     let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
     let checksum_type =
         upload_checksum_type(algorithm, input.checksum_type.as_ref().map(|t| t.as_str()))?;
-    gw.bucket(&input.bucket).await?;
+    let incarnation = gw.bucket(&input.bucket).await?.incarnation;
     let upload_id = gw.cluster.hlc.version();
     // One data key for the whole upload (each part gets its own nonce base); the metadata is
     // sealed now, so the upload record on the nodes holds ciphertext only.
@@ -157,6 +157,7 @@ pub(super) async fn create_multipart_upload(
         sealing: Some(sealing),
         completed: None,
         step: None,
+        incarnation,
     };
     gw.cluster.put_upload(record).await.map_err(unavailable)?;
     let echo = sse_c::echo(customer.as_ref());
@@ -491,13 +492,14 @@ pub(super) async fn complete_multipart_upload(
     let input = req.input;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
-    gw.bucket(&input.bucket).await?;
+    let incarnation = gw.bucket(&input.bucket).await?.incarnation;
     let upload_id = parse_upload_id(&input.upload_id)?;
     let upload = gw
         .cluster
         .get_upload(&input.bucket, &input.key, upload_id)
         .await
         .map_err(unavailable)?
+        .filter(|u| u.incarnation == incarnation)
         .ok_or_else(no_such_upload)?;
     // The key is optional here; one that is given must be the upload's.
     if let (Some(c), Some(s)) = (&customer, &upload.sealing) {
@@ -537,23 +539,27 @@ pub(super) async fn complete_multipart_upload(
             origin,
             Some(upload_id),
             Vec::new(),
-            |current, state| match (upload_fate::step(state, &request), &object, state) {
-                (Step::Take(fate), Some(m), Some(u)) => {
-                    if let Some(c) = &condition {
-                        c.check(current)?;
+            |current, state| {
+                // An upload of an earlier bucket of this name is not this bucket's.
+                let state = state.filter(|u| u.incarnation == incarnation);
+                match (upload_fate::step(state, &request), &object, state) {
+                    (Step::Take(fate), Some(m), Some(u)) => {
+                        if let Some(c) = &condition {
+                            c.check(current)?;
+                        }
+                        Ok(Some(Proposal {
+                            manifest: Some(m.clone()),
+                            upload: Some(upload_fate::ended(u, &fate, origin)),
+                        }))
                     }
-                    Ok(Some(Proposal {
-                        manifest: Some(m.clone()),
-                        upload: Some(upload_fate::ended(u, &fate, origin)),
-                    }))
+                    (Step::Take(_), _, _) => {
+                        // Active after all (the ended state read was not decided): try again.
+                        stale = true;
+                        Ok(None)
+                    }
+                    (Step::Done | Step::Repeated, _, _) => Ok(None),
+                    (Step::Gone, _, _) => Err(CasError::NoSuchUpload),
                 }
-                (Step::Take(_), _, _) => {
-                    // Active after all (the ended state read was not decided): try again.
-                    stale = true;
-                    Ok(None)
-                }
-                (Step::Done | Step::Repeated, _, _) => Ok(None),
-                (Step::Gone, _, _) => Err(CasError::NoSuchUpload),
             },
         )
         .await
@@ -666,7 +672,7 @@ pub(super) async fn abort_multipart_upload(
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let input = req.input;
-    gw.bucket(&input.bucket).await?;
+    let incarnation = gw.bucket(&input.bucket).await?.incarnation;
     let upload_id = parse_upload_id(&input.upload_id)?;
     let origin = gw.cluster.hlc.version();
     let request = Request::Abort { origin };
@@ -677,13 +683,16 @@ pub(super) async fn abort_multipart_upload(
             origin,
             Some(upload_id),
             Vec::new(),
-            |_, state| match (upload_fate::step(state, &request), state) {
-                (Step::Take(fate), Some(u)) => Ok(Some(Proposal {
-                    manifest: None,
-                    upload: Some(upload_fate::ended(u, &fate, origin)),
-                })),
-                (Step::Done, _) => Ok(None),
-                _ => Err(CasError::NoSuchUpload),
+            |_, state| {
+                let state = state.filter(|u| u.incarnation == incarnation);
+                match (upload_fate::step(state, &request), state) {
+                    (Step::Take(fate), Some(u)) => Ok(Some(Proposal {
+                        manifest: None,
+                        upload: Some(upload_fate::ended(u, &fate, origin)),
+                    })),
+                    (Step::Done, _) => Ok(None),
+                    _ => Err(CasError::NoSuchUpload),
+                }
             },
         )
         .await
@@ -769,7 +778,7 @@ pub(super) async fn list_multipart_uploads(
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let input = req.input;
-    gw.bucket(&input.bucket).await?;
+    let incarnation = gw.bucket(&input.bucket).await?.incarnation;
     let max = match input.max_uploads {
         None => 1000,
         Some(n) if n < 0 => {
@@ -812,7 +821,12 @@ pub(super) async fn list_multipart_uploads(
             })
             .await
             .map_err(unavailable)?;
-        for u in page.uploads {
+        // Uploads of an earlier bucket of this name are not this bucket's.
+        for u in page
+            .uploads
+            .into_iter()
+            .filter(|u| u.incarnation == incarnation)
+        {
             if uploads.len() + prefixes.len() == max {
                 truncated = true;
                 break 'pages;
