@@ -12,6 +12,8 @@ command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 [ -d /usr/share/gocode/src/gopkg.in/yaml.v3 ] || need_apt+=(golang-gopkg-yaml.v3-dev)
 # `ip netns` for the network-partition test.
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# libfaketime: a gateway whose clock is behind the nodes' (tests/races.rs).
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need_apt+=(faketime)
 if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
   command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
   command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)

@@ -691,3 +691,83 @@ async fn a_bucket_deleted_and_made_again_by_another_key_starts_empty() {
     let denied = first.list_objects_v2().bucket(name).send().await;
     assert_eq!(code(&denied.unwrap_err()), "AccessDenied");
 }
+
+/// libfaketime (Debian's `faketime`, installed by scripts/setup.sh).
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_whose_clock_is_behind_stamps_on_the_nodes_time() {
+    if !std::path::Path::new(FAKETIME).exists() {
+        eprintln!("skipped: {FAKETIME} is missing (scripts/setup.sh installs faketime)");
+        return;
+    }
+    let (mut cluster, fast) = setup(Shape::default()).await;
+    // A minute and a half behind: older than a promise lives, so every ballot it stamped on
+    // its own clock would be refused as expired.
+    let endpoint = cluster.start_another_gateway_with(&[
+        ("LD_PRELOAD", FAKETIME),
+        ("FAKETIME", "-90s"),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ]);
+    let slow = cluster.client_of(&endpoint);
+    for round in 0..5 {
+        let key = format!("clock-{round}");
+        // Conditional writes through the slow gateway are decided, not refused as stale.
+        let created = slow
+            .put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .if_none_match("*")
+            .body(ByteStream::from_static(b"first"))
+            .send()
+            .await
+            .unwrap();
+        let again = slow
+            .put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .if_none_match("*")
+            .body(ByteStream::from_static(b"second"))
+            .send()
+            .await;
+        assert_eq!(status(&again.unwrap_err()), 412, "round {round}");
+        // A write through the slow gateway after one acknowledged elsewhere wins.
+        put(&fast, &key, b"fast".to_vec()).await;
+        slow.put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .body(ByteStream::from_static(b"slow"))
+            .send()
+            .await
+            .unwrap();
+        let got = fast
+            .get_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let modified = got.last_modified().unwrap().secs();
+        let body = got.body.collect().await.unwrap().into_bytes();
+        assert_eq!(&body[..], b"slow", "round {round}");
+        // Its Last-Modified is the nodes' time, not the slow clock's.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(
+            (now - modified).abs() < 30,
+            "round {round}: {}s off",
+            now - modified
+        );
+        let swapped = slow
+            .put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .if_match(created.e_tag().unwrap())
+            .body(ByteStream::from_static(b"stale"))
+            .send()
+            .await;
+        assert_eq!(status(&swapped.unwrap_err()), 412, "round {round}");
+    }
+}

@@ -32,7 +32,7 @@ use crate::model::{BucketPromise, PrepareBucket, WriteBucket};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
-use crate::server::{EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
+use crate::server::{CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
 use placement::MapState;
 use rustls_pki_types::ServerName;
 
@@ -87,12 +87,14 @@ pub struct NodeClient {
 
 /// The map epochs a gateway's clients share: the one they send with every request, and the
 /// highest any node answered with. A node that knows a newer map than `ours` shows it on every
-/// answer, and `newer` wakes whoever fetches it.
+/// answer, and `newer` wakes whoever fetches it. Also the latest wall clock a node showed
+/// (`clock_ms`, [`crate::server::CLOCK_HEADER`]), which the gateway's clock never stamps below.
 #[derive(Debug, Default)]
 pub struct Epochs {
     pub ours: AtomicU64,
     pub highest_seen: AtomicU64,
     pub newer: tokio::sync::Notify,
+    pub clock_ms: AtomicU64,
 }
 
 impl Epochs {
@@ -233,6 +235,14 @@ impl NodeClient {
                     .and_then(|v| v.parse::<u64>().ok());
                 if let Some(epoch) = answered {
                     e.saw(epoch);
+                }
+                let clock = response
+                    .headers()
+                    .get(CLOCK_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if let Some(ms) = clock {
+                    e.clock_ms.fetch_max(ms, Ordering::Relaxed);
                 }
             }
             let body = Limited::new(response.into_body(), max_answer)

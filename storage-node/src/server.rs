@@ -276,8 +276,22 @@ async fn handle(state: &Arc<NodeState>, req: Request<Incoming>, _peer: SocketAdd
         EPOCH_HEADER,
         http::HeaderValue::from(state.epoch.load(Ordering::SeqCst)),
     );
+    response
+        .headers_mut()
+        .insert(CLOCK_HEADER, http::HeaderValue::from(wall_ms()));
     state.metrics.observe(op, response.status(), started);
     response
+}
+
+/// The node's wall clock (milliseconds since the epoch) when it answered, on every answer:
+/// gateways never stamp a write below a clock a node showed them.
+pub const CLOCK_HEADER: &str = "x-s3store-clock";
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The map epoch in a request's or answer's [`EPOCH_HEADER`], if it carries one.

@@ -238,10 +238,10 @@ impl TestCluster {
     }
 
     fn spawn_gateway(&self) -> Child {
-        self.spawn_gateway_with("gateway")
+        self.spawn_gateway_with("gateway", &[])
     }
 
-    fn spawn_gateway_with(&self, name: &str) -> Child {
+    fn spawn_gateway_with(&self, name: &str, env: &[(&str, &str)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -251,6 +251,7 @@ impl TestCluster {
             .arg("--config")
             .arg(self.dir.path().join(format!("{name}.yaml")))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -314,6 +315,11 @@ impl TestCluster {
     /// Starts one more gateway of this cluster (the same configuration on another port);
     /// returns its endpoint.
     pub fn start_another_gateway(&mut self) -> String {
+        self.start_another_gateway_with(&[])
+    }
+
+    /// [`TestCluster::start_another_gateway`] with more environment variables.
+    pub fn start_another_gateway_with(&mut self, env: &[(&str, &str)]) -> String {
         let name = format!("gateway-{}", self.more_gateways.len() + 2);
         let port = free_port();
         let yaml = std::fs::read_to_string(self.dir.path().join("gateway.yaml")).unwrap();
@@ -322,7 +328,7 @@ impl TestCluster {
             &format!("listen: \"127.0.0.1:{port}\""),
         );
         std::fs::write(self.dir.path().join(format!("{name}.yaml")), yaml).unwrap();
-        let child = self.spawn_gateway_with(&name);
+        let child = self.spawn_gateway_with(&name, env);
         self.more_gateways.push(child);
         wait_for_port(port);
         self.endpoint()
