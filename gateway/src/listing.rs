@@ -8,10 +8,12 @@
 //! million entries), and stops after `max` items. Memory is O(nodes x page), never O(bucket).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use storage_node::model::{ListEntry, ListManifests};
+use storage_node::client::RpcError;
+use storage_node::model::{ListEntry, ListManifests, ListManifestsReply};
 
 use crate::cluster::{Cluster, ClusterError};
 
@@ -96,8 +98,36 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
         let turn = ROTATION.fetch_add(1, Ordering::Relaxed) % members.len();
         members.rotate_left(turn);
     }
-    let mut spares = members.split_off(asked.min(members.len()));
-    let mut cursors: Vec<Cursor> = members
+    let spares = members.split_off(asked.min(members.len()));
+    let fetch = |node: usize, request: ListManifests| {
+        let cluster = cluster.clone();
+        async move { cluster.list_page(node, request).await }
+    };
+    let merged = merge(members, spares, q, fetch).await;
+    if merged.is_err() {
+        cluster
+            .metrics
+            .quorum_failures
+            .with_label_values(&["list"])
+            .inc();
+    }
+    merged
+}
+
+/// The merge of [`list`], over the listings of the `asked` nodes that `fetch` gets page by
+/// page (a node that fails is replaced by one of the `spares`). Pure but for `fetch`.
+pub async fn merge<F, Fut>(
+    asked: Vec<usize>,
+    mut spares: Vec<usize>,
+    q: &ListQuery,
+    fetch: F,
+) -> Result<Page, ClusterError>
+where
+    F: Fn(usize, ListManifests) -> Fut,
+    Fut: Future<Output = Result<ListManifestsReply, RpcError>>,
+{
+    let needed = asked.len();
+    let mut cursors: Vec<Cursor> = asked
         .into_iter()
         .map(|node| Cursor::new(node, q.start_after.clone()))
         .collect();
@@ -108,19 +138,14 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
     loop {
         // One more than the page holds, to know whether it is truncated.
         let wanted = (q.max - page.items.len() + 1).clamp(MIN_FETCH, PAGE);
-        refill(cluster, q, &mut cursors, wanted).await;
+        refill(&fetch, q, &mut cursors, wanted).await;
         if cursors.iter().any(|c| c.failed) {
             for c in cursors.iter_mut().filter(|c| c.failed) {
                 let Some(spare) = spares.pop() else {
-                    cluster
-                        .metrics
-                        .quorum_failures
-                        .with_label_values(&["list"])
-                        .inc();
                     return Err(ClusterError::Quorum {
                         kind: "list",
-                        ok: asked.saturating_sub(1),
-                        needed: asked,
+                        ok: needed.saturating_sub(1),
+                        needed,
                         errors: "listing could not reach enough nodes".into(),
                     });
                 };
@@ -199,7 +224,11 @@ pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, Cluster
 }
 
 /// Fetches the next `wanted` entries of every cursor whose buffer ran dry, in parallel.
-async fn refill(cluster: &Arc<Cluster>, q: &ListQuery, cursors: &mut [Cursor], wanted: usize) {
+async fn refill<F, Fut>(fetch: &F, q: &ListQuery, cursors: &mut [Cursor], wanted: usize)
+where
+    F: Fn(usize, ListManifests) -> Fut,
+    Fut: Future<Output = Result<ListManifestsReply, RpcError>>,
+{
     let fetches: Vec<_> = cursors
         .iter()
         .enumerate()
@@ -211,9 +240,8 @@ async fn refill(cluster: &Arc<Cluster>, q: &ListQuery, cursors: &mut [Cursor], w
                 start_after: c.after.clone(),
                 limit: wanted as u32,
             };
-            let node = c.node;
-            let cluster = cluster.clone();
-            async move { (position, cluster.list_page(node, request).await) }
+            let page = fetch(c.node, request);
+            async move { (position, page.await) }
         })
         .collect();
     for (position, result) in futures::future::join_all(fetches).await {
@@ -230,6 +258,160 @@ async fn refill(cluster: &Arc<Cluster>, q: &ListQuery, cursors: &mut [Cursor], w
                 tracing::warn!("listing: {e}");
                 c.failed = true;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use storage_node::model::Version;
+
+    /// A node's listing view: the newest version it holds of each key, tombstones included.
+    type NodeStore = BTreeMap<String, ListEntry>;
+
+    fn entry(key: &str, version: u64, deleted: bool) -> ListEntry {
+        ListEntry {
+            key: key.to_string(),
+            version: Version {
+                hlc: version,
+                tiebreak: 0,
+            },
+            deleted,
+            size: version,
+            etag: String::new(),
+            modified_ms: None,
+        }
+    }
+
+    /// What a node answers (as `Store::list_manifests` does): its keys under the prefix after
+    /// the raw `start_after`, at most `limit`, and whether more follow.
+    fn node_page(store: &NodeStore, q: &ListManifests) -> ListManifestsReply {
+        let mut reply = ListManifestsReply::default();
+        for (k, e) in store {
+            if !k.starts_with(&q.prefix) || k.as_bytes() <= q.start_after.as_slice() {
+                continue;
+            }
+            if reply.entries.len() == q.limit as usize {
+                reply.truncated = true;
+                break;
+            }
+            reply.entries.push(e.clone());
+        }
+        reply
+    }
+
+    /// The listing S3 gives, from the decided (newest) version of each key.
+    fn model(
+        truth: &BTreeMap<String, ListEntry>,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Vec<Item> {
+        let mut out: Vec<Item> = Vec::new();
+        let live = truth
+            .iter()
+            .filter(|(k, e)| k.starts_with(prefix) && !e.deleted);
+        for (k, e) in live {
+            let folded = delimiter.and_then(|d| {
+                k[prefix.len()..]
+                    .find(d)
+                    .map(|i| k[..prefix.len() + i + d.len()].to_string())
+            });
+            match folded {
+                Some(cp) => {
+                    if out.last() != Some(&Item::CommonPrefix(cp.clone())) {
+                        out.push(Item::CommonPrefix(cp));
+                    }
+                }
+                None => out.push(Item::Object(e.clone())),
+            }
+        }
+        out
+    }
+
+    /// Writes of one key, oldest first: (a tombstone?, the node that missed it if it is the
+    /// newest, the nodes that hold it if it is older).
+    type Writes = Vec<(bool, usize, [bool; 3])>;
+
+    fn key_name() -> impl Strategy<Value = String> {
+        proptest::collection::vec(prop_oneof!["a", "b", "/"], 1..5).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        /// The merge of three replicas' listings (the newest version on two of them, as a
+        /// write quorum leaves it; older versions anywhere), read from two nodes of which one
+        /// may fail midway, paged in small pages, equals the listing of a `BTreeMap` of the
+        /// decided versions.
+        #[test]
+        fn merged_pages_equal_the_model(
+            keys in proptest::collection::btree_map(
+                key_name(),
+                proptest::collection::vec((any::<bool>(), 0usize..3, any::<[bool; 3]>()), 1..4),
+                0..25,
+            ),
+            prefix in prop_oneof!["", "a", "a/", "b/a"],
+            delimiter in prop_oneof![Just(None), Just(Some("/"))],
+            max in 1usize..6,
+            asked_first in 0usize..3,
+            fail_after in proptest::option::of(0usize..6),
+        ) {
+            let keys: BTreeMap<String, Writes> = keys;
+            let mut nodes: Vec<NodeStore> = vec![BTreeMap::new(); 3];
+            let mut truth = BTreeMap::new();
+            let mut version = 0u64;
+            for (key, writes) in &keys {
+                for (i, (deleted, missed, held)) in writes.iter().enumerate() {
+                    version += 1;
+                    let e = entry(key, version, *deleted);
+                    let newest = i == writes.len() - 1;
+                    for (n, store) in nodes.iter_mut().enumerate() {
+                        let holds = if newest { n != *missed } else { held[n] };
+                        if holds {
+                            store.insert(key.clone(), e.clone());
+                        }
+                    }
+                    if newest {
+                        truth.insert(key.clone(), e);
+                    }
+                }
+            }
+            let asked = vec![asked_first, (asked_first + 1) % 3];
+            let spare = (asked_first + 2) % 3;
+            let calls = AtomicUsize::new(0);
+            let fetch = |node: usize, q: ListManifests| {
+                let failed = node == asked_first
+                    && fail_after.is_some_and(|f| calls.fetch_add(1, Ordering::Relaxed) >= f);
+                let reply = node_page(&nodes[node], &q);
+                async move {
+                    if failed {
+                        Err(RpcError::Unreachable("node".into(), "down".into()))
+                    } else {
+                        Ok(reply)
+                    }
+                }
+            };
+            let mut listed = Vec::new();
+            let mut start_after = Vec::new();
+            for _ in 0..100 {
+                let q = ListQuery {
+                    bucket: "b".into(),
+                    prefix: prefix.to_string(),
+                    delimiter: delimiter.map(str::to_string),
+                    start_after: start_after.clone(),
+                    max,
+                };
+                let merged = merge(asked.clone(), vec![spare], &q, &fetch);
+                let page = futures::executor::block_on(merged).expect("two of three answer");
+                prop_assert!(page.items.len() <= max);
+                listed.extend(page.items);
+                if !page.truncated {
+                    break;
+                }
+                start_after = page.resume_after;
+            }
+            prop_assert_eq!(listed, model(&truth, &prefix, delimiter));
         }
     }
 }
