@@ -88,8 +88,8 @@ impl Collector {
             match collect_once(cluster, cutoffs, &mut self.shape).await {
                 Ok(r) => {
                     let line = format!(
-                    "garbage collection: {} chunks, {} superseded versions, {} tombstones, {} uploads, {} promises removed",
-                    r.chunks, r.superseded, r.tombstones, r.uploads, r.promises
+                    "garbage collection: {} chunks, {} superseded versions, {} tombstones, {} uploads, {} parts, {} promises removed",
+                    r.chunks, r.superseded, r.tombstones, r.uploads, r.parts, r.promises
                 );
                     if r != Removed::default() {
                         tracing::info!("{line}");
@@ -172,6 +172,7 @@ async fn collect(
         removed.tombstones += collected.tombstones;
         removed.superseded += collected.superseded;
         removed.uploads += collected.uploads;
+        removed.parts += collected.parts;
         removed.promises += collected.promises;
     }
 
@@ -221,6 +222,7 @@ async fn collect(
         ("tombstones", removed.tombstones),
         ("superseded", removed.superseded),
         ("uploads", removed.uploads),
+        ("parts", removed.parts),
         ("promises", removed.promises),
     ] {
         m.gc_removed.with_label_values(&[kind]).inc_by(n);

@@ -18,6 +18,8 @@
 //! When it is safe to run (every node answers, no hints, no move, a complete anti-entropy pass
 //! since the cutoff) is the gateway's decision (`gateway/src/gc.rs`).
 
+use std::collections::HashSet;
+
 use fastbloom::BloomFilter;
 use placement::stable_hash;
 use rocksdb::{IteratorMode, WriteBatch};
@@ -91,6 +93,9 @@ pub struct Removed {
     pub superseded: u64,
     pub uploads: u64,
     pub promises: u64,
+    /// Part records of ended uploads.
+    #[serde(default)]
+    pub parts: u64,
 }
 
 /// The filter key of a chunk group.
@@ -296,18 +301,37 @@ impl Store {
             }
         }
         let mut uploads = Vec::new();
+        let mut active: HashSet<Version> = HashSet::new();
         for item in self
             .db
             .iterator_cf(self.cf(CF_UPLOADS), IteratorMode::Start)
         {
             let (raw, v) = item?;
             let u: UploadRecord = decode(&v).map_err(StoreError::Corrupt)?;
-            if u.ended && old(u.version) {
-                uploads.push((raw.to_vec(), u.version));
+            if !u.ended {
+                active.insert(u.upload_id);
+            } else if old(u.version) {
+                let prefix = keys::object_prefix(&u.bucket, u.key.as_bytes());
+                uploads.push((raw.to_vec(), u.version, prefix));
             }
         }
-        for (raw, version) in uploads {
-            let _guard = self.stripe(&raw);
+        // Part records of an upload that ended (or that this node does not hold), older than
+        // the cutoff: a part that landed after its upload ended (an UploadPart racing the
+        // completion or the abort) outlived the ended upload's drop.
+        let mut parts = WriteBatch::default();
+        for item in self.db.iterator_cf(self.cf(CF_PARTS), IteratorMode::Start) {
+            let (raw, v) = item?;
+            let p: PartRecord = decode(&v).map_err(StoreError::Corrupt)?;
+            if !active.contains(&p.upload_id) && old(p.layout.version) {
+                parts.delete_cf(self.cf(CF_PARTS), raw);
+                removed.parts += 1;
+            }
+        }
+        if !parts.is_empty() {
+            self.db.write_opt(parts, &synced())?;
+        }
+        for (raw, version, prefix) in uploads {
+            let _guard = self.stripe(&prefix);
             let current: Option<UploadRecord> = match self.db.get_cf(self.cf(CF_UPLOADS), &raw)? {
                 Some(v) => Some(decode(&v).map_err(StoreError::Corrupt)?),
                 None => None,
@@ -470,6 +494,42 @@ mod tests {
             .unwrap();
         s.put_manifest(&chunked("live", v(3000), 1), crate::model::WriteMode::New)
             .unwrap();
+        // An active upload with an old part, an ended one with an old and a young part.
+        let upload = |id: u64, ended: bool| UploadRecord {
+            bucket: "b".into(),
+            key: format!("up{id}"),
+            upload_id: v(id),
+            version: v(id + 1),
+            ended,
+            owner: "o".into(),
+            headers: Default::default(),
+            user_metadata: Default::default(),
+            checksum_algorithm: None,
+            checksum_type: None,
+            tags: Default::default(),
+            sealing: None,
+            completed: None,
+            step: None,
+            incarnation: None,
+        };
+        let part = |id: u64, number: u32, at: u64| PartRecord {
+            upload_id: v(id),
+            layout: PartLayout {
+                number,
+                version: v(at),
+                size: 1,
+                etag: String::new(),
+                chunk_size: 1,
+                count: 1,
+                checksums: Default::default(),
+                nonce_base: None,
+            },
+        };
+        s.put_upload(&upload(30, false)).unwrap();
+        s.put_upload(&upload(40, true)).unwrap();
+        s.put_part(&part(30, 1, 31)).unwrap();
+        s.put_part(&part(40, 1, 41)).unwrap();
+        s.put_part(&part(40, 2, 4000)).unwrap();
         let removed = s
             .collect(&CollectRequest {
                 cutoff_ms: 1000,
@@ -479,6 +539,21 @@ mod tests {
         assert_eq!(removed.tombstones, 1);
         assert_eq!(removed.superseded, 1);
         assert_eq!(removed.promises, 1);
+        assert_eq!(removed.uploads, 1);
+        assert_eq!(removed.parts, 1);
+        let numbers = |id| {
+            s.list_parts(&crate::model::ListParts {
+                upload_id: v(id),
+                after: 0,
+                limit: 10,
+            })
+            .unwrap()
+            .iter()
+            .map(|p| p.layout.number)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(numbers(30), [1]);
+        assert_eq!(numbers(40), [2]);
         assert!(s.get_manifest("b", "old").unwrap().is_none());
         assert!(s.get_manifest("b", "young").unwrap().is_some());
         let live: Vec<u64> = s
