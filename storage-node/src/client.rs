@@ -32,6 +32,7 @@ use crate::model::{BucketPromise, PrepareBucket, WriteBucket};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
+use crate::rpc::{Call, GetMap, ListAccessKeys, ListBadChunks, ListBuckets, ListSettings, Stats};
 use crate::server::{CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
 use placement::MapState;
 use rustls_pki_types::ServerName;
@@ -202,7 +203,7 @@ impl NodeClient {
         &self.address
     }
 
-    async fn call(
+    async fn exchange(
         &self,
         method: Method,
         path: &str,
@@ -265,21 +266,15 @@ impl NodeClient {
         )
     }
 
-    async fn rpc<Q: Serialize, A: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &Q,
-    ) -> Result<A, RpcError> {
-        self.rpc_within(path, query, self.timeouts.metadata).await
-    }
-
-    /// An RPC that scans the node's store: it may take long on a large node.
-    async fn scan_rpc<Q: Serialize, A: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &Q,
-    ) -> Result<A, RpcError> {
-        self.rpc_within(path, query, self.timeouts.scan).await
+    /// A request of the internal API ([`crate::rpc`]): its path, its timeout (a scan of the
+    /// node's store may take long on a large node) and its answer's type come from the table.
+    pub async fn call<C: Call>(&self, q: &C) -> Result<C::Reply, RpcError> {
+        let timeout = if C::SCAN {
+            self.timeouts.scan
+        } else {
+            self.timeouts.metadata
+        };
+        self.rpc_within(C::PATH, q, timeout).await
     }
 
     async fn rpc_within<Q: Serialize, A: DeserializeOwned>(
@@ -289,7 +284,7 @@ impl NodeClient {
         timeout: Duration,
     ) -> Result<A, RpcError> {
         let (status, body) = self
-            .call(Method::POST, path, encode(query).into(), timeout, 64 << 20)
+            .exchange(Method::POST, path, encode(query).into(), timeout, 64 << 20)
             .await?;
         if status != StatusCode::OK {
             return Err(self.status_error(status, &body));
@@ -458,7 +453,7 @@ impl NodeClient {
             None => format!("/v1/chunk/{}", id.to_hex()),
         };
         let (status, body) = self
-            .call(Method::PUT, &path, data, self.timeouts.chunk, 4096)
+            .exchange(Method::PUT, &path, data, self.timeouts.chunk, 4096)
             .await?;
         if status != StatusCode::NO_CONTENT {
             return Err(self.status_error(status, &body));
@@ -470,7 +465,7 @@ impl NodeClient {
     pub async fn get_chunk(&self, id: ChunkId) -> Result<Option<Bytes>, RpcError> {
         let path = format!("/v1/chunk/{}", id.to_hex());
         let (status, body) = self
-            .call(
+            .exchange(
                 Method::GET,
                 &path,
                 Bytes::new(),
@@ -488,7 +483,7 @@ impl NodeClient {
     pub async fn delete_chunk(&self, id: ChunkId) -> Result<(), RpcError> {
         let path = format!("/v1/chunk/{}", id.to_hex());
         let (status, body) = self
-            .call(
+            .exchange(
                 Method::DELETE,
                 &path,
                 Bytes::new(),
@@ -506,7 +501,7 @@ impl NodeClient {
     pub async fn has_chunk(&self, id: ChunkId) -> Result<bool, RpcError> {
         let path = format!("/v1/chunk/{}", id.to_hex());
         let (status, body) = self
-            .call(
+            .exchange(
                 Method::HEAD,
                 &path,
                 Bytes::new(),
@@ -523,28 +518,28 @@ impl NodeClient {
 
     /// The cluster map state the node holds.
     pub async fn map_state(&self) -> Result<Option<MapState>, RpcError> {
-        self.rpc("/v1/map/get", &()).await
+        self.call(&GetMap).await
     }
 
     /// Offers a map state; the node keeps it if it is newer and answers the state it holds. A
     /// refusal (older or conflicting) is a 409 status error.
     pub async fn offer_map(&self, state: &MapState) -> Result<MapState, RpcError> {
-        self.rpc("/v1/map/put", state).await
+        self.call(state).await
     }
 
     /// Records the node holds but does not own under `q.map`.
     pub async fn move_list(&self, q: &MoveList) -> Result<MovePage, RpcError> {
-        self.rpc("/v1/move/list", q).await
+        self.call(q).await
     }
 
     /// Drops the node's copy of a record that now sits on its owners.
     pub async fn release(&self, q: &Release) -> Result<(), RpcError> {
-        self.rpc("/v1/move/release", q).await
+        self.call(q).await
     }
 
     /// Stores a copy of a version that exists elsewhere ([`WriteMode::Copy`]).
     pub async fn put_manifest(&self, m: &Manifest) -> Result<WriteReply, RpcError> {
-        self.rpc("/v1/manifest/put", m).await
+        self.call(m).await
     }
 
     /// Stores a manifest version under `mode`.
@@ -553,13 +548,10 @@ impl NodeClient {
         manifest: &Manifest,
         mode: WriteMode,
     ) -> Result<WriteReply, RpcError> {
-        self.rpc(
-            "/v1/manifest/write",
-            &WriteManifest {
-                mode,
-                manifest: manifest.clone(),
-            },
-        )
+        self.call(&WriteManifest {
+            mode,
+            manifest: manifest.clone(),
+        })
         .await
     }
 
@@ -572,11 +564,11 @@ impl NodeClient {
             bucket: bucket.to_string(),
             key: key.to_string(),
         };
-        self.rpc("/v1/manifest/get", &q).await
+        self.call(&q).await
     }
 
     pub async fn list_manifests(&self, q: &ListManifests) -> Result<ListManifestsReply, RpcError> {
-        self.rpc("/v1/manifest/list", q).await
+        self.call(q).await
     }
 
     /// Stores a manifest on behalf of `owner` (a hinted write).
@@ -585,71 +577,62 @@ impl NodeClient {
         owner: &str,
         manifest: &Manifest,
     ) -> Result<WriteReply, RpcError> {
-        self.rpc(
-            "/v1/manifest/put_hinted",
-            &PutHintedManifest {
-                owner: owner.to_string(),
-                manifest: manifest.clone(),
-            },
-        )
+        self.call(&PutHintedManifest {
+            owner: owner.to_string(),
+            manifest: manifest.clone(),
+        })
         .await
     }
 
     /// The node's anti-entropy digests (see [`crate::antientropy`]).
     pub async fn ae_digest(&self, q: &DigestRequest) -> Result<Digests, RpcError> {
-        self.scan_rpc("/v1/ae/digest", q).await
+        self.call(q).await
     }
 
     /// The records of some anti-entropy cells, by cell.
     pub async fn ae_cells(&self, q: &CellRequest) -> Result<HashMap<u32, Vec<Record>>, RpcError> {
-        self.scan_rpc("/v1/ae/cell", q).await
+        self.call(q).await
     }
 
     /// A filter of the chunk groups the node's records reference (see [`crate::gc`]).
     pub async fn gc_references(&self, q: &RefsRequest) -> Result<References, RpcError> {
-        self.scan_rpc("/v1/gc/refs", q).await
+        self.call(q).await
     }
 
     /// Deletes old chunks outside the union of every node's references.
     pub async fn gc_sweep(&self, q: &SweepRequest) -> Result<Removed, RpcError> {
-        self.scan_rpc("/v1/gc/sweep", q).await
+        self.call(q).await
     }
 
     /// Removes old tombstones, ended uploads and promises.
     pub async fn gc_collect(&self, q: &CollectRequest) -> Result<Removed, RpcError> {
-        self.scan_rpc("/v1/gc/collect", q).await
+        self.call(q).await
     }
 
     /// Chunks the node found corrupt (by its scrub or on a read), awaiting a good copy.
     pub async fn bad_chunks(&self) -> Result<Vec<ChunkId>, RpcError> {
-        self.rpc("/v1/chunk_bad/list", &()).await
+        self.call(&ListBadChunks).await
     }
 
     /// The hints this node holds after the cursor `after`.
     pub async fn list_hints(&self, after: &[u8], limit: u32) -> Result<Vec<StoredHint>, RpcError> {
-        self.rpc(
-            "/v1/hint/list",
-            &ListHints {
-                after: after.to_vec(),
-                limit,
-            },
-        )
+        self.call(&ListHints {
+            after: after.to_vec(),
+            limit,
+        })
         .await
     }
 
     /// The manifest version a hint names, if the node still holds it.
     pub async fn hinted_manifest(&self, hint: &Hint) -> Result<Option<Manifest>, RpcError> {
-        self.rpc("/v1/hint/manifest", hint).await
+        self.call(hint).await
     }
 
     /// The hint's record reached its owner: the node drops the hint and its copy.
     pub async fn hint_done(&self, raw_key: &[u8]) -> Result<(), RpcError> {
-        self.rpc(
-            "/v1/hint/done",
-            &HintDone {
-                raw_key: raw_key.to_vec(),
-            },
-        )
+        self.call(&HintDone {
+            raw_key: raw_key.to_vec(),
+        })
         .await
     }
 
@@ -658,112 +641,106 @@ impl NodeClient {
         &self,
         q: &StaleEnvelopes,
     ) -> Result<StaleEnvelopesReply, RpcError> {
-        self.rpc("/v1/envelope/stale", q).await
+        self.call(q).await
     }
 
     /// Replaces one record's envelope by its rewrapped form; `false` if the record is gone.
     pub async fn reseal(&self, q: &Reseal) -> Result<bool, RpcError> {
-        self.rpc("/v1/envelope/reseal", q).await
+        self.call(q).await
     }
 
     /// Stores an access key record (last writer wins); whether it was applied.
     pub async fn put_access_key(&self, record: &AccessKeyRecord) -> Result<bool, RpcError> {
-        self.rpc("/v1/key/put", record).await
+        self.call(record).await
     }
 
     /// Stores a cluster setting (last writer wins); whether it was applied.
     pub async fn put_setting(&self, record: &SettingRecord) -> Result<bool, RpcError> {
-        self.rpc("/v1/setting/put", record).await
+        self.call(record).await
     }
 
     /// Every cluster setting the node holds.
     pub async fn list_settings(&self) -> Result<Vec<SettingRecord>, RpcError> {
-        self.rpc("/v1/setting/list", &()).await
+        self.call(&ListSettings).await
     }
 
     /// How much the node stores.
     pub async fn stats(&self) -> Result<NodeStats, RpcError> {
-        self.rpc("/v1/stats", &()).await
+        self.call(&Stats).await
     }
 
     /// Every access key record the node holds, tombstones included.
     pub async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, RpcError> {
-        self.rpc("/v1/key/list", &()).await
+        self.call(&ListAccessKeys).await
     }
 
     pub async fn put_bucket(&self, record: &BucketRecord) -> Result<bool, RpcError> {
-        self.rpc("/v1/bucket/put", record).await
+        self.call(record).await
     }
 
     /// Phase one of an agreed change of a bucket record.
     pub async fn prepare_bucket(&self, q: &PrepareBucket) -> Result<BucketPromise, RpcError> {
-        self.rpc("/v1/bucket/prepare", q).await
+        self.call(q).await
     }
 
     /// Stores a bucket record version under `w.mode`.
     pub async fn write_bucket(&self, w: &WriteBucket) -> Result<WriteReply, RpcError> {
-        self.rpc("/v1/bucket/write", w).await
+        self.call(w).await
     }
 
     pub async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>, RpcError> {
-        self.rpc(
-            "/v1/bucket/get",
-            &GetBucket {
-                name: name.to_string(),
-            },
-        )
+        self.call(&GetBucket {
+            name: name.to_string(),
+        })
         .await
     }
 
     pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, RpcError> {
-        self.rpc("/v1/bucket/list", &()).await
+        self.call(&ListBuckets).await
     }
 
     /// Phase one of a conditional write on `bucket/key`.
     pub async fn prepare(&self, q: &Prepare) -> Result<PrepareReply, RpcError> {
-        self.rpc("/v1/cas/prepare", q).await
+        self.call(q).await
     }
 
     /// Phase two: store `manifest` (version = ballot) unless a higher ballot was promised.
     pub async fn accept(&self, manifest: &Manifest) -> Result<WriteReply, RpcError> {
-        self.rpc(
-            "/v1/cas/accept",
-            &Accept {
-                manifest: manifest.clone(),
-            },
-        )
+        self.call(&Accept {
+            manifest: manifest.clone(),
+        })
         .await
     }
 
     pub async fn put_upload(&self, record: &UploadRecord) -> Result<bool, RpcError> {
-        self.rpc("/v1/upload/put", record).await
+        self.call(record).await
     }
 
     /// Stores an agreed step of an upload (and a completion's manifest) under the key's
     /// promises.
     pub async fn write_upload(&self, w: &WriteUpload) -> Result<WriteReply, RpcError> {
-        self.rpc("/v1/upload/write", w).await
+        self.call(w).await
     }
 
     pub async fn get_upload(&self, q: &GetUpload) -> Result<Option<UploadRecord>, RpcError> {
-        self.rpc("/v1/upload/get", q).await
+        self.call(q).await
     }
 
     pub async fn list_uploads(&self, q: &ListUploads) -> Result<Vec<UploadRecord>, RpcError> {
-        self.rpc("/v1/upload/list", q).await
+        self.call(q).await
     }
 
     /// Stores a part record; answers the records it replaced.
     pub async fn put_part(&self, part: &PartRecord) -> Result<Vec<PartRecord>, RpcError> {
-        self.rpc("/v1/part/put", part).await
+        self.call(part).await
     }
 
     pub async fn list_parts(&self, q: &ListParts) -> Result<Vec<PartRecord>, RpcError> {
-        self.rpc("/v1/part/list", q).await
+        self.call(q).await
     }
 
     pub async fn drop_parts(&self, upload_id: Version) -> Result<(), RpcError> {
-        self.rpc("/v1/part/drop", &DropParts { upload_id }).await
+        self.call(&DropParts { upload_id }).await
     }
 
     /// Sends an unsigned request (tests use it to prove the node refuses it).

@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod model;
 pub mod moves;
 pub mod msgpack_skim;
+pub mod rpc;
 pub mod scrub;
 pub mod server;
 pub mod store;

@@ -48,6 +48,9 @@ use crate::model::{Accept, AccessKeyRecord, Prepare, Reseal, SettingRecord, Stal
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest};
 use crate::model::{PrepareBucket, WriteBucket, WriteUpload};
 use crate::moves::{MoveList, Release};
+use crate::rpc::{
+    self, Call, GetMap, ListAccessKeys, ListBadChunks, ListBuckets, ListSettings, Stats,
+};
 use crate::store::Store;
 use placement::{MapState, Offer};
 
@@ -311,46 +314,7 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         ("DELETE", p) if p.starts_with("/v1/chunk/") => "delete_chunk",
         ("HEAD", p) if p.starts_with("/v1/chunk/") => "has_chunk",
         (_, chunk_stream::PATH) => "chunk_stream",
-        (_, "/v1/map/get") => "get_map",
-        (_, "/v1/map/put") => "put_map",
-        (_, "/v1/move/list") => "move_list",
-        (_, "/v1/move/release") => "move_release",
-        (_, "/v1/manifest/put") => "put_manifest",
-        (_, "/v1/manifest/write") => "write_manifest",
-        (_, "/v1/manifest/get") => "get_manifest",
-        (_, "/v1/manifest/list") => "list_manifests",
-        (_, "/v1/manifest/put_hinted") => "put_hinted_manifest",
-        (_, "/v1/hint/list") => "list_hints",
-        (_, "/v1/chunk_bad/list") => "list_bad_chunks",
-        (_, "/v1/ae/digest") => "ae_digest",
-        (_, "/v1/ae/cell") => "ae_cell",
-        (_, "/v1/gc/refs") => "gc_refs",
-        (_, "/v1/gc/sweep") => "gc_sweep",
-        (_, "/v1/gc/collect") => "gc_collect",
-        (_, "/v1/hint/manifest") => "hinted_manifest",
-        (_, "/v1/hint/done") => "hint_done",
-        (_, "/v1/envelope/stale") => "stale_envelopes",
-        (_, "/v1/envelope/reseal") => "reseal",
-        (_, "/v1/bucket/put") => "put_bucket",
-        (_, "/v1/bucket/prepare") => "bucket_prepare",
-        (_, "/v1/bucket/write") => "bucket_write",
-        (_, "/v1/bucket/get") => "get_bucket",
-        (_, "/v1/bucket/list") => "list_buckets",
-        (_, "/v1/key/put") => "put_access_key",
-        (_, "/v1/key/list") => "list_access_keys",
-        (_, "/v1/setting/put") => "put_setting",
-        (_, "/v1/setting/list") => "list_settings",
-        (_, "/v1/stats") => "stats",
-        (_, "/v1/cas/prepare") => "cas_prepare",
-        (_, "/v1/cas/accept") => "cas_accept",
-        (_, "/v1/upload/put") => "put_upload",
-        (_, "/v1/upload/get") => "get_upload",
-        (_, "/v1/upload/write") => "write_upload",
-        (_, "/v1/upload/list") => "list_uploads",
-        (_, "/v1/part/put") => "put_part",
-        (_, "/v1/part/list") => "list_parts",
-        (_, "/v1/part/drop") => "drop_parts",
-        _ => "unknown",
+        (_, p) => rpc::name_of(p).unwrap_or("unknown"),
     }
 }
 
@@ -479,6 +443,27 @@ fn packed<T: serde::Serialize>(state: &NodeState, value: &T) -> Reply {
     reply(StatusCode::OK, body)
 }
 
+/// The answer to a request of the table, of the type the table names for it.
+fn answer<C: Call>(state: &NodeState, out: &C::Reply) -> Reply {
+    packed(state, out)
+}
+
+/// Routes each request type of the table to a store call whose result is its answer: the path
+/// comes from the table, and a handler answering another type than the table's does not
+/// compile.
+macro_rules! serve {
+    ($state:expr, $req:expr, $path:expr, { $($request:ty => |$s:ident, $q:ident| $call:expr,)* }) => {
+        match $path {
+            $(<$request as Call>::PATH => {
+                let $q: $request = message($state, $req).await?;
+                let out = blocking($state, move |$s| $call).await?;
+                Ok(answer::<$request>($state, &out))
+            })*
+            _ => Ok(reply(StatusCode::NOT_FOUND, "no such route")),
+        }
+    };
+}
+
 async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path: &str) -> Reply {
     let result: Result<Reply, Reply> = async {
         if let Some(hex_id) = path.strip_prefix("/v1/chunk/") {
@@ -516,72 +501,17 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
         if *method != Method::POST {
             return Ok(reply(StatusCode::NOT_FOUND, "no such route"));
         }
+        // Routes that answer more than a store call's result.
         match path {
-            "/v1/manifest/put" => {
-                let m: Manifest = message(state, req).await?;
-                let out = blocking(state, move |s| s.put_manifest(&m, WriteMode::Copy)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/manifest/write" => {
-                let q: WriteManifest = message(state, req).await?;
-                let out = blocking(state, move |s| s.put_manifest(&q.manifest, q.mode)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/manifest/get" => {
-                let q: GetManifest = message(state, req).await?;
-                let out = blocking(state, move |s| s.get_manifest(&q.bucket, &q.key)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/manifest/list" => {
-                let q: ListManifests = message(state, req).await?;
-                let out = blocking(state, move |s| s.list_manifests(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/manifest/put_hinted" => {
-                let q: PutHintedManifest = message(state, req).await?;
-                let out =
-                    blocking(state, move |s| s.put_hinted_manifest(&q.owner, &q.manifest)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/ae/digest" => {
-                let q: DigestRequest = message(state, req).await?;
-                let out = blocking(state, move |s| s.digest(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/ae/cell" => {
-                let q: CellRequest = message(state, req).await?;
-                let out = blocking(state, move |s| s.cells(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/gc/refs" => {
-                let q: RefsRequest = message(state, req).await?;
-                let out = blocking(state, move |s| s.references(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/gc/sweep" => {
-                let q: SweepRequest = message(state, req).await?;
-                let out = blocking(state, move |s| s.sweep(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/gc/collect" => {
-                let q: CollectRequest = message(state, req).await?;
-                let out = blocking(state, move |s| s.collect(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/map/get" => Ok(packed(state, &state.map_state())),
-            "/v1/map/put" => {
+            GetMap::PATH => return Ok(answer::<GetMap>(state, &state.map_state())),
+            MapState::PATH => {
                 let offered: MapState = message(state, req).await?;
-                match state.offer_map(offered) {
-                    Ok(held) => Ok(packed(state, &held)),
-                    Err(why) => Ok(reply(StatusCode::CONFLICT, why)),
-                }
+                return Ok(match state.offer_map(offered) {
+                    Ok(held) => answer::<MapState>(state, &held),
+                    Err(why) => reply(StatusCode::CONFLICT, why),
+                });
             }
-            "/v1/move/list" => {
-                let q: MoveList = message(state, req).await?;
-                let out = blocking(state, move |s| s.move_list(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/move/release" => {
+            Release::PATH => {
                 let q: Release = message(state, req).await?;
                 if q.me != state.node_id || !state.may_release(q.epoch, &q.record.placement_key()) {
                     return Ok(reply(
@@ -590,131 +520,48 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
                     ));
                 }
                 blocking(state, move |s| s.release(&q.record)).await?;
-                Ok(packed(state, &()))
+                return Ok(answer::<Release>(state, &()));
             }
-            "/v1/chunk_bad/list" => {
-                let out = blocking(state, |s| s.bad_chunks(1000)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/hint/list" => {
-                let q: ListHints = message(state, req).await?;
-                let out = blocking(state, move |s| s.list_hints(&q.after, q.limit)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/hint/manifest" => {
-                let q: Hint = message(state, req).await?;
-                let out = blocking(state, move |s| s.hinted_manifest(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/hint/done" => {
-                let q: HintDone = message(state, req).await?;
-                blocking(state, move |s| s.hint_done(&q.raw_key)).await?;
-                Ok(packed(state, &()))
-            }
-            "/v1/envelope/stale" => {
-                let q: StaleEnvelopes = message(state, req).await?;
-                let out = blocking(state, move |s| s.stale_envelopes(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/envelope/reseal" => {
-                let q: Reseal = message(state, req).await?;
-                let out = blocking(state, move |s| s.reseal(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/bucket/put" => {
-                let b: BucketRecord = message(state, req).await?;
-                let out = blocking(state, move |s| s.put_bucket(&b)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/bucket/prepare" => {
-                let q: PrepareBucket = message(state, req).await?;
-                let out = blocking(state, move |s| s.prepare_bucket(&q.name, q.ballot)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/bucket/write" => {
-                let w: WriteBucket = message(state, req).await?;
-                let out = blocking(state, move |s| s.write_bucket(w.mode, &w.record)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/bucket/get" => {
-                let q: GetBucket = message(state, req).await?;
-                let out = blocking(state, move |s| s.get_bucket(&q.name)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/bucket/list" => {
-                let out = blocking(state, |s| s.list_buckets()).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/key/put" => {
-                let k: AccessKeyRecord = message(state, req).await?;
-                let out = blocking(state, move |s| s.put_access_key(&k)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/stats" => Ok(packed(state, &state.store.totals())),
-            "/v1/key/list" => {
-                let out = blocking(state, |s| s.list_access_keys()).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/setting/put" => {
-                let r: SettingRecord = message(state, req).await?;
-                let out = blocking(state, move |s| s.put_setting(&r)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/setting/list" => {
-                let out = blocking(state, |s| s.list_settings()).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/cas/prepare" => {
-                let q: Prepare = message(state, req).await?;
-                let out = blocking(state, move |s| {
-                    s.prepare_checking(&q.bucket, &q.key, q.ballot, &q.check, q.upload)
-                })
-                .await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/cas/accept" => {
-                let q: Accept = message(state, req).await?;
-                let out = blocking(state, move |s| s.accept(&q.manifest)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/upload/put" => {
-                let u: UploadRecord = message(state, req).await?;
-                let out = blocking(state, move |s| s.put_upload(&u)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/upload/write" => {
-                let w: WriteUpload = message(state, req).await?;
-                let out = blocking(state, move |s| s.write_upload(&w)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/upload/get" => {
-                let q: GetUpload = message(state, req).await?;
-                let out =
-                    blocking(state, move |s| s.get_upload(&q.bucket, &q.key, q.upload_id)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/upload/list" => {
-                let q: ListUploads = message(state, req).await?;
-                let out = blocking(state, move |s| s.list_uploads(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/part/put" => {
-                let p: PartRecord = message(state, req).await?;
-                let out = blocking(state, move |s| s.put_part(&p)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/part/list" => {
-                let q: ListParts = message(state, req).await?;
-                let out = blocking(state, move |s| s.list_parts(&q)).await?;
-                Ok(packed(state, &out))
-            }
-            "/v1/part/drop" => {
-                let q: DropParts = message(state, req).await?;
-                blocking(state, move |s| s.drop_parts(q.upload_id)).await?;
-                Ok(packed(state, &()))
-            }
-            _ => Ok(reply(StatusCode::NOT_FOUND, "no such route")),
+            Stats::PATH => return Ok(answer::<Stats>(state, &state.store.totals())),
+            _ => {}
         }
+        serve!(state, req, path, {
+            Manifest => |s, m| s.put_manifest(&m, WriteMode::Copy),
+            WriteManifest => |s, q| s.put_manifest(&q.manifest, q.mode),
+            GetManifest => |s, q| s.get_manifest(&q.bucket, &q.key),
+            ListManifests => |s, q| s.list_manifests(&q),
+            PutHintedManifest => |s, q| s.put_hinted_manifest(&q.owner, &q.manifest),
+            DigestRequest => |s, q| s.digest(&q),
+            CellRequest => |s, q| s.cells(&q),
+            RefsRequest => |s, q| s.references(&q),
+            SweepRequest => |s, q| s.sweep(&q),
+            CollectRequest => |s, q| s.collect(&q),
+            MoveList => |s, q| s.move_list(&q),
+            ListBadChunks => |s, _q| s.bad_chunks(1000),
+            ListHints => |s, q| s.list_hints(&q.after, q.limit),
+            Hint => |s, q| s.hinted_manifest(&q),
+            HintDone => |s, q| s.hint_done(&q.raw_key),
+            StaleEnvelopes => |s, q| s.stale_envelopes(&q),
+            Reseal => |s, q| s.reseal(&q),
+            BucketRecord => |s, b| s.put_bucket(&b),
+            PrepareBucket => |s, q| s.prepare_bucket(&q.name, q.ballot),
+            WriteBucket => |s, w| s.write_bucket(w.mode, &w.record),
+            GetBucket => |s, q| s.get_bucket(&q.name),
+            ListBuckets => |s, _q| s.list_buckets(),
+            AccessKeyRecord => |s, k| s.put_access_key(&k),
+            ListAccessKeys => |s, _q| s.list_access_keys(),
+            SettingRecord => |s, r| s.put_setting(&r),
+            ListSettings => |s, _q| s.list_settings(),
+            Prepare => |s, q| s.prepare_checking(&q.bucket, &q.key, q.ballot, &q.check, q.upload),
+            Accept => |s, q| s.accept(&q.manifest),
+            UploadRecord => |s, u| s.put_upload(&u),
+            WriteUpload => |s, w| s.write_upload(&w),
+            GetUpload => |s, q| s.get_upload(&q.bucket, &q.key, q.upload_id),
+            ListUploads => |s, q| s.list_uploads(&q),
+            PartRecord => |s, p| s.put_part(&p),
+            ListParts => |s, q| s.list_parts(&q),
+            DropParts => |s, q| s.drop_parts(q.upload_id),
+        })
     }
     .await;
     result.unwrap_or_else(|e| e)
