@@ -141,6 +141,7 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
                             bucket: b.name.clone(),
                             start_after: after.clone(),
                             max: 1000,
+                            incarnation: b.incarnation,
                             ..Default::default()
                         },
                     )

@@ -171,7 +171,8 @@ impl Cluster {
     ) -> Result<(), CasError> {
         let (bucket, key) = (m.bucket.clone(), m.key.clone());
         self.agree(&bucket, &key, m.version, |current| {
-            condition.check(current)?;
+            // An object of an earlier incarnation of the bucket is no object of this one.
+            condition.check(current.filter(|c| c.incarnation == m.incarnation))?;
             Ok(Some(m.clone()))
         })
         .await

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use storage_node::client::RpcError;
-use storage_node::model::{ListEntry, ListManifests, ListManifestsReply};
+use storage_node::model::{ListEntry, ListManifests, ListManifestsReply, Version};
 
 use crate::cluster::{Cluster, ClusterError};
 
@@ -33,6 +33,8 @@ pub struct ListQuery {
     /// Raw bytes to start after (exclusive). May end with 0xFF to skip a whole prefix.
     pub start_after: Vec<u8>,
     pub max: usize,
+    /// The bucket's incarnation: versions written in another one are not listed.
+    pub incarnation: Option<Version>,
 }
 
 /// One item of a listing page.
@@ -171,7 +173,7 @@ where
         }
         let entry = newest.expect("at least one cursor had the key");
         merged = key.into_bytes();
-        if entry.deleted {
+        if entry.deleted || entry.incarnation != q.incarnation {
             continue;
         }
         let folded = q
@@ -267,12 +269,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
-    use storage_node::model::Version;
 
     /// A node's listing view: the newest version it holds of each key, tombstones included.
     type NodeStore = BTreeMap<String, ListEntry>;
 
-    fn entry(key: &str, version: u64, deleted: bool) -> ListEntry {
+    /// The bucket incarnation listed; entries of another one are not the bucket's.
+    const LISTED: Option<Version> = Some(Version {
+        hlc: 1,
+        tiebreak: 0,
+    });
+    const EARLIER: Option<Version> = Some(Version {
+        hlc: 0,
+        tiebreak: 0,
+    });
+
+    fn entry(key: &str, version: u64, deleted: bool, foreign: bool) -> ListEntry {
         ListEntry {
             key: key.to_string(),
             version: Version {
@@ -283,6 +294,7 @@ mod tests {
             size: version,
             etag: String::new(),
             modified_ms: None,
+            incarnation: if foreign { EARLIER } else { LISTED },
         }
     }
 
@@ -312,7 +324,7 @@ mod tests {
         let mut out: Vec<Item> = Vec::new();
         let live = truth
             .iter()
-            .filter(|(k, e)| k.starts_with(prefix) && !e.deleted);
+            .filter(|(k, e)| k.starts_with(prefix) && !e.deleted && e.incarnation == LISTED);
         for (k, e) in live {
             let folded = delimiter.and_then(|d| {
                 k[prefix.len()..]
@@ -331,9 +343,10 @@ mod tests {
         out
     }
 
-    /// Writes of one key, oldest first: (a tombstone?, the node that missed it if it is the
-    /// newest, the nodes that hold it if it is older).
-    type Writes = Vec<(bool, usize, [bool; 3])>;
+    /// Writes of one key, oldest first: (a tombstone?, written in an earlier incarnation of
+    /// the bucket?, the node that missed it if it is the newest, the nodes that hold it if it
+    /// is older).
+    type Writes = Vec<(bool, bool, usize, [bool; 3])>;
 
     fn key_name() -> impl Strategy<Value = String> {
         proptest::collection::vec(prop_oneof!["a", "b", "/"], 1..5).prop_map(|p| p.concat())
@@ -341,14 +354,17 @@ mod tests {
 
     proptest! {
         /// The merge of three replicas' listings (the newest version on two of them, as a
-        /// write quorum leaves it; older versions anywhere), read from two nodes of which one
-        /// may fail midway, paged in small pages, equals the listing of a `BTreeMap` of the
-        /// decided versions.
+        /// write quorum leaves it; older versions anywhere; some written in an earlier
+        /// incarnation of the bucket), read from two nodes of which one may fail midway, paged
+        /// in small pages, equals the listing of a `BTreeMap` of the decided versions.
         #[test]
         fn merged_pages_equal_the_model(
             keys in proptest::collection::btree_map(
                 key_name(),
-                proptest::collection::vec((any::<bool>(), 0usize..3, any::<[bool; 3]>()), 1..4),
+                proptest::collection::vec(
+                    (any::<bool>(), any::<bool>(), 0usize..3, any::<[bool; 3]>()),
+                    1..4,
+                ),
                 0..25,
             ),
             prefix in prop_oneof!["", "a", "a/", "b/a"],
@@ -362,9 +378,9 @@ mod tests {
             let mut truth = BTreeMap::new();
             let mut version = 0u64;
             for (key, writes) in &keys {
-                for (i, (deleted, missed, held)) in writes.iter().enumerate() {
+                for (i, (deleted, foreign, missed, held)) in writes.iter().enumerate() {
                     version += 1;
-                    let e = entry(key, version, *deleted);
+                    let e = entry(key, version, *deleted, *foreign);
                     let newest = i == writes.len() - 1;
                     for (n, store) in nodes.iter_mut().enumerate() {
                         let holds = if newest { n != *missed } else { held[n] };
@@ -401,6 +417,7 @@ mod tests {
                     delimiter: delimiter.map(str::to_string),
                     start_after: start_after.clone(),
                     max,
+                    incarnation: LISTED,
                 };
                 let merged = merge(asked.clone(), vec![spare], &q, &fetch);
                 let page = futures::executor::block_on(merged).expect("two of three answer");

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use md5::{Digest, Md5};
 use storage_node::direct_buffer::DirectBuffer;
-use storage_node::model::{ChunkId, Layout, Manifest, ObjectHeaders, Sealing, Version};
+use storage_node::model::{
+    BucketRecord, ChunkId, Layout, Manifest, ObjectHeaders, Sealing, Version,
+};
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::sealing::{self, AeadKey, ChunkAt, Extent, UnsealedChunk};
@@ -264,9 +266,10 @@ fn settle(
     }
 }
 
-/// Builds the manifest of a new object version; its user metadata is inside `sealing`.
+/// Builds the manifest of a new object version in `bucket` (its current incarnation); its
+/// user metadata is inside `sealing`.
 pub fn new_manifest(
-    bucket: &str,
+    bucket: &BucketRecord,
     key: &str,
     version: Version,
     data: StoredData,
@@ -274,12 +277,13 @@ pub fn new_manifest(
     sealing: Sealing,
 ) -> Manifest {
     Manifest {
-        bucket: bucket.to_string(),
+        bucket: bucket.name.clone(),
         key: key.to_string(),
         version,
         deleted: false,
         size: data.size,
         etag: hex::encode(data.md5),
+        incarnation: bucket.incarnation,
         headers,
         user_metadata: BTreeMap::new(),
         layout: data.layout,

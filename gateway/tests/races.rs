@@ -771,3 +771,79 @@ async fn a_gateway_whose_clock_is_behind_stamps_on_the_nodes_time() {
         assert_eq!(status(&swapped.unwrap_err()), 412, "round {round}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_put_that_outlives_its_bucket_is_not_in_the_bucket_made_next() {
+    let (cluster, _) = setup(Shape::default()).await;
+    let (first, second) = (stored_key(&cluster), stored_key(&cluster));
+    let name = "outlived";
+    first.create_bucket().bucket(name).send().await.unwrap();
+    // A PUT whose body takes about two seconds: the bucket is deleted (it is still empty)
+    // and made again by another key before the PUT commits.
+    let len = 1 << 20;
+    let pieces: Vec<Result<http_body::Frame<bytes::Bytes>, std::io::Error>> = pattern(len, 7)
+        .chunks(64 << 10)
+        .map(|c| Ok(http_body::Frame::data(bytes::Bytes::copy_from_slice(c))))
+        .collect();
+    let stream = futures::stream::iter(pieces).then(|p| async move {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        p
+    });
+    let body =
+        aws_smithy_types::body::SdkBody::from_body_1_x(http_body_util::StreamBody::new(stream));
+    let slow = {
+        let s3 = first.clone();
+        tokio::spawn(async move {
+            s3.put_object()
+                .bucket(name)
+                .key("stray")
+                .content_length(len as i64)
+                .body(ByteStream::new(body))
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.delete_bucket().bucket(name).send().await.unwrap();
+    second.create_bucket().bucket(name).send().await.unwrap();
+    let _ = slow.await.unwrap();
+    // Whatever the late PUT was told, its object belongs to the bucket that was deleted.
+    let listed = second.list_objects_v2().bucket(name).send().await.unwrap();
+    assert!(listed.contents().is_empty(), "{:?}", listed.contents());
+    let got = second.get_object().bucket(name).key("stray").send().await;
+    assert_eq!(code(&got.unwrap_err()), "NoSuchKey");
+    let tags = second
+        .get_object_tagging()
+        .bucket(name)
+        .key("stray")
+        .send()
+        .await;
+    assert_eq!(code(&tags.unwrap_err()), "NoSuchKey");
+    // The new owner's own object of that name is there, and its bucket can be deleted once
+    // it is gone again.
+    second
+        .put_object()
+        .bucket(name)
+        .key("stray")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"mine"))
+        .send()
+        .await
+        .unwrap();
+    let got = second
+        .get_object()
+        .bucket(name)
+        .key("stray")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&got.body.collect().await.unwrap().into_bytes()[..], b"mine");
+    second
+        .delete_object()
+        .bucket(name)
+        .key("stray")
+        .send()
+        .await
+        .unwrap();
+    second.delete_bucket().bucket(name).send().await.unwrap();
+}

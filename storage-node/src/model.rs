@@ -378,6 +378,11 @@ pub struct Manifest {
     pub size: u64,
     /// Hex MD5 of the object (without quotes).
     pub etag: String,
+    /// The incarnation of the bucket the object was written in ([`BucketRecord`]): in any
+    /// other incarnation of the bucket the object does not exist. (Placed early: listings
+    /// read it without decoding the rest.)
+    #[serde(default)]
+    pub incarnation: Option<Version>,
     pub headers: ObjectHeaders,
     pub user_metadata: BTreeMap<String, String>,
     pub layout: Layout,
@@ -412,6 +417,7 @@ impl Manifest {
             deleted: true,
             size: 0,
             etag: String::new(),
+            incarnation: None,
             headers: ObjectHeaders::default(),
             user_metadata: BTreeMap::new(),
             layout: Layout::Inline(Vec::new()),
@@ -455,6 +461,7 @@ impl Manifest {
             size: self.size,
             etag: self.etag.clone(),
             modified_ms: self.modified_ms,
+            incarnation: self.incarnation,
         }
     }
 
@@ -480,6 +487,9 @@ pub struct ListEntry {
     pub etag: String,
     #[serde(default)]
     pub modified_ms: Option<u64>,
+    /// The bucket incarnation the version was written in.
+    #[serde(default)]
+    pub incarnation: Option<Version>,
 }
 
 impl ListEntry {
@@ -488,8 +498,11 @@ impl ListEntry {
     /// envelope are skipped unparsed, which makes a listing scan several times cheaper than
     /// decoding whole manifests.
     pub fn from_stored(key: String, version: Version, bytes: &[u8]) -> Result<ListEntry, String> {
-        use crate::msgpack_skim::{for_fields, read_bool, read_opt_u64, read_str, read_u64, Field};
+        use crate::msgpack_skim::{
+            for_fields, read_bool, read_opt_u64, read_opt_version, read_str, read_u64, Field,
+        };
         let (mut deleted, mut size, mut etag, mut modified_ms) = (None, None, None, None);
+        let mut incarnation = None;
         for_fields(bytes, |name, rd| {
             match name {
                 b"deleted" => deleted = Some(read_bool(rd)?),
@@ -498,11 +511,18 @@ impl ListEntry {
                     let text = std::str::from_utf8(read_str(rd)?).map_err(|e| e.to_string())?;
                     etag = Some(text.to_string());
                 }
+                b"incarnation" => {
+                    incarnation =
+                        Some(read_opt_version(rd)?.map(|(hlc, tiebreak)| Version { hlc, tiebreak }))
+                }
                 b"modified_ms" => modified_ms = Some(read_opt_u64(rd)?),
                 _ => return Ok(Field::Skip),
             }
-            let all =
-                deleted.is_some() && size.is_some() && etag.is_some() && modified_ms.is_some();
+            let all = deleted.is_some()
+                && size.is_some()
+                && etag.is_some()
+                && modified_ms.is_some()
+                && incarnation.is_some();
             Ok(if all { Field::Enough } else { Field::Taken })
         })?;
         let missing = |field: &str| format!("stored manifest without `{field}`");
@@ -513,6 +533,7 @@ impl ListEntry {
             size: size.ok_or_else(|| missing("size"))?,
             etag: etag.ok_or_else(|| missing("etag"))?,
             modified_ms: modified_ms.flatten(),
+            incarnation: incarnation.flatten(),
         })
     }
 }
@@ -822,6 +843,12 @@ mod tests {
         m.user_metadata.insert("colour".into(), "blue".into());
         m.tags.insert("t".into(), "v".into());
         m.layout = Layout::Inline(vec![7; 100]);
+        let listed = ListEntry::from_stored("dir/k".into(), version, &encode(&m)).unwrap();
+        assert_eq!(listed, m.entry());
+        m.incarnation = Some(Version {
+            hlc: u64::MAX,
+            tiebreak: 3,
+        });
         let listed = ListEntry::from_stored("dir/k".into(), version, &encode(&m)).unwrap();
         assert_eq!(listed, m.entry());
         let tombstone = Manifest::tombstone("b", "dir/k", version);

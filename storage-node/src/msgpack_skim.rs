@@ -51,6 +51,27 @@ pub fn read_opt_u64(rd: &mut &[u8]) -> Result<Option<u64>, String> {
     read_u64(rd).map(Some)
 }
 
+/// Reads nil or a `Version` (a map of `hlc` and `tiebreak`) as its two numbers.
+pub fn read_opt_version(rd: &mut &[u8]) -> Result<Option<(u64, u64)>, String> {
+    if rd.first() == Some(&Marker::Null.to_u8()) {
+        *rd = &rd[1..];
+        return Ok(None);
+    }
+    let entries = rmp::decode::read_map_len(rd).map_err(|e| format!("not a version: {e}"))?;
+    let (mut hlc, mut tiebreak) = (None, None);
+    for _ in 0..entries {
+        match read_str(rd)? {
+            b"hlc" => hlc = Some(read_u64(rd)?),
+            b"tiebreak" => tiebreak = Some(read_u64(rd)?),
+            _ => skip_value(rd, 0)?,
+        }
+    }
+    match (hlc, tiebreak) {
+        (Some(h), Some(t)) => Ok(Some((h, t))),
+        _ => Err("a version without hlc or tiebreak".into()),
+    }
+}
+
 /// Reads an unsigned integer.
 pub fn read_u64(rd: &mut &[u8]) -> Result<u64, String> {
     rmp::decode::read_int(rd).map_err(|e| format!("not an unsigned integer: {e}"))

@@ -107,6 +107,7 @@ pub(super) async fn fetch(
         delimiter: delimiter.clone(),
         start_after,
         max,
+        incarnation: None, // the bucket's, filled in by `Gateway::list`
     })
     .await
 }

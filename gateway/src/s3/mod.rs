@@ -113,28 +113,24 @@ impl Gateway {
         }
     }
 
+    /// The current object of `bucket/key` in the bucket's current incarnation (NoSuchBucket
+    /// before NoSuchKey; the bucket record and the object are read at once).
     async fn object(&self, bucket: &str, key: &str) -> S3Result<Manifest> {
-        match self
-            .cluster
-            .get_manifest(bucket, key)
-            .await
-            .map_err(unavailable)?
-        {
-            Some(m) if !m.deleted => Ok(m),
+        let (record, current) =
+            tokio::join!(self.bucket(bucket), self.cluster.get_manifest(bucket, key));
+        let incarnation = record?.incarnation;
+        match current.map_err(unavailable)? {
+            Some(m) if !m.deleted && m.incarnation == incarnation => Ok(m),
             _ => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
         }
     }
 
-    /// Writes a tombstone unless the key is already absent.
+    /// Writes a tombstone unless the key is already absent (in the bucket's incarnation).
     async fn delete_key(&self, bucket: &str, key: &str) -> S3Result<()> {
-        if self
-            .cluster
-            .get_manifest(bucket, key)
-            .await
-            .map_err(unavailable)?
-            .is_none_or(|m| m.deleted)
-        {
-            return Ok(());
+        match self.object(bucket, key).await {
+            Ok(_) => {}
+            Err(e) if e.code() == &s3s::S3ErrorCode::NoSuchKey => return Ok(()),
+            Err(e) => return Err(e),
         }
         let version = self.cluster.hlc.version();
         self.cluster
@@ -144,7 +140,9 @@ impl Gateway {
             .map_err(unavailable)
     }
 
-    async fn list(&self, q: ListQuery) -> S3Result<listing::Page> {
+    /// A listing of the bucket's current incarnation.
+    async fn list(&self, mut q: ListQuery) -> S3Result<listing::Page> {
+        q.incarnation = self.bucket(&q.bucket).await?.incarnation;
         if q.max == 0 {
             return Ok(listing::Page::default());
         }

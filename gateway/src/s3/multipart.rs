@@ -545,7 +545,7 @@ pub(super) async fn complete_multipart_upload(
                 match (upload_fate::step(state, &request), &object, state) {
                     (Step::Take(fate), Some(m), Some(u)) => {
                         if let Some(c) = &condition {
-                            c.check(current)?;
+                            c.check(current.filter(|c| c.incarnation == incarnation))?;
                         }
                         Ok(Some(Proposal {
                             manifest: Some(m.clone()),
@@ -650,6 +650,7 @@ async fn completed_object(
         headers: upload.headers.clone(),
         user_metadata: upload.user_metadata.clone(),
         layout: Layout::Parts(parts),
+        incarnation: upload.incarnation,
         origin: None,
         checksums,
         tags: upload.tags.clone(),

@@ -45,7 +45,7 @@ pub(super) async fn put_object(
         ));
     }
     check_sse(input.server_side_encryption.as_ref())?;
-    gw.bucket(&input.bucket).await?;
+    let bucket = gw.bucket(&input.bucket).await?;
     let version = gw.cluster.hlc.version();
     let announced = Checksum {
         checksum_crc32: input.checksum_crc32.clone(),
@@ -89,7 +89,7 @@ pub(super) async fn put_object(
         &user_metadata(input.metadata),
     );
     let mut manifest =
-        objects::new_manifest(&input.bucket, &input.key, version, stored, headers, sealing);
+        objects::new_manifest(&bucket, &input.key, version, stored, headers, sealing);
     manifest.checksums = checksum_map(&checksum);
     manifest.tags = tags;
     let etag = etag_of(&manifest);
@@ -219,9 +219,7 @@ struct Selected {
 /// Finds the current version, checks the requested version id and the preconditions, and
 /// resolves the range (`InvalidRange` when it cannot be satisfied).
 async fn select(gw: &Gateway, r: ReadRequest<'_>) -> S3Result<Selected> {
-    let (bucket, manifest) = tokio::join!(gw.bucket(r.bucket), gw.object(r.bucket, r.key));
-    bucket?;
-    let m = manifest?;
+    let m = gw.object(r.bucket, r.key).await?;
     if r.version_id
         .is_some_and(|v| v != m.version.to_hex() && v != "null")
     {
@@ -555,8 +553,7 @@ pub(super) async fn copy_object(
             ))
         }
     };
-    gw.bucket(&input.bucket).await?;
-    gw.bucket(&src_bucket).await?;
+    let bucket = gw.bucket(&input.bucket).await?;
     let source = gw.object(&src_bucket, &src_key).await?;
     check_copy_source_version(&input.copy_source, &source)?;
     check_preconditions(
@@ -627,7 +624,7 @@ pub(super) async fn copy_object(
     .map_err(put_error)?;
     let sealing = data_key.envelope(&input.bucket, &input.key, version, &metadata);
     let mut manifest =
-        objects::new_manifest(&input.bucket, &input.key, version, stored, headers, sealing);
+        objects::new_manifest(&bucket, &input.key, version, stored, headers, sealing);
     // Same bytes: a single-PUT source's checksums still hold; a multipart source's composite
     // values do not, so the copy keeps the CRC64NVME computed while copying.
     manifest.checksums = checksum_map(&computed.finish(None)?);

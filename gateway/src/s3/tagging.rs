@@ -89,12 +89,12 @@ async fn retag(
     version_id: Option<&str>,
     tags: BTreeMap<String, String>,
 ) -> S3Result<()> {
-    gw.bucket(bucket).await?;
+    let incarnation = gw.bucket(bucket).await?.incarnation;
     let mut refused = None;
     let agreed = gw
         .cluster
         .agree(bucket, key, gw.cluster.hlc.version(), |current| {
-            let Some(current) = current else {
+            let Some(current) = current.filter(|c| c.incarnation == incarnation) else {
                 return Err(CasError::NoSuchKey);
             };
             if let Err(e) = check_version(version_id, current) {
