@@ -220,7 +220,16 @@ async fn chunk_gets_on_streams_send_files_and_check_when_asked() {
         }
     }
     assert!(client.read_chunk(chunk(99), false).await.unwrap().is_none());
-    assert_eq!(node.requests("chunk_stream", "101"), 1);
+    let streams = node.requests("chunk_stream", "101");
+    if streams != 1 {
+        // Seen once in ~30 runs under full-suite load, with 0; what the node counted says why.
+        let text = http_get(&node.address, "/metrics");
+        let counted: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("s3store_node_requests_total"))
+            .collect();
+        panic!("{streams} chunk streams opened, the node counted: {counted:#?}");
+    }
     assert_eq!(node.requests("get_chunk", "200"), 2 * sizes.len() as u64);
     assert_eq!(node.requests("get_chunk", "404"), 1);
 
