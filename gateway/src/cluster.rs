@@ -1209,6 +1209,13 @@ impl Cluster {
 
     /// Every live bucket, merged from all nodes.
     pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, ClusterError> {
+        let mut live = self.bucket_records().await?;
+        live.retain(|b| !b.deleted);
+        Ok(live)
+    }
+
+    /// The newest record of every bucket name, tombstones included, merged from all nodes.
+    pub async fn bucket_records(&self) -> Result<Vec<BucketRecord>, ClusterError> {
         let all = self.members();
         let pending = self.fan_out(&all, |node| async move { node.list_buckets().await });
         let need = self.scatter_need(all.len());
@@ -1227,9 +1234,9 @@ impl Cluster {
                 }
             }
         }
-        let mut live: Vec<BucketRecord> = newest.into_values().filter(|b| !b.deleted).collect();
-        live.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(live)
+        let mut all: Vec<BucketRecord> = newest.into_values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
     }
 
     /// One page of one node's listing.

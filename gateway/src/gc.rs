@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use storage_node::gc::{
-    filter, words, CollectRequest, FilterShape, RefsRequest, Removed, SweepRequest, FILTER_FORMAT,
+    filter, words, BucketState, CollectRequest, FilterShape, RefsRequest, Removed, SweepRequest,
+    FILTER_FORMAT,
 };
 
 use crate::antientropy::Pass;
@@ -88,8 +89,8 @@ impl Collector {
             match collect_once(cluster, cutoffs, &mut self.shape).await {
                 Ok(r) => {
                     let line = format!(
-                    "garbage collection: {} chunks, {} superseded versions, {} tombstones, {} uploads, {} parts, {} promises removed",
-                    r.chunks, r.superseded, r.tombstones, r.uploads, r.parts, r.promises
+                    "garbage collection: {} chunks, {} superseded versions, {} versions of gone bucket incarnations, {} tombstones, {} uploads, {} parts, {} promises removed",
+                    r.chunks, r.superseded, r.dead_incarnation, r.tombstones, r.uploads, r.parts, r.promises
                 );
                     if r != Removed::default() {
                         tracing::info!("{line}");
@@ -160,19 +161,34 @@ async fn collect(
     }
 
     // Records first, so that the chunks of the versions collected now are orphans below.
+    // Buckets as they stand now: a version older than the reclaim cutoff written in an
+    // incarnation older than the current one (or of a deleted bucket) can only be a late
+    // write of an incarnation that is gone.
+    let buckets = cluster
+        .bucket_records()
+        .await?
+        .into_iter()
+        .map(|b| {
+            let state = match b.deleted {
+                true => BucketState::Deleted,
+                false => BucketState::Live(b.incarnation),
+            };
+            (b.name, state)
+        })
+        .collect();
+    let request = CollectRequest {
+        cutoff_ms: cutoffs.records_ms,
+        superseded_cutoff_ms: cutoffs.reclaim_ms,
+        buckets,
+    };
     let mut removed = Removed::default();
     for &i in &nodes {
-        let collected = cluster
-            .node(i)
-            .gc_collect(&CollectRequest {
-                cutoff_ms: cutoffs.records_ms,
-                superseded_cutoff_ms: cutoffs.reclaim_ms,
-            })
-            .await?;
+        let collected = cluster.node(i).gc_collect(&request).await?;
         removed.tombstones += collected.tombstones;
         removed.superseded += collected.superseded;
         removed.uploads += collected.uploads;
         removed.parts += collected.parts;
+        removed.dead_incarnation += collected.dead_incarnation;
         removed.promises += collected.promises;
     }
 
@@ -223,6 +239,7 @@ async fn collect(
         ("superseded", removed.superseded),
         ("uploads", removed.uploads),
         ("parts", removed.parts),
+        ("dead_incarnation", removed.dead_incarnation),
         ("promises", removed.promises),
     ] {
         m.gc_removed.with_label_values(&[kind]).inc_by(n);

@@ -18,7 +18,7 @@
 //! When it is safe to run (every node answers, no hints, no move, a complete anti-entropy pass
 //! since the cutoff) is the gateway's decision (`gateway/src/gc.rs`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use fastbloom::BloomFilter;
 use placement::stable_hash;
@@ -26,7 +26,7 @@ use rocksdb::{IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::model::{decode, ChunkId, Manifest, PartRecord, UploadRecord, Version};
+use crate::model::{decode, ChunkId, ListEntry, Manifest, PartRecord, UploadRecord, Version};
 use crate::store::{
     synced, Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS, CF_PARTS, CF_PROMISES,
     CF_UPLOADS,
@@ -74,7 +74,7 @@ pub struct SweepRequest {
 }
 
 /// `POST /v1/gc/collect`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CollectRequest {
     /// Tombstones, ended uploads and promises older than this go.
     pub cutoff_ms: u64,
@@ -82,6 +82,33 @@ pub struct CollectRequest {
     /// older than this (no request that could still read it is in flight).
     #[serde(default)]
     pub superseded_cutoff_ms: u64,
+    /// What the collector knows of each bucket: versions written in an incarnation that is
+    /// gone (an earlier one, or the bucket is deleted) go once older than the reclaim cutoff.
+    #[serde(default)]
+    pub buckets: HashMap<String, BucketState>,
+}
+
+/// A bucket as the collector saw it at the start of its pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BucketState {
+    /// Live, in this incarnation (`None`: made before incarnations).
+    Live(Option<Version>),
+    Deleted,
+}
+
+/// Whether a version (a tombstone or not, written in `incarnation`) of a bucket in `state`
+/// belongs to an incarnation that is gone. Tombstones never do: they carry no incarnation
+/// and hide what is older (the tombstone rule collects them).
+pub fn of_dead_incarnation(
+    state: BucketState,
+    deleted: bool,
+    incarnation: Option<Version>,
+) -> bool {
+    !deleted
+        && match state {
+            BucketState::Deleted => true,
+            BucketState::Live(current) => incarnation < current,
+        }
 }
 
 /// What a sweep or a collection removed.
@@ -96,6 +123,9 @@ pub struct Removed {
     /// Part records of ended uploads.
     #[serde(default)]
     pub parts: u64,
+    /// Versions of bucket incarnations that are gone.
+    #[serde(default)]
+    pub dead_incarnation: u64,
 }
 
 /// The filter key of a chunk group.
@@ -234,11 +264,57 @@ impl Store {
         Ok(removed)
     }
 
+    /// Removes the versions older than the reclaim cutoff that were written in a bucket
+    /// incarnation that is gone ([`of_dead_incarnation`]); the rest of the key is left as it
+    /// is (a version of the current incarnation that such a late write hid is current again).
+    /// Each row is read through the listing view (two fields decoded).
+    fn collect_dead_incarnations(&self, q: &CollectRequest) -> StoreResult<u64> {
+        if q.buckets.is_empty() {
+            return Ok(0);
+        }
+        let mut dead: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_MANIFESTS), IteratorMode::Start)
+        {
+            let (raw, value) = item?;
+            let Some((bucket, key, version)) = keys::parse_manifest_key(&raw) else {
+                continue;
+            };
+            if version.millis() >= q.superseded_cutoff_ms {
+                continue;
+            }
+            let Some(&state) = std::str::from_utf8(&bucket)
+                .ok()
+                .and_then(|b| q.buckets.get(b))
+            else {
+                continue;
+            };
+            let seen = ListEntry::from_stored(String::new(), version, &value)
+                .map_err(StoreError::Corrupt)?;
+            if of_dead_incarnation(state, seen.deleted, seen.incarnation) {
+                let prefix =
+                    keys::object_prefix(std::str::from_utf8(&bucket).unwrap_or_default(), &key);
+                dead.push((prefix, raw.to_vec()));
+            }
+        }
+        for (prefix, row) in &dead {
+            // The row is exactly one version: a write arriving meanwhile is another row.
+            let _guard = self.stripe(prefix);
+            self.db
+                .delete_cf_opt(self.cf(CF_MANIFESTS), row, &synced())?;
+        }
+        Ok(dead.len() as u64)
+    }
+
     /// Removes superseded manifest versions, tombstones, ended upload records and promises
     /// older than their cutoffs.
     pub fn collect(&self, q: &CollectRequest) -> StoreResult<Removed> {
         let old = |v: Version| v.millis() < q.cutoff_ms;
-        let mut removed = Removed::default();
+        let mut removed = Removed {
+            dead_incarnation: self.collect_dead_incarnations(q)?,
+            ..Default::default()
+        };
         // Keys with something to collect, found from the row keys (only the newest row of a
         // key is decoded, and only when it is old enough to be a collectable tombstone).
         let mut candidates: Vec<Vec<u8>> = Vec::new();
@@ -534,6 +610,7 @@ mod tests {
             .collect(&CollectRequest {
                 cutoff_ms: 1000,
                 superseded_cutoff_ms: 2000,
+                ..Default::default()
             })
             .unwrap();
         assert_eq!(removed.tombstones, 1);
@@ -563,6 +640,80 @@ mod tests {
             .map(|(v, _)| v.millis())
             .collect();
         assert_eq!(live, [3000, 20]);
+    }
+
+    #[test]
+    fn versions_of_gone_incarnations_go_and_uncover_what_they_hid() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let (earlier, current) = (Some(v(10)), Some(v(50)));
+        let put = |bucket: &str, key: &str, at: u64, incarnation: Option<Version>| {
+            let mut m = chunked(key, v(at), 1);
+            m.bucket = bucket.into();
+            m.incarnation = incarnation;
+            s.put_manifest(&m, crate::model::WriteMode::New).unwrap();
+        };
+        // A late write of the earlier incarnation hides the current one's object.
+        put("b", "shadow", 100, current);
+        put("b", "shadow", 200, earlier);
+        // A tombstone of the current incarnation over its object stays a tombstone.
+        put("b", "gone", 100, current);
+        s.put_manifest(
+            &Manifest::tombstone("b", "gone", v(150)),
+            crate::model::WriteMode::New,
+        )
+        .unwrap();
+        // Too young to go, though of the earlier incarnation.
+        put("b", "young", 3000, earlier);
+        // A deleted bucket's late write; a bucket from before incarnations.
+        put("d", "late", 100, earlier);
+        put("l", "legacy", 100, None);
+        let removed = s
+            .collect(&CollectRequest {
+                cutoff_ms: 10,
+                superseded_cutoff_ms: 2000,
+                buckets: [
+                    ("b".to_string(), BucketState::Live(current)),
+                    ("d".to_string(), BucketState::Deleted),
+                    ("l".to_string(), BucketState::Live(None)),
+                ]
+                .into(),
+            })
+            .unwrap();
+        assert_eq!(removed.dead_incarnation, 2);
+        let newest = |bucket: &str, key: &str| {
+            s.get_manifest(bucket, key)
+                .unwrap()
+                .map(|m| (m.version.millis(), m.deleted))
+        };
+        assert_eq!(newest("b", "shadow"), Some((100, false)));
+        assert_eq!(newest("b", "gone"), Some((150, true)));
+        assert_eq!(newest("b", "young"), Some((3000, false)));
+        assert_eq!(newest("d", "late"), None);
+        assert_eq!(newest("l", "legacy"), Some((100, false)));
+        // Without word of the buckets, nothing goes for its incarnation.
+        put("b", "shadow", 300, earlier);
+        let removed = s
+            .collect(&CollectRequest {
+                cutoff_ms: 10,
+                superseded_cutoff_ms: 2000,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(removed.dead_incarnation, 0);
+    }
+
+    #[test]
+    fn only_live_versions_of_earlier_incarnations_are_dead() {
+        let (i1, i2) = (Some(v(1)), Some(v(2)));
+        assert!(of_dead_incarnation(BucketState::Live(i2), false, i1));
+        assert!(of_dead_incarnation(BucketState::Live(i2), false, None));
+        assert!(!of_dead_incarnation(BucketState::Live(i2), false, i2));
+        assert!(!of_dead_incarnation(BucketState::Live(i1), false, i2));
+        assert!(!of_dead_incarnation(BucketState::Live(None), false, None));
+        assert!(!of_dead_incarnation(BucketState::Live(i2), true, None));
+        assert!(of_dead_incarnation(BucketState::Deleted, false, i2));
+        assert!(!of_dead_incarnation(BucketState::Deleted, true, None));
     }
 
     proptest::proptest! {
