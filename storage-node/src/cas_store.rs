@@ -31,6 +31,28 @@ pub(crate) fn bucket_promise_key(name: &str) -> Vec<u8> {
     out
 }
 
+/// Whether a record kept one version at a time (`held`) takes `version` written in `mode`
+/// under the live promise `promised`, at `row`: held already, or refused when a newer version
+/// is held, a higher ballot than the mode allows was promised, or a new write's ballot expired.
+fn admit_record(
+    held: Option<Version>,
+    version: Version,
+    promised: Option<Version>,
+    mode: WriteMode,
+    row: Vec<u8>,
+) -> Admission {
+    match held {
+        Some(h) if h == version => Admission::Held,
+        Some(h) if h > version => Admission::Refused,
+        _ if promised.is_some_and(|p| p > mode.bound(version))
+            || (mode == WriteMode::New && expired(version)) =>
+        {
+            Admission::Refused
+        }
+        _ => Admission::Admitted(row),
+    }
+}
+
 /// How long a promise binds. A conditional writer sends its accept within a round trip of its
 /// promise (well inside the RPC timeout), so an older promise belongs to a writer that is gone:
 /// it no longer blocks copies (a move, a repair) or other writers, and an accept of a ballot
@@ -140,15 +162,7 @@ impl Store {
             newest: held_version,
             promised,
         };
-        let stale = w.mode == WriteMode::New && expired(u.version);
-        let upload_taken = match held_version {
-            Some(v) if v == u.version => Admission::Held,
-            Some(v) if v > u.version => Admission::Refused,
-            _ if stale || promised.is_some_and(|p| p > w.mode.bound(u.version)) => {
-                Admission::Refused
-            }
-            _ => Admission::Admitted(row),
-        };
+        let upload_taken = admit_record(held_version, u.version, promised, w.mode, row);
         let manifest_taken = match &w.manifest {
             None => Admission::Held,
             Some(m) => {
@@ -201,29 +215,23 @@ impl Store {
         let _guard = self.stripe(&promise_key);
         let promised = self.promised(&promise_key)?;
         let held = self.get_bucket(&record.name)?.map(|b| b.version);
-        let reply = |applied| WriteReply {
+        let row = record.name.as_bytes().to_vec();
+        let applied = match admit_record(held, record.version, promised, mode, row) {
+            Admission::Held => true,
+            Admission::Refused => false,
+            Admission::Admitted(row) => {
+                self.db
+                    .put_cf_opt(self.cf(CF_BUCKETS), row, encode(record), &synced())?;
+                return Ok(WriteReply {
+                    applied: true,
+                    newest: Some(record.version),
+                    promised,
+                });
+            }
+        };
+        Ok(WriteReply {
             applied,
             newest: held,
-            promised,
-        };
-        if held == Some(record.version) {
-            return Ok(reply(true));
-        }
-        if held.is_some_and(|h| h > record.version)
-            || promised.is_some_and(|p| p > mode.bound(record.version))
-            || (mode == WriteMode::New && expired(record.version))
-        {
-            return Ok(reply(false));
-        }
-        self.db.put_cf_opt(
-            self.cf(CF_BUCKETS),
-            record.name.as_bytes(),
-            encode(record),
-            &synced(),
-        )?;
-        Ok(WriteReply {
-            applied: true,
-            newest: Some(record.version),
             promised,
         })
     }
