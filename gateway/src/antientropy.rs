@@ -1,8 +1,9 @@
 //! Anti-entropy: on a timer, every pair of nodes that share records compares digests of what
 //! each holds for the other (`storage_node::antientropy`), and for each cell that differs the
-//! two record lists are fetched and the difference copied: the newest manifest version of a key
-//! and the newest bucket record to the side that lacks it (tombstones included), and chunks to
-//! the owner missing them. So a node that lost its disk, or missed writes while down with no
+//! two record lists are fetched and the difference copied: the newest manifest version of a key,
+//! the newest bucket record, upload record and part record (of an upload in progress) to the
+//! side that lacks it (tombstones and ended uploads included), and chunks to the owner missing
+//! them. So a node that lost its disk, or missed writes while down with no
 //! stand-in to hold them, is refilled without any client read. Only differing cells cross the
 //! network. A pass that reached every node and reconciled every difference is *complete*;
 //! garbage collection ([`crate::gc`]) only runs after one.
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use storage_node::antientropy::{CellRequest, DigestRequest, Digests, Record, RecordKind};
 use storage_node::client::RpcError;
-use storage_node::model::{ChunkId, Version};
+use storage_node::model::{ChunkId, GetUpload, ListParts, Version};
 
 use crate::cluster::Cluster;
 use crate::gc;
@@ -38,6 +39,9 @@ pub struct Pass {
 enum Named {
     Object(String, String),
     Bucket(String),
+    Upload(String, String, Version),
+    /// A part (number) of an upload (id).
+    Part(Version, u32),
 }
 
 /// The newest version of each named record of a list.
@@ -51,6 +55,20 @@ fn newest(records: &[Record]) -> HashMap<Named, Version> {
                 version,
             } => (Named::Object(bucket.clone(), key.clone()), *version),
             Record::Bucket { name, version } => (Named::Bucket(name.clone()), *version),
+            Record::Upload {
+                bucket,
+                key,
+                upload_id,
+                version,
+            } => (
+                Named::Upload(bucket.clone(), key.clone(), *upload_id),
+                *version,
+            ),
+            Record::Part {
+                upload_id,
+                number,
+                version,
+            } => (Named::Part(*upload_id, *number), *version),
             Record::Chunk(_) => continue,
         };
         let e = out.entry(name).or_insert(version);
@@ -79,6 +97,29 @@ async fn copy_newest(
                 return Ok(false);
             };
             cluster.node(to).put_bucket(&record).await?;
+        }
+        Named::Upload(bucket, key, upload_id) => {
+            let q = GetUpload {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                upload_id: *upload_id,
+            };
+            let Some(record) = cluster.node(from).get_upload(&q).await? else {
+                return Ok(false);
+            };
+            cluster.node(to).put_upload(&record).await?;
+        }
+        Named::Part(upload_id, number) => {
+            let q = ListParts {
+                upload_id: *upload_id,
+                after: number.saturating_sub(1),
+                limit: 1,
+            };
+            let listed = cluster.node(from).list_parts(&q).await?;
+            let Some(part) = listed.into_iter().find(|p| p.layout.number == *number) else {
+                return Ok(false);
+            };
+            cluster.node(to).put_part(&part).await?;
         }
     }
     Ok(true)
@@ -143,9 +184,13 @@ pub async fn sync_once(cluster: &Arc<Cluster>, pace: Pace) -> Pass {
         records_copied: 0,
         complete: true,
     };
+    // Uploads before parts: a part is compared only while its upload is in progress on both
+    // sides, which the uploads' round has settled.
     for kind in [
         RecordKind::Manifests,
         RecordKind::Buckets,
+        RecordKind::Uploads,
+        RecordKind::Parts,
         RecordKind::Chunks,
     ] {
         let layout = cluster.layout();
@@ -248,7 +293,7 @@ async fn sync_cells(
     let ra = records(cluster, kind, a, b, &cells).await?;
     let rb = records(cluster, kind, b, a, &cells).await?;
     match kind {
-        RecordKind::Manifests | RecordKind::Buckets => {
+        RecordKind::Manifests | RecordKind::Buckets | RecordKind::Uploads | RecordKind::Parts => {
             let (na, nb) = (newest(&ra), newest(&rb));
             for (from, to, have, other) in [(a, b, &na, &nb), (b, a, &nb, &na)] {
                 for (name, version) in have {

@@ -1,7 +1,7 @@
 //! Anti-entropy: a node whose data folder is wiped (and that missed writes and a delete while
 //! down) is refilled by the replicas' digest comparison alone, with no client read: every
-//! manifest (the tombstone included), every chunk and the bucket record, checked on the node
-//! directly.
+//! manifest (the tombstone included), every chunk, the bucket record, an upload in progress with
+//! its part and an upload aborted meanwhile, checked on the node directly.
 
 mod common;
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{metric, pattern, Shape, TestCluster};
+use storage_node::model::{GetUpload, ListParts, Version};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_node_is_refilled_without_reads() {
@@ -37,7 +38,31 @@ async fn a_wiped_node_is_refilled_without_reads() {
         )
         .await;
     }
-    // Node 2 loses everything; meanwhile more writes and a delete happen without it.
+    // Two uploads in progress with a part each.
+    let mut uploads = Vec::new();
+    for key in ["upload-kept", "upload-aborted"] {
+        let id = s3
+            .create_multipart_upload()
+            .bucket("entropy")
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .unwrap()
+            .to_string();
+        s3.upload_part()
+            .bucket("entropy")
+            .key(key)
+            .upload_id(&id)
+            .part_number(1)
+            .body(ByteStream::from(pattern(1000, 3)))
+            .send()
+            .await
+            .unwrap();
+        uploads.push((key, id));
+    }
+    // Node 2 loses everything; meanwhile more writes, a delete and an abort happen without it.
     cluster.kill_node(2);
     std::fs::remove_dir_all(cluster.path().join("data2")).unwrap();
     for i in 0..10 {
@@ -46,6 +71,13 @@ async fn a_wiped_node_is_refilled_without_reads() {
     s3.delete_object()
         .bucket("entropy")
         .key("before-1")
+        .send()
+        .await
+        .unwrap();
+    s3.abort_multipart_upload()
+        .bucket("entropy")
+        .key(uploads[1].0)
+        .upload_id(&uploads[1].1)
         .send()
         .await
         .unwrap();
@@ -89,6 +121,28 @@ async fn a_wiped_node_is_refilled_without_reads() {
         }
         if wiped.get_bucket("entropy").await.unwrap().is_none() {
             missing += 1; // the bucket record too
+        }
+        // The upload in progress with its part, and the aborted one's ended state.
+        for (i, (key, id)) in uploads.iter().enumerate() {
+            let upload_id = Version::from_bytes(&hex::decode(id).unwrap()).unwrap();
+            let q = GetUpload {
+                bucket: "entropy".into(),
+                key: key.to_string(),
+                upload_id,
+            };
+            let held = wiped.get_upload(&q).await.unwrap();
+            let parts = wiped
+                .list_parts(&ListParts {
+                    upload_id,
+                    after: 0,
+                    limit: 10,
+                })
+                .await
+                .unwrap();
+            let aborted = i == 1;
+            if held.is_none_or(|u| u.ended != aborted) || (!aborted && parts.len() != 1) {
+                missing += 1;
+            }
         }
         if missing == 0 {
             break;

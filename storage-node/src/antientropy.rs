@@ -2,7 +2,8 @@
 //! compare exactly the records both should hold, and the record lists of one cell.
 //!
 //! The gateway sends the cluster map with each request. For every manifest (by its placement
-//! key), every chunk (by its id) and every bucket record (by its name), the node computes the
+//! key), every chunk (by its id), every bucket record (by its name), every upload record and
+//! every part of an upload in progress (by their object's key), the node computes the
 //! record's owners on the ring; for every *other* owner `p` it folds the record into cell
 //! `(p, c)`, where `c` is the top [`CELL_BITS`] bits of the record's placement hash. A cell's
 //! digest is the XOR of a hash of each record's identity (manifest: bucket, key, version;
@@ -18,8 +19,8 @@ use rocksdb::IteratorMode;
 use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::model::{BucketRecord, ChunkId, Manifest, Version};
-use crate::store::{Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS};
+use crate::model::{decode, BucketRecord, ChunkId, Manifest, PartRecord, Version};
+use crate::store::{Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS, CF_PARTS};
 
 /// Cells per peer: the top bits of the placement hash.
 pub const CELL_BITS: u32 = 8;
@@ -31,6 +32,10 @@ pub enum RecordKind {
     Manifests,
     Chunks,
     Buckets,
+    /// Multipart upload records (ended ones included).
+    Uploads,
+    /// Part records of the uploads in progress on the node.
+    Parts,
 }
 
 /// `POST /v1/ae/digest`: this node's digests, per peer and cell.
@@ -69,6 +74,17 @@ pub enum Record {
         name: String,
         version: Version,
     },
+    Upload {
+        bucket: String,
+        key: String,
+        upload_id: Version,
+        version: Version,
+    },
+    Part {
+        upload_id: Version,
+        number: u32,
+        version: Version,
+    },
 }
 
 impl Record {
@@ -86,6 +102,28 @@ impl Record {
             Record::Chunk(id) => stable_hash(&id.to_bytes()),
             Record::Bucket { name, version } => {
                 let mut b = BucketRecord::placement_key(name);
+                b.extend_from_slice(&version.to_bytes());
+                stable_hash(&b)
+            }
+            Record::Upload {
+                bucket,
+                key,
+                upload_id,
+                version,
+            } => {
+                let mut b = Manifest::placement_key(bucket, key);
+                b.extend_from_slice(&upload_id.to_bytes());
+                b.extend_from_slice(&version.to_bytes());
+                stable_hash(&b)
+            }
+            Record::Part {
+                upload_id,
+                number,
+                version,
+            } => {
+                let mut b = b"p\0".to_vec();
+                b.extend_from_slice(&upload_id.to_bytes());
+                b.extend_from_slice(&number.to_be_bytes());
                 b.extend_from_slice(&version.to_bytes());
                 stable_hash(&b)
             }
@@ -148,6 +186,43 @@ impl Store {
                     let (raw, _) = item?;
                     if let Some(id) = ChunkId::from_bytes(&raw) {
                         visit(&raw, Record::Chunk(id));
+                    }
+                }
+            }
+            RecordKind::Uploads => {
+                for u in self.all_uploads()? {
+                    visit(
+                        &Manifest::placement_key(&u.bucket, &u.key),
+                        Record::Upload {
+                            bucket: u.bucket,
+                            key: u.key,
+                            upload_id: u.upload_id,
+                            version: u.version,
+                        },
+                    );
+                }
+            }
+            RecordKind::Parts => {
+                // Placed with their upload; parts of ended uploads are on their way out (the
+                // ended upload's drop, or the collector), never copied.
+                let active: HashMap<Version, Vec<u8>> = self
+                    .all_uploads()?
+                    .into_iter()
+                    .filter(|u| !u.ended)
+                    .map(|u| (u.upload_id, Manifest::placement_key(&u.bucket, &u.key)))
+                    .collect();
+                for item in self.db.iterator_cf(self.cf(CF_PARTS), IteratorMode::Start) {
+                    let (_, value) = item?;
+                    let p: PartRecord = decode(&value).map_err(StoreError::Corrupt)?;
+                    if let Some(placement) = active.get(&p.upload_id) {
+                        visit(
+                            placement,
+                            Record::Part {
+                                upload_id: p.upload_id,
+                                number: p.layout.number,
+                                version: p.layout.version,
+                            },
+                        );
                     }
                 }
             }

@@ -57,6 +57,19 @@ impl Store {
         self.read_upload(&upload_key(bucket, key, upload_id))
     }
 
+    /// Every upload record the node holds (ended ones included).
+    pub fn all_uploads(&self) -> StoreResult<Vec<UploadRecord>> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_UPLOADS), IteratorMode::Start)
+        {
+            let (_, v) = item?;
+            out.push(decode(&v).map_err(StoreError::Corrupt)?);
+        }
+        Ok(out)
+    }
+
     /// Upload records of a bucket after the marker, in (key, upload id) order.
     pub fn list_uploads(&self, q: &ListUploads) -> StoreResult<Vec<UploadRecord>> {
         let range_prefix = keys::key_prefix(&q.bucket, q.prefix.as_bytes());
