@@ -89,8 +89,8 @@ impl Collector {
             match collect_once(cluster, cutoffs, &mut self.shape).await {
                 Ok(r) => {
                     let line = format!(
-                    "garbage collection: {} chunks, {} superseded versions, {} versions of gone bucket incarnations, {} tombstones, {} uploads, {} parts, {} promises removed",
-                    r.chunks, r.superseded, r.dead_incarnation, r.tombstones, r.uploads, r.parts, r.promises
+                    "garbage collection: {} chunks, {} superseded versions, {} versions of gone bucket incarnations, {} tombstones, {} uploads, {} parts, {} bucket records, {} promises removed",
+                    r.chunks, r.superseded, r.dead_incarnation, r.tombstones, r.uploads, r.parts, r.buckets, r.promises
                 );
                     if r != Removed::default() {
                         tracing::info!("{line}");
@@ -189,6 +189,7 @@ async fn collect(
         removed.uploads += collected.uploads;
         removed.parts += collected.parts;
         removed.dead_incarnation += collected.dead_incarnation;
+        removed.buckets += collected.buckets;
         removed.promises += collected.promises;
     }
 
@@ -240,6 +241,7 @@ async fn collect(
         ("uploads", removed.uploads),
         ("parts", removed.parts),
         ("dead_incarnation", removed.dead_incarnation),
+        ("buckets", removed.buckets),
         ("promises", removed.promises),
     ] {
         m.gc_removed.with_label_values(&[kind]).inc_by(n);

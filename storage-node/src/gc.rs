@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::keys;
 use crate::model::{decode, ChunkId, ListEntry, Manifest, PartRecord, UploadRecord, Version};
 use crate::store::{
-    synced, Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS, CF_PARTS, CF_PROMISES,
-    CF_UPLOADS,
+    synced, Store, StoreError, StoreResult, CF_BUCKETS, CF_CHUNK_SUMS, CF_MANIFESTS, CF_PARTS,
+    CF_PROMISES, CF_UPLOADS,
 };
 
 /// Names the filter's bit layout: nodes refuse a filter built by another (a mixed-version
@@ -126,6 +126,9 @@ pub struct Removed {
     /// Versions of bucket incarnations that are gone.
     #[serde(default)]
     pub dead_incarnation: u64,
+    /// Records of deleted buckets.
+    #[serde(default)]
+    pub buckets: u64,
 }
 
 /// The filter key of a chunk group.
@@ -417,6 +420,22 @@ impl Store {
                 removed.uploads += 1;
             }
         }
+        // Bucket tombstones: a deleted bucket's record, once older than the record cutoff
+        // (every owner has had it through a complete anti-entropy pass by then).
+        for b in self.list_buckets()? {
+            if !(b.deleted && old(b.version)) {
+                continue;
+            }
+            let _guard = self.stripe(&crate::cas_store::bucket_promise_key(&b.name));
+            if self
+                .get_bucket(&b.name)?
+                .is_some_and(|c| c.version == b.version)
+            {
+                self.db
+                    .delete_cf_opt(self.cf(CF_BUCKETS), b.name.as_bytes(), &synced())?;
+                removed.buckets += 1;
+            }
+        }
         let mut promises = Vec::new();
         for item in self
             .db
@@ -601,6 +620,19 @@ mod tests {
                 nonce_base: None,
             },
         };
+        // An old bucket tombstone goes, a young one and a live bucket stay.
+        let bucket = |name: &str, at: u64, deleted: bool| crate::model::BucketRecord {
+            name: name.into(),
+            version: v(at),
+            deleted,
+            owner: "o".into(),
+            region: "r".into(),
+            public_read: false,
+            incarnation: None,
+        };
+        s.put_bucket(&bucket("old-gone", 20, true)).unwrap();
+        s.put_bucket(&bucket("young-gone", 5000, true)).unwrap();
+        s.put_bucket(&bucket("live", 20, false)).unwrap();
         s.put_upload(&upload(30, false)).unwrap();
         s.put_upload(&upload(40, true)).unwrap();
         s.put_part(&part(30, 1, 31)).unwrap();
@@ -618,6 +650,10 @@ mod tests {
         assert_eq!(removed.promises, 1);
         assert_eq!(removed.uploads, 1);
         assert_eq!(removed.parts, 1);
+        assert_eq!(removed.buckets, 1);
+        assert!(s.get_bucket("old-gone").unwrap().is_none());
+        assert!(s.get_bucket("young-gone").unwrap().is_some());
+        assert!(s.get_bucket("live").unwrap().is_some());
         let numbers = |id| {
             s.list_parts(&crate::model::ListParts {
                 upload_id: v(id),
