@@ -89,8 +89,8 @@ impl Collector {
             match collect_once(cluster, cutoffs, &mut self.shape).await {
                 Ok(r) => {
                     let line = format!(
-                    "garbage collection: {} chunks, {} superseded versions, {} versions of gone bucket incarnations, {} tombstones, {} uploads, {} parts, {} bucket records, {} promises removed",
-                    r.chunks, r.superseded, r.dead_incarnation, r.tombstones, r.uploads, r.parts, r.buckets, r.promises
+                    "garbage collection: {} chunks, {} superseded versions, {} versions of gone bucket incarnations, {} tombstones, {} uploads, {} parts, {} bucket records, {} access keys, {} promises removed",
+                    r.chunks, r.superseded, r.dead_incarnation, r.tombstones, r.uploads, r.parts, r.buckets, r.access_keys, r.promises
                 );
                     if r != Removed::default() {
                         tracing::info!("{line}");
@@ -190,6 +190,7 @@ async fn collect(
         removed.parts += collected.parts;
         removed.dead_incarnation += collected.dead_incarnation;
         removed.buckets += collected.buckets;
+        removed.access_keys += collected.access_keys;
         removed.promises += collected.promises;
     }
 
@@ -242,6 +243,7 @@ async fn collect(
         ("parts", removed.parts),
         ("dead_incarnation", removed.dead_incarnation),
         ("buckets", removed.buckets),
+        ("access_keys", removed.access_keys),
         ("promises", removed.promises),
     ] {
         m.gc_removed.with_label_values(&[kind]).inc_by(n);

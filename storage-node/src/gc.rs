@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::keys;
 use crate::model::{decode, ChunkId, ListEntry, Manifest, PartRecord, UploadRecord, Version};
 use crate::store::{
-    synced, Store, StoreError, StoreResult, CF_BUCKETS, CF_CHUNK_SUMS, CF_MANIFESTS, CF_PARTS,
-    CF_PROMISES, CF_UPLOADS,
+    synced, Store, StoreError, StoreResult, CF_ACCESS_KEYS, CF_BUCKETS, CF_CHUNK_SUMS,
+    CF_MANIFESTS, CF_PARTS, CF_PROMISES, CF_UPLOADS,
 };
 
 /// Names the filter's bit layout: nodes refuse a filter built by another (a mixed-version
@@ -129,6 +129,9 @@ pub struct Removed {
     /// Records of deleted buckets.
     #[serde(default)]
     pub buckets: u64,
+    /// Records of deleted access keys.
+    #[serde(default)]
+    pub access_keys: u64,
 }
 
 /// The filter key of a chunk group.
@@ -436,6 +439,24 @@ impl Store {
                 removed.buckets += 1;
             }
         }
+        // Deleted access keys, likewise (every gateway's key refresh writes the newest record
+        // back to each node that lacks it, so every node has had the tombstone).
+        for k in self.list_access_keys()? {
+            if !(k.deleted && old(k.version)) {
+                continue;
+            }
+            let _guard = self.stripe(k.id.as_bytes());
+            let current: Option<crate::model::AccessKeyRecord> =
+                match self.db.get_cf(self.cf(CF_ACCESS_KEYS), k.id.as_bytes())? {
+                    Some(v) => Some(decode(&v).map_err(StoreError::Corrupt)?),
+                    None => None,
+                };
+            if current.is_some_and(|c| c.version == k.version) {
+                self.db
+                    .delete_cf_opt(self.cf(CF_ACCESS_KEYS), k.id.as_bytes(), &synced())?;
+                removed.access_keys += 1;
+            }
+        }
         let mut promises = Vec::new();
         for item in self
             .db
@@ -633,6 +654,17 @@ mod tests {
         s.put_bucket(&bucket("old-gone", 20, true)).unwrap();
         s.put_bucket(&bucket("young-gone", 5000, true)).unwrap();
         s.put_bucket(&bucket("live", 20, false)).unwrap();
+        // An old deleted access key goes, a live one stays.
+        let key = |id: &str, deleted: bool| crate::model::AccessKeyRecord {
+            id: id.into(),
+            version: v(20),
+            deleted,
+            key_id: "k".into(),
+            sealed_secret: Vec::new(),
+            grants: Default::default(),
+        };
+        s.put_access_key(&key("gone-key", true)).unwrap();
+        s.put_access_key(&key("live-key", false)).unwrap();
         s.put_upload(&upload(30, false)).unwrap();
         s.put_upload(&upload(40, true)).unwrap();
         s.put_part(&part(30, 1, 31)).unwrap();
@@ -651,6 +683,14 @@ mod tests {
         assert_eq!(removed.uploads, 1);
         assert_eq!(removed.parts, 1);
         assert_eq!(removed.buckets, 1);
+        assert_eq!(removed.access_keys, 1);
+        let ids: Vec<String> = s
+            .list_access_keys()
+            .unwrap()
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+        assert_eq!(ids, ["live-key"]);
         assert!(s.get_bucket("old-gone").unwrap().is_none());
         assert!(s.get_bucket("young-gone").unwrap().is_some());
         assert!(s.get_bucket("live").unwrap().is_some());
