@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
+use storage_node::model::WriteMode;
 use storage_node::model::{BucketPromise, BucketRecord, PrepareBucket, Version, WriteBucket};
-use storage_node::model::{WriteMode, WriteReply};
 
 use crate::cluster::{gather_all, satisfied, union, Cluster, ClusterError};
 use crate::conditional::{backoff, CasError, MAX_ATTEMPTS};
@@ -30,7 +30,7 @@ impl Cluster {
     ) -> Result<Option<BucketRecord>, E> {
         let sets = self.read_sets(&BucketRecord::placement_key(name), &[]);
         let owners = union(&sets);
-        let need = self.majority().max(self.w());
+        let need = self.agreement_quorum();
         let mut landed: Vec<Version> = Vec::new();
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
@@ -156,20 +156,6 @@ impl Cluster {
             async move { node.write_bucket(&w).await }
         }))
         .await;
-        let took: Vec<usize> = answers
-            .ok
-            .iter()
-            .filter(|(_, r)| r.applied)
-            .map(|(i, _)| *i)
-            .collect();
-        for (_, r) in &answers.ok {
-            if let Some(floor) = WriteReply::floor(r) {
-                self.hlc.observe(floor.hlc);
-            }
-        }
-        (
-            satisfied(sets, &took, self.majority().max(self.w())),
-            !took.is_empty(),
-        )
+        self.took(sets, &answers.ok, self.agreement_quorum())
     }
 }

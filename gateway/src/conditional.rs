@@ -157,7 +157,7 @@ fn newest_of<T: Clone>(
 
 impl Cluster {
     /// How many owners must promise and accept: a majority of `n`, and at least `w`.
-    fn agreement_quorum(&self) -> usize {
+    pub(crate) fn agreement_quorum(&self) -> usize {
         self.majority().max(self.w())
     }
 
@@ -547,7 +547,7 @@ impl Cluster {
     }
 
     /// Whether the owners that applied a write satisfy `need` in each set, and whether any did.
-    fn took(
+    pub(crate) fn took(
         &self,
         sets: &[Vec<usize>],
         replies: &[(usize, WriteReply)],

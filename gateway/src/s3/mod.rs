@@ -113,24 +113,28 @@ impl Gateway {
         }
     }
 
-    /// The current object of `bucket/key` in the bucket's current incarnation (NoSuchBucket
-    /// before NoSuchKey; the bucket record and the object are read at once).
-    async fn object(&self, bucket: &str, key: &str) -> S3Result<Manifest> {
+    /// The current object of `bucket/key` in the bucket's current incarnation, `None` when
+    /// there is none (NoSuchBucket first; the bucket record and the object are read at once).
+    async fn current(&self, bucket: &str, key: &str) -> S3Result<Option<Manifest>> {
         let (record, current) =
             tokio::join!(self.bucket(bucket), self.cluster.get_manifest(bucket, key));
         let incarnation = record?.incarnation;
-        match current.map_err(unavailable)? {
-            Some(m) if !m.deleted && m.incarnation == incarnation => Ok(m),
-            _ => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
-        }
+        Ok(current
+            .map_err(unavailable)?
+            .filter(|m| !m.deleted && m.incarnation == incarnation))
+    }
+
+    /// [`Gateway::current`], NoSuchKey when there is none.
+    async fn object(&self, bucket: &str, key: &str) -> S3Result<Manifest> {
+        self.current(bucket, key)
+            .await?
+            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
     }
 
     /// Writes a tombstone unless the key is already absent (in the bucket's incarnation).
     async fn delete_key(&self, bucket: &str, key: &str) -> S3Result<()> {
-        match self.object(bucket, key).await {
-            Ok(_) => {}
-            Err(e) if e.code() == &s3s::S3ErrorCode::NoSuchKey => return Ok(()),
-            Err(e) => return Err(e),
+        if self.current(bucket, key).await?.is_none() {
+            return Ok(());
         }
         let version = self.cluster.hlc.version();
         self.cluster
