@@ -62,9 +62,11 @@ pub enum Step {
     Gone,
 }
 
-/// The step `request` takes from the upload record `state` (`None`: no record).
-pub fn step(state: Option<&UploadRecord>, request: &Request) -> Step {
-    let Some(u) = state else {
+/// The step `request` takes from the upload record `state` (`None`: no record) in the bucket
+/// incarnation `incarnation`: an upload of another incarnation (an earlier bucket of the name)
+/// is not this bucket's.
+pub fn step(state: Option<&UploadRecord>, request: &Request, incarnation: Option<Version>) -> Step {
+    let Some(u) = state.filter(|u| u.incarnation == incarnation) else {
         return Step::Gone;
     };
     if u.step == Some(request.origin()) {
@@ -139,19 +141,22 @@ mod tests {
     fn follows_s3() {
         let u = active();
         let complete = request(1, 10);
-        let Step::Take(f) = step(Some(&u), &complete) else {
+        let Step::Take(f) = step(Some(&u), &complete, None) else {
             panic!("an active upload completes");
         };
         let done = ended(&u, &f, complete.origin());
         assert_eq!(fate(&done), Fate::Completed("etag1".into()));
-        assert_eq!(step(Some(&done), &complete), Step::Done);
-        assert_eq!(step(Some(&done), &request(1, 11)), Step::Repeated);
-        assert_eq!(step(Some(&done), &request(2, 11)), Step::Gone);
-        assert_eq!(step(Some(&done), &request(0, 11)), Step::Gone);
+        assert_eq!(step(Some(&done), &complete, None), Step::Done);
+        assert_eq!(step(Some(&done), &request(1, 11), None), Step::Repeated);
+        assert_eq!(step(Some(&done), &request(2, 11), None), Step::Gone);
+        assert_eq!(step(Some(&done), &request(0, 11), None), Step::Gone);
         let aborted = ended(&u, &Fate::Aborted, v(12));
-        assert_eq!(step(Some(&aborted), &request(1, 13)), Step::Gone);
-        assert_eq!(step(Some(&aborted), &request(0, 12)), Step::Done);
-        assert_eq!(step(None, &request(0, 12)), Step::Gone);
+        assert_eq!(step(Some(&aborted), &request(1, 13), None), Step::Gone);
+        assert_eq!(step(Some(&aborted), &request(0, 12), None), Step::Done);
+        assert_eq!(step(None, &request(0, 12), None), Step::Gone);
+        // An upload of an earlier incarnation of the bucket is not this one's.
+        let later = Some(v(99));
+        assert_eq!(step(Some(&u), &complete, later), Step::Gone);
     }
 
     proptest! {
@@ -165,7 +170,7 @@ mod tests {
             let mut winner: Option<Request> = None;
             for (kind, origin) in requests {
                 let r = request(kind, origin);
-                match step(Some(&state), &r) {
+                match step(Some(&state), &r, None) {
                     Step::Take(f) => {
                         prop_assert!(winner.is_none());
                         state = ended(&state, &f, r.origin());

@@ -540,9 +540,11 @@ pub(super) async fn complete_multipart_upload(
             Some(upload_id),
             Vec::new(),
             |current, state| {
-                // An upload of an earlier bucket of this name is not this bucket's.
-                let state = state.filter(|u| u.incarnation == incarnation);
-                match (upload_fate::step(state, &request), &object, state) {
+                match (
+                    upload_fate::step(state, &request, incarnation),
+                    &object,
+                    state,
+                ) {
                     (Step::Take(fate), Some(m), Some(u)) => {
                         if let Some(c) = &condition {
                             c.check(current.filter(|c| c.incarnation == incarnation))?;
@@ -684,16 +686,13 @@ pub(super) async fn abort_multipart_upload(
             origin,
             Some(upload_id),
             Vec::new(),
-            |_, state| {
-                let state = state.filter(|u| u.incarnation == incarnation);
-                match (upload_fate::step(state, &request), state) {
-                    (Step::Take(fate), Some(u)) => Ok(Some(Proposal {
-                        manifest: None,
-                        upload: Some(upload_fate::ended(u, &fate, origin)),
-                    })),
-                    (Step::Done, _) => Ok(None),
-                    _ => Err(CasError::NoSuchUpload),
-                }
+            |_, state| match (upload_fate::step(state, &request, incarnation), state) {
+                (Step::Take(fate), Some(u)) => Ok(Some(Proposal {
+                    manifest: None,
+                    upload: Some(upload_fate::ended(u, &fate, origin)),
+                })),
+                (Step::Done, _) => Ok(None),
+                _ => Err(CasError::NoSuchUpload),
             },
         )
         .await
