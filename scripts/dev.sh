@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts a local cluster (a gateway and three storage nodes in one process, data in ./dev-data)
+# Starts a local cluster (a gateway and three storage-node processes, data in ./dev-data)
 # and prints the S3 endpoint and credentials. Ctrl-C stops it; the data stays.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 //! Access keys and what each may do: the keys of the configuration (bootstrap keys, allowed
 //! everything) and the keys made with `gateway admin key create`, stored on every storage node
-//! (`storage_node::model::AccessKeyRecord`) with their grants per bucket.
+//! (`node_api::model::AccessKeyRecord`) with their grants per bucket.
 //!
 //! Stored keys are few and read on every request, so each gateway keeps all of them in memory
 //! and re-reads them from the nodes every [`REFRESH_EVERY`] (and at once when a request names
@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use storage_node::model::{AccessKeyRecord, Role};
+use node_api::model::{AccessKeyRecord, Role};
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::everywhere::{self, write};

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use storage_node::model::{BucketRecord, Role};
+use node_api::model::{BucketRecord, Role};
 
 use crate::jobs::{now_ms, Job};
 use crate::listing::{self, Item, ListQuery};

@@ -12,9 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use storage_node::antientropy::{CellRequest, DigestRequest, Digests, Record, RecordKind};
-use storage_node::client::RpcError;
-use storage_node::model::{ChunkId, GetUpload, ListParts, Version};
+use node_api::antientropy::{CellRequest, DigestRequest, Digests, Record, RecordKind};
+use node_api::client::RpcError;
+use node_api::model::{ChunkId, GetUpload, ListParts, Version};
 
 use crate::cluster::Cluster;
 use crate::gc;

@@ -15,11 +15,11 @@
 
 use std::sync::Arc;
 
+use node_api::model::Role;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
-use storage_node::model::Role;
 
 use crate::access::{Allowed, Directory};
 use crate::request_log::{Parsed, RequestInfo};

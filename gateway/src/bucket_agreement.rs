@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
-use storage_node::model::WriteMode;
-use storage_node::model::{BucketPromise, BucketRecord, PrepareBucket, Version, WriteBucket};
+use node_api::model::WriteMode;
+use node_api::model::{BucketPromise, BucketRecord, PrepareBucket, Version, WriteBucket};
 
 use crate::cluster::{gather_all, satisfied, union, Cluster, ClusterError};
 use crate::conditional::{backoff, CasError, MAX_ATTEMPTS};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use storage_node::model::BucketRecord;
+use node_api::model::BucketRecord;
 
 /// How long a record is used without reading it again.
 pub const TTL: Duration = Duration::from_secs(1);

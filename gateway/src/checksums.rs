@@ -4,10 +4,10 @@
 
 use base64::Engine as _;
 use http::HeaderMap;
+use node_api::model::{Checksums, PartLayout};
 use s3s::checksum::ChecksumHasher;
 use s3s::dto::{Checksum, CompletedPart};
 use s3s::{s3_error, S3Result};
-use storage_node::model::{Checksums, PartLayout};
 
 /// Hashes a body with every algorithm the request names and checks the values it announced.
 pub struct Verifier {

@@ -23,14 +23,14 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::atomic::Ordering;
 use std::sync::RwLock;
 
-use placement::{ClusterMap, MapState, Ring};
-use storage_node::auth::ClusterKey;
-use storage_node::client::{ClientTls, Epochs, NodeClient, RpcError, Timeouts};
-use storage_node::direct_buffer::DirectBuffer;
-use storage_node::model::{
+use node_api::auth::ClusterKey;
+use node_api::client::{ClientTls, Epochs, NodeClient, RpcError, Timeouts};
+use node_api::direct_buffer::DirectBuffer;
+use node_api::model::{
     BucketRecord, ChunkId, Layout as ManifestLayout, ListManifests, ListManifestsReply, Manifest,
     Version, WriteMode, WriteReply,
 };
+use placement::{ClusterMap, MapState, Ring};
 
 /// How many times a plain write is stamped again after owners refused it as too old.
 const MAX_RESTAMPS: u32 = 8;

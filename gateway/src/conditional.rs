@@ -20,7 +20,7 @@
 //! answers concurrent conditional writes (503 when an attempt of its own may have landed).
 //!
 //! Plain writes take part in the same order: a node refuses a new version below a ballot it
-//! promised or below a version it holds (`storage_node::model::WriteMode`). An answer never
+//! promised or below a version it holds (`node_api::model::WriteMode`). An answer never
 //! rests on a value only some owners hold: when the promises disagree, the newest value is
 //! copied to a majority first, under its own version ([`Cluster::agree`]). A value is never
 //! stamped anew before it is decided, so a writer whose attempt is provably dead may stamp
@@ -35,7 +35,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use storage_node::model::{
+use node_api::model::{
     Layout, Manifest, Prepare, PrepareReply, UploadRecord, Version, WriteMode, WriteReply,
     WriteUpload,
 };

@@ -1,8 +1,9 @@
-//! `gateway dev`: a whole cluster in one process for a first try.
+//! `gateway dev`: a whole cluster on one machine for a first try.
 //!
 //! On first start it writes a three-node configuration (cluster map, node and gateway configs,
 //! generated credentials and cluster secret) into the data folder; every later start reuses it,
-//! so data and credentials survive restarts. Then it runs the three storage nodes and the
+//! so data and credentials survive restarts. Then it starts the three storage nodes (the
+//! `storage-node` binary next to this one, as child processes that end with it) and the
 //! gateway on loopback and prints how to reach them.
 //!
 //! With `--tls` (on first start) it also makes a private CA and a certificate for `localhost` and
@@ -132,13 +133,75 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     Ok(gateway_yaml)
 }
 
-/// Runs the dev cluster until Ctrl-C.
+/// The `storage-node` binary: `S3STORE_STORAGE_NODE_BIN`, else the one beside this binary.
+fn storage_node_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("S3STORE_STORAGE_NODE_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let beside = std::env::current_exe()?.with_file_name("storage-node");
+    anyhow::ensure!(
+        beside.exists(),
+        "no storage-node binary at {} (build it: cargo build --bin storage-node)",
+        beside.display()
+    );
+    Ok(beside)
+}
+
+/// Starts `storage-node --config <config>` as a child that the kernel stops when this process
+/// ends, however it ends (so a killed `gateway dev` leaves no nodes holding its ports).
+fn spawn_node(binary: &Path, config: &Path) -> anyhow::Result<tokio::process::Child> {
+    use std::os::unix::process::CommandExt as _;
+    let parent = std::process::id() as libc::pid_t;
+    let mut command = std::process::Command::new(binary);
+    command.arg("--config").arg(config);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1); // the parent already ended before the request took effect
+            }
+            Ok(())
+        });
+    }
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true);
+    command
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", binary.display()))
+}
+
+/// Waits until `node` accepts connections on `listen`, or fails when it exits first.
+async fn wait_listening(node: &mut tokio::process::Child, listen: &str) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(status) = node.try_wait()? {
+            anyhow::bail!("storage node for {listen} exited: {status}");
+        }
+        if tokio::net::TcpStream::connect(listen).await.is_ok() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "storage node for {listen} not listening after a minute"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs the dev cluster until Ctrl-C or SIGTERM.
 pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     let gateway_path = prepare(&opts)?;
+    let binary = storage_node_binary()?;
     let mut nodes = Vec::new();
     for i in 1..=3 {
-        let cfg = config::load_storage_node(&opts.data_dir.join(format!("node{i}.yaml")))?;
-        nodes.push(storage_node::start(&cfg).await?);
+        let path = opts.data_dir.join(format!("node{i}.yaml"));
+        let cfg = config::load_storage_node(&path)?;
+        let mut node = spawn_node(&binary, &path)?;
+        wait_listening(&mut node, &cfg.listen).await?;
+        nodes.push(node);
     }
     let cfg = config::load_gateway(&gateway_path)?;
     let gateway = crate::start(&cfg).await?;
@@ -182,10 +245,14 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     println!("  aws --endpoint-url {endpoint} s3 ls s3://demo/");
     println!();
     println!("Ctrl-C stops it; the data stays for the next start.");
-    tokio::signal::ctrl_c().await?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = terminate.recv() => {}
+    }
     let _ = gateway.shutdown.send(());
-    for node in nodes {
-        let _ = node.shutdown.send(());
+    for mut node in nodes {
+        let _ = node.kill().await;
     }
     Ok(())
 }

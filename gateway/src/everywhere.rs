@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use storage_node::client::{NodeClient, RpcError};
-use storage_node::model::{AccessKeyRecord, SettingRecord, Version};
+use node_api::client::{NodeClient, RpcError};
+use node_api::model::{AccessKeyRecord, SettingRecord, Version};
 
 use crate::cluster::{gather_all, Cluster, ClusterError};
 

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use storage_node::gc::{
+use node_api::gc::{
     filter, words, BucketState, CollectRequest, FilterShape, RefsRequest, Removed, SweepRequest,
     FILTER_FORMAT,
 };

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use storage_node::client::RpcError;
-use storage_node::model::{Hint, StoredHint};
+use node_api::client::RpcError;
+use node_api::model::{Hint, StoredHint};
 
 use crate::cluster::Cluster;
 use crate::health::PROBE_EVERY;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use storage_node::client::RpcError;
+use node_api::client::RpcError;
 
 use crate::metrics::GatewayMetrics;
 

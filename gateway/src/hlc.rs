@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use storage_node::client::Epochs;
-use storage_node::model::Version;
+use node_api::client::Epochs;
+use node_api::model::Version;
 
 #[derive(Debug, Default)]
 pub struct Hlc {

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use node_api::model::{decode, encode, SettingRecord};
 use serde::{Deserialize, Serialize};
-use storage_node::model::{decode, encode, SettingRecord};
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::everywhere::{read_all, write};

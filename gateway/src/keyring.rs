@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use node_api::model::{CustomerKeyProof, Sealing, Version};
 use ring::hmac;
-use storage_node::model::{CustomerKeyProof, Sealing, Version};
 
 use crate::sealing::{self, AeadKey, Corrupt, Extent, FORMAT};
 

@@ -60,7 +60,7 @@ pub mod virtual_host;
 
 use std::sync::Arc;
 
-use storage_node::auth::ClusterKey;
+use node_api::auth::ClusterKey;
 use tokio::net::TcpListener;
 
 /// A running gateway.
@@ -99,8 +99,8 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
     let keyring = Arc::new(keyring::Keyring::new(&config.encryption.active_key, keys));
     let metrics = Arc::new(metrics::GatewayMetrics::new());
     let internal_tls = match &config.internal_tls {
-        Some(t) => Some(storage_node::client::ClientTls {
-            config: storage_node::tls::client_config(&t.ca_certificate)
+        Some(t) => Some(node_api::client::ClientTls {
+            config: node_api::tls::client_config(&t.ca_certificate)
                 .map_err(|e| anyhow::anyhow!("internal_tls.ca_certificate: {e:#}"))?,
             server_name: t.server_name.clone(),
         }),
@@ -169,13 +169,13 @@ const IDLE_CHUNK_BUFFERS: usize = 16 << 20;
 
 /// Loads what `config` names and starts serving S3.
 pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGateway> {
-    storage_node::direct_buffer::limit_pool(IDLE_CHUNK_BUFFERS);
+    node_api::direct_buffer::limit_pool(IDLE_CHUNK_BUFFERS);
     let Assembled {
         gateway, metrics, ..
     } = assemble(config).await?;
     let tls = match &config.tls {
         Some(files) => Some(
-            storage_node::tls::server_config(files, storage_node::tls::ALPN_S3)
+            node_api::tls::server_config(files, node_api::tls::ALPN_S3)
                 .map_err(|e| anyhow::anyhow!("tls: {e:#}"))?,
         ),
         None => None,

@@ -12,8 +12,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use storage_node::client::RpcError;
-use storage_node::model::{ListEntry, ListManifests, ListManifestsReply, Version};
+use node_api::client::RpcError;
+use node_api::model::{ListEntry, ListManifests, ListManifestsReply, Version};
 
 use crate::cluster::{Cluster, ClusterError};
 

@@ -1,5 +1,5 @@
-//! The `gateway` binary: `gateway --config gateway.yaml`, or `gateway dev` for a one-process
-//! cluster on loopback.
+//! The `gateway` binary: `gateway --config gateway.yaml`, or `gateway dev` for a local
+//! cluster on loopback (three `storage-node` child processes and this gateway).
 
 use std::path::PathBuf;
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 use placement::{ClusterMap, MapState, Offer};
 
-use storage_node::auth::ClusterKey;
-use storage_node::client::{ClientTls, NodeClient, Timeouts};
+use node_api::auth::ClusterKey;
+use node_api::client::{ClientTls, NodeClient, Timeouts};
 
 use crate::cluster::Cluster;
 

@@ -9,10 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use md5::{Digest, Md5};
-use storage_node::direct_buffer::DirectBuffer;
-use storage_node::model::{
-    BucketRecord, ChunkId, Layout, Manifest, ObjectHeaders, Sealing, Version,
-};
+use node_api::direct_buffer::DirectBuffer;
+use node_api::model::{BucketRecord, ChunkId, Layout, Manifest, ObjectHeaders, Sealing, Version};
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::sealing::{self, AeadKey, ChunkAt, Extent, UnsealedChunk};

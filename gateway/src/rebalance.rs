@@ -19,8 +19,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use storage_node::client::RpcError;
-use storage_node::moves::{MoveKind, MoveList, Moving, Release, Released};
+use node_api::client::RpcError;
+use node_api::moves::{MoveKind, MoveList, Moving, Release, Released};
 
 use crate::cluster::{Cluster, Layout};
 use crate::jobs::{Job, Jobs};

@@ -12,8 +12,8 @@
 //! until a run finishes clean.
 
 use futures::{stream, StreamExt};
-use storage_node::client::NodeClient;
-use storage_node::model::{EnvelopeKind, Reseal, StaleEnvelope, StaleEnvelopes};
+use node_api::client::NodeClient;
+use node_api::model::{EnvelopeKind, Reseal, StaleEnvelope, StaleEnvelopes};
 
 use crate::cluster::Cluster;
 use crate::keyring::Keyring;
@@ -63,7 +63,7 @@ async fn rotate_node(
     kind: EnvelopeKind,
     keyring: &Keyring,
     report: &mut RotateReport,
-) -> Result<(), storage_node::client::RpcError> {
+) -> Result<(), node_api::client::RpcError> {
     let mut after = Vec::new();
     loop {
         let page = node
@@ -102,7 +102,7 @@ async fn reseal_one(
     kind: EnvelopeKind,
     keyring: &Keyring,
     item: StaleEnvelope,
-) -> Result<Outcome, storage_node::client::RpcError> {
+) -> Result<Outcome, node_api::client::RpcError> {
     let sealing = match keyring.rewrap(&item.sealing) {
         Ok(Some(s)) => s,
         Ok(None) => return Ok(Outcome::Rewrapped), // already under the active key

@@ -20,10 +20,10 @@
 use std::ops::Range;
 
 use bytes::Bytes;
+use node_api::direct_buffer::DirectBuffer;
+use node_api::model::Version;
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
-use storage_node::direct_buffer::DirectBuffer;
-use storage_node::model::Version;
 
 /// The format byte stored with every sealed object (`Sealing::format`).
 pub const FORMAT: u8 = 1;

@@ -19,7 +19,7 @@ pub struct NodeStatus {
     /// Hints held for other nodes (`None` when the node did not answer).
     pub hints: Option<u64>,
     /// Bytes stored and object versions held (`None` when the node did not answer).
-    pub data: Option<storage_node::model::NodeStats>,
+    pub data: Option<node_api::model::NodeStats>,
 }
 
 /// Asks every node for its health and its hints.

@@ -7,7 +7,7 @@
 //! so a completion repeated with the same parts answers 200 as S3 does) or `Aborted`. An
 //! ended upload never becomes active again.
 
-use storage_node::model::{UploadRecord, Version};
+use node_api::model::{UploadRecord, Version};
 
 /// Where an upload stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,8 +95,8 @@ pub fn ended(u: &UploadRecord, fate: &Fate, origin: Version) -> UploadRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use node_api::model::ObjectHeaders;
     use proptest::prelude::*;
-    use storage_node::model::ObjectHeaders;
 
     fn v(n: u64) -> Version {
         Version {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use storage_node::model::{
+use node_api::model::{
     GetUpload, ListParts, ListUploads, Manifest, PartRecord, UploadRecord, Version,
 };
 

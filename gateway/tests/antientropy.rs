@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{metric, pattern, Shape, TestCluster};
-use storage_node::model::{GetUpload, ListParts, Version};
+use node_api::model::{GetUpload, ListParts, Version};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_node_is_refilled_without_reads() {

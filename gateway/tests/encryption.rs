@@ -12,7 +12,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use bytes::Bytes;
 use common::{metric, pattern, status, TestCluster};
-use storage_node::model::{ChunkId, Layout};
+use node_api::model::{ChunkId, Layout};
 
 const MARKER: &[u8] = b"MARKER-7f3a9c-PLAINTEXT-MUST-NOT-REACH-DISK";
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::{metric, pattern, Shape, TestCluster};
-use storage_node::model::{ChunkId, Version};
+use node_api::model::{ChunkId, Version};
 
 fn version_at(ms: u64, tiebreak: u64) -> Version {
     Version {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{pattern, status, Shape, TestCluster};
-use storage_node::model::{ChunkId, Manifest};
+use node_api::model::{ChunkId, Manifest};
 
 fn ring(cluster: &TestCluster) -> placement::Ring {
     let map = config::load_cluster_map(&cluster.path().join("cluster.yaml")).unwrap();
@@ -24,7 +24,7 @@ fn owners(ring: &placement::Ring, key: &[u8], n: usize) -> Vec<usize> {
 }
 
 /// Hints held on node `i` (for any owner).
-async fn hints_on(cluster: &TestCluster, i: usize) -> Vec<storage_node::model::StoredHint> {
+async fn hints_on(cluster: &TestCluster, i: usize) -> Vec<node_api::model::StoredHint> {
     cluster
         .node_client(i)
         .list_hints(&[], 10_000)

@@ -9,7 +9,7 @@ mod common;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::{pattern, TestCluster, MASTER_KEY_1};
-use storage_node::model::{EnvelopeKind, StaleEnvelopes};
+use node_api::model::{EnvelopeKind, StaleEnvelopes};
 
 const MASTER_KEY_2: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{md5_hex, metric, pattern, Shape, TestCluster};
+use node_api::client::NodeClient;
+use node_api::model::Manifest;
 use placement::{ClusterMap, Ring};
-use storage_node::client::NodeClient;
-use storage_node::model::Manifest;
 
 const BUCKET: &str = "members";
 

@@ -333,9 +333,9 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
     assert_eq!(rekeyed.body.collect().await.unwrap().into_bytes(), body);
 
     // The storage nodes speak TLS only: a plain HTTP/2 client gets nowhere.
-    let plain_node = storage_node::client::NodeClient::new(
+    let plain_node = node_api::client::NodeClient::new(
         &format!("127.0.0.1:{}", cluster.node_ports[0]),
-        storage_node::auth::ClusterKey::new(cluster.cluster_secret()),
+        node_api::auth::ClusterKey::new(cluster.cluster_secret()),
         Default::default(),
     );
     assert!(plain_node.list_buckets().await.is_err());

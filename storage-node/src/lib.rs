@@ -3,50 +3,45 @@
 //! authenticated internal HTTP/2 API (chunk PUTs on [`chunk_stream`]s). It never sees S3 requests, credentials or
 //! plaintext (gateways seal object data and metadata); it stores what gateways send and answers what they ask.
 //!
-//! * [`model`]: the records and messages shared with the gateway; [`msgpack_skim`]: reading a
-//!   few fields of a stored record without decoding the rest.
+//! The records, messages, client and wire format it shares with gateways live in `node_api`
+//! (re-exported here under their old paths: [`model`], [`rpc`], [`client`], [`auth`], [`tls`],
+//! [`direct_buffer`], [`msgpack_skim`]).
+//!
 //! * [`keys`]: the byte layout of manifest keys that makes a listing one range scan.
-//! * [`store`]: the RocksDB column families and their last-writer-wins rules.
+//! * [`store`]: the RocksDB column families and their newest-version rules.
 //! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation;
 //!   [`hints`]: records held for a node that was down (hinted handoff); [`scrub`]: chunk
 //!   reads and writes, checksums and the background pass that re-verifies them;
-//!   [`chunk_files`]: chunk bytes as files; [`direct_buffer`]: the aligned, pooled buffers
-//!   chunk bytes travel in.
+//!   [`chunk_files`]: chunk bytes as files.
 //! * [`antientropy`]: digests of what a node holds, per peer and hash cell.
 //! * [`gc`]: what the node's records reference; removing orphan chunks, old tombstones, ended
 //!   uploads and promises once the grace period has passed.
 //! * [`moves`]: the cluster map state the node keeps, and the records it holds but no longer
 //!   owns after a membership change.
-//! * [`server`] / [`client`]: the two ends of the internal API; [`auth`] signs it, [`tls`]
-//!   can encrypt it; [`chunk_stream`]: the long-lived connections chunk PUTs travel on.
+//! * [`server`]: the node's end of the internal API; [`chunk_stream`]: its end of the
+//!   long-lived connections chunk PUTs and GETs travel on.
 
 pub mod antientropy;
-pub mod auth;
+pub use node_api::{auth, client, direct_buffer, model, msgpack_skim, rpc, tls};
 pub mod cas_store;
 pub mod chunk_files;
 pub mod chunk_stream;
-pub mod client;
-pub mod direct_buffer;
 pub mod envelopes;
 pub mod gc;
 pub mod hints;
 pub mod keys;
 pub mod metrics;
-pub mod model;
 pub mod moves;
-pub mod msgpack_skim;
-pub mod rpc;
 pub mod scrub;
 pub mod server;
 pub mod store;
-pub mod tls;
 pub mod upload_store;
 
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-/// A running node (used by the binary and by the gateway's embedded dev cluster).
+/// A running node (used by the binary and by tests).
 pub struct RunningNode {
     pub address: std::net::SocketAddr,
     pub shutdown: tokio::sync::oneshot::Sender<()>,

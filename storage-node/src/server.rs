@@ -52,18 +52,11 @@ use crate::rpc::{
     self, Call, GetMap, ListAccessKeys, ListBadChunks, ListBuckets, ListSettings, Stats,
 };
 use crate::store::Store;
+pub use node_api::wire::{
+    epoch_of, valid_node_id, CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES,
+};
 use placement::{MapState, Offer};
 
-/// The header that carries a map epoch, on requests (the sender's) and answers (the node's).
-pub const EPOCH_HEADER: &str = "x-s3store-epoch";
-
-/// Largest chunk a node accepts.
-pub const MAX_CHUNK_BYTES: usize = 64 << 20;
-
-/// The largest HTTP/2 DATA frame nodes and their clients accept (the stream window's size): a
-/// default chunk crosses in one frame. Fewer, larger frames cost a node less CPU per byte
-/// received than 1 MiB ones (PERFORMANCE.md).
-pub const H2_MAX_FRAME: u32 = 8 << 20;
 const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
 /// Everything a request handler needs.
@@ -286,23 +279,11 @@ async fn handle(state: &Arc<NodeState>, req: Request<Incoming>, _peer: SocketAdd
     response
 }
 
-/// The node's wall clock (milliseconds since the epoch) when it answered, on every answer:
-/// gateways never stamp a write below a clock a node showed them.
-pub const CLOCK_HEADER: &str = "x-s3store-clock";
-
 fn wall_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-/// The map epoch in a request's or answer's [`EPOCH_HEADER`], if it carries one.
-pub fn epoch_of(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(EPOCH_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
 }
 
 fn operation_name(method: &Method, path: &str) -> &'static str {
@@ -316,16 +297,6 @@ fn operation_name(method: &Method, path: &str) -> &'static str {
         (_, chunk_stream::PATH) => "chunk_stream",
         (_, p) => rpc::name_of(p).unwrap_or("unknown"),
     }
-}
-
-/// Whether `id` can be a node's id (the owner of a hinted write): 1 to 128 letters, digits,
-/// `-`, `_` or `.`.
-pub fn valid_node_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// The `hint=<node id>` of a chunk PUT stored for another node.

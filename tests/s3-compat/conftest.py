@@ -1,6 +1,6 @@
 """A live dev cluster for the client compatibility tests.
 
-Starts `gateway dev` (a gateway and three storage nodes in one process) on free loopback ports
+Starts `gateway dev` (a gateway and its three storage-node child processes) on free loopback ports
 with its data in a temporary folder, which is removed afterwards. The binaries come from
 S3STORE_BIN_DIR (scripts/test.sh sets it), or S3STORE_ENDPOINT plus AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY point the tests at any running endpoint instead.

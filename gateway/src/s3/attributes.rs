@@ -1,9 +1,9 @@
 //! GetObjectAttributes: size, ETag, storage class, the stored checksums and, for a multipart
 //! object, its parts (paged by `max-parts` / `part-number-marker`) with their checksums.
 
+use node_api::model::Layout;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
-use storage_node::model::Layout;
 
 use super::fields::{etag_of, last_modified};
 use super::sse_c::customer_headers;

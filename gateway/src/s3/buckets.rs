@@ -1,15 +1,15 @@
 //! Bucket operations: CreateBucket, DeleteBucket (only when empty), HeadBucket, ListBuckets and
 //! GetBucketLocation. Bucket records live on the storage nodes like everything else.
 
+use node_api::model::BucketRecord;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
-use storage_node::model::BucketRecord;
 
 use super::fields::{owner, requester, timestamp_ms, unavailable};
 use super::Gateway;
 use crate::access::Allowed;
 use crate::listing::ListQuery;
-use storage_node::model::Role;
+use node_api::model::Role;
 
 pub(super) async fn create_bucket(
     gw: &Gateway,

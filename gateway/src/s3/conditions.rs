@@ -1,9 +1,9 @@
 //! Conditional requests: `If-Match`, `If-None-Match`, `If-Modified-Since` and
 //! `If-Unmodified-Since` (and their `x-amz-copy-source-` forms), evaluated as RFC 9110 and S3 do.
 
+use node_api::model::Manifest;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
-use storage_node::model::Manifest;
 
 use super::fields::last_modified;
 

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use node_api::model::{Manifest, ObjectHeaders};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Result};
-use storage_node::model::{Manifest, ObjectHeaders};
 
 use crate::cluster::ClusterError;
 use crate::conditional::{CasError, Condition};

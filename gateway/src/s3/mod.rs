@@ -20,9 +20,9 @@ mod tagging;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use node_api::model::{BucketRecord, Manifest};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
-use storage_node::model::{BucketRecord, Manifest};
 
 use crate::cluster::Cluster;
 use crate::keyring::{self, CustomerKey, Keyring};
@@ -71,7 +71,7 @@ impl Gateway {
     /// The data key of a stored envelope, given the request's customer key (SSE-C).
     fn open_envelope(
         &self,
-        s: &storage_node::model::Sealing,
+        s: &node_api::model::Sealing,
         customer: Option<&CustomerKey>,
     ) -> S3Result<Arc<AeadKey>> {
         self.keyring.open(s, customer).map_err(sealed_error)

@@ -10,11 +10,11 @@
 //! their chunks.
 
 use md5::{Digest, Md5};
-use s3s::dto::*;
-use s3s::{s3_error, S3Request, S3Response, S3Result};
-use storage_node::model::{
+use node_api::model::{
     Checksums, Layout, ListUploads, Manifest, PartLayout, PartRecord, UploadRecord, Version,
 };
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;

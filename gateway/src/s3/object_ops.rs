@@ -2,9 +2,9 @@
 //! CopyObject. Bytes go through [`crate::objects`]; versions through [`crate::cluster`].
 
 use futures::stream::{self, StreamExt};
+use node_api::model::{Layout, Manifest, Version};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
-use storage_node::model::{Layout, Manifest, Version};
 
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;

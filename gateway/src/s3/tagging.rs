@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use node_api::model::Manifest;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
-use storage_node::model::Manifest;
 
 use super::fields::cas_error;
 use super::Gateway;

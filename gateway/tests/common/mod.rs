@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use storage_node::auth::ClusterKey;
-use storage_node::client::{ClientTls, NodeClient, Timeouts};
+use node_api::auth::ClusterKey;
+use node_api::client::{ClientTls, NodeClient, Timeouts};
 
 pub const ACCESS_KEY: &str = "TESTACCESSKEY";
 pub const SECRET_KEY: &str = "test-secret-key-for-integration";
@@ -377,7 +377,7 @@ impl TestCluster {
     /// A direct client of storage node `i`'s internal API.
     pub fn node_client(&self, i: usize) -> NodeClient {
         let tls = self.ca_pem.as_ref().map(|_| ClientTls {
-            config: storage_node::tls::client_config(&self.dir.path().join("ca.pem")).unwrap(),
+            config: node_api::tls::client_config(&self.dir.path().join("ca.pem")).unwrap(),
             server_name: None,
         });
         NodeClient::with_tls(

@@ -33,7 +33,7 @@ use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
 use crate::rpc::{Call, GetMap, ListAccessKeys, ListBadChunks, ListBuckets, ListSettings, Stats};
-use crate::server::{CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
+use crate::wire::{CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
 use placement::MapState;
 use rustls_pki_types::ServerName;
 
@@ -89,7 +89,7 @@ pub struct NodeClient {
 /// The map epochs a gateway's clients share: the one they send with every request, and the
 /// highest any node answered with. A node that knows a newer map than `ours` shows it on every
 /// answer, and `newer` wakes whoever fetches it. Also the latest wall clock a node showed
-/// (`clock_ms`, [`crate::server::CLOCK_HEADER`]), which the gateway's clock never stamps below.
+/// (`clock_ms`, [`crate::wire::CLOCK_HEADER`]), which the gateway's clock never stamps below.
 #[derive(Debug, Default)]
 pub struct Epochs {
     pub ours: AtomicU64,

@@ -1,7 +1,7 @@
 //! The internal API in one table: each request message names its path, its operation name (the
 //! label of the node's request metrics), whether it scans the whole store (answered within the
 //! scan timeout), and the type of its answer, once. The node's routes
-//! ([`crate::server`]) check at compile time that each handler answers that type, and the
+//! (`storage_node::server`) check at compile time that each handler answers that type, and the
 //! client ([`crate::client::NodeClient::call`]) takes the path, timeout and answer type from it.
 //!
 //! Chunk bytes travel outside this table (`/v1/chunk/<id>` and chunk streams).

@@ -1,0 +1,26 @@
+//! What gateways and storage nodes share, and nothing that stores: the records and messages of
+//! the internal API, the table that names each request's path and answer, and the client that
+//! sends them. The gateway links this crate, not the storage node's (and so not RocksDB).
+//!
+//! * [`model`]: records (manifests, buckets, uploads, parts, access keys, settings) and the
+//!   messages that carry them; [`msgpack_skim`]: reading a few fields of a stored record
+//!   without decoding the rest.
+//! * [`antientropy`], [`gc`], [`moves`]: the messages of the background jobs.
+//! * [`rpc`]: the internal API in one table; [`wire`]: the headers and limits both ends share.
+//! * [`client`]: a typed client of one node; [`chunk_stream`]: the protocol of the long-lived
+//!   connections chunk PUTs and GETs travel on, and its client end; [`direct_buffer`]: the
+//!   aligned, pooled buffers chunk bytes travel in.
+//! * [`auth`]: the cluster-keyed signature of each request; [`tls`]: rustls configurations.
+
+pub mod antientropy;
+pub mod auth;
+pub mod chunk_stream;
+pub mod client;
+pub mod direct_buffer;
+pub mod gc;
+pub mod model;
+pub mod moves;
+pub mod msgpack_skim;
+pub mod rpc;
+pub mod tls;
+pub mod wire;
