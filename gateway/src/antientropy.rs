@@ -1,9 +1,9 @@
 //! Anti-entropy: on a timer, every pair of nodes that share records compares digests of what
 //! each holds for the other (`storage_node::antientropy`), and for each cell that differs the
-//! two record lists are fetched and the difference copied: the newest manifest version of a key,
-//! the newest bucket record, upload record and part record (of an upload in progress) to the
-//! side that lacks it (tombstones and ended uploads included), and chunks to the owner missing
-//! them. So a node that lost its disk, or missed writes while down with no
+//! two record lists are fetched and the difference copied: the newest version of each row of
+//! the record table, whatever its family (object versions, buckets, uploads, parts of uploads
+//! in progress, access keys, settings; tombstones and ended uploads included), to the side
+//! that lacks it, and chunks to the owner missing them. So a node that lost its disk, or missed writes while down with no
 //! stand-in to hold them, is refilled without any client read. Only differing cells cross the
 //! network. A pass that reached every node and reconciled every difference is *complete*;
 //! garbage collection ([`crate::gc`]) only runs after one.
@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use node_api::antientropy::{CellRequest, DigestRequest, Digests, Record, RecordKind};
 use node_api::client::RpcError;
-use node_api::model::{ChunkId, GetUpload, ListParts, Version};
+use node_api::model::{ChunkId, Version};
+use node_api::table::Family;
 
 use crate::cluster::Cluster;
 use crate::gc;
@@ -27,101 +28,37 @@ pub struct Pass {
     /// When the pass began.
     pub started: SystemTime,
     pub cells_differing: u64,
-    /// Manifests, bucket records and chunks copied to a replica that lacked them.
+    /// Rows and chunks copied to a replica that lacked them.
     pub records_copied: u64,
     /// Every node of the map answered and every difference was reconciled: from now on, each
     /// record written before `started` is on every one of its owners.
     pub complete: bool,
 }
 
-/// A record's name, whose newest version both replicas must hold.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Named {
-    Object(String, String),
-    Bucket(String),
-    Upload(String, String, Version),
-    /// A part (number) of an upload (id).
-    Part(Version, u32),
-}
-
-/// The newest version of each named record of a list.
-fn newest(records: &[Record]) -> HashMap<Named, Version> {
+/// The newest version of each record (family and id) of a list.
+fn newest(records: &[Record]) -> HashMap<(Family, &[u8]), Version> {
     let mut out = HashMap::new();
     for r in records {
-        let (name, version) = match r {
-            Record::Manifest {
-                bucket,
-                key,
-                version,
-            } => (Named::Object(bucket.clone(), key.clone()), *version),
-            Record::Bucket { name, version } => (Named::Bucket(name.clone()), *version),
-            Record::Upload {
-                bucket,
-                key,
-                upload_id,
-                version,
-            } => (
-                Named::Upload(bucket.clone(), key.clone(), *upload_id),
-                *version,
-            ),
-            Record::Part {
-                upload_id,
-                number,
-                version,
-            } => (Named::Part(*upload_id, *number), *version),
-            Record::Chunk(_) => continue,
-        };
-        let e = out.entry(name).or_insert(version);
-        *e = (*e).max(version);
+        if let Record::Row(v) = r {
+            let e = out.entry(v.record()).or_insert(v.version);
+            *e = (*e).max(v.version);
+        }
     }
     out
 }
 
-/// Copies the newest record `name` from node `from` to node `to`; false if `from` no longer
-/// has it.
+/// Copies the newest version of a record from node `from` to node `to`; false if `from` no
+/// longer has it.
 async fn copy_newest(
     cluster: &Arc<Cluster>,
-    name: &Named,
+    (family, id): (Family, &[u8]),
     from: usize,
     to: usize,
 ) -> Result<bool, RpcError> {
-    match name {
-        Named::Object(bucket, key) => {
-            let Some(m) = cluster.node(from).get_manifest(bucket, key).await? else {
-                return Ok(false);
-            };
-            cluster.node(to).put_manifest(&m).await?;
-        }
-        Named::Bucket(bucket) => {
-            let Some(record) = cluster.node(from).get_bucket(bucket).await? else {
-                return Ok(false);
-            };
-            cluster.node(to).put_bucket(&record).await?;
-        }
-        Named::Upload(bucket, key, upload_id) => {
-            let q = GetUpload {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                upload_id: *upload_id,
-            };
-            let Some(record) = cluster.node(from).get_upload(&q).await? else {
-                return Ok(false);
-            };
-            cluster.node(to).put_upload(&record).await?;
-        }
-        Named::Part(upload_id, number) => {
-            let q = ListParts {
-                upload_id: *upload_id,
-                after: number.saturating_sub(1),
-                limit: 1,
-            };
-            let listed = cluster.node(from).list_parts(&q).await?;
-            let Some(part) = listed.into_iter().find(|p| p.layout.number == *number) else {
-                return Ok(false);
-            };
-            cluster.node(to).put_part(&part).await?;
-        }
-    }
+    let Some(row) = cluster.node(from).get_row(family, id).await? else {
+        return Ok(false);
+    };
+    cluster.node(to).put_row(&row).await?;
     Ok(true)
 }
 
@@ -184,15 +121,7 @@ pub async fn sync_once(cluster: &Arc<Cluster>, pace: Pace) -> Pass {
         records_copied: 0,
         complete: true,
     };
-    // Uploads before parts: a part is compared only while its upload is in progress on both
-    // sides, which the uploads' round has settled.
-    for kind in [
-        RecordKind::Manifests,
-        RecordKind::Buckets,
-        RecordKind::Uploads,
-        RecordKind::Parts,
-        RecordKind::Chunks,
-    ] {
+    for kind in RecordKind::ALL {
         let layout = cluster.layout();
         let nodes = layout.current.nodes().to_vec();
         let mut digests: Vec<Option<Digests>> = Vec::new();
@@ -293,14 +222,14 @@ async fn sync_cells(
     let ra = records(cluster, kind, a, b, &cells).await?;
     let rb = records(cluster, kind, b, a, &cells).await?;
     match kind {
-        RecordKind::Manifests | RecordKind::Buckets | RecordKind::Uploads | RecordKind::Parts => {
+        RecordKind::Rows(_) => {
             let (na, nb) = (newest(&ra), newest(&rb));
             for (from, to, have, other) in [(a, b, &na, &nb), (b, a, &nb, &na)] {
-                for (name, version) in have {
-                    if other.get(name) >= Some(version) {
+                for (record, version) in have {
+                    if other.get(record) >= Some(version) {
                         continue;
                     }
-                    if copy_newest(cluster, name, from, to).await? {
+                    if copy_newest(cluster, *record, from, to).await? {
                         pass.records_copied += 1;
                         cluster.metrics.ae_records_copied.inc();
                     }

@@ -14,7 +14,6 @@
 //!   owner; [`crate::handoff`] hands it back later. Reads ask stand-ins in the owners' place.
 //!   With `hinted_handoff: false` (strict), writes count only true owners.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -1153,48 +1152,8 @@ impl Cluster {
         name: &str,
     ) -> Result<Option<BucketRecord>, ClusterError> {
         let placement_key = BucketRecord::placement_key(name);
-        let owners = self.owners(&placement_key);
-        let sets = self.read_sets(&placement_key, &[]);
-        let name = name.to_string();
-        let pending = self.fan_out(&union(&sets), move |node| {
-            let name = name.clone();
-            async move { node.get_bucket(&name).await }
-        });
-        let g = gather_sets(pending, &sets, self.r()).await;
-        if !satisfied(&sets, &g.answered(), self.r()) {
-            return Err(self.quorum_error("get_bucket", &g, self.r()));
-        }
-        let newest =
-            g.ok.iter()
-                .filter_map(|(_, b)| b.as_ref())
-                .max_by_key(|b| b.version)
-                .cloned();
-        let cluster = self.clone();
-        tokio::spawn(async move {
-            let mut answers = g.ok;
-            let mut rest = g.rest;
-            while let Some((i, result)) = rest.next().await {
-                if let Ok(b) = result {
-                    answers.push((i, b));
-                }
-            }
-            let Some(best) = answers
-                .iter()
-                .filter_map(|(_, b)| b.clone())
-                .max_by_key(|b| b.version)
-            else {
-                return;
-            };
-            for (i, held) in answers {
-                if owners.contains(&i)
-                    && held.map(|b| b.version) != Some(best.version)
-                    && cluster.node(i).put_bucket(&best).await.is_ok()
-                {
-                    cluster.metrics.read_repairs.inc();
-                }
-            }
-        });
-        Ok(newest)
+        self.read_record::<BucketRecord>(&name.to_string(), &placement_key, true)
+            .await
     }
 
     /// How many nodes a scatter over all nodes may lose and still see every key's newest version.
@@ -1216,27 +1175,8 @@ impl Cluster {
 
     /// The newest record of every bucket name, tombstones included, merged from all nodes.
     pub async fn bucket_records(&self) -> Result<Vec<BucketRecord>, ClusterError> {
-        let all = self.members();
-        let pending = self.fan_out(&all, |node| async move { node.list_buckets().await });
-        let need = self.scatter_need(all.len());
-        let g = gather_all(pending).await;
-        if g.ok.len() < need {
-            return Err(self.quorum_error("list_buckets", &g, need));
-        }
-        let mut newest: HashMap<String, BucketRecord> = HashMap::new();
-        for (_, records) in g.ok {
-            for r in records {
-                match newest.get(&r.name) {
-                    Some(cur) if cur.version >= r.version => {}
-                    _ => {
-                        newest.insert(r.name.clone(), r);
-                    }
-                }
-            }
-        }
-        let mut all: Vec<BucketRecord> = newest.into_values().collect();
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(all)
+        self.read_family(self.scatter_need(self.members().len()), false)
+            .await
     }
 
     /// One page of one node's listing.

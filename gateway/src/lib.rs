@@ -54,6 +54,7 @@ pub mod s3;
 pub mod sealing;
 pub mod server;
 pub mod status;
+pub mod table;
 pub mod upload_fate;
 pub mod upload_state;
 pub mod virtual_host;

@@ -2,9 +2,10 @@
 //!
 //! While the map state names a previous map, every gateway runs passes: it asks each node of
 //! either map for the records it holds but does not own under the current map
-//! (`storage_node::moves`), puts each on every current owner that lacks it (buckets, uploads
-//! with their parts, manifests by last-writer-wins, chunks after a `HEAD`), and then has the node
-//! release its copy. A record is released only once all its current owners hold it, so at every
+//! (`storage_node::moves`), puts each on every current owner that lacks it (rows of the record
+//! table by their family's newest-wins rule, whatever the family: buckets, then parts, then
+//! their uploads, then object versions; chunks after a `HEAD`), and then has the node release
+//! its copy (releasing an upload drops the node's parts of it). A record is released only once all its current owners hold it, so at every
 //! moment a record is on a quorum of its previous owners or on all of its current ones: reads,
 //! which ask both groups while data moves, always find it. Chunk copies are paced at
 //! `rebalance_bytes_per_second`.
@@ -172,43 +173,18 @@ async fn copy_to_owners(
 ) -> Result<Option<Released>, RpcError> {
     let owners = layout.current.owners(&record.placement_key());
     match record {
-        Moving::Bucket(b) => {
+        Moving::Row {
+            placement,
+            version,
+            row,
+        } => {
             for &o in &owners {
-                cluster.node(o).put_bucket(&b).await?;
-            }
-            Ok(Some(Released::Bucket {
-                name: b.name,
-                version: b.version,
-            }))
-        }
-        Moving::Upload { record, parts } => {
-            for &o in &owners {
-                let node = cluster.node(o);
-                node.put_upload(&record).await?;
-                for p in &parts {
-                    node.put_part(p).await?;
-                }
-            }
-            Ok(Some(Released::Upload {
-                bucket: record.bucket,
-                key: record.key,
-                upload_id: record.upload_id,
-                version: record.version,
-            }))
-        }
-        Moving::Manifest(m) => {
-            for &o in &owners {
-                let reply = cluster.node(o).put_manifest(&m).await?;
-                if !reply.applied && reply.newest < Some(m.version) {
+                if !cluster.node(o).put_row(&row).await? {
                     // A conditional writer's promise is in the way: keep it for a later pass.
                     return Ok(None);
                 }
             }
-            Ok(Some(Released::Manifest {
-                bucket: m.bucket,
-                key: m.key,
-                version: m.version,
-            }))
+            Ok(Some(Released::Row { placement, version }))
         }
         Moving::Chunk(id) => {
             let mut data = None;

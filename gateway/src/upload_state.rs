@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use node_api::model::{
-    GetUpload, ListParts, ListUploads, Manifest, PartRecord, UploadRecord, Version,
-};
+use node_api::model::{ListParts, ListUploads, Manifest, PartRecord, UploadRecord, Version};
 
-use crate::cluster::{gather, gather_all, gather_sets, satisfied, union, Cluster, ClusterError};
+use node_api::table::Record;
+
+use crate::cluster::{gather_all, gather_sets, satisfied, union, Cluster, ClusterError};
 
 /// One page of in-progress uploads.
 #[derive(Debug, Default)]
@@ -25,51 +25,25 @@ pub struct UploadsPage {
 }
 
 impl Cluster {
-    fn upload_owners(&self, bucket: &str, key: &str) -> Vec<usize> {
-        self.owners(&Manifest::placement_key(bucket, key))
-    }
-
     /// Writes an upload record (a new upload, or its ended state) with quorum `w`.
     pub async fn put_upload(&self, record: UploadRecord) -> Result<(), ClusterError> {
-        let owners = self.upload_owners(&record.bucket, &record.key);
-        let record = Arc::new(record);
-        let pending = self.fan_out(&owners, move |node| {
-            let record = record.clone();
-            async move { node.put_upload(&record).await }
-        });
-        let g = gather(pending, self.w()).await;
-        if g.ok.len() < self.w() {
-            return Err(self.quorum_error("put_upload", &g, self.w()));
-        }
-        tokio::spawn(g.rest.for_each(|_| async {}));
-        Ok(())
+        self.write_record(&record).await
     }
 
-    /// The newest state of an upload among `r` owners.
+    /// The newest state of an upload among `r` owners. Not repaired on read: a copy of an
+    /// upload state is not ordered by the key's promises (`storage_node::table`), so a state
+    /// one agreed step wrote to a minority is never spread by readers while that step may
+    /// still lose (anti-entropy copies the newest state it finds; a step still undecided then is
+    /// settled by the next agreed step, whose version is higher).
     pub async fn get_upload(
-        &self,
+        self: &Arc<Self>,
         bucket: &str,
         key: &str,
         upload_id: Version,
     ) -> Result<Option<UploadRecord>, ClusterError> {
-        let sets = self.read_sets(&Manifest::placement_key(bucket, key), &[]);
-        let q = Arc::new(GetUpload {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            upload_id,
-        });
-        let pending = self.fan_out(&union(&sets), move |node| {
-            let q = q.clone();
-            async move { node.get_upload(&q).await }
-        });
-        let g = gather_sets(pending, &sets, self.r()).await;
-        if !satisfied(&sets, &g.answered(), self.r()) {
-            return Err(self.quorum_error("get_upload", &g, self.r()));
-        }
-        Ok(g.ok
-            .into_iter()
-            .filter_map(|(_, u)| u)
-            .max_by_key(|u| u.version))
+        let id = (bucket.to_string(), key.to_string(), upload_id);
+        self.read_record::<UploadRecord>(&id, &Manifest::placement_key(bucket, key), false)
+            .await
     }
 
     /// Uploads of a bucket after the marker, merged from every node (newest state of each
@@ -125,34 +99,16 @@ impl Cluster {
         Ok(page)
     }
 
-    /// Writes a part record with quorum `w`. Returns the records the write replaced on the
-    /// nodes that answered (their chunks are garbage once this part is durable).
+    /// Writes a part record with quorum `w`, placed with its upload (on its object's owners).
+    /// A part it replaces is left to the collector, as are its chunks.
     pub async fn put_part(
         &self,
         bucket: &str,
         key: &str,
         part: PartRecord,
-    ) -> Result<Vec<PartRecord>, ClusterError> {
-        let owners = self.upload_owners(bucket, key);
-        let part = Arc::new(part);
-        let sent = part.clone();
-        let pending = self.fan_out(&owners, move |node| {
-            let part = sent.clone();
-            async move { node.put_part(&part).await }
-        });
-        let g = gather(pending, self.w()).await;
-        if g.ok.len() < self.w() {
-            return Err(self.quorum_error("put_part", &g, self.w()));
-        }
-        tokio::spawn(g.rest.for_each(|_| async {}));
-        let mut replaced: Vec<PartRecord> =
-            g.ok.into_iter()
-                .flat_map(|(_, r)| r)
-                .filter(|old| old.layout.version < part.layout.version)
-                .collect();
-        replaced.sort_by_key(|p| p.layout.version);
-        replaced.dedup_by_key(|p| p.layout.version);
-        Ok(replaced)
+    ) -> Result<(), ClusterError> {
+        self.write_row_at(&Manifest::placement_key(bucket, key), part.row())
+            .await
     }
 
     /// Every part of an upload (newest upload of each number), merged from `r` owners.

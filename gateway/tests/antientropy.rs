@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{metric, pattern, Shape, TestCluster};
-use node_api::model::{GetUpload, ListParts, Version};
+use node_api::model::{BucketRecord, ListParts, UploadRecord, Version};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_node_is_refilled_without_reads() {
@@ -119,18 +119,19 @@ async fn a_wiped_node_is_refilled_without_reads() {
                 }
             }
         }
-        if wiped.get_bucket("entropy").await.unwrap().is_none() {
+        if wiped
+            .get_record::<BucketRecord>(&"entropy".to_string())
+            .await
+            .unwrap()
+            .is_none()
+        {
             missing += 1; // the bucket record too
         }
         // The upload in progress with its part, and the aborted one's ended state.
         for (i, (key, id)) in uploads.iter().enumerate() {
             let upload_id = Version::from_bytes(&hex::decode(id).unwrap()).unwrap();
-            let q = GetUpload {
-                bucket: "entropy".into(),
-                key: key.to_string(),
-                upload_id,
-            };
-            let held = wiped.get_upload(&q).await.unwrap();
+            let id = ("entropy".to_string(), key.to_string(), upload_id);
+            let held = wiped.get_record::<UploadRecord>(&id).await.unwrap();
             let parts = wiped
                 .list_parts(&ListParts {
                     upload_id,

@@ -2,8 +2,9 @@
 //! rewriting the gateway's cluster map file, under continuous reads (and some writes). No read
 //! may fail, nothing may be lost, and once each move is done every record sits on exactly the
 //! nodes the new map's ring names (checked on each node directly): each node holds the share
-//! its weight gives it, and the node that left holds nothing. A stopped rebalance job holds a
-//! move back until it is started again.
+//! its weight gives it, and the node that left holds nothing. Multipart uploads in progress
+//! across both moves (their upload and part records move as rows) complete afterwards with
+//! every part. A stopped rebalance job holds a move back until it is started again.
 
 mod common;
 
@@ -169,6 +170,51 @@ async fn grow_to_four_and_shrink_back_under_reads() {
         objects.insert(k, md5);
     }
 
+    // Uploads in progress across both moves: two parts each, completed at the end.
+    let mut uploads = Vec::new();
+    for u in 0..8u64 {
+        let key = format!("upload-{u}");
+        let id = s3
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .unwrap()
+            .to_string();
+        let mut parts = Vec::new();
+        let mut whole = Vec::new();
+        for number in 1..=2 {
+            let body = pattern(
+                if number == 1 { 5 << 20 } else { 1000 },
+                u * 10 + number as u64,
+            );
+            whole.extend_from_slice(&body);
+            let etag = s3
+                .upload_part()
+                .bucket(BUCKET)
+                .key(&key)
+                .upload_id(&id)
+                .part_number(number)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .unwrap()
+                .e_tag()
+                .unwrap()
+                .to_string();
+            parts.push(
+                aws_sdk_s3::types::CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(etag)
+                    .build(),
+            );
+        }
+        uploads.push((key, id, parts, md5_hex(&whole)));
+    }
+
     // Readers: random objects, byte-checked, for the whole test.
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
@@ -266,6 +312,45 @@ async fn grow_to_four_and_shrink_back_under_reads() {
         "reads failed during the moves: {failures:?}"
     );
     assert!(reads.load(Ordering::Relaxed) > 50, "the read load ran");
+
+    // The uploads moved with their parts: each completes and reads back whole, and the node
+    // that left holds none of their records.
+    let left = cluster.node_client(1);
+    let on_left = left
+        .list_uploads(&node_api::model::ListUploads {
+            bucket: BUCKET.into(),
+            prefix: String::new(),
+            key_marker: String::new(),
+            upload_id_marker: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert!(on_left.is_empty(), "uploads left behind: {on_left:?}");
+    for (key, id, parts, md5) in uploads {
+        s3.complete_multipart_upload()
+            .bucket(BUCKET)
+            .key(&key)
+            .upload_id(&id)
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        let o = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let body = o.body.collect().await.unwrap().into_bytes();
+        assert_eq!(md5_hex(&body), md5, "{key}");
+        objects.insert(key, md5);
+    }
 
     // Everything reads back byte-identical, and the listing is whole.
     for (key, md5) in &objects {

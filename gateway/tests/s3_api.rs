@@ -681,7 +681,7 @@ async fn authentication_is_enforced() {
     // The internal API refuses unsigned requests and changes nothing.
     let node = cluster.node_client(0);
     let refused = node
-        .unsigned_status(http::Method::POST, "/v1/bucket/list")
+        .unsigned_status(http::Method::POST, "/v1/row/list")
         .await
         .unwrap();
     assert_eq!(refused.as_u16(), 401);
@@ -690,7 +690,10 @@ async fn authentication_is_enforced() {
         .await
         .unwrap();
     assert_eq!(refused_put.as_u16(), 401);
-    let signed = node.list_buckets().await.unwrap();
+    let signed = node
+        .list_records::<node_api::model::BucketRecord>()
+        .await
+        .unwrap();
     assert_eq!(signed.len(), 1, "{signed:?}");
 }
 

@@ -338,8 +338,15 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
         node_api::auth::ClusterKey::new(cluster.cluster_secret()),
         Default::default(),
     );
-    assert!(plain_node.list_buckets().await.is_err());
-    assert!(cluster.node_client(0).list_buckets().await.is_ok());
+    assert!(plain_node
+        .list_records::<node_api::model::BucketRecord>()
+        .await
+        .is_err());
+    assert!(cluster
+        .node_client(0)
+        .list_records::<node_api::model::BucketRecord>()
+        .await
+        .is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use placement::{stable_hash, ClusterMap};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BucketRecord, ChunkId, Manifest, Version};
+use crate::model::ChunkId;
+use crate::table::{Family, RowVersion};
 
 /// Cells per peer: the top bits of the placement hash.
 pub const CELL_BITS: u32 = 8;
@@ -16,13 +17,24 @@ pub const CELLS: usize = 1 << CELL_BITS;
 /// Which records a digest or cell covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordKind {
-    Manifests,
+    /// The current versions of one family of the record table (multipart uploads: ended ones
+    /// included; parts: of uploads in progress).
+    Rows(Family),
     Chunks,
-    Buckets,
-    /// Multipart upload records (ended ones included).
-    Uploads,
-    /// Part records of the uploads in progress on the node.
-    Parts,
+}
+
+impl RecordKind {
+    /// The order of a pass. Uploads before parts: a part is compared only while its upload
+    /// is in progress on both sides, which the uploads' round has settled.
+    pub const ALL: [RecordKind; 7] = [
+        RecordKind::Rows(Family::Manifests),
+        RecordKind::Rows(Family::Buckets),
+        RecordKind::Rows(Family::Uploads),
+        RecordKind::Rows(Family::Parts),
+        RecordKind::Rows(Family::AccessKeys),
+        RecordKind::Rows(Family::Settings),
+        RecordKind::Chunks,
+    ];
 }
 
 /// `POST /v1/ae/digest`: this node's digests, per peer and cell.
@@ -48,75 +60,32 @@ pub struct CellRequest {
     pub cells: Vec<u32>,
 }
 
-/// A record of a cell: a manifest version (a tombstone included), a chunk or a bucket record.
+/// A record of a cell: the current version of a row of the table (a tombstone included), or
+/// a chunk.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Record {
-    Manifest {
-        bucket: String,
-        key: String,
-        version: Version,
-    },
+    Row(RowVersion),
     Chunk(ChunkId),
-    Bucket {
-        name: String,
-        version: Version,
-    },
-    Upload {
-        bucket: String,
-        key: String,
-        upload_id: Version,
-        version: Version,
-    },
-    Part {
-        upload_id: Version,
-        number: u32,
-        version: Version,
-    },
 }
 
 impl Record {
     /// A hash of the record's identity, folded into its cell's digest.
     pub fn fingerprint(&self) -> u64 {
         match self {
-            Record::Manifest {
-                bucket,
-                key,
-                version,
-            } => {
-                let mut b = Manifest::placement_key(bucket, key);
-                b.extend_from_slice(&version.to_bytes());
-                stable_hash(&b)
-            }
+            Record::Row(v) => stable_hash(&row_identity(v, true)),
             Record::Chunk(id) => stable_hash(&id.to_bytes()),
-            Record::Bucket { name, version } => {
-                let mut b = BucketRecord::placement_key(name);
-                b.extend_from_slice(&version.to_bytes());
-                stable_hash(&b)
-            }
-            Record::Upload {
-                bucket,
-                key,
-                upload_id,
-                version,
-            } => {
-                let mut b = Manifest::placement_key(bucket, key);
-                b.extend_from_slice(&upload_id.to_bytes());
-                b.extend_from_slice(&version.to_bytes());
-                stable_hash(&b)
-            }
-            Record::Part {
-                upload_id,
-                number,
-                version,
-            } => {
-                let mut b = b"p\0".to_vec();
-                b.extend_from_slice(&upload_id.to_bytes());
-                b.extend_from_slice(&number.to_be_bytes());
-                b.extend_from_slice(&version.to_bytes());
-                stable_hash(&b)
-            }
         }
     }
+}
+
+/// The bytes that name a row (its family and id, and with `versioned` its version).
+pub fn row_identity(v: &RowVersion, versioned: bool) -> Vec<u8> {
+    let mut b = vec![v.family as u8];
+    b.extend_from_slice(&v.id);
+    if versioned {
+        b.extend_from_slice(&v.version.to_bytes());
+    }
+    b
 }
 
 /// The cell of a placement key.

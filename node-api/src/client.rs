@@ -17,22 +17,22 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::antientropy::{CellRequest, DigestRequest, Digests, Record};
+use crate::antientropy::{CellRequest, DigestRequest, Digests, Record as CellRecord};
 use crate::auth::{ClusterKey, HEADER};
 use crate::chunk_stream::{self, Exchange, GetHeader, PutHeader, StreamPool};
 use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, References, RefsRequest, Removed, SweepRequest};
 use crate::model::{
-    decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
-    ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, PartRecord, UploadRecord,
-    Version, WriteManifest, WriteMode, WriteReply,
+    decode, encode, ChunkId, DropParts, GetManifest, ListManifests, ListManifestsReply, ListParts,
+    ListUploads, Manifest, PartRecord, UploadRecord, Version, WriteManifest, WriteMode, WriteReply,
 };
-use crate::model::{Accept, AccessKeyRecord, NodeStats, Prepare, PrepareReply, WriteUpload};
+use crate::model::{Accept, NodeStats, Prepare, PrepareReply, WriteUpload};
 use crate::model::{BucketPromise, PrepareBucket, WriteBucket};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
-use crate::model::{Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply};
+use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
-use crate::rpc::{Call, GetMap, ListAccessKeys, ListBadChunks, ListBuckets, ListSettings, Stats};
+use crate::rpc::{Call, GetMap, ListBadChunks, Stats};
+use crate::table::{Family, GetRow, ListRows, PutRow, Record, Row};
 use crate::wire::{CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
 use placement::MapState;
 use rustls_pki_types::ServerName;
@@ -289,10 +289,56 @@ impl NodeClient {
         if status != StatusCode::OK {
             return Err(self.status_error(status, &body));
         }
-        decode(&body).map_err(|e| RpcError::Decode(self.address.clone(), e))
+        decode(&body).map_err(|e| self.undecodable(e))
     }
 
     /// Stores a chunk; returns once the node has it durably.
+    /// The newest version the node holds of one record of the table.
+    pub async fn get_row(&self, family: Family, id: &[u8]) -> Result<Option<Row>, RpcError> {
+        self.call(&GetRow {
+            family,
+            id: id.to_vec(),
+        })
+        .await
+    }
+
+    /// Stores a copy of a row (its version kept) under its family's newest-wins rule; whether
+    /// the node now holds that version or a newer one.
+    pub async fn put_row(&self, row: &Row) -> Result<bool, RpcError> {
+        self.call(&PutRow(row.clone())).await
+    }
+
+    /// Every row of a small family (buckets, access keys, settings), tombstones included.
+    pub async fn list_rows(&self, family: Family) -> Result<Vec<Row>, RpcError> {
+        self.call(&ListRows { family }).await
+    }
+
+    /// [`NodeClient::get_row`], decoded.
+    pub async fn get_record<R: Record>(&self, id: &R::Id) -> Result<Option<R>, RpcError> {
+        match self.get_row(R::FAMILY, &encode(id)).await? {
+            Some(row) => row.decode().map(Some).map_err(|e| self.undecodable(e)),
+            None => Ok(None),
+        }
+    }
+
+    /// [`NodeClient::put_row`] of a record.
+    pub async fn put_record<R: Record>(&self, record: &R) -> Result<bool, RpcError> {
+        self.put_row(&record.row()).await
+    }
+
+    /// [`NodeClient::list_rows`], decoded.
+    pub async fn list_records<R: Record>(&self) -> Result<Vec<R>, RpcError> {
+        let rows = self.list_rows(R::FAMILY).await?;
+        rows.iter()
+            .map(|row| row.decode())
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.undecodable(e))
+    }
+
+    fn undecodable(&self, why: String) -> RpcError {
+        RpcError::Decode(self.address.clone(), why)
+    }
+
     pub async fn put_chunk(&self, id: ChunkId, data: Bytes) -> Result<(), RpcError> {
         self.put_chunk_for(id, data, None).await
     }
@@ -590,7 +636,10 @@ impl NodeClient {
     }
 
     /// The records of some anti-entropy cells, by cell.
-    pub async fn ae_cells(&self, q: &CellRequest) -> Result<HashMap<u32, Vec<Record>>, RpcError> {
+    pub async fn ae_cells(
+        &self,
+        q: &CellRequest,
+    ) -> Result<HashMap<u32, Vec<CellRecord>>, RpcError> {
         self.call(q).await
     }
 
@@ -649,33 +698,9 @@ impl NodeClient {
         self.call(q).await
     }
 
-    /// Stores an access key record (last writer wins); whether it was applied.
-    pub async fn put_access_key(&self, record: &AccessKeyRecord) -> Result<bool, RpcError> {
-        self.call(record).await
-    }
-
-    /// Stores a cluster setting (last writer wins); whether it was applied.
-    pub async fn put_setting(&self, record: &SettingRecord) -> Result<bool, RpcError> {
-        self.call(record).await
-    }
-
-    /// Every cluster setting the node holds.
-    pub async fn list_settings(&self) -> Result<Vec<SettingRecord>, RpcError> {
-        self.call(&ListSettings).await
-    }
-
     /// How much the node stores.
     pub async fn stats(&self) -> Result<NodeStats, RpcError> {
         self.call(&Stats).await
-    }
-
-    /// Every access key record the node holds, tombstones included.
-    pub async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, RpcError> {
-        self.call(&ListAccessKeys).await
-    }
-
-    pub async fn put_bucket(&self, record: &BucketRecord) -> Result<bool, RpcError> {
-        self.call(record).await
     }
 
     /// Phase one of an agreed change of a bucket record.
@@ -686,17 +711,6 @@ impl NodeClient {
     /// Stores a bucket record version under `w.mode`.
     pub async fn write_bucket(&self, w: &WriteBucket) -> Result<WriteReply, RpcError> {
         self.call(w).await
-    }
-
-    pub async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>, RpcError> {
-        self.call(&GetBucket {
-            name: name.to_string(),
-        })
-        .await
-    }
-
-    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, RpcError> {
-        self.call(&ListBuckets).await
     }
 
     /// Phase one of a conditional write on `bucket/key`.
@@ -712,27 +726,14 @@ impl NodeClient {
         .await
     }
 
-    pub async fn put_upload(&self, record: &UploadRecord) -> Result<bool, RpcError> {
-        self.call(record).await
-    }
-
     /// Stores an agreed step of an upload (and a completion's manifest) under the key's
     /// promises.
     pub async fn write_upload(&self, w: &WriteUpload) -> Result<WriteReply, RpcError> {
         self.call(w).await
     }
 
-    pub async fn get_upload(&self, q: &GetUpload) -> Result<Option<UploadRecord>, RpcError> {
-        self.call(q).await
-    }
-
     pub async fn list_uploads(&self, q: &ListUploads) -> Result<Vec<UploadRecord>, RpcError> {
         self.call(q).await
-    }
-
-    /// Stores a part record; answers the records it replaced.
-    pub async fn put_part(&self, part: &PartRecord) -> Result<Vec<PartRecord>, RpcError> {
-        self.call(part).await
     }
 
     pub async fn list_parts(&self, q: &ListParts) -> Result<Vec<PartRecord>, RpcError> {

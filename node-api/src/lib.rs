@@ -5,6 +5,8 @@
 //! * [`model`]: records (manifests, buckets, uploads, parts, access keys, settings) and the
 //!   messages that carry them; [`msgpack_skim`]: reading a few fields of a stored record
 //!   without decoding the rest.
+//! * [`table`]: the one replicated record table: each kind of record a family of it, with
+//!   its identity, version and placement.
 //! * [`antientropy`], [`gc`], [`moves`]: the messages of the background jobs.
 //! * [`rpc`]: the internal API in one table; [`wire`]: the headers and limits both ends share.
 //! * [`client`]: a typed client of one node; [`chunk_stream`]: the protocol of the long-lived
@@ -22,5 +24,6 @@ pub mod model;
 pub mod moves;
 pub mod msgpack_skim;
 pub mod rpc;
+pub mod table;
 pub mod tls;
 pub mod wire;

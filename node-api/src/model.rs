@@ -334,14 +334,6 @@ pub struct PartRecord {
     pub layout: PartLayout,
 }
 
-/// `POST /v1/upload/get`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GetUpload {
-    pub bucket: String,
-    pub key: String,
-    pub upload_id: Version,
-}
-
 /// `POST /v1/upload/list`: the uploads of `bucket` whose key starts with `prefix`, after the
 /// marker, in (key, upload id) order, ended ones included (the gateway merges replicas).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -768,12 +760,6 @@ pub struct BucketPromise {
 pub struct WriteBucket {
     pub mode: WriteMode,
     pub record: BucketRecord,
-}
-
-/// `POST /v1/bucket/get`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GetBucket {
-    pub name: String,
 }
 
 /// Encodes a message for the internal API.

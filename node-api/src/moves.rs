@@ -1,25 +1,28 @@
 //! The messages of moving data after a membership change (the node's half is
-//! `storage_node::moves`, the gateway's `gateway::rebalance`).
+//! `storage_node::moves`, the gateway's `gateway::rebalance`). Records move as rows of the
+//! record table, whatever their family; chunks as chunks.
 
 use placement::ClusterMap;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BucketRecord, ChunkId, Manifest, PartRecord, UploadRecord, Version};
+use crate::model::ChunkId;
+use crate::table::{Family, Row, RowVersion};
 
 /// The kinds of records that move, in the order a pass moves them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MoveKind {
-    Buckets,
-    Uploads,
-    Manifests,
+    /// The rows of one family of the record table (never those kept on every node).
+    Rows(Family),
     Chunks,
 }
 
 impl MoveKind {
-    pub const ALL: [MoveKind; 4] = [
-        MoveKind::Buckets,
-        MoveKind::Uploads,
-        MoveKind::Manifests,
+    /// Parts before their uploads: releasing an upload drops the parts the node holds of it.
+    pub const ALL: [MoveKind; 5] = [
+        MoveKind::Rows(Family::Buckets),
+        MoveKind::Rows(Family::Parts),
+        MoveKind::Rows(Family::Uploads),
+        MoveKind::Rows(Family::Manifests),
         MoveKind::Chunks,
     ];
 }
@@ -40,12 +43,13 @@ pub struct MoveList {
 /// separately).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Moving {
-    Bucket(BucketRecord),
-    Upload {
-        record: UploadRecord,
-        parts: Vec<PartRecord>,
+    /// One version of a record: where it is placed, which version it is, and the row.
+    Row {
+        #[serde(with = "serde_bytes")]
+        placement: Vec<u8>,
+        version: RowVersion,
+        row: Row,
     },
-    Manifest(Manifest),
     Chunk(ChunkId),
 }
 
@@ -69,20 +73,11 @@ pub struct Release {
 /// The exact record a [`Release`] drops.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Released {
-    Bucket {
-        name: String,
-        version: Version,
-    },
-    Upload {
-        bucket: String,
-        key: String,
-        upload_id: Version,
-        version: Version,
-    },
-    Manifest {
-        bucket: String,
-        key: String,
-        version: Version,
+    /// That version of a record, placed at `placement` (as the move list said).
+    Row {
+        #[serde(with = "serde_bytes")]
+        placement: Vec<u8>,
+        version: RowVersion,
     },
     Chunk(ChunkId),
 }
@@ -91,9 +86,7 @@ impl Moving {
     /// The placement key of the moving record.
     pub fn placement_key(&self) -> Vec<u8> {
         match self {
-            Moving::Bucket(b) => BucketRecord::placement_key(&b.name),
-            Moving::Upload { record, .. } => Manifest::placement_key(&record.bucket, &record.key),
-            Moving::Manifest(m) => Manifest::placement_key(&m.bucket, &m.key),
+            Moving::Row { placement, .. } => placement.clone(),
             Moving::Chunk(id) => id.to_bytes().to_vec(),
         }
     }
@@ -103,10 +96,7 @@ impl Released {
     /// The placement key of the released record.
     pub fn placement_key(&self) -> Vec<u8> {
         match self {
-            Released::Bucket { name, .. } => BucketRecord::placement_key(name),
-            Released::Upload { bucket, key, .. } | Released::Manifest { bucket, key, .. } => {
-                Manifest::placement_key(bucket, key)
-            }
+            Released::Row { placement, .. } => placement.clone(),
             Released::Chunk(id) => id.to_bytes().to_vec(),
         }
     }

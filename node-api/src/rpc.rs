@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::antientropy::{CellRequest, DigestRequest, Digests, Record};
 use crate::gc::{CollectRequest, References, RefsRequest, Removed, SweepRequest};
 use crate::model::{
-    Accept, AccessKeyRecord, BucketPromise, BucketRecord, ChunkId, DropParts, GetBucket,
-    GetManifest, GetUpload, Hint, HintDone, ListHints, ListManifests, ListManifestsReply,
-    ListParts, ListUploads, Manifest, NodeStats, PartRecord, Prepare, PrepareBucket, PrepareReply,
-    PutHintedManifest, Reseal, SettingRecord, StaleEnvelopes, StaleEnvelopesReply, StoredHint,
-    UploadRecord, WriteBucket, WriteManifest, WriteReply, WriteUpload,
+    Accept, BucketPromise, ChunkId, DropParts, GetManifest, Hint, HintDone, ListHints,
+    ListManifests, ListManifestsReply, ListParts, ListUploads, Manifest, NodeStats, Prepare,
+    PrepareBucket, PrepareReply, PutHintedManifest, Reseal, StaleEnvelopes, StaleEnvelopesReply,
+    StoredHint, WriteBucket, WriteManifest, WriteReply, WriteUpload,
 };
+use crate::model::{PartRecord, UploadRecord};
 use crate::moves::{MoveList, MovePage, Release};
+use crate::table::{GetRow, ListRows, PutRow, Row};
 
 /// A request of the internal API.
 pub trait Call: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -60,12 +61,6 @@ argument_free! {
     GetMap;
     /// `POST /v1/chunk_bad/list`: chunks the node found corrupt or missing.
     ListBadChunks;
-    /// `POST /v1/bucket/list`: every bucket record (tombstones included).
-    ListBuckets;
-    /// `POST /v1/key/list`: every stored access key record.
-    ListAccessKeys;
-    /// `POST /v1/setting/list`: every setting record.
-    ListSettings;
     /// `POST /v1/stats`: how much the node stores.
     Stats;
 }
@@ -112,25 +107,18 @@ calls! {
     HintDone => "/v1/hint/done", "hint_done", false, ();
     StaleEnvelopes => "/v1/envelope/stale", "stale_envelopes", false, StaleEnvelopesReply;
     Reseal => "/v1/envelope/reseal", "reseal", false, bool;
-    BucketRecord => "/v1/bucket/put", "put_bucket", false, bool;
     PrepareBucket => "/v1/bucket/prepare", "bucket_prepare", false, BucketPromise;
     WriteBucket => "/v1/bucket/write", "bucket_write", false, WriteReply;
-    GetBucket => "/v1/bucket/get", "get_bucket", false, Option<BucketRecord>;
-    ListBuckets => "/v1/bucket/list", "list_buckets", false, Vec<BucketRecord>;
-    AccessKeyRecord => "/v1/key/put", "put_access_key", false, bool;
-    ListAccessKeys => "/v1/key/list", "list_access_keys", false, Vec<AccessKeyRecord>;
-    SettingRecord => "/v1/setting/put", "put_setting", false, bool;
-    ListSettings => "/v1/setting/list", "list_settings", false, Vec<SettingRecord>;
     Stats => "/v1/stats", "stats", false, NodeStats;
     Prepare => "/v1/cas/prepare", "cas_prepare", false, PrepareReply;
     Accept => "/v1/cas/accept", "cas_accept", false, WriteReply;
-    UploadRecord => "/v1/upload/put", "put_upload", false, bool;
     WriteUpload => "/v1/upload/write", "write_upload", false, WriteReply;
-    GetUpload => "/v1/upload/get", "get_upload", false, Option<UploadRecord>;
     ListUploads => "/v1/upload/list", "list_uploads", false, Vec<UploadRecord>;
-    PartRecord => "/v1/part/put", "put_part", false, Vec<PartRecord>;
     ListParts => "/v1/part/list", "list_parts", false, Vec<PartRecord>;
     DropParts => "/v1/part/drop", "drop_parts", false, ();
+    GetRow => "/v1/row/get", "get_row", false, Option<Row>;
+    PutRow => "/v1/row/put", "put_row", false, bool;
+    ListRows => "/v1/row/list", "list_rows", false, Vec<Row>;
 }
 
 #[cfg(test)]
@@ -141,7 +129,7 @@ mod tests {
     fn argument_free_requests_keep_the_unit_encoding() {
         // Nodes of the previous release read `()` for these; both encode as nil.
         let unit = crate::model::encode(&());
-        assert_eq!(crate::model::encode(&ListBuckets), unit);
+        assert_eq!(crate::model::encode(&ListBadChunks), unit);
         assert_eq!(crate::model::encode(&Stats), unit);
         assert!(crate::model::decode::<GetMap>(&unit).is_ok());
     }

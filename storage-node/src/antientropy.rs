@@ -1,13 +1,14 @@
 //! The node's half of anti-entropy: digests of what it holds, arranged so that two replicas can
 //! compare exactly the records both should hold, and the record lists of one cell.
 //!
-//! The gateway sends the cluster map with each request. For every manifest (by its placement
-//! key), every chunk (by its id), every bucket record (by its name), every upload record and
-//! every part of an upload in progress (by their object's key), the node computes the
-//! record's owners on the ring; for every *other* owner `p` it folds the record into cell
-//! `(p, c)`, where `c` is the top [`CELL_BITS`] bits of the record's placement hash. A cell's
-//! digest is the XOR of a hash of each record's identity (manifest: bucket, key, version;
-//! chunk: id; bucket: name, version) and a count. Node A's cell `(B, c)` and node B's cell
+//! The gateway sends the cluster map with each request. For the current version of every row
+//! of one family of the record table (`Store::each_row`: object versions, buckets, uploads,
+//! parts of uploads in progress, access keys, settings) and for every chunk, the node computes
+//! the record's owners (on the ring from its placement key; every node for records kept
+//! everywhere); for every *other* owner `p` it folds the record into cell `(p, c)`, where `c`
+//! is the top [`CELL_BITS`] bits of the record's placement hash (for records kept everywhere,
+//! of their identity). A cell's digest is the XOR of a hash of each record's identity (row:
+//! family, id, version; chunk: id) and a count. Node A's cell `(B, c)` and node B's cell
 //! `(A, c)` cover the same records when both are in sync, so the gateway compares them and
 //! lists only the cells that differ: the network cost follows the differences, not the data.
 //! The scan itself is local (manifests and chunk checksums only; chunk values are never read).
@@ -17,55 +18,24 @@ use std::collections::HashMap;
 use placement::Ring;
 use rocksdb::IteratorMode;
 
-use crate::keys;
-use crate::model::{decode, BucketRecord, ChunkId, Manifest, PartRecord, Version};
-use crate::store::{Store, StoreError, StoreResult, CF_CHUNK_SUMS, CF_MANIFESTS, CF_PARTS};
+use crate::model::ChunkId;
+use crate::store::{Store, StoreResult, CF_CHUNK_SUMS};
 
 pub use node_api::antientropy::*;
 
 impl Store {
-    /// Calls `visit(placement key, record)` for every record of `kind` this node holds.
+    /// Calls `visit(placement key, kept everywhere, record)` for every record of `kind` this
+    /// node holds; a record kept on every node is placed by its own identity.
     fn each_record(
         &self,
         kind: RecordKind,
-        mut visit: impl FnMut(&[u8], Record),
+        mut visit: impl FnMut(&[u8], bool, Record),
     ) -> StoreResult<()> {
         match kind {
-            RecordKind::Manifests => {
-                // Only the newest version of each key: replicas agree on what is current,
-                // while which superseded versions each still keeps is no concern of theirs.
-                let mut last: Option<(Vec<u8>, Vec<u8>)> = None;
-                let text = |b: Vec<u8>| {
-                    String::from_utf8(b)
-                        .map_err(|_| StoreError::Corrupt("manifest key is not UTF-8".into()))
-                };
-                for item in self
-                    .db
-                    .iterator_cf(self.cf(CF_MANIFESTS), IteratorMode::Start)
-                {
-                    let (raw, _) = item?;
-                    let Some((bucket, key, version)) = keys::parse_manifest_key(&raw) else {
-                        continue;
-                    };
-                    if last
-                        .as_ref()
-                        .is_some_and(|(b, k)| *b == bucket && *k == key)
-                    {
-                        continue;
-                    }
-                    last = Some((bucket.clone(), key.clone()));
-                    let (bucket_name, key_name) = (text(bucket)?, text(key)?);
-                    let placement = Manifest::placement_key(&bucket_name, &key_name);
-                    visit(
-                        &placement,
-                        Record::Manifest {
-                            bucket: bucket_name,
-                            key: key_name,
-                            version,
-                        },
-                    );
-                }
-            }
+            RecordKind::Rows(family) => self.each_row(family, |placement, v| match placement {
+                Some(p) => visit(p, false, Record::Row(v)),
+                None => visit(&row_identity(&v, false), true, Record::Row(v)),
+            }),
             RecordKind::Chunks => {
                 for item in self
                     .db
@@ -73,60 +43,12 @@ impl Store {
                 {
                     let (raw, _) = item?;
                     if let Some(id) = ChunkId::from_bytes(&raw) {
-                        visit(&raw, Record::Chunk(id));
+                        visit(&raw, false, Record::Chunk(id));
                     }
                 }
-            }
-            RecordKind::Uploads => {
-                for u in self.all_uploads()? {
-                    visit(
-                        &Manifest::placement_key(&u.bucket, &u.key),
-                        Record::Upload {
-                            bucket: u.bucket,
-                            key: u.key,
-                            upload_id: u.upload_id,
-                            version: u.version,
-                        },
-                    );
-                }
-            }
-            RecordKind::Parts => {
-                // Placed with their upload; parts of ended uploads are on their way out (the
-                // ended upload's drop, or the collector), never copied.
-                let active: HashMap<Version, Vec<u8>> = self
-                    .all_uploads()?
-                    .into_iter()
-                    .filter(|u| !u.ended)
-                    .map(|u| (u.upload_id, Manifest::placement_key(&u.bucket, &u.key)))
-                    .collect();
-                for item in self.db.iterator_cf(self.cf(CF_PARTS), IteratorMode::Start) {
-                    let (_, value) = item?;
-                    let p: PartRecord = decode(&value).map_err(StoreError::Corrupt)?;
-                    if let Some(placement) = active.get(&p.upload_id) {
-                        visit(
-                            placement,
-                            Record::Part {
-                                upload_id: p.upload_id,
-                                number: p.layout.number,
-                                version: p.layout.version,
-                            },
-                        );
-                    }
-                }
-            }
-            RecordKind::Buckets => {
-                for b in self.list_buckets()? {
-                    visit(
-                        &BucketRecord::placement_key(&b.name),
-                        Record::Bucket {
-                            name: b.name,
-                            version: b.version,
-                        },
-                    );
-                }
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// This node's digests of `kind`, per peer and cell (see the module documentation).
@@ -135,9 +57,9 @@ impl Store {
         let me = q.map.nodes.iter().position(|n| n.id == q.me);
         let n = q.map.replication.n;
         let mut out: Digests = HashMap::new();
-        self.each_record(q.kind, |placement, record| {
-            let mut owners = ring.preference_list(placement);
-            owners.truncate(n);
+        let everyone: Vec<usize> = (0..q.map.nodes.len()).collect();
+        self.each_record(q.kind, |placement, everywhere, record| {
+            let owners = owners_of(&ring, n, &everyone, placement, everywhere);
             if me.is_none_or(|me| !owners.contains(&me)) {
                 return; // held for another node (a hint): not this node's to compare
             }
@@ -164,13 +86,13 @@ impl Store {
         let peer = q.map.nodes.iter().position(|n| n.id == q.peer);
         let n = q.map.replication.n;
         let mut out: HashMap<u32, Vec<Record>> = HashMap::new();
-        self.each_record(q.kind, |placement, record| {
+        let everyone: Vec<usize> = (0..q.map.nodes.len()).collect();
+        self.each_record(q.kind, |placement, everywhere, record| {
             let cell = cell_of(placement) as u32;
             if !q.cells.contains(&cell) {
                 return;
             }
-            let mut owners = ring.preference_list(placement);
-            owners.truncate(n);
+            let owners = owners_of(&ring, n, &everyone, placement, everywhere);
             if me.is_some_and(|m| owners.contains(&m)) && peer.is_some_and(|p| owners.contains(&p))
             {
                 out.entry(cell).or_default().push(record);
@@ -180,9 +102,27 @@ impl Store {
     }
 }
 
+/// The owners of a record: every node for one kept everywhere, else the first `n` of its
+/// placement key's preference list.
+fn owners_of(
+    ring: &Ring,
+    n: usize,
+    everyone: &[usize],
+    placement: &[u8],
+    everywhere: bool,
+) -> Vec<usize> {
+    if everywhere {
+        return everyone.to_vec();
+    }
+    let mut owners = ring.preference_list(placement);
+    owners.truncate(n);
+    owners
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Version;
     use placement::ClusterMap;
 
     fn map() -> ClusterMap {
@@ -253,5 +193,62 @@ mod tests {
             })
             .unwrap();
         assert!(records[&(differing[0] as u32)].contains(&Record::Chunk(chunk(lost))));
+    }
+
+    #[test]
+    fn records_kept_everywhere_are_compared_between_every_pair() {
+        let map = map();
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let stores: Vec<Store> = dirs
+            .iter()
+            .map(|d| Store::open(d.path()).unwrap())
+            .collect();
+        let key = crate::model::AccessKeyRecord {
+            id: "AK".into(),
+            version: Version {
+                hlc: 4,
+                tiebreak: 4,
+            },
+            deleted: false,
+            key_id: "k1".into(),
+            sealed_secret: vec![1],
+            grants: Default::default(),
+        };
+        // Nodes 0 and 1 hold the key, node 2 missed it.
+        for s in &stores[..2] {
+            assert!(s.put_row(&node_api::table::Record::row(&key)).unwrap());
+        }
+        let kind = RecordKind::Rows(node_api::table::Family::AccessKeys);
+        let cells = |i: usize, peer: usize| {
+            stores[i]
+                .digest(&DigestRequest {
+                    map: map.clone(),
+                    me: map.nodes[i].id.clone(),
+                    kind,
+                })
+                .unwrap()
+                .get(&map.nodes[peer].id)
+                .cloned()
+                .unwrap_or_else(|| vec![(0, 0); CELLS])
+        };
+        assert_eq!(cells(0, 1), cells(1, 0));
+        assert_ne!(cells(0, 2), cells(2, 0), "n = 2, yet every node holds it");
+        let differing: Vec<u32> = (0..CELLS as u32)
+            .filter(|&c| cells(0, 2)[c as usize] != cells(2, 0)[c as usize])
+            .collect();
+        let listed = stores[0]
+            .cells(&CellRequest {
+                map: map.clone(),
+                me: map.nodes[0].id.clone(),
+                peer: map.nodes[2].id.clone(),
+                kind,
+                cells: differing,
+            })
+            .unwrap();
+        let records: Vec<Record> = listed.into_values().flatten().collect();
+        assert_eq!(
+            records,
+            vec![Record::Row(node_api::table::Record::row_version(&key))]
+        );
     }
 }

@@ -7,6 +7,8 @@
 //! (re-exported here under their old paths: [`model`], [`rpc`], [`client`], [`auth`], [`tls`],
 //! [`direct_buffer`], [`msgpack_skim`]).
 //!
+//! * [`table`]: how each family of the record table is stored, and the row operations all
+//!   families share (read, copy, the current versions anti-entropy digests, moves, release).
 //! * [`keys`]: the byte layout of manifest keys that makes a listing one range scan.
 //! * [`store`]: the RocksDB column families and their newest-version rules.
 //! * [`cas_store`]: the Paxos steps of conditional writes; [`envelopes`]: key rotation;
@@ -35,6 +37,7 @@ pub mod moves;
 pub mod scrub;
 pub mod server;
 pub mod store;
+pub mod table;
 pub mod upload_store;
 
 use std::sync::Arc;

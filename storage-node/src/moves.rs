@@ -13,10 +13,9 @@ use placement::{ClusterMap, MapState, Ring};
 use rocksdb::{Direction, IteratorMode};
 
 use crate::keys;
-use crate::model::{decode, encode, BucketRecord, ChunkId, Hint, Manifest, PartRecord};
-use crate::model::{ListParts, UploadRecord, Version};
+use crate::model::{decode, encode, ChunkId, Hint};
 use crate::store::{synced, Store, StoreError, StoreResult};
-use crate::store::{CF_BUCKETS, CF_CHUNK_SUMS, CF_HINTS, CF_MANIFESTS, CF_UPLOADS};
+use crate::store::{CF_CHUNK_SUMS, CF_HINTS};
 
 /// Where the map state lives in the default column family.
 const MAP_STATE_KEY: &[u8] = b"cluster-map-state";
@@ -75,120 +74,65 @@ impl Store {
         let ring = Ring::new(&q.map);
         let n = q.map.replication.n.min(q.map.nodes.len());
         let me = q.map.nodes.iter().position(|node| node.id == q.me);
-        let cf = match q.kind {
-            MoveKind::Buckets => CF_BUCKETS,
-            MoveKind::Uploads => CF_UPLOADS,
-            MoveKind::Manifests => CF_MANIFESTS,
-            MoveKind::Chunks => CF_CHUNK_SUMS,
-        };
-        let (hinted_manifests, hinted_chunks) = match q.kind {
-            MoveKind::Manifests | MoveKind::Chunks => self.hinted()?,
-            _ => Default::default(),
-        };
+        let (hinted_manifests, hinted_chunks) = self.hinted()?;
+        let limit = q.limit.max(1) as usize;
+        if let MoveKind::Rows(family) = q.kind {
+            let (rows, next) = self.rows_to_move(
+                family,
+                &ring,
+                n,
+                me,
+                &hinted_manifests,
+                q.after.as_deref(),
+                limit,
+                SCAN_BUDGET,
+            )?;
+            let records = rows
+                .into_iter()
+                .map(|r| Moving::Row {
+                    placement: r.placement,
+                    version: r.version,
+                    row: r.row,
+                })
+                .collect();
+            return Ok(MovePage { records, next });
+        }
         let mode = match &q.after {
             Some(after) => IteratorMode::From(after, Direction::Forward),
             None => IteratorMode::Start,
         };
         let mut page = MovePage::default();
-        for (scanned, item) in self.db.iterator_cf(self.cf(cf), mode).enumerate() {
-            let (raw, value) = item?;
+        for (scanned, item) in self
+            .db
+            .iterator_cf(self.cf(CF_CHUNK_SUMS), mode)
+            .enumerate()
+        {
+            let (raw, _) = item?;
             if q.after.as_deref() == Some(&raw[..]) {
                 continue;
             }
             // `next` is the last key looked at: the next page resumes after it.
-            if page.records.len() >= q.limit.max(1) as usize || scanned >= SCAN_BUDGET {
+            if page.records.len() >= limit || scanned >= SCAN_BUDGET {
                 return Ok(page);
             }
             page.next = Some(raw.to_vec());
-            let record = match q.kind {
-                MoveKind::Buckets => {
-                    let b: BucketRecord = decode(&value).map_err(StoreError::Corrupt)?;
-                    (!owned(&ring, n, me, &BucketRecord::placement_key(&b.name)))
-                        .then_some(Moving::Bucket(b))
+            match ChunkId::from_bytes(&raw) {
+                Some(id) if !hinted_chunks.contains(&id) && !owned(&ring, n, me, &raw) => {
+                    page.records.push(Moving::Chunk(id));
                 }
-                MoveKind::Uploads => {
-                    let u: UploadRecord = decode(&value).map_err(StoreError::Corrupt)?;
-                    if owned(&ring, n, me, &Manifest::placement_key(&u.bucket, &u.key)) {
-                        None
-                    } else {
-                        let parts = self.all_parts(u.upload_id)?;
-                        Some(Moving::Upload { record: u, parts })
-                    }
-                }
-                MoveKind::Manifests => {
-                    if keys::parse_manifest_key(&raw).is_none() || hinted_manifests.contains(&*raw)
-                    {
-                        continue;
-                    }
-                    let m: Manifest = decode(&value).map_err(StoreError::Corrupt)?;
-                    (!owned(&ring, n, me, &Manifest::placement_key(&m.bucket, &m.key)))
-                        .then_some(Moving::Manifest(m))
-                }
-                MoveKind::Chunks => match ChunkId::from_bytes(&raw) {
-                    Some(id) if !hinted_chunks.contains(&id) && !owned(&ring, n, me, &raw) => {
-                        Some(Moving::Chunk(id))
-                    }
-                    _ => None,
-                },
-            };
-            page.records.extend(record);
+                _ => {}
+            }
         }
         page.next = None;
         Ok(page)
     }
 
-    fn all_parts(&self, upload_id: Version) -> StoreResult<Vec<PartRecord>> {
-        let mut all = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.list_parts(&ListParts {
-                upload_id,
-                after,
-                limit: 1000,
-            })?;
-            let done = page.len() < 1000;
-            after = page.last().map_or(after, |p| p.layout.number);
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
-    }
-
     /// Drops this node's copy of a moved record (only that exact version).
     pub fn release(&self, record: &Released) -> StoreResult<()> {
         match record {
-            Released::Bucket { name, version } => {
-                let _guard = self.stripe(&crate::cas_store::bucket_promise_key(name));
-                if self
-                    .get_bucket(name)?
-                    .is_some_and(|b| b.version == *version)
-                {
-                    self.db
-                        .delete_cf_opt(self.cf(CF_BUCKETS), name.as_bytes(), &synced())?;
-                }
-            }
-            Released::Upload {
-                bucket,
-                key,
-                upload_id,
-                version,
-            } => {
-                if self
-                    .get_upload(bucket, key, *upload_id)?
-                    .is_some_and(|u| u.version == *version)
-                {
-                    self.drop_upload(bucket, key, *upload_id)?;
-                }
-            }
-            Released::Manifest {
-                bucket,
-                key,
-                version,
-            } => self.remove_manifest_version(bucket, key, *version)?,
-            Released::Chunk(id) => self.delete_chunk(*id)?,
+            Released::Row { version, .. } => self.release_row(version),
+            Released::Chunk(id) => self.delete_chunk(*id),
         }
-        Ok(())
     }
 }
 
@@ -216,7 +160,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Layout;
+    use crate::model::{Layout, Manifest, Version};
+    use node_api::table::Record;
 
     fn map(nodes: &[&str]) -> ClusterMap {
         let mut text = "epoch: 1\nreplication: { n: 2, w: 1, r: 2 }\nnodes:\n".to_string();
@@ -320,10 +265,9 @@ mod tests {
             .put_manifest(&newer, crate::model::WriteMode::New)
             .unwrap();
         store
-            .release(&Released::Manifest {
-                bucket: "bkt".into(),
-                key: "k".into(),
-                version: m.version,
+            .release(&Released::Row {
+                placement: Manifest::placement_key("bkt", "k"),
+                version: m.row_version(),
             })
             .unwrap();
         assert_eq!(

@@ -40,18 +40,16 @@ use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, RefsRequest, SweepRequest};
 use crate::metrics::NodeMetrics;
 use crate::model::{
-    decode, encode, BucketRecord, ChunkId, DropParts, GetBucket, GetManifest, GetUpload,
-    ListManifests, ListParts, ListUploads, Manifest, PartRecord, UploadRecord, WriteManifest,
-    WriteMode,
+    decode, encode, ChunkId, DropParts, GetManifest, ListManifests, ListParts, ListUploads,
+    Manifest, WriteManifest, WriteMode,
 };
-use crate::model::{Accept, AccessKeyRecord, Prepare, Reseal, SettingRecord, StaleEnvelopes};
+use crate::model::{Accept, Prepare, Reseal, StaleEnvelopes};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest};
 use crate::model::{PrepareBucket, WriteBucket, WriteUpload};
 use crate::moves::{MoveList, Release};
-use crate::rpc::{
-    self, Call, GetMap, ListAccessKeys, ListBadChunks, ListBuckets, ListSettings, Stats,
-};
+use crate::rpc::{self, Call, GetMap, ListBadChunks, Stats};
 use crate::store::Store;
+use node_api::table::{GetRow, ListRows, PutRow};
 pub use node_api::wire::{
     epoch_of, valid_node_id, CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES,
 };
@@ -514,22 +512,15 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             HintDone => |s, q| s.hint_done(&q.raw_key),
             StaleEnvelopes => |s, q| s.stale_envelopes(&q),
             Reseal => |s, q| s.reseal(&q),
-            BucketRecord => |s, b| s.put_bucket(&b),
             PrepareBucket => |s, q| s.prepare_bucket(&q.name, q.ballot),
             WriteBucket => |s, w| s.write_bucket(w.mode, &w.record),
-            GetBucket => |s, q| s.get_bucket(&q.name),
-            ListBuckets => |s, _q| s.list_buckets(),
-            AccessKeyRecord => |s, k| s.put_access_key(&k),
-            ListAccessKeys => |s, _q| s.list_access_keys(),
-            SettingRecord => |s, r| s.put_setting(&r),
-            ListSettings => |s, _q| s.list_settings(),
             Prepare => |s, q| s.prepare_checking(&q.bucket, &q.key, q.ballot, &q.check, q.upload),
             Accept => |s, q| s.accept(&q.manifest),
-            UploadRecord => |s, u| s.put_upload(&u),
+            GetRow => |s, q| s.get_row(&q),
+            PutRow => |s, r| s.put_row(&r.0),
+            ListRows => |s, q| s.list_rows(q.family),
             WriteUpload => |s, w| s.write_upload(&w),
-            GetUpload => |s, q| s.get_upload(&q.bucket, &q.key, q.upload_id),
             ListUploads => |s, q| s.list_uploads(&q),
-            PartRecord => |s, p| s.put_part(&p),
             ListParts => |s, q| s.list_parts(&q),
             DropParts => |s, q| s.drop_parts(q.upload_id),
         })

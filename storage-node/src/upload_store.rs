@@ -157,6 +157,24 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes one part record if it is still that version (after a move).
+    pub fn remove_part_version(
+        &self,
+        upload_id: Version,
+        number: u32,
+        version: Version,
+    ) -> StoreResult<()> {
+        let k = part_key(upload_id, number);
+        let _guard = self.stripe(&k);
+        if let Some(v) = self.db.get_cf(self.cf(CF_PARTS), &k)? {
+            let current: PartRecord = decode(&v).map_err(StoreError::Corrupt)?;
+            if current.layout.version == version {
+                self.db.delete_cf_opt(self.cf(CF_PARTS), &k, &synced())?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes every part record of an upload (its chunks are the gateway's business).
     pub fn drop_parts(&self, upload_id: Version) -> StoreResult<()> {
         let mut end = part_key(upload_id, u32::MAX);
@@ -168,7 +186,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{ObjectHeaders, PartLayout};
 
@@ -176,7 +194,7 @@ mod tests {
         Version { hlc, tiebreak: 1 }
     }
 
-    fn upload(key: &str, id: u64) -> UploadRecord {
+    pub(crate) fn upload(key: &str, id: u64) -> UploadRecord {
         UploadRecord {
             bucket: "b".into(),
             key: key.into(),
@@ -196,7 +214,7 @@ mod tests {
         }
     }
 
-    fn part(id: u64, number: u32, version: u64) -> PartRecord {
+    pub(crate) fn part(id: u64, number: u32, version: u64) -> PartRecord {
         PartRecord {
             upload_id: v(id),
             layout: PartLayout {

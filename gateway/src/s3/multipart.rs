@@ -108,7 +108,6 @@ async fn commit_part(gw: &Gateway, upload: &UploadRecord, part: PartRecord) -> S
     gw.cluster
         .put_part(&upload.bucket, &upload.key, part)
         .await
-        .map(|_| ())
         .map_err(unavailable)
 }
 
