@@ -125,10 +125,32 @@ async fn hinted_writes_reach_their_owner_without_reads() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The owner holds what it owns; stand-ins kept nothing they do not own.
+    // The owner holds what it owns; stand-ins kept nothing they do not own. A PUT answers
+    // after `w` copies, so a hinted copy may still have been on its way when the hints were
+    // counted: the check is repeated until the hand-back has caught up (or a deadline).
     let ring = ring(&cluster);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match misplaced(&cluster, &ring, &objects).await {
+            Ok(checked_chunks) => {
+                assert!(checked_chunks >= 8 * 3);
+                break;
+            }
+            Err(why) => assert!(Instant::now() < deadline, "{why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Checks that every manifest and chunk of `objects` sits exactly on its owners; answers the
+/// chunks checked, or the first record out of place.
+async fn misplaced(
+    cluster: &TestCluster,
+    ring: &placement::Ring,
+    objects: &[(String, usize)],
+) -> Result<usize, String> {
     let mut checked_chunks = 0;
-    for (key, _) in &objects {
+    for (key, _) in objects {
         let m: Manifest = cluster
             .node_client(0)
             .get_manifest("handoff", key)
@@ -140,35 +162,33 @@ async fn hinted_writes_reach_their_owner_without_reads() {
                 .await
                 .unwrap())
             .unwrap();
-        let manifest_owners = owners(&ring, &Manifest::placement_key("handoff", key), 3);
+        let manifest_owners = owners(ring, &Manifest::placement_key("handoff", key), 3);
         for i in 0..4 {
             let held = cluster
                 .node_client(i)
                 .get_manifest("handoff", key)
                 .await
                 .unwrap();
-            assert_eq!(
-                held.map(|h| h.version),
-                manifest_owners.contains(&i).then_some(m.version),
-                "manifest of {key} on node {i}"
-            );
+            if held.map(|h| h.version) != manifest_owners.contains(&i).then_some(m.version) {
+                return Err(format!("manifest of {key} on node {i}"));
+            }
         }
-        let ids: Vec<ChunkId> = m.chunk_ids();
-        for id in ids {
-            let chunk_owners = owners(&ring, &id.to_bytes(), 3);
+        for id in m.chunk_ids() {
+            let chunk_owners = owners(ring, &id.to_bytes(), 3);
             for i in 0..4 {
                 let held = cluster.node_client(i).get_chunk(id).await.unwrap();
-                assert_eq!(
-                    held.is_some(),
-                    chunk_owners.contains(&i),
-                    "chunk {} on node {i}",
-                    id.to_hex()
-                );
+                if held.is_some() != chunk_owners.contains(&i) {
+                    return Err(format!(
+                        "chunk {} on node {i}: held {}, owners {chunk_owners:?}",
+                        id.to_hex(),
+                        held.is_some()
+                    ));
+                }
             }
             checked_chunks += 1;
         }
     }
-    assert!(checked_chunks >= 8 * 3);
+    Ok(checked_chunks)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
