@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{pattern, status, Shape, TestCluster};
-use node_api::model::{ChunkId, Manifest};
+use node_api::model::Manifest;
 
 fn ring(cluster: &TestCluster) -> placement::Ring {
     let map = config::load_cluster_map(&cluster.path().join("cluster.yaml")).unwrap();

@@ -1,5 +1,7 @@
-//! Every operation on a key is linearizable: clients race GET, PUT, DELETE, PUT `If-Match` and
-//! PUT `If-None-Match: *` on a few keys through two gateways of a three-node cluster while a
+//! Every operation on a key is linearizable: clients race GET, HEAD, PUT, CopyObject onto the
+//! key, CompleteMultipartUpload (plain and with `If-None-Match: *`), DELETE, PutObjectTagging,
+//! PUT `If-Match` and PUT `If-None-Match: *` on a few keys through two gateways of a
+//! three-node cluster while a
 //! nemesis kills, pauses or cuts off nodes (network namespaces; needs root); each client records every call, its return and its answer
 //! (unknown for timeouts and 5xx on writes), and the checker (`linearizability/checker.rs`,
 //! Wing–Gong–Lowe search) looks for an order of each key's operations that explains every
@@ -48,6 +50,42 @@ fn seconds() -> u64 {
 struct History {
     started: Instant,
     ops: Mutex<BTreeMap<String, Vec<Op>>>,
+    /// The ETag of every value written (values are unique; how a value was written decides
+    /// its ETag: a multipart one for completions), and back.
+    etags: Mutex<(BTreeMap<String, String>, BTreeMap<String, String>)>,
+}
+
+impl History {
+    fn name(&self, value: &str, etag: String) {
+        let mut e = self.etags.lock().unwrap();
+        e.0.insert(value.to_string(), etag.clone());
+        e.1.insert(etag, value.to_string());
+    }
+    fn etag_of(&self, value: &str) -> String {
+        self.etags.lock().unwrap().0[value].clone()
+    }
+    fn value_of(&self, etag: &str) -> String {
+        let e = self.etags.lock().unwrap();
+        e.1.get(etag)
+            .unwrap_or_else(|| panic!("ETag {etag} of no value written"))
+            .clone()
+    }
+}
+
+/// How a write reaches the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Put,
+    /// CopyObject from a source object written first (outside the history).
+    Copy,
+    /// CompleteMultipartUpload of an upload whose one part is the value.
+    Complete,
+}
+
+/// The ETag of a one-part multipart object whose part is `body`.
+fn multipart_etag(body: &[u8]) -> String {
+    let part = hex::decode(md5_hex(body)).unwrap();
+    format!("{}-1", md5_hex(&part))
 }
 
 impl History {
@@ -64,13 +102,23 @@ async fn client(id: usize, s3: aws_sdk_s3::Client, history: Arc<History>, until:
     while Instant::now() < until {
         n += 1;
         let key = format!("k{}", rand::random::<u64>() as usize % KEYS);
-        let value = format!("c{id}-{n}");
         let roll = rand::random::<u32>() % 100;
+        // Copies only unconditionally (S3 has no conditional CopyObject onto a key);
+        // completions plain, with `If-Match` and with `If-None-Match: *`.
+        let form = match roll {
+            44..49 => Form::Copy,
+            49..54 | 75..80 | 90..95 => Form::Complete,
+            _ => Form::Put,
+        };
+        // The value says how it was written, so a failure report shows it.
+        let value = format!("c{id}-{n}-{form:?}");
         let call = match roll {
-            0..40 => Call::Get,
-            40..62 => Call::Put(value.clone()),
-            62..68 => Call::Delete,
-            68..88 => match last_seen.get(&key) {
+            0..30 => Call::Get,
+            30..38 => Call::Head,
+            38..54 => Call::Put(value.clone()),
+            54..60 => Call::Delete,
+            60..66 => Call::Tag,
+            66..80 => match last_seen.get(&key) {
                 Some(expected) => Call::PutIfMatch {
                     expected: expected.clone(),
                     value: value.clone(),
@@ -80,9 +128,11 @@ async fn client(id: usize, s3: aws_sdk_s3::Client, history: Arc<History>, until:
             _ => Call::PutIfAbsent(value.clone()),
         };
         let called = history.now();
-        let answer = run(&s3, &key, &call).await;
+        let Some(answer) = run(&s3, &history, &key, &call, form).await else {
+            continue; // its preparation failed: the key was not touched
+        };
         let returned = (answer != Answer::Unknown).then(|| history.now());
-        if let (Call::Get, Answer::Ok(Some(body))) = (&call, &answer) {
+        if let (Call::Get | Call::Head, Answer::Ok(Some(body))) = (&call, &answer) {
             last_seen.insert(key.clone(), body.clone());
         }
         history
@@ -101,14 +151,15 @@ async fn client(id: usize, s3: aws_sdk_s3::Client, history: Arc<History>, until:
     }
 }
 
-/// Sends one call and classifies the answer.
-async fn run(s3: &aws_sdk_s3::Client, key: &str, call: &Call) -> Answer {
-    let put = |body: &str| {
-        s3.put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(ByteStream::from(body.as_bytes().to_vec()))
-    };
+/// Sends one call (a write in `form`) and classifies the answer; `None` when preparing it
+/// (a copy's source, an upload and its part) failed, so the key was never touched.
+async fn run(
+    s3: &aws_sdk_s3::Client,
+    history: &History,
+    key: &str,
+    call: &Call,
+    form: Form,
+) -> Option<Answer> {
     // Definite answers by S3 code; anything else (5xx, timeouts, dropped connections) unknown.
     fn classify<T, E>(
         r: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
@@ -126,27 +177,152 @@ async fn run(s3: &aws_sdk_s3::Client, key: &str, call: &Call) -> Answer {
             },
         }
     }
-    match call {
-        Call::Get => match s3.get_object().bucket(BUCKET).key(key).send().await {
-            Ok(out) => match out.body.collect().await {
-                Ok(body) => Answer::Ok(Some(String::from_utf8(body.to_vec()).unwrap())),
-                Err(_) => Answer::Unknown,
-            },
-            Err(e) if code(&e) == "NoSuchKey" => Answer::Ok(None),
-            Err(e) if (400..500).contains(&status(&e)) => {
-                panic!("GET: {} {}", status(&e), code(&e))
-            }
-            Err(_) => Answer::Unknown,
-        },
-        Call::Put(v) => classify(put(v).send().await),
-        Call::Delete => classify(s3.delete_object().bucket(BUCKET).key(key).send().await),
-        Call::PutIfMatch { expected, value } => classify(
-            put(value)
-                .if_match(format!("\"{}\"", md5_hex(expected.as_bytes())))
-                .send()
-                .await,
+    let (value, condition) = match call {
+        Call::Put(v) => (v, None),
+        Call::PutIfAbsent(v) => (v, Some(("If-None-Match", "*".to_string()))),
+        Call::PutIfMatch { expected, value } => (
+            value,
+            Some(("If-Match", format!("\"{}\"", history.etag_of(expected)))),
         ),
-        Call::PutIfAbsent(v) => classify(put(v).if_none_match("*").send().await),
+        Call::Get => {
+            return Some(match s3.get_object().bucket(BUCKET).key(key).send().await {
+                Ok(out) => match out.body.collect().await {
+                    Ok(body) => Answer::Ok(Some(String::from_utf8(body.to_vec()).unwrap())),
+                    Err(_) => Answer::Unknown,
+                },
+                Err(e) if code(&e) == "NoSuchKey" => Answer::Ok(None),
+                Err(e) if (400..500).contains(&status(&e)) => {
+                    panic!("GET: {} {}", status(&e), code(&e))
+                }
+                Err(_) => Answer::Unknown,
+            })
+        }
+        Call::Head => {
+            return Some(
+                match s3.head_object().bucket(BUCKET).key(key).send().await {
+                    Ok(out) => {
+                        let etag = out.e_tag().unwrap().trim_matches('"').to_string();
+                        Answer::Ok(Some(history.value_of(&etag)))
+                    }
+                    Err(e) if status(&e) == 404 => Answer::Ok(None),
+                    Err(e) if (400..500).contains(&status(&e)) => panic!("HEAD: {}", status(&e)),
+                    Err(_) => Answer::Unknown,
+                },
+            )
+        }
+        Call::Tag => {
+            let tagging = aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("seen")
+                        .value("yes")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap();
+            return Some(classify(
+                s3.put_object_tagging()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .tagging(tagging)
+                    .send()
+                    .await,
+            ));
+        }
+        Call::Delete => {
+            return Some(classify(
+                s3.delete_object().bucket(BUCKET).key(key).send().await,
+            ))
+        }
+    };
+    let body = value.as_bytes().to_vec();
+    Some(match form {
+        Form::Put => {
+            history.name(value, md5_hex(&body));
+            let put = s3
+                .put_object()
+                .bucket(BUCKET)
+                .key(key)
+                .body(ByteStream::from(body));
+            classify(match condition {
+                Some(("If-Match", etag)) => put.if_match(etag).send().await,
+                Some((_, star)) => put.if_none_match(star).send().await,
+                None => put.send().await,
+            })
+        }
+        Form::Copy => {
+            assert!(condition.is_none(), "copies are sent unconditionally");
+            let source = format!("source/{value}");
+            let put = s3
+                .put_object()
+                .bucket(BUCKET)
+                .key(&source)
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await;
+            put.ok()?;
+            history.name(value, md5_hex(&body));
+            classify(
+                s3.copy_object()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .copy_source(format!("{BUCKET}/{source}"))
+                    .send()
+                    .await,
+            )
+        }
+        Form::Complete => {
+            let made = s3
+                .create_multipart_upload()
+                .bucket(BUCKET)
+                .key(key)
+                .send()
+                .await
+                .ok()?;
+            let id = made.upload_id()?.to_string();
+            let part = s3
+                .upload_part()
+                .bucket(BUCKET)
+                .key(key)
+                .upload_id(&id)
+                .part_number(1)
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await
+                .ok()?;
+            history.name(value, multipart_etag(&body));
+            let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag()?)
+                        .build(),
+                )
+                .build();
+            let complete = s3
+                .complete_multipart_upload()
+                .bucket(BUCKET)
+                .key(key)
+                .upload_id(&id)
+                .multipart_upload(parts);
+            classify(match condition {
+                Some(("If-Match", etag)) => complete.if_match(etag).send().await,
+                Some((_, star)) => complete.if_none_match(star).send().await,
+                None => complete.send().await,
+            })
+        }
+    })
+}
+
+/// An operation's name for the summary (a write's with how it was written).
+fn label(call: &Call) -> String {
+    let form = |v: &str| v.rsplit('-').next().unwrap_or("").to_string();
+    match call {
+        Call::Put(v) => format!("PUT ({})", form(v)),
+        Call::PutIfMatch { value, .. } => format!("If-Match ({})", form(value)),
+        Call::PutIfAbsent(v) => format!("If-None-Match ({})", form(v)),
+        other => format!("{other:?}"),
     }
 }
 
@@ -181,6 +357,7 @@ async fn scenario(nemesis: Nemesis) {
     let history = Arc::new(History {
         started: Instant::now(),
         ops: Mutex::new(BTreeMap::new()),
+        etags: Mutex::new(Default::default()),
     });
     let until = Instant::now() + Duration::from_secs(seconds());
     let clients: Vec<_> = (0..CLIENTS)
@@ -229,6 +406,7 @@ async fn scenario(nemesis: Nemesis) {
 
     let ops = std::mem::take(&mut *history.ops.lock().unwrap());
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut succeeded: BTreeMap<String, usize> = BTreeMap::new();
     for op in ops.values().flatten() {
         let kind = match op.answer {
             Answer::Ok(_) => "ok",
@@ -237,14 +415,24 @@ async fn scenario(nemesis: Nemesis) {
             Answer::Unknown => "unknown outcome",
         };
         *counts.entry(kind).or_default() += 1;
+        if matches!(op.answer, Answer::Ok(_)) {
+            *succeeded.entry(label(&op.call)).or_default() += 1;
+        }
     }
     println!(
         "linearizability, nemesis {nemesis:?}: {} keys, {} operations {counts:?}",
         ops.len(),
         ops.values().map(Vec::len).sum::<usize>()
     );
+    println!("  succeeded, by operation: {succeeded:?}");
     for line in &schedule {
         println!("  nemesis: {line}");
+    }
+    for form in ["Put", "Copy", "Complete"] {
+        assert!(
+            succeeded.keys().any(|k| k.ends_with(&format!("({form})"))),
+            "no write by {form} succeeded: {succeeded:?}"
+        );
     }
     assert!(
         counts.get("ok").copied().unwrap_or(0) > 100,

@@ -18,6 +18,10 @@ pub type Value = Option<String>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     Get,
+    /// HEAD: answered with the body its ETag names.
+    Head,
+    /// A write of a body: PUT, CopyObject onto the key, or CompleteMultipartUpload (the value
+    /// names which).
     Put(String),
     Delete,
     /// PUT with `If-Match` on the ETag of a body (`expected`).
@@ -25,8 +29,18 @@ pub enum Call {
         expected: String,
         value: String,
     },
-    /// PUT with `If-None-Match: *`.
+    /// PUT (or CompleteMultipartUpload) with `If-None-Match: *`.
     PutIfAbsent(String),
+    /// PutObjectTagging: succeeds when the key has an object (404 NoSuchKey, classified as
+    /// [`Answer::PreconditionFailed`], when not), and never changes the body.
+    Tag,
+}
+
+impl Call {
+    /// Reads the value (changes nothing).
+    fn reads(&self) -> bool {
+        matches!(self, Call::Get | Call::Head | Call::Tag)
+    }
 }
 
 /// What the client was answered.
@@ -60,8 +74,11 @@ pub struct Op {
 fn step(state: &Value, op: &Op) -> Option<Value> {
     let unknown = op.answer == Answer::Unknown;
     match (&op.call, &op.answer) {
-        (Call::Get, Answer::Ok(v)) => (v == state).then(|| state.clone()),
-        (Call::Get, _) => Some(state.clone()),
+        (Call::Get | Call::Head, Answer::Ok(v)) => (v == state).then(|| state.clone()),
+        (Call::Get | Call::Head, _) => Some(state.clone()),
+        (Call::Tag, Answer::Ok(_)) => state.is_some().then(|| state.clone()),
+        (Call::Tag, Answer::PreconditionFailed) => state.is_none().then(|| state.clone()),
+        (Call::Tag, _) => Some(state.clone()),
         (_, Answer::NoEffect) => Some(state.clone()),
         (Call::Put(v), Answer::Ok(_) | Answer::Unknown) => Some(Some(v.clone())),
         (Call::Delete, Answer::Ok(_) | Answer::Unknown) => Some(None),
@@ -108,7 +125,7 @@ pub const STATE_BUDGET: usize = 4_000_000;
 fn written(call: &Call) -> Option<&str> {
     match call {
         Call::Put(v) | Call::PutIfAbsent(v) | Call::PutIfMatch { value: v, .. } => Some(v),
-        Call::Get | Call::Delete => None,
+        Call::Get | Call::Head | Call::Tag | Call::Delete => None,
     }
 }
 
@@ -121,13 +138,13 @@ pub fn check(initial: Value, ops: &[Op]) -> Result<(), Box<Failure>> {
     // Reads of unknown outcome constrain nothing.
     let ops: Vec<Op> = ops
         .iter()
-        .filter(|o| !(o.call == Call::Get && o.answer == Answer::Unknown))
+        .filter(|o| !(o.call.reads() && o.answer == Answer::Unknown))
         .cloned()
         .collect();
     let read: HashSet<&str> = ops
         .iter()
         .filter_map(|o| match &o.answer {
-            Answer::Ok(Some(v)) if o.call == Call::Get => Some(v.as_str()),
+            Answer::Ok(Some(v)) if matches!(o.call, Call::Get | Call::Head) => Some(v.as_str()),
             _ => None,
         })
         .collect();
@@ -413,6 +430,32 @@ mod tests {
             op(Call::Get, ok(Some("a")), 4, Some(5)),
         ];
         assert!(check(None, &conflict).is_ok());
+    }
+
+    #[test]
+    fn tagging_sees_the_object_and_changes_nothing() {
+        let h = [
+            op(Call::Put(s("a")), ok(None), 0, Some(1)),
+            op(Call::Tag, ok(None), 2, Some(3)),
+            op(Call::Head, ok(Some("a")), 4, Some(5)),
+            op(Call::Delete, ok(None), 6, Some(7)),
+            op(Call::Tag, Answer::PreconditionFailed, 8, Some(9)),
+        ];
+        assert!(check(None, &h).is_ok());
+        // Tagging answered 200 after an acknowledged delete: no order explains it.
+        let resurrected = [
+            op(Call::Put(s("a")), ok(None), 0, Some(1)),
+            op(Call::Delete, ok(None), 2, Some(3)),
+            op(Call::Tag, ok(None), 4, Some(5)),
+        ];
+        assert!(check(None, &resurrected).is_err());
+        // A HEAD that names an overwritten body after the overwrite returned: stale.
+        let stale = [
+            op(Call::Put(s("a")), ok(None), 0, Some(1)),
+            op(Call::Put(s("b")), ok(None), 2, Some(3)),
+            op(Call::Head, ok(Some("a")), 4, Some(5)),
+        ];
+        assert!(check(None, &stale).is_err());
     }
 
     #[test]
