@@ -162,6 +162,20 @@ async fn deliver(
                 put?;
             }
         }
+        Hint::Row { version, .. } => {
+            // The newest version the stand-in holds (the hinted one, or one written since).
+            if let Some(row) = from.get_row(version.family, &version.id).await? {
+                let put = to.put_row(&row).await;
+                cluster.health.record(owner, &put);
+                if !put? {
+                    return Err(RpcError::Status(
+                        to.address().to_string(),
+                        409,
+                        "refused by a promise; handed back later".into(),
+                    ));
+                }
+            }
+        }
     }
     from.hint_done(&stored.raw_key).await?;
     cluster.metrics.handoffs.inc();

@@ -5,7 +5,7 @@
 //! (`storage_node::moves`), puts each on every current owner that lacks it (rows of the record
 //! table by their family's newest-wins rule, whatever the family: buckets, then parts, then
 //! their uploads, then object versions; chunks after a `HEAD`), and then has the node release
-//! its copy (releasing an upload drops the node's parts of it). A record is released only once all its current owners hold it, so at every
+//! its copy (each row by itself: parts move before their upload, whose placement they need). A record is released only once all its current owners hold it, so at every
 //! moment a record is on a quorum of its previous owners or on all of its current ones: reads,
 //! which ask both groups while data moves, always find it. Chunk copies are paced at
 //! `rebalance_bytes_per_second`.

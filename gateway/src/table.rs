@@ -1,7 +1,7 @@
 //! The gateway's side of the record table (`node_api::table`): the quorum operations every
 //! family shares, written once over [`Record`]. A write of a copy goes to the record's owners
-//! (every member for records kept everywhere) and needs `w` of them (a majority of the
-//! members); a read of one record asks `r` owners, takes the newest version and writes it back
+//! (stand-ins with hints for owners that are down) and needs a majority of the owners and `w`
+//! targets in all, or, for records kept everywhere, to every member, needing a majority; a read of one record asks `r` owners, takes the newest version and writes it back
 //! to the owners that answered something older; a read of a whole small family merges the
 //! newest version of each record from enough members to see every acknowledged write.
 //!
@@ -16,7 +16,9 @@ use futures::StreamExt;
 use node_api::client::{NodeClient, RpcError};
 use node_api::table::{Placement, Record, Row};
 
-use crate::cluster::{gather, gather_all, gather_sets, satisfied, union, Cluster, ClusterError};
+use futures::stream::FuturesUnordered;
+
+use crate::cluster::{gather_all, gather_sets, satisfied, union, Cluster, ClusterError, Gathered};
 
 impl Cluster {
     /// Writes a copy of `record` (its version kept) under its family's newest-wins rule: to its
@@ -28,7 +30,7 @@ impl Cluster {
             Placement::Everywhere => {
                 let all = self.members();
                 let row = Arc::new(record.row());
-                let pending = self.fan_out_all(&all, move |node| taken(node, row.clone()));
+                let pending = self.fan_out_all(&all, move |node| taken(node, None, row.clone()));
                 let g = gather_all(pending).await;
                 let need = all.len() / 2 + 1;
                 if g.ok.len() < need {
@@ -42,17 +44,44 @@ impl Cluster {
         }
     }
 
-    /// Writes a copy of `row` to the owners of `placement_key`, needing `w` of them.
+    /// Writes a copy of `row` for the owners of `placement_key` under the sloppy-quorum rules
+    /// (`Cluster::write_targets`: a stand-in, with a hint, for each owner that is down). Done
+    /// once a majority of the owners and `w` targets in all hold it: stand-ins count toward
+    /// `w` only, so every read of `r` owners still meets a copy.
     pub async fn write_row_at(&self, placement_key: &[u8], row: Row) -> Result<(), ClusterError> {
         let owners = self.owners(placement_key);
+        let need_owners = self.majority().min(owners.len());
+        let targets = self.write_targets(placement_key);
+        let hinted = targets.iter().filter(|t| t.stands_in_for.is_some()).count();
+        self.metrics.hinted_writes.inc_by(hinted as u64);
         let row = Arc::new(row);
-        let pending = self.fan_out(&owners, move |node| taken(node, row.clone()));
-        let g = gather(pending, self.w()).await;
-        if g.ok.len() < self.w() {
-            return Err(self.quorum_error("write_row", &g, self.w()));
+        let mut pending =
+            self.fan_out_to(&targets, move |node, owner| taken(node, owner, row.clone()));
+        let (mut held, mut owners_held) = (0, 0);
+        let mut failed = Vec::new();
+        while let Some((i, result)) = pending.next().await {
+            match result {
+                Ok(()) => {
+                    held += 1;
+                    owners_held += usize::from(owners.contains(&i));
+                }
+                Err(e) => failed.push((i, e)),
+            }
+            if owners_held >= need_owners && held >= self.w() {
+                tokio::spawn(pending.for_each(|_| async {}));
+                return Ok(());
+            }
         }
-        tokio::spawn(g.rest.for_each(|_| async {}));
-        Ok(())
+        let g: Gathered<()> = Gathered {
+            ok: Vec::new(),
+            failed,
+            rest: FuturesUnordered::new(),
+        };
+        let mut err = self.quorum_error("write_row", &g, self.w().max(need_owners));
+        if let ClusterError::Quorum { ok, .. } = &mut err {
+            *ok = held;
+        }
+        Err(err)
     }
 
     /// The newest version of one record among `r` of the owners of `placement_key`. With
@@ -164,10 +193,14 @@ fn newest_of<'a, R: Record>(records: impl Iterator<Item = &'a R>) -> Option<&'a 
     records.max_by_key(|r| r.version())
 }
 
-/// Puts `row` on `node`; a node that neither took it nor holds a newer version (a promise
-/// refused it) counts as a failed call.
-async fn taken(node: NodeClient, row: Arc<Row>) -> Result<(), RpcError> {
-    if node.put_row(&row).await? {
+/// Puts `row` on `node` (a stand-in for `owner`, with a hint, when given); a node that
+/// neither took it nor holds a newer version (a promise refused it) counts as a failed call.
+async fn taken(node: NodeClient, owner: Option<String>, row: Arc<Row>) -> Result<(), RpcError> {
+    let held = match owner {
+        Some(owner) => node.put_hinted_row(&owner, &row).await?,
+        None => node.put_row(&row).await?,
+    };
+    if held {
         Ok(())
     } else {
         Err(RpcError::Status(

@@ -1,5 +1,6 @@
 //! Sloppy quorum and hinted handoff: with an owner down, writes land on a stand-in with a hint
-//! (visible on the stand-in); when the owner is back the gateway hands the records over without
+//! (visible on the stand-in): chunks, manifests, and rows of the record table (a multipart
+//! upload and its part); when the owner is back the gateway hands the records over without
 //! any client read, and the stand-ins drop their copies. Strict mode refuses writes that cannot
 //! reach `w` true owners.
 
@@ -63,6 +64,37 @@ async fn hinted_writes_reach_their_owner_without_reads() {
             .await
             .unwrap();
     }
+    // A multipart upload of a key the dead node owns: its upload and part records land on a
+    // stand-in with hints too (rows of the record table, like manifests).
+    let ring = ring(&cluster);
+    let upload_key = (0..)
+        .map(|i| format!("upload-{i}"))
+        .find(|k| owners(&ring, &Manifest::placement_key("handoff", k), 3).contains(&down))
+        .unwrap();
+    let upload_id = s3
+        .create_multipart_upload()
+        .bucket("handoff")
+        .key(&upload_key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let part_etag = s3
+        .upload_part()
+        .bucket("handoff")
+        .key(&upload_key)
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(ByteStream::from(pattern(1000, 5)))
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+
     // The stand-ins hold hints naming the dead node.
     let mut held = 0;
     for i in 0..3 {
@@ -71,6 +103,28 @@ async fn hinted_writes_reach_their_owner_without_reads() {
         held += hints.len();
     }
     assert!(held > 0, "no hints were written");
+    let mut row_hints = 0;
+    for i in 0..3 {
+        row_hints += hints_on(&cluster, i)
+            .await
+            .iter()
+            .filter(|h| matches!(h.hint, node_api::model::Hint::Row { .. }))
+            .count();
+    }
+    // Eventually both rows: a PUT answers after a majority, the hinted copy may follow.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while row_hints < 2 {
+        assert!(Instant::now() < deadline, "{row_hints} row hints");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        row_hints = 0;
+        for i in 0..3 {
+            row_hints += hints_on(&cluster, i)
+                .await
+                .iter()
+                .filter(|h| matches!(h.hint, node_api::model::Hint::Row { .. }))
+                .count();
+        }
+    }
     // `gateway status` shows the dead node and the hints held for it.
     let (ok, report) = cluster.gateway_command(&["status"]);
     assert!(ok, "{report}");
@@ -125,10 +179,52 @@ async fn hinted_writes_reach_their_owner_without_reads() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // The owner got the upload and its part without any read, and the upload completes.
+    let returned = cluster.node_client(down);
+    let upload_id_version =
+        node_api::model::Version::from_bytes(&hex::decode(&upload_id).unwrap()).unwrap();
+    let record = returned
+        .get_record::<node_api::model::UploadRecord>(&(
+            "handoff".to_string(),
+            upload_key.clone(),
+            upload_id_version,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        record.is_some_and(|u| !u.ended),
+        "the upload was handed back"
+    );
+    let parts = returned
+        .list_parts(&node_api::model::ListParts {
+            upload_id: upload_id_version,
+            after: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(parts.len(), 1, "the part was handed back");
+    s3.complete_multipart_upload()
+        .bucket("handoff")
+        .key(&upload_key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part_etag)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
     // The owner holds what it owns; stand-ins kept nothing they do not own. A PUT answers
     // after `w` copies, so a hinted copy may still have been on its way when the hints were
     // counted: the check is repeated until the hand-back has caught up (or a deadline).
-    let ring = ring(&cluster);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match misplaced(&cluster, &ring, &objects).await {

@@ -32,7 +32,7 @@ use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
 use crate::rpc::{Call, GetMap, ListBadChunks, Stats};
-use crate::table::{Family, GetRow, ListRows, PutRow, Record, Row};
+use crate::table::{Family, GetRow, ListRows, PutHintedRow, PutRow, Record, Row};
 use crate::wire::{CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
 use placement::MapState;
 use rustls_pki_types::ServerName;
@@ -306,6 +306,15 @@ impl NodeClient {
     /// the node now holds that version or a newer one.
     pub async fn put_row(&self, row: &Row) -> Result<bool, RpcError> {
         self.call(&PutRow(row.clone())).await
+    }
+
+    /// [`NodeClient::put_row`] on a stand-in for `owner`, with a hint naming it.
+    pub async fn put_hinted_row(&self, owner: &str, row: &Row) -> Result<bool, RpcError> {
+        self.call(&PutHintedRow {
+            owner: owner.to_string(),
+            row: row.clone(),
+        })
+        .await
     }
 
     /// Every row of a small family (buckets, access keys, settings), tombstones included.

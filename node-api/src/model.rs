@@ -166,12 +166,19 @@ pub enum Hint {
         key: String,
         version: Version,
     },
+    /// One version of a row of the record table (a family other than manifests).
+    Row {
+        owner: String,
+        version: crate::table::RowVersion,
+    },
 }
 
 impl Hint {
     pub fn owner(&self) -> &str {
         match self {
-            Hint::Chunk { owner, .. } | Hint::Manifest { owner, .. } => owner,
+            Hint::Chunk { owner, .. } | Hint::Manifest { owner, .. } | Hint::Row { owner, .. } => {
+                owner
+            }
         }
     }
 }

@@ -17,7 +17,8 @@ pub enum MoveKind {
 }
 
 impl MoveKind {
-    /// Parts before their uploads: releasing an upload drops the parts the node holds of it.
+    /// Parts before their uploads: a part is placed with its upload, which the node must
+    /// still hold to know where the part goes.
     pub const ALL: [MoveKind; 5] = [
         MoveKind::Rows(Family::Buckets),
         MoveKind::Rows(Family::Parts),

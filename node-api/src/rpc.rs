@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::model::{PartRecord, UploadRecord};
 use crate::moves::{MoveList, MovePage, Release};
-use crate::table::{GetRow, ListRows, PutRow, Row};
+use crate::table::{GetRow, ListRows, PutHintedRow, PutRow, Row};
 
 /// A request of the internal API.
 pub trait Call: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -118,6 +118,7 @@ calls! {
     DropParts => "/v1/part/drop", "drop_parts", false, ();
     GetRow => "/v1/row/get", "get_row", false, Option<Row>;
     PutRow => "/v1/row/put", "put_row", false, bool;
+    PutHintedRow => "/v1/row/put_hinted", "put_hinted_row", false, bool;
     ListRows => "/v1/row/list", "list_rows", false, Vec<Row>;
 }
 

@@ -148,6 +148,15 @@ pub struct GetRow {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PutRow(pub Row);
 
+/// `POST /v1/row/put_hinted`: store a row for `owner` (down), with a hint naming it, as
+/// [`PutRow`] would; the hint is kept only while this version is the newest held. Answers as
+/// [`PutRow`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PutHintedRow {
+    pub owner: String,
+    pub row: Row,
+}
+
 /// `POST /v1/row/list`: every row a node holds of a small family (buckets, access keys,
 /// settings; nodes refuse the others), tombstones included.
 #[derive(Debug, Clone, Serialize, Deserialize)]

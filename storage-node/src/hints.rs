@@ -9,10 +9,12 @@
 
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
+use crate::antientropy::row_identity;
 use crate::direct_buffer::DirectBuffer;
 use crate::keys;
 use crate::model::{decode, encode, ChunkId, Hint, Manifest, StoredHint, WriteMode, WriteReply};
 use crate::store::{synced, Store, StoreError, StoreResult, CF_HINTS, CF_MANIFESTS};
+use node_api::table::{GetRow, Row};
 
 fn hint_key(hint: &Hint) -> Vec<u8> {
     let mut out = hint.owner().as_bytes().to_vec();
@@ -30,6 +32,10 @@ fn hint_key(hint: &Hint) -> Vec<u8> {
         } => {
             out.push(b'm');
             out.extend(keys::manifest_key(bucket, key.as_bytes(), *version));
+        }
+        Hint::Row { version, .. } => {
+            out.push(b'r');
+            out.extend(row_identity(version, true));
         }
     }
     out
@@ -71,6 +77,29 @@ impl Store {
                 .put_cf_opt(self.cf(CF_HINTS), hint_key(&hint), encode(&hint), &synced())?;
         }
         Ok(reply)
+    }
+
+    /// Stores a row for `owner` as [`Store::put_row`] would, with its hint while this version
+    /// is the newest held (a newer one held here makes it moot).
+    pub fn put_hinted_row(&self, owner: &str, row: &Row) -> StoreResult<bool> {
+        let held = self.put_row(row)?;
+        let version = self.row_version_of(row)?;
+        let newest = self
+            .get_row(&GetRow {
+                family: version.family,
+                id: version.id.clone(),
+            })?
+            .map(|r| self.row_version_of(&r))
+            .transpose()?;
+        if newest.as_ref() == Some(&version) {
+            let hint = Hint::Row {
+                owner: owner.to_string(),
+                version,
+            };
+            self.db
+                .put_cf_opt(self.cf(CF_HINTS), hint_key(&hint), encode(&hint), &synced())?;
+        }
+        Ok(held)
     }
 
     /// Hints after `after` (a raw hint key), in key order, at most `limit`.
@@ -146,6 +175,11 @@ impl Store {
                 self.db.write_opt(batch, &synced())?;
                 Ok(())
             }
+            Hint::Row { version, .. } => {
+                self.release_row(version)?;
+                self.db.write_opt(batch, &synced())?;
+                Ok(())
+            }
         }
     }
 
@@ -164,6 +198,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::Version;
+    use node_api::table::Record;
 
     #[test]
     fn hinted_records_are_listed_and_dropped_with_their_copy() {
@@ -197,12 +232,21 @@ mod tests {
             },
         );
         s.put_hinted_manifest("node8", &old).unwrap();
-        assert_eq!(s.hint_count().unwrap(), 2);
+        // A row of the record table (an upload), and an older version of it: no hint.
+        let upload = crate::upload_store::tests::upload("k", 7);
+        let mut older = upload.clone();
+        older.version.hlc = 6;
+        assert!(s.put_hinted_row("node9", &upload.row()).unwrap());
+        assert!(
+            s.put_hinted_row("node8", &older.row()).unwrap(),
+            "a newer one is held"
+        );
+        assert_eq!(s.hint_count().unwrap(), 3);
 
         let first = s.list_hints(&[], 1).unwrap();
         assert_eq!(first.len(), 1);
         let rest = s.list_hints(&first[0].raw_key, 10).unwrap();
-        assert_eq!(rest.len(), 1);
+        assert_eq!(rest.len(), 2);
         let all: Vec<_> = first.into_iter().chain(rest).collect();
         assert!(all.iter().all(|h| h.hint.owner() == "node9"));
         let manifest_hint = all
@@ -218,5 +262,6 @@ mod tests {
         assert_eq!(s.hint_count().unwrap(), 0);
         assert_eq!(s.get_chunk(id).unwrap(), None);
         assert_eq!(s.get_manifest("b", "k").unwrap(), None);
+        assert_eq!(s.get_upload("b", "k", upload.upload_id).unwrap(), None);
     }
 }

@@ -16,6 +16,7 @@ use crate::keys;
 use crate::model::{decode, encode, ChunkId, Hint};
 use crate::store::{synced, Store, StoreError, StoreResult};
 use crate::store::{CF_CHUNK_SUMS, CF_HINTS};
+use node_api::table::RowVersion;
 
 /// Where the map state lives in the default column family.
 const MAP_STATE_KEY: &[u8] = b"cluster-map-state";
@@ -23,6 +24,15 @@ const MAP_STATE_KEY: &[u8] = b"cluster-map-state";
 const SCAN_BUDGET: usize = 50_000;
 
 pub use node_api::moves::{MoveKind, MoveList, MovePage, Moving, Release, Released};
+
+/// Records held here for other nodes (hints), which moves leave to the hand-back.
+#[derive(Default)]
+pub(crate) struct Hinted {
+    /// Raw manifest keys (one version each).
+    pub manifests: HashSet<Vec<u8>>,
+    pub rows: HashSet<RowVersion>,
+    pub chunks: HashSet<ChunkId>,
+}
 
 /// The placement key of a record and whether `me` is among its owners under `ring`.
 fn owned(ring: &Ring, n: usize, me: Option<usize>, placement_key: &[u8]) -> bool {
@@ -48,13 +58,13 @@ impl Store {
     }
 
     /// Records held here for other nodes (hints): manifest keys and chunk ids.
-    fn hinted(&self) -> StoreResult<(HashSet<Vec<u8>>, HashSet<ChunkId>)> {
-        let (mut manifests, mut chunks) = (HashSet::new(), HashSet::new());
+    fn hinted(&self) -> StoreResult<Hinted> {
+        let mut hinted = Hinted::default();
         for item in self.db.iterator_cf(self.cf(CF_HINTS), IteratorMode::Start) {
             let (_, v) = item?;
             match decode::<Hint>(&v).map_err(StoreError::Corrupt)? {
                 Hint::Chunk { id, .. } => {
-                    chunks.insert(id);
+                    hinted.chunks.insert(id);
                 }
                 Hint::Manifest {
                     bucket,
@@ -62,11 +72,16 @@ impl Store {
                     version,
                     ..
                 } => {
-                    manifests.insert(keys::manifest_key(&bucket, key.as_bytes(), version));
+                    hinted
+                        .manifests
+                        .insert(keys::manifest_key(&bucket, key.as_bytes(), version));
+                }
+                Hint::Row { version, .. } => {
+                    hinted.rows.insert(version);
                 }
             }
         }
-        Ok((manifests, chunks))
+        Ok(hinted)
     }
 
     /// One page of the records of `q.kind` this node holds but does not own under `q.map`.
@@ -74,7 +89,7 @@ impl Store {
         let ring = Ring::new(&q.map);
         let n = q.map.replication.n.min(q.map.nodes.len());
         let me = q.map.nodes.iter().position(|node| node.id == q.me);
-        let (hinted_manifests, hinted_chunks) = self.hinted()?;
+        let hinted = self.hinted()?;
         let limit = q.limit.max(1) as usize;
         if let MoveKind::Rows(family) = q.kind {
             let (rows, next) = self.rows_to_move(
@@ -82,7 +97,7 @@ impl Store {
                 &ring,
                 n,
                 me,
-                &hinted_manifests,
+                &hinted,
                 q.after.as_deref(),
                 limit,
                 SCAN_BUDGET,
@@ -117,7 +132,7 @@ impl Store {
             }
             page.next = Some(raw.to_vec());
             match ChunkId::from_bytes(&raw) {
-                Some(id) if !hinted_chunks.contains(&id) && !owned(&ring, n, me, &raw) => {
+                Some(id) if !hinted.chunks.contains(&id) && !owned(&ring, n, me, &raw) => {
                     page.records.push(Moving::Chunk(id));
                 }
                 _ => {}

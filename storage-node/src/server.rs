@@ -49,7 +49,7 @@ use crate::model::{PrepareBucket, WriteBucket, WriteUpload};
 use crate::moves::{MoveList, Release};
 use crate::rpc::{self, Call, GetMap, ListBadChunks, Stats};
 use crate::store::Store;
-use node_api::table::{GetRow, ListRows, PutRow};
+use node_api::table::{GetRow, ListRows, PutHintedRow, PutRow};
 pub use node_api::wire::{
     epoch_of, valid_node_id, CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES,
 };
@@ -518,6 +518,7 @@ async fn route(state: &NodeState, req: Request<Incoming>, method: &Method, path:
             Accept => |s, q| s.accept(&q.manifest),
             GetRow => |s, q| s.get_row(&q),
             PutRow => |s, r| s.put_row(&r.0),
+            PutHintedRow => |s, q| s.put_hinted_row(&q.owner, &q.row),
             ListRows => |s, q| s.list_rows(q.family),
             WriteUpload => |s, w| s.write_upload(&w),
             ListUploads => |s, q| s.list_uploads(&q),

@@ -9,7 +9,7 @@
 //! promises, `store`/`cas_store`; uploads and parts, `upload_store`); [`Stored`] only names
 //! them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use node_api::model::{
     decode, AccessKeyRecord, BucketRecord, ListParts, Manifest, PartRecord, SettingRecord,
@@ -21,6 +21,7 @@ use placement::Ring;
 use rocksdb::{Direction, IteratorMode};
 
 use crate::keys;
+use crate::moves::Hinted;
 use crate::store::{synced, Store, StoreError, StoreResult};
 use crate::store::{CF_ACCESS_KEYS, CF_BUCKETS, CF_MANIFESTS, CF_PARTS, CF_SETTINGS, CF_UPLOADS};
 
@@ -99,13 +100,19 @@ impl Stored for UploadRecord {
         Ok(store.put_upload(u)?
             || Self::get(store, &u.id())?.is_some_and(|held| held.version > u.version))
     }
-    /// The upload's parts go with it: they moved before it (parts move first).
+    /// The record alone: its parts are rows of their own, released one by one (a move
+    /// carries them before their upload; a hand-back, each by its own hint).
     fn release(store: &Store, (bucket, key, id): &Self::Id, version: Version) -> StoreResult<()> {
+        let _guard = store.stripe(&keys::object_prefix(bucket, key.as_bytes()));
         if store
             .get_upload(bucket, key, *id)?
             .is_some_and(|u| u.version == version)
         {
-            store.drop_upload(bucket, key, *id)?;
+            store.db.delete_cf_opt(
+                store.cf(CF_UPLOADS),
+                crate::upload_store::upload_key(bucket, key, *id),
+                &synced(),
+            )?;
         }
         Ok(())
     }
@@ -236,7 +243,15 @@ impl Store {
         })
     }
 
-    /// Drops exactly this version of a record, if held (after a move).
+    /// Which version of which record a row is.
+    pub fn row_version_of(&self, row: &Row) -> StoreResult<RowVersion> {
+        with_record_type!(row.family, R => {
+            let record: R = row.decode().map_err(corrupt)?;
+            Ok(record.row_version())
+        })
+    }
+
+    /// Drops exactly this version of a record, if held (after a move or a hand-back).
     pub fn release_row(&self, v: &RowVersion) -> StoreResult<()> {
         with_record_type!(v.family, R => {
             let id = v.id::<R>().map_err(corrupt)?;
@@ -306,7 +321,7 @@ impl Store {
 
     /// One page of the rows of `family` this node holds but does not own under `ring` (with
     /// `n` owners; `me` its index, if in the map): every version of them (manifests keep
-    /// several), except those held for another node (`hinted` raw manifest keys). Scans at
+    /// several), except those held for another node (`hinted`). Scans at
     /// most `budget` entries after the raw key `after`; answers the rows and the last raw key
     /// looked at (`None`: the scan reached the end).
     #[allow(clippy::too_many_arguments)]
@@ -316,7 +331,7 @@ impl Store {
         ring: &Ring,
         n: usize,
         me: Option<usize>,
-        hinted: &HashSet<Vec<u8>>,
+        hinted: &Hinted,
         after: Option<&[u8]>,
         limit: usize,
         budget: usize,
@@ -340,7 +355,8 @@ impl Store {
                 }
                 next = Some(raw.to_vec());
                 if family == Family::Manifests
-                    && (keys::parse_manifest_key(&raw).is_none() || hinted.contains(&*raw))
+                    && (keys::parse_manifest_key(&raw).is_none()
+                        || hinted.manifests.contains(&*raw))
                 {
                     continue;
                 }
@@ -349,10 +365,11 @@ impl Store {
                 let Some(Some(placement)) = sites.of(record.placement(), false) else {
                     continue;
                 };
-                if !owned(&placement) {
+                let version = record.row_version();
+                if !owned(&placement) && !hinted.rows.contains(&version) {
                     rows.push(MovingRow {
                         placement,
-                        version: record.row_version(),
+                        version,
                         row: Row { family, record: value.to_vec() },
                     });
                 }
@@ -517,7 +534,7 @@ mod tests {
         let ring = Ring::new(&map);
         let moving = |family| {
             store
-                .rows_to_move(family, &ring, 1, None, &HashSet::new(), None, 100, 1000)
+                .rows_to_move(family, &ring, 1, None, &Hinted::default(), None, 100, 1000)
                 .unwrap()
                 .0
                 .into_iter()
