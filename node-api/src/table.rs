@@ -38,6 +38,18 @@ pub enum Family {
 }
 
 impl Family {
+    /// The order the collector gathers what records hold: parts before object versions
+    /// (a completion writes its object before it drops its parts, so a scan meets a completed
+    /// part either way).
+    pub const REFERENCE_SCAN: [Family; 6] = [
+        Family::Parts,
+        Family::Uploads,
+        Family::Buckets,
+        Family::AccessKeys,
+        Family::Settings,
+        Family::Manifests,
+    ];
+
     pub const ALL: [Family; 6] = [
         Family::Manifests,
         Family::Buckets,
@@ -69,6 +81,12 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + '
     /// Of two versions of one record, the newer wins on every replica.
     fn version(&self) -> Version;
     fn placement(&self) -> Placement;
+
+    /// The chunk groups (data version, part number) this version holds: what it releases
+    /// once it is superseded and collected (the collector frees chunks no record holds).
+    fn chunk_groups(&self) -> Vec<(Version, u32)> {
+        Vec::new()
+    }
 
     /// This record as a row of the table.
     fn row(&self) -> Row {
@@ -222,6 +240,12 @@ impl Record for Manifest {
     fn placement(&self) -> Placement {
         Placement::Key(Manifest::placement_key(&self.bucket, &self.key))
     }
+    fn chunk_groups(&self) -> Vec<(Version, u32)> {
+        let mut groups: Vec<(Version, u32)> =
+            self.chunk_ids().iter().map(|id| (id.version, id.part)).collect();
+        groups.dedup();
+        groups
+    }
 }
 
 impl Record for BucketRecord {
@@ -269,6 +293,9 @@ impl Record for PartRecord {
     }
     fn placement(&self) -> Placement {
         Placement::WithUpload(self.upload_id)
+    }
+    fn chunk_groups(&self) -> Vec<(Version, u32)> {
+        vec![(self.layout.version, self.layout.number)]
     }
 }
 

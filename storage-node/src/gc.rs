@@ -2,10 +2,11 @@
 //! references or needs any more once a grace period has passed.
 //!
 //! * **References** (`/v1/gc/refs`): a Bloom filter of every chunk group `(data version, part)`
-//!   that a record on this node points at (part records of uploads in progress, then manifests,
-//!   hinted ones included). Parts are scanned before manifests so that an upload completed
-//!   during the scan is seen either way (completion writes the manifest before it drops the
-//!   parts). The gateway ORs every node's filter into one (`fastbloom`'s `union`).
+//!   that a row on this node holds, whatever its family (`Record::chunk_groups`: parts and
+//!   every stored object version, superseded and hinted ones included). Families are scanned
+//!   in `Family::REFERENCE_SCAN` order, parts before object versions, so that an upload
+//!   completed during the scan is seen either way (completion writes the object before it
+//!   drops the parts). The gateway ORs every node's filter into one (`fastbloom`'s `union`).
 //! * **Sweep** (`/v1/gc/sweep`): deletes the chunks written before the cutoff whose group is
 //!   not in that union. A Bloom filter has false positives, never false negatives: an orphan
 //!   may survive a pass, a referenced chunk never goes.
@@ -24,6 +25,7 @@ use placement::stable_hash;
 use rocksdb::{IteratorMode, WriteBatch};
 
 use crate::keys;
+use node_api::table::Family;
 use crate::model::{decode, ChunkId, ListEntry, Manifest, PartRecord, UploadRecord, Version};
 use crate::store::{
     synced, Store, StoreError, StoreResult, CF_ACCESS_KEYS, CF_BUCKETS, CF_CHUNK_SUMS,
@@ -82,26 +84,13 @@ impl Store {
         check_format(&q.format)?;
         let mut f = filter(q.shape, None).map_err(StoreError::Corrupt)?;
         let mut items = 0u64;
-        for item in self.db.iterator_cf(self.cf(CF_PARTS), IteratorMode::Start) {
-            let (_, v) = item?;
-            let p: PartRecord = decode(&v).map_err(StoreError::Corrupt)?;
-            f.insert_hash(group_hash(p.layout.version, p.layout.number));
-            items += 1;
-        }
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_MANIFESTS), IteratorMode::Start)
-        {
-            let (_, v) = item?;
-            let m: Manifest = decode(&v).map_err(StoreError::Corrupt)?;
-            let mut last = None;
-            for id in m.chunk_ids() {
-                if last != Some((id.version, id.part)) {
-                    f.insert_hash(group_hash(id.version, id.part));
+        for family in Family::REFERENCE_SCAN {
+            self.each_stored_row(family, |groups| {
+                for (version, part) in groups {
+                    f.insert_hash(group_hash(version, part));
                     items += 1;
-                    last = Some((id.version, id.part));
                 }
-            }
+            })?;
         }
         Ok(References {
             words: words(&f),

@@ -290,6 +290,23 @@ impl Store {
         })
     }
 
+    /// The chunk groups of every row of `family` this node stores, every version of it
+    /// (superseded and hinted ones included: they are still read until collected).
+    pub(crate) fn each_stored_row(
+        &self,
+        family: Family,
+        mut visit: impl FnMut(Vec<(Version, u32)>),
+    ) -> StoreResult<()> {
+        with_record_type!(family, R => {
+            for item in self.db.iterator_cf(self.cf(<R as Stored>::CF), IteratorMode::Start) {
+                let (_, value) = item?;
+                let record: R = decode(&value).map_err(corrupt)?;
+                visit(record.chunk_groups());
+            }
+            Ok(())
+        })
+    }
+
     /// `(bucket, key)` and newest version of every manifest key, in key order.
     fn each_current_manifest(
         &self,
