@@ -277,6 +277,44 @@ async fn ranges() {
         assert_eq!(code(&err), "InvalidRange", "{bad}");
         assert_eq!(status(&err), 416, "{bad}");
     }
+    // An empty object: every range is unsatisfiable, suffix ranges included, for GET and HEAD;
+    // the connection and the gateway stay up.
+    s3.put_object()
+        .bucket("ranges")
+        .key("empty")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    for bad in ["bytes=-1", "bytes=0-", "bytes=0-0", "bytes=-100"] {
+        let err = s3
+            .get_object()
+            .bucket("ranges")
+            .key("empty")
+            .range(bad)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidRange", "GET {bad}");
+        assert_eq!(status(&err), 416, "GET {bad}");
+        let err = s3
+            .head_object()
+            .bucket("ranges")
+            .key("empty")
+            .range(bad)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(status(&err), 416, "HEAD {bad}");
+    }
+    let whole = s3
+        .get_object()
+        .bucket("ranges")
+        .key("empty")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.content_length(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

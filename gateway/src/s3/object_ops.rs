@@ -250,9 +250,13 @@ async fn select(gw: &Gateway, r: ReadRequest<'_>) -> S3Result<Selected> {
         }
         (None, None) => (0..m.size, None),
         (Some(range), None) => {
+            // An empty object has no byte to select: every range is unsatisfiable (416), the
+            // suffix ones included, as on S3.
             let checked = range
                 .check(m.size)
-                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+                .ok()
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
             let cr = format!("bytes {}-{}/{}", checked.start, checked.end - 1, m.size);
             (checked, Some(cr))
         }
