@@ -1,6 +1,7 @@
 //! The gateway's HTTP front: the `s3s` service with authentication and addressing, wrapped with
-//! a request id (`x-amz-request-id`), metrics, and the unauthenticated `/health`, `/ready` and
-//! `/metrics` routes.
+//! a request id (`x-amz-request-id`), metrics, and the unauthenticated operational routes
+//! under [`OPS_PREFIX`] (`/_s3store/health`, `/_s3store/ready`, `/_s3store/metrics`): no
+//! bucket name can start with `_`, so they never shadow a bucket or, path-style, an object.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,9 +10,8 @@ use std::time::Instant;
 use crate::virtual_host::VirtualHostDomain;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use s3s::route::S3Route;
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::{Body, S3Request, S3Response, S3Result};
+use s3s::Body;
 use tokio::net::TcpListener;
 
 use crate::auth::{AccessKeys, Authorize};
@@ -19,60 +19,84 @@ use crate::metrics::GatewayMetrics;
 use crate::request_log::RequestInfo;
 use crate::s3::{Gateway, Transport};
 
-/// `/health`, `/ready` and `/metrics`, answered without a signature.
+/// Where the operational routes live: a path no bucket can have (bucket names never start
+/// with `_`).
+pub const OPS_PREFIX: &str = "/_s3store/";
+
+/// `health`, `ready` and `metrics` under [`OPS_PREFIX`], answered without a signature before
+/// the S3 layer sees the request (which would refuse the path as a bucket name); a
+/// virtual-hosted request (whose path is an object key) is never one of them.
 struct OpsRoutes {
     metrics: Arc<GatewayMetrics>,
+    virtual_hosts: Option<VirtualHostDomain>,
 }
 
-#[async_trait::async_trait]
-impl S3Route for OpsRoutes {
-    fn is_match(
-        &self,
-        method: &http::Method,
-        uri: &http::Uri,
-        _headers: &http::HeaderMap,
-        _extensions: &mut http::Extensions,
-    ) -> bool {
-        method == http::Method::GET && matches!(uri.path(), "/health" | "/ready" | "/metrics")
-    }
-
-    async fn check_access(&self, _req: &mut S3Request<Body>) -> S3Result<()> {
-        Ok(())
-    }
-
-    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let body = match req.uri.path() {
-            "/metrics" => Body::from(self.metrics.render()),
+impl OpsRoutes {
+    /// The answer to `req`, if it is an operational route.
+    fn answer<B>(&self, req: &http::Request<B>) -> Option<http::Response<Body>> {
+        let route = req
+            .uri()
+            .path()
+            .strip_prefix(OPS_PREFIX)
+            .filter(|r| matches!(*r, "health" | "ready" | "metrics"))?;
+        if req.method() != http::Method::GET {
+            return None;
+        }
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(req.uri().host())
+            .unwrap_or("");
+        if let Some(v) = &self.virtual_hosts {
+            if v.bucket_of(host).is_some() {
+                return None;
+            }
+        }
+        Some(http::Response::new(match route {
+            "metrics" => Body::from(self.metrics.render()),
             _ => Body::from("ok\n".to_string()),
-        };
-        Ok(S3Response::new(body))
+        }))
     }
+}
+
+/// The S3 service and the operational routes in front of it.
+#[derive(Clone)]
+pub struct Front {
+    service: S3Service,
+    ops: Arc<OpsRoutes>,
 }
 
 /// Access keys and their secrets.
 pub type Credentials = Vec<(String, String)>;
 
-/// Builds the S3 service.
-pub fn build_service(
-    gateway: Gateway,
-    virtual_host_domain: Option<&str>,
-) -> anyhow::Result<S3Service> {
+/// Builds the S3 service and the routes in front of it.
+pub fn build_service(gateway: Gateway, virtual_host_domain: Option<&str>) -> anyhow::Result<Front> {
     let metrics = gateway.cluster.metrics.clone();
     let directory = gateway.directory.clone();
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(AccessKeys::new(directory.clone()));
     builder.set_access(Authorize::new(directory));
-    builder.set_route(OpsRoutes { metrics });
-    if let Some(domain) = virtual_host_domain {
-        builder.set_host(VirtualHostDomain::new(domain)?);
+    let virtual_hosts = virtual_host_domain
+        .map(VirtualHostDomain::new)
+        .transpose()?;
+    let ops = Arc::new(OpsRoutes {
+        metrics,
+        virtual_hosts: virtual_hosts.clone(),
+    });
+    if let Some(v) = virtual_hosts {
+        builder.set_host(v);
     }
-    Ok(builder.build())
+    Ok(Front {
+        service: builder.build(),
+        ops,
+    })
 }
 
 /// Serves S3 on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    service: S3Service,
+    service: Front,
     metrics: Arc<GatewayMetrics>,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -115,7 +139,7 @@ pub async fn serve(
 async fn serve_connection<IO>(
     io: IO,
     transport: Transport,
-    service: S3Service,
+    service: Front,
     metrics: Arc<GatewayMetrics>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
@@ -132,10 +156,14 @@ where
 }
 
 async fn handle(
-    service: &S3Service,
+    front: &Front,
     metrics: &GatewayMetrics,
     mut req: http::Request<Incoming>,
 ) -> http::Response<Body> {
+    if let Some(answer) = front.ops.answer(&req) {
+        return answer;
+    }
+    let service = &front.service;
     let started = Instant::now();
     let method = req.method().clone();
     let request_id = format!("{:016X}", rand::random::<u64>());

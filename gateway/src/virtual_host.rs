@@ -13,7 +13,7 @@ use s3s::host::{S3Host, VirtualHost};
 use s3s::S3Result;
 
 /// The `S3Host` of a gateway with `virtual_host_domain`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct VirtualHostDomain {
     domain: String,
 }

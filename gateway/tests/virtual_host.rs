@@ -123,3 +123,75 @@ async fn virtual_hosted_and_path_style_side_by_side() {
     let gone = path_by_ip.head_bucket().bucket("vhost-rust").send().await;
     assert!(gone.is_err());
 }
+
+/// The unsigned operational routes live under `/_s3store/`, which no bucket name can start
+/// with: buckets named `metrics`, `health` and `ready` and their objects are S3 resources in
+/// both addressing styles, and in virtual-hosted style even a key `_s3store/metrics` is an
+/// object of its bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operational_routes_shadow_no_bucket_or_object() {
+    let mut cluster = TestCluster::start();
+    cluster.reconfigure_gateway("virtual_host_domain: s3.test\n");
+    let port = cluster.s3_port;
+    let vhost = client(&format!("http://s3.test:{port}"), false);
+    let path = cluster.client();
+    for name in ["metrics", "health", "ready"] {
+        path.create_bucket().bucket(name).send().await.unwrap();
+        path.put_object()
+            .bucket(name)
+            .key(name)
+            .body(ByteStream::from_static(b"an object"))
+            .send()
+            .await
+            .unwrap();
+        let listed = path.list_objects_v2().bucket(name).send().await.unwrap();
+        assert_eq!(listed.contents().len(), 1, "{name} lists as a bucket");
+        for s3 in [&path, &vhost] {
+            let got = s3.get_object().bucket(name).key(name).send().await.unwrap();
+            let body = got.body.collect().await.unwrap().into_bytes();
+            assert_eq!(&body[..], b"an object", "{name}/{name}");
+        }
+    }
+    vhost
+        .put_object()
+        .bucket("metrics")
+        .key("_s3store/metrics")
+        .body(ByteStream::from_static(b"a key like a route"))
+        .send()
+        .await
+        .unwrap();
+    let got = vhost
+        .get_object()
+        .bucket("metrics")
+        .key("_s3store/metrics")
+        .send()
+        .await
+        .unwrap();
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], b"a key like a route");
+    // The routes themselves answer unsigned, path-style.
+    let raw = |path: &'static str| async move {
+        use http_body_util::BodyExt;
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let uri: http::Uri = format!("http://127.0.0.1:{port}{path}").parse().unwrap();
+        let response = client.get(uri).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    assert_eq!(
+        raw("/_s3store/health").await,
+        (http::StatusCode::OK, "ok\n".into())
+    );
+    assert_eq!(
+        raw("/_s3store/ready").await,
+        (http::StatusCode::OK, "ok\n".into())
+    );
+    let (status, metrics) = raw("/_s3store/metrics").await;
+    assert_eq!(status, http::StatusCode::OK);
+    assert!(metrics.contains("s3store_gateway_"), "{metrics}");
+    let (status, _) = raw("/_s3store/other").await;
+    assert_ne!(status, http::StatusCode::OK, "only the three routes");
+}

@@ -241,8 +241,11 @@ impl Record for Manifest {
         Placement::Key(Manifest::placement_key(&self.bucket, &self.key))
     }
     fn chunk_groups(&self) -> Vec<(Version, u32)> {
-        let mut groups: Vec<(Version, u32)> =
-            self.chunk_ids().iter().map(|id| (id.version, id.part)).collect();
+        let mut groups: Vec<(Version, u32)> = self
+            .chunk_ids()
+            .iter()
+            .map(|id| (id.version, id.part))
+            .collect();
         groups.dedup();
         groups
     }

@@ -25,12 +25,12 @@ use placement::stable_hash;
 use rocksdb::{IteratorMode, WriteBatch};
 
 use crate::keys;
-use node_api::table::Family;
 use crate::model::{decode, ChunkId, ListEntry, Manifest, PartRecord, UploadRecord, Version};
 use crate::store::{
     synced, Store, StoreError, StoreResult, CF_ACCESS_KEYS, CF_BUCKETS, CF_CHUNK_SUMS,
     CF_MANIFESTS, CF_PARTS, CF_PROMISES, CF_UPLOADS,
 };
+use node_api::table::Family;
 
 pub use node_api::gc::*;
 

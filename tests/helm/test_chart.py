@@ -91,15 +91,16 @@ def test_default_render_agrees_with_itself_and_loads(tmp_path):
     assert cluster["nodes"] == expected
     assert str(headless["spec"]["ports"][0]["port"]) == expected[0]["address"].rsplit(":", 1)[1]
 
-    # Gateways: the Service and the PDB select the Deployment's pods; probes on /ready and /health.
+    # Gateways: the Service and the PDB select the Deployment's pods; probes on /_s3store/ready
+    # and /_s3store/health (paths no bucket can have).
     gateway = one(docs, "Deployment")
     gw_labels = gateway["spec"]["template"]["metadata"]["labels"]
     assert selects(gateway["spec"]["selector"]["matchLabels"], gw_labels)
     s3_service = [s for s in by_kind(docs, "Service") if s is not headless][0]
     assert selects(s3_service["spec"]["selector"], gw_labels)
     container = gateway["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/_s3store/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/_s3store/health"
     assert s3_service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
     gw_cfg = yaml.safe_load(config["gateway.yaml"])
     assert gw_cfg["listen"].endswith(f":{container['ports'][0]['containerPort']}")
@@ -169,6 +170,9 @@ def test_options_render_consistently():
         targets = [s for s in by_kind(docs, "Service") if selects(m["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
         assert len(targets) == 1, m["metadata"]["name"]
         assert m["spec"]["endpoints"][0]["port"] in [p["name"] for p in targets[0]["spec"]["ports"]]
+        # Gateways serve metrics where no bucket can be; nodes (no S3) at /metrics.
+        gateway = m["metadata"]["name"].endswith("-gateway")
+        assert m["spec"]["endpoints"][0]["path"] == ("/_s3store/metrics" if gateway else "/metrics")
     for sts in by_kind(docs, "StatefulSet"):
         zone = sts["spec"]["template"]["metadata"]["labels"]["s3store.io/zone"]
         term = sts["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]

@@ -597,9 +597,10 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(md5::Md5::digest(data))
 }
 
-/// The value of a gateway metric (the first sample whose line starts with `name`), from `/metrics`.
+/// The value of a gateway metric (the first sample whose line starts with `name`), from
+/// `/_s3store/metrics`.
 pub async fn metric(cluster: &TestCluster, name: &str) -> f64 {
-    metric_at(&cluster.endpoint(), name).await
+    metric_at(&format!("{}/_s3store", cluster.endpoint()), name).await
 }
 
 /// A metric of storage node `i` (its `/metrics`).
