@@ -1,9 +1,10 @@
 //! The gateway's side of the record table (`node_api::table`): the quorum operations every
 //! family shares, written once over [`Record`]. A write of a copy goes to the record's owners
 //! (stand-ins with hints for owners that are down) and needs a majority of the owners and `w`
-//! targets in all, or, for records kept everywhere, to every member, needing a majority; a read of one record asks `r` owners, takes the newest version and writes it back
-//! to the owners that answered something older; a read of a whole small family merges the
-//! newest version of each record from enough members to see every acknowledged write.
+//! targets in all, or, for records kept everywhere, to every member, needing a majority; a
+//! read of one record asks `r` owners, takes the newest version and writes it back to the
+//! owners that answered something older; a read of a whole small family merges the newest
+//! version of each record from enough members to see every acknowledged write.
 //!
 //! Object versions have their own ordered read and write (`cluster`), and agreed changes their
 //! Paxos rounds (`conditional`, `bucket_agreement`); what those copy, repair and move travels
@@ -12,18 +13,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use node_api::client::{NodeClient, RpcError};
 use node_api::table::{Placement, Record, Row};
 
-use futures::stream::FuturesUnordered;
-
 use crate::cluster::{gather_all, gather_sets, satisfied, union, Cluster, ClusterError, Gathered};
 
 impl Cluster {
-    /// Writes a copy of `record` (its version kept) under its family's newest-wins rule: to its
-    /// owners, needing `w`, or to every member, needing a majority. A record placed with an
-    /// upload goes through [`Cluster::write_row_at`].
+    /// Writes a copy of `record` (its version kept) under its family's newest-wins rule: for
+    /// its owners ([`Cluster::write_row_at`]), or to every member, needing a majority. A record
+    /// placed with an upload is written with [`Cluster::write_row_at`] and the upload's key.
     pub async fn write_record<R: Record>(&self, record: &R) -> Result<(), ClusterError> {
         match record.placement() {
             Placement::Key(k) => self.write_row_at(&k, record.row()).await,
@@ -38,9 +38,12 @@ impl Cluster {
                 }
                 Ok(())
             }
-            Placement::WithUpload(_) => {
-                unreachable!("records placed with an upload are written with write_row_at")
-            }
+            Placement::WithUpload(_) => Err(ClusterError::Quorum {
+                kind: "write_row",
+                ok: 0,
+                needed: 0,
+                errors: "a record placed with its upload is written with write_row_at".into(),
+            }),
         }
     }
 

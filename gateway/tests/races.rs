@@ -847,3 +847,56 @@ async fn a_put_that_outlives_its_bucket_is_not_in_the_bucket_made_next() {
         .unwrap();
     second.delete_bucket().bucket(name).send().await.unwrap();
 }
+
+/// A 64 MiB GET read slowly (about six seconds) while the key is overwritten twice with other
+/// 64 MiB bodies and then deleted: the GET that started gets the whole version it started on,
+/// never a broken body or another version's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_64_mib_get_outlives_overwrites_and_a_delete() {
+    let (_cluster, s3) = setup(Shape::default()).await;
+    let len = 64 << 20;
+    put(&s3, "huge", pattern(len, 0)).await;
+    let got = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("huge")
+        .send()
+        .await
+        .unwrap();
+    let mut body = got.body;
+    let mut data = Vec::with_capacity(len);
+    // The first piece is in: the GET has started on version 0.
+    data.extend_from_slice(&body.next().await.unwrap().unwrap());
+    let writer = {
+        let s3 = s3.clone();
+        tokio::spawn(async move {
+            for seed in 1..=2 {
+                put(&s3, "huge", pattern(len, seed)).await;
+            }
+            s3.delete_object()
+                .bucket(BUCKET)
+                .key("huge")
+                .send()
+                .await
+                .unwrap();
+        })
+    };
+    let mut next_pause = 4 << 20;
+    while let Some(piece) = body.next().await {
+        let piece = piece.unwrap_or_else(|e| panic!("the body broke: {e}"));
+        data.extend_from_slice(&piece);
+        if data.len() >= next_pause {
+            next_pause += 4 << 20;
+            tokio::time::sleep(Duration::from_millis(350)).await;
+        }
+    }
+    assert!(
+        writer.is_finished(),
+        "the overwrites and the delete ended before the GET did"
+    );
+    writer.await.unwrap();
+    assert_eq!(data.len(), len, "a cut-off body");
+    assert!(data == pattern(len, 0), "bytes of another version");
+    let gone = s3.get_object().bucket(BUCKET).key("huge").send().await;
+    assert!(gone.is_err(), "the delete is visible after the slow GET");
+}
