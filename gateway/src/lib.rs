@@ -43,6 +43,7 @@ pub mod hlc;
 pub mod jobs;
 pub mod keyring;
 pub mod listing;
+pub mod logging;
 pub mod membership;
 pub mod metrics;
 pub mod objects;

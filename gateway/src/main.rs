@@ -98,11 +98,12 @@ async fn main() -> anyhow::Result<()> {
         (None, Some(path)) => config::load_gateway(path).ok().and_then(|c| c.log),
         _ => None,
     };
+    let requested = std::env::var("RUST_LOG").ok();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| configured.as_deref().unwrap_or("info").into()),
-        )
+        .with_env_filter(gateway::logging::filter(
+            requested.as_deref(),
+            configured.as_deref(),
+        ))
         .init();
     match (args.command, args.config) {
         (
