@@ -407,6 +407,13 @@ impl Cluster {
             .clone()
     }
 
+    /// The canonical user id S3 responses show for an access key (owners, initiators,
+    /// grantees): opaque and the same on every gateway of the cluster, so listings and ACLs
+    /// never reveal the key id itself.
+    pub fn canonical_user_id(&self, access_key: &str) -> String {
+        self.key.opaque_id("canonical-user", access_key)
+    }
+
     /// The id of node `i`, as maps and hints name it.
     pub fn node_id(&self, i: usize) -> String {
         self.table.read().unwrap_or_else(|p| p.into_inner())[i]

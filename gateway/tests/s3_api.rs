@@ -555,7 +555,23 @@ async fn listing_pages_and_delimiters() {
     assert_eq!(got.len(), 10);
     assert_eq!(got[0], "dir1/file0390");
     let first = &page.contents()[0];
-    assert_eq!(first.owner().and_then(|o| o.id()), Some(common::ACCESS_KEY));
+    // Owners are shown by an opaque canonical user id (derived with the cluster secret), the
+    // same in listings, ACLs and ListBuckets, never by the access key id.
+    let canonical = node_api::auth::ClusterKey::new(cluster.cluster_secret())
+        .opaque_id("canonical-user", common::ACCESS_KEY);
+    assert_eq!(first.owner().and_then(|o| o.id()), Some(canonical.as_str()));
+    assert!(!canonical.contains(common::ACCESS_KEY));
+    let acl = s3.get_bucket_acl().bucket("list").send().await.unwrap();
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some(canonical.as_str()));
+    assert_eq!(
+        acl.grants()[0].grantee().and_then(|g| g.id()),
+        Some(canonical.as_str())
+    );
+    let buckets = s3.list_buckets().send().await.unwrap();
+    assert_eq!(
+        buckets.owner().and_then(|o| o.id()),
+        Some(canonical.as_str())
+    );
     assert_eq!(first.size(), Some(1));
     assert_eq!(
         first.e_tag(),

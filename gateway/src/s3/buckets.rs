@@ -153,7 +153,7 @@ pub(super) async fn list_buckets(
         .collect();
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
-        owner: Some(owner(&who)),
+        owner: Some(owner(gw, &who)),
         prefix: req.input.prefix,
         ..Default::default()
     }))

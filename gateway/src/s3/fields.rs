@@ -11,6 +11,7 @@ use crate::cluster::ClusterError;
 use crate::conditional::{CasError, Condition};
 use crate::keyring::KeyError;
 use crate::objects::PutError;
+use crate::s3::Gateway;
 
 pub(super) fn unavailable(e: ClusterError) -> S3Error {
     tracing::warn!("{e}");
@@ -87,10 +88,14 @@ pub(super) fn parse_http_date(s: &str) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::HttpDate, s).ok()
 }
 
-pub(super) fn owner(id: &str) -> Owner {
+/// The owner of a bucket, object or upload made by `access_key`, as S3 shows it: its
+/// canonical user id (`Cluster::canonical_user_id`: opaque, never the key id, which anonymous
+/// readers of a public bucket would otherwise learn) and no display name (AWS no longer
+/// returns one).
+pub(super) fn owner(gw: &Gateway, access_key: &str) -> Owner {
     Owner {
-        display_name: Some(id.to_string()),
-        id: Some(id.to_string()),
+        display_name: None,
+        id: Some(gw.cluster.canonical_user_id(access_key)),
     }
 }
 

@@ -39,7 +39,7 @@ pub(super) async fn list_objects_v2(
     .await?;
     let url = url_encoded(&input.encoding_type);
     let fetch_owner = input.fetch_owner.unwrap_or(false);
-    let listed = render_page(&page, url, fetch_owner.then_some(record.owner.as_str()));
+    let listed = render_page(&page, url, fetch_owner.then(|| owner(gw, &record.owner)));
     let enc = |s: String| if url { url_encode(&s) } else { s };
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(input.bucket),
@@ -71,7 +71,7 @@ pub(super) async fn list_objects(
     let marker = input.marker.clone().unwrap_or_default().into_bytes();
     let page = fetch(gw, &input.bucket, &prefix, &input.delimiter, marker, max).await?;
     let url = url_encoded(&input.encoding_type);
-    let listed = render_page(&page, url, Some(record.owner.as_str()));
+    let listed = render_page(&page, url, Some(owner(gw, &record.owner)));
     let enc = |s: String| if url { url_encode(&s) } else { s };
     let next_marker = (page.truncated && input.delimiter.is_some())
         .then(|| page.last.clone())
@@ -124,7 +124,7 @@ pub(super) struct ListedPage {
     pub count: usize,
 }
 
-pub(super) fn render_page(page: &listing::Page, url: bool, owner_id: Option<&str>) -> ListedPage {
+pub(super) fn render_page(page: &listing::Page, url: bool, owner: Option<Owner>) -> ListedPage {
     let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
     let mut contents = Vec::new();
     let mut prefixes = Vec::new();
@@ -140,7 +140,7 @@ pub(super) fn render_page(page: &listing::Page, url: bool, owner_id: Option<&str
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,
                 )),
-                owner: owner_id.map(owner),
+                owner: owner.clone(),
                 ..Default::default()
             }),
             Item::CommonPrefix(p) => prefixes.push(CommonPrefix {

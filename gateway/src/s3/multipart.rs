@@ -753,8 +753,8 @@ pub(super) async fn list_parts(
         max_parts: Some(max as i32),
         is_truncated: Some(truncated),
         parts: Some(parts),
-        initiator: Some(initiator(&upload.owner)),
-        owner: Some(owner(&upload.owner)),
+        initiator: Some(initiator(gw, &upload.owner)),
+        owner: Some(owner(gw, &upload.owner)),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         checksum_algorithm: upload
             .checksum_algorithm
@@ -765,10 +765,11 @@ pub(super) async fn list_parts(
     }))
 }
 
-fn initiator(id: &str) -> Initiator {
+fn initiator(gw: &Gateway, access_key: &str) -> Initiator {
+    let owner = owner(gw, access_key);
     Initiator {
-        id: Some(id.to_string()),
-        display_name: Some(id.to_string()),
+        id: owner.id,
+        display_name: owner.display_name,
     }
 }
 
@@ -859,8 +860,8 @@ pub(super) async fn list_multipart_uploads(
             key: Some(u.key),
             upload_id: Some(u.upload_id.to_hex()),
             initiated: Some(timestamp_ms(u.upload_id.millis() / 1000 * 1000)),
-            initiator: Some(initiator(&u.owner)),
-            owner: Some(owner(&u.owner)),
+            initiator: Some(initiator(gw, &u.owner)),
+            owner: Some(owner(gw, &u.owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
             checksum_type: u.checksum_type.map(ChecksumType::from),

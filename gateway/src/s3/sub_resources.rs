@@ -10,18 +10,19 @@ use super::fields::owner;
 use super::list_ops::{fetch, max_keys, render_page, url_encode, url_encoded};
 use super::Gateway;
 
-fn owner_full_control(id: &str) -> (Option<Owner>, Option<Grants>) {
+fn owner_full_control(gw: &Gateway, access_key: &str) -> (Option<Owner>, Option<Grants>) {
+    let owner = owner(gw, access_key);
     let grant = Grant {
         grantee: Some(Grantee {
-            display_name: Some(id.to_string()),
+            display_name: owner.display_name.clone(),
             email_address: None,
-            id: Some(id.to_string()),
+            id: owner.id.clone(),
             type_: Type::from_static(Type::CANONICAL_USER),
             uri: None,
         }),
         permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
     };
-    (Some(owner(id)), Some(vec![grant]))
+    (Some(owner), Some(vec![grant]))
 }
 
 pub(super) async fn get_bucket_versioning(
@@ -37,7 +38,7 @@ pub(super) async fn get_bucket_acl(
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
     let record = gw.bucket(&req.input.bucket).await?;
-    let (owner, grants) = owner_full_control(&record.owner);
+    let (owner, grants) = owner_full_control(gw, &record.owner);
     Ok(S3Response::new(GetBucketAclOutput { owner, grants }))
 }
 
@@ -48,7 +49,7 @@ pub(super) async fn get_object_acl(
     let input = req.input;
     let record = gw.bucket(&input.bucket).await?;
     gw.object(&input.bucket, &input.key).await?;
-    let (owner, grants) = owner_full_control(&record.owner);
+    let (owner, grants) = owner_full_control(gw, &record.owner);
     Ok(S3Response::new(GetObjectAclOutput {
         owner,
         grants,
@@ -67,7 +68,7 @@ pub(super) async fn list_object_versions(
     let marker = input.key_marker.clone().unwrap_or_default().into_bytes();
     let page = fetch(gw, &input.bucket, &prefix, &input.delimiter, marker, max).await?;
     let url = url_encoded(&input.encoding_type);
-    let listed = render_page(&page, url, Some(record.owner.as_str()));
+    let listed = render_page(&page, url, Some(owner(gw, &record.owner)));
     let enc = |s: String| if url { url_encode(&s) } else { s };
     let versions = listed
         .contents
