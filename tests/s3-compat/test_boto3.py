@@ -141,6 +141,8 @@ def test_object_tagging(s3, bucket):
     tags = s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"]
     assert sorted((t["Key"], t["Value"]) for t in tags) == [("note", "two words"), ("project", "alpha")]
     assert s3.get_object(Bucket=bucket, Key="tagged")["TagCount"] == 2
+    head = s3.head_object(Bucket=bucket, Key="tagged")["ResponseMetadata"]["HTTPHeaders"]
+    assert head["x-amz-tagging-count"] == "2"
     time.sleep(1.1)
     s3.put_object_tagging(Bucket=bucket, Key="tagged", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
     assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == [{"Key": "k", "Value": "v"}]
@@ -151,6 +153,8 @@ def test_object_tagging(s3, bucket):
     assert s3.get_object_tagging(Bucket=bucket, Key="tagged-copy")["TagSet"] == [{"Key": "k", "Value": "v"}]
     s3.delete_object_tagging(Bucket=bucket, Key="tagged")
     assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == []
+    head = s3.head_object(Bucket=bucket, Key="tagged")["ResponseMetadata"]["HTTPHeaders"]
+    assert "x-amz-tagging-count" not in head
     assert s3.get_object(Bucket=bucket, Key="tagged")["Body"].read() == data
     with pytest.raises(ClientError) as e:
         s3.put_object_tagging(Bucket=bucket, Key="tagged",

@@ -471,13 +471,21 @@ pub(super) async fn head_object(
     let r = Representation::of(&m, overrides!(input));
     let whole = content_range.is_none();
     let Opened { metadata, .. } = gw.open_object(&m, customer.as_ref())?;
+    let tag_count = m.tags.len();
     let mut out = object_output!(HeadObjectOutput, m, r, metadata, echo_for(&m, customer.as_ref()), {
         parts_count: m.parts_count().map(|n| n as i32),
         content_length: Some((range.end - range.start) as i64),
         content_range,
     });
     add_checksums!(out, input, m, whole);
-    Ok(S3Response::new(out))
+    let mut response = S3Response::new(out);
+    // S3 tells HEAD how many tags an object has as GET does (the SDK models omit the field).
+    if tag_count > 0 {
+        response
+            .headers
+            .insert("x-amz-tagging-count", http::HeaderValue::from(tag_count));
+    }
+    Ok(response)
 }
 
 pub(super) async fn delete_object(
