@@ -85,7 +85,7 @@ impl Store {
         let mut f = filter(q.shape, None).map_err(StoreError::Corrupt)?;
         let mut items = 0u64;
         for family in Family::REFERENCE_SCAN {
-            self.each_stored_row(family, |groups| {
+            self.each_chunk_groups(family, |groups| {
                 for (version, part) in groups {
                     f.insert_hash(group_hash(version, part));
                     items += 1;

@@ -14,7 +14,7 @@ use crate::direct_buffer::DirectBuffer;
 use crate::keys;
 use crate::model::{decode, encode, ChunkId, Hint, Manifest, StoredHint, WriteMode, WriteReply};
 use crate::store::{synced, Store, StoreError, StoreResult, CF_HINTS, CF_MANIFESTS};
-use node_api::table::{GetRow, Row};
+use node_api::table::Row;
 
 fn hint_key(hint: &Hint) -> Vec<u8> {
     let mut out = hint.owner().as_bytes().to_vec();
@@ -82,24 +82,16 @@ impl Store {
     /// Stores a row for `owner` as [`Store::put_row`] would, with its hint while this version
     /// is the newest held (a newer one held here makes it moot).
     pub fn put_hinted_row(&self, owner: &str, row: &Row) -> StoreResult<bool> {
-        let held = self.put_row(row)?;
-        let version = self.row_version_of(row)?;
-        let newest = self
-            .get_row(&GetRow {
-                family: version.family,
-                id: version.id.clone(),
-            })?
-            .map(|r| self.row_version_of(&r))
-            .transpose()?;
-        if newest.as_ref() == Some(&version) {
+        let put = self.put_row_reporting(row)?;
+        if put.newest {
             let hint = Hint::Row {
                 owner: owner.to_string(),
-                version,
+                version: put.version,
             };
             self.db
                 .put_cf_opt(self.cf(CF_HINTS), hint_key(&hint), encode(&hint), &synced())?;
         }
-        Ok(held)
+        Ok(put.held)
     }
 
     /// Hints after `after` (a raw hint key), in key order, at most `limit`.

@@ -35,7 +35,7 @@ pub(crate) struct Hinted {
 }
 
 /// The placement key of a record and whether `me` is among its owners under `ring`.
-fn owned(ring: &Ring, n: usize, me: Option<usize>, placement_key: &[u8]) -> bool {
+pub(crate) fn owned(ring: &Ring, n: usize, me: Option<usize>, placement_key: &[u8]) -> bool {
     let Some(me) = me else {
         return false;
     };

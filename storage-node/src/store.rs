@@ -435,6 +435,16 @@ impl Store {
         }
     }
 
+    /// Deletes the bucket record if it is still that version (after a move).
+    pub fn remove_bucket_version(&self, name: &str, version: Version) -> StoreResult<()> {
+        let _guard = self.stripe(&crate::cas_store::bucket_promise_key(name));
+        if self.get_bucket(name)?.is_some_and(|b| b.version == version) {
+            self.db
+                .delete_cf_opt(self.cf(CF_BUCKETS), name.as_bytes(), &synced())?;
+        }
+        Ok(())
+    }
+
     /// Stores `record` under `name` in `family` unless a version at least as new is there
     /// (last writer wins). Returns whether the stored version is now the record's (applied,
     /// or already present).
@@ -485,11 +495,6 @@ impl Store {
     /// Stores a cluster setting under last-writer-wins. Returns whether it was applied.
     pub fn put_setting(&self, record: &SettingRecord) -> StoreResult<bool> {
         self.put_newest(CF_SETTINGS, &record.name, record, |r| r.version)
-    }
-
-    /// Every cluster setting this node holds.
-    pub fn list_settings(&self) -> StoreResult<Vec<SettingRecord>> {
-        self.all_of(CF_SETTINGS)
     }
 
     /// Every bucket record this node holds, tombstones included.

@@ -21,8 +21,8 @@ use placement::Ring;
 use rocksdb::{Direction, IteratorMode};
 
 use crate::keys;
-use crate::moves::Hinted;
-use crate::store::{synced, Store, StoreError, StoreResult};
+use crate::moves::{owned, Hinted};
+use crate::store::{Store, StoreError, StoreResult};
 use crate::store::{CF_ACCESS_KEYS, CF_BUCKETS, CF_MANIFESTS, CF_PARTS, CF_SETTINGS, CF_UPLOADS};
 
 /// How the node stores one family.
@@ -74,16 +74,7 @@ impl Stored for BucketRecord {
         Ok(r.applied || r.newest > Some(b.version))
     }
     fn release(store: &Store, name: &Self::Id, version: Version) -> StoreResult<()> {
-        let _guard = store.stripe(&crate::cas_store::bucket_promise_key(name));
-        if store
-            .get_bucket(name)?
-            .is_some_and(|b| b.version == version)
-        {
-            store
-                .db
-                .delete_cf_opt(store.cf(CF_BUCKETS), name.as_bytes(), &synced())?;
-        }
-        Ok(())
+        store.remove_bucket_version(name, version)
     }
 }
 
@@ -103,18 +94,7 @@ impl Stored for UploadRecord {
     /// The record alone: its parts are rows of their own, released one by one (a move
     /// carries them before their upload; a hand-back, each by its own hint).
     fn release(store: &Store, (bucket, key, id): &Self::Id, version: Version) -> StoreResult<()> {
-        let _guard = store.stripe(&keys::object_prefix(bucket, key.as_bytes()));
-        if store
-            .get_upload(bucket, key, *id)?
-            .is_some_and(|u| u.version == version)
-        {
-            store.db.delete_cf_opt(
-                store.cf(CF_UPLOADS),
-                crate::upload_store::upload_key(bucket, key, *id),
-                &synced(),
-            )?;
-        }
-        Ok(())
+        store.remove_upload_version(bucket, key, *id, version)
     }
 }
 
@@ -204,6 +184,15 @@ impl Sites {
     }
 }
 
+/// What [`Store::put_row_reporting`] did.
+pub(crate) struct PutRowReport {
+    /// The node holds this version or a newer one.
+    pub held: bool,
+    /// This version is the newest the node holds of its record.
+    pub newest: bool,
+    pub version: RowVersion,
+}
+
 /// One record a move copies: where it is placed, which version it is and the row itself.
 pub struct MovingRow {
     pub placement: Vec<u8>,
@@ -222,9 +211,21 @@ impl Store {
 
     /// Stores a copy of a row; whether the node now holds its version or a newer one.
     pub fn put_row(&self, row: &Row) -> StoreResult<bool> {
+        Ok(self.put_row_reporting(row)?.held)
+    }
+
+    /// [`Store::put_row`], also saying which version the row is and whether it is now the
+    /// newest the node holds of its record.
+    pub(crate) fn put_row_reporting(&self, row: &Row) -> StoreResult<PutRowReport> {
         with_record_type!(row.family, R => {
             let record: R = row.decode().map_err(corrupt)?;
-            <R as Stored>::put(self, &record)
+            let held = <R as Stored>::put(self, &record)?;
+            let newest = <R as Stored>::get(self, &record.id())?.map(|r| r.version());
+            Ok(PutRowReport {
+                held,
+                newest: newest == Some(record.version()),
+                version: record.row_version(),
+            })
         })
     }
 
@@ -240,14 +241,6 @@ impl Store {
                 rows.push(Row { family, record: value.to_vec() });
             }
             Ok(rows)
-        })
-    }
-
-    /// Which version of which record a row is.
-    pub fn row_version_of(&self, row: &Row) -> StoreResult<RowVersion> {
-        with_record_type!(row.family, R => {
-            let record: R = row.decode().map_err(corrupt)?;
-            Ok(record.row_version())
         })
     }
 
@@ -278,33 +271,30 @@ impl Store {
             });
         }
         let sites = Sites::new(self, family)?;
-        with_record_type!(family, R => {
-            for item in self.db.iterator_cf(self.cf(<R as Stored>::CF), IteratorMode::Start) {
-                let (_, value) = item?;
-                let record: R = decode(&value).map_err(corrupt)?;
-                if let Some(site) = sites.of(record.placement(), true) {
-                    visit(site.as_deref(), record.row_version());
-                }
+        with_record_type!(family, R => self.each_decoded::<R>(|record| {
+            if let Some(site) = sites.of(record.placement(), true) {
+                visit(site.as_deref(), record.row_version());
             }
-            Ok(())
-        })
+        }))
     }
 
-    /// The chunk groups of every row of `family` this node stores, every version of it
+    /// Every record of `R`'s family the node stores (every version), decoded.
+    fn each_decoded<R: Stored>(&self, mut visit: impl FnMut(R)) -> StoreResult<()> {
+        for item in self.db.iterator_cf(self.cf(R::CF), IteratorMode::Start) {
+            let (_, value) = item?;
+            visit(decode(&value).map_err(corrupt)?);
+        }
+        Ok(())
+    }
+
+    /// The chunk groups each record of `family` the node stores holds, every version of it
     /// (superseded and hinted ones included: they are still read until collected).
-    pub(crate) fn each_stored_row(
+    pub(crate) fn each_chunk_groups(
         &self,
         family: Family,
         mut visit: impl FnMut(Vec<(Version, u32)>),
     ) -> StoreResult<()> {
-        with_record_type!(family, R => {
-            for item in self.db.iterator_cf(self.cf(<R as Stored>::CF), IteratorMode::Start) {
-                let (_, value) = item?;
-                let record: R = decode(&value).map_err(corrupt)?;
-                visit(record.chunk_groups());
-            }
-            Ok(())
-        })
+        with_record_type!(family, R => self.each_decoded::<R>(|record| visit(record.chunk_groups())))
     }
 
     /// `(bucket, key)` and newest version of every manifest key, in key order.
@@ -354,7 +344,6 @@ impl Store {
         budget: usize,
     ) -> StoreResult<(Vec<MovingRow>, Option<Vec<u8>>)> {
         let sites = Sites::new(self, family)?;
-        let owned = |key: &[u8]| me.is_some_and(|me| ring.preference_list(key)[..n].contains(&me));
         with_record_type!(family, R => {
             let mode = match after {
                 Some(after) => IteratorMode::From(after, Direction::Forward),
@@ -383,7 +372,7 @@ impl Store {
                     continue;
                 };
                 let version = record.row_version();
-                if !owned(&placement) && !hinted.rows.contains(&version) {
+                if !owned(ring, n, me, &placement) && !hinted.rows.contains(&version) {
                     rows.push(MovingRow {
                         placement,
                         version,

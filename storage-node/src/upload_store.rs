@@ -148,12 +148,20 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes an upload record and its part records (their chunks are the gateway's business).
-    pub fn drop_upload(&self, bucket: &str, key: &str, upload_id: Version) -> StoreResult<()> {
+    /// Deletes one upload record if it is still that version (after a move or a hand-back;
+    /// its parts are rows of their own).
+    pub fn remove_upload_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: Version,
+        version: Version,
+    ) -> StoreResult<()> {
         let k = upload_key(bucket, key, upload_id);
         let _guard = self.stripe(&keys::object_prefix(bucket, key.as_bytes()));
-        self.drop_parts(upload_id)?;
-        self.db.delete_cf_opt(self.cf(CF_UPLOADS), &k, &synced())?;
+        if self.read_upload(&k)?.is_some_and(|u| u.version == version) {
+            self.db.delete_cf_opt(self.cf(CF_UPLOADS), &k, &synced())?;
+        }
         Ok(())
     }
 
