@@ -110,10 +110,6 @@ pub struct StorageNodeConfig {
     pub data_dir: PathBuf,
     /// Shared secret that authenticates every internal request.
     pub cluster_secret: Secret,
-    /// Serve the internal API over TLS with this certificate (gateways then need
-    /// `internal_tls` naming a CA that signed it).
-    #[serde(default)]
-    pub tls: Option<TlsFiles>,
     /// The background re-verification of stored chunks.
     #[serde(default)]
     pub scrub: ScrubConfig,
@@ -159,17 +155,6 @@ impl TlsFiles {
         self.certificate = dir.join(&self.certificate);
         self.private_key = dir.join(&self.private_key);
     }
-}
-
-/// How a gateway reaches storage nodes that serve TLS.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InternalTls {
-    /// CA certificates (PEM) that the nodes' certificates must chain to.
-    pub ca_certificate: PathBuf,
-    /// The name the nodes' certificates carry (default: each node's host from the cluster map).
-    #[serde(default)]
-    pub server_name: Option<String>,
 }
 
 /// An S3 access key and its secret.
@@ -222,9 +207,6 @@ pub struct GatewayConfig {
     /// Serve the S3 endpoint over HTTPS with this certificate.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
-    /// Reach the storage nodes over TLS (when they serve it).
-    #[serde(default)]
-    pub internal_tls: Option<InternalTls>,
     /// Sloppy quorum: a write meant for an owner that is down goes to the next node of the
     /// preference list with a hint, and is handed back later. `false` is strict: a write
     /// needs `w` true owners.
@@ -435,9 +417,6 @@ impl GatewayConfig {
         if let Some(t) = &mut self.tls {
             t.rebase(dir);
         }
-        if let Some(t) = &mut self.internal_tls {
-            t.ca_certificate = dir.join(&t.ca_certificate);
-        }
     }
 }
 
@@ -445,9 +424,6 @@ impl StorageNodeConfig {
     fn rebase(&mut self, dir: &Path) {
         self.data_dir = dir.join(&self.data_dir);
         self.cluster_secret.rebase(dir);
-        if let Some(t) = &mut self.tls {
-            t.rebase(dir);
-        }
     }
 }
 
@@ -574,16 +550,18 @@ encryption:
     #[test]
     fn tls_paths_follow_the_file_and_typos_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let tls = "tls: { certificate: c.pem, private_key: k.pem }\ninternal_tls: { ca_certificate: ca.pem }\n";
+        let tls = "tls: { certificate: c.pem, private_key: k.pem }\n";
         let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}{tls}"));
         let config = load_gateway(&path).unwrap();
         let files = config.tls.unwrap();
         assert_eq!(files.certificate, dir.path().join("c.pem"));
         assert_eq!(files.private_key, dir.path().join("k.pem"));
-        assert_eq!(
-            config.internal_tls.unwrap().ca_certificate,
-            dir.path().join("ca.pem")
-        );
+        // Internal links need no files (their identities come from the cluster secret): the
+        // settings that named some are gone, and an old file says which one it still has.
+        let old = "internal_tls: { ca_certificate: ca.pem }\n";
+        let path = write(dir.path(), "gw1.yaml", &format!("{GATEWAY}{old}"));
+        let err = load_gateway(&path).unwrap_err().to_string();
+        assert!(err.contains("internal_tls"), "{err}");
         let typo = "tls: { certificate: c.pem, private_kye: k.pem }\n";
         let path = write(dir.path(), "gw2.yaml", &format!("{GATEWAY}{typo}"));
         let err = load_gateway(&path).unwrap_err().to_string();

@@ -23,8 +23,9 @@ use std::sync::atomic::Ordering;
 use std::sync::RwLock;
 
 use node_api::auth::ClusterKey;
-use node_api::client::{ClientTls, Epochs, NodeClient, RpcError, Timeouts};
+use node_api::client::{Epochs, NodeClient, RpcError, Timeouts};
 use node_api::direct_buffer::DirectBuffer;
+use node_api::identity::ClusterIdentity;
 use node_api::model::{
     BucketRecord, ChunkId, Layout as ManifestLayout, ListManifests, ListManifestsReply, Manifest,
     Version, WriteMode, WriteReply,
@@ -265,7 +266,8 @@ pub struct Cluster {
     table: RwLock<Vec<(String, NodeClient)>>,
     layout: RwLock<Arc<Layout>>,
     key: ClusterKey,
-    tls: Option<ClientTls>,
+    /// What this gateway shows nodes and trusts in them (mutual TLS).
+    identity: ClusterIdentity,
     /// The epoch sent with every internal call, and the highest one nodes answered with.
     pub epochs: Arc<Epochs>,
     pub hlc: Hlc,
@@ -286,11 +288,11 @@ pub struct Target {
 }
 
 impl Cluster {
-    /// Clients of every node of `map`, over TLS when `tls` is given.
+    /// Clients of every node of `map`.
     pub fn new(
         map: ClusterMap,
         key: ClusterKey,
-        tls: Option<&ClientTls>,
+        identity: &ClusterIdentity,
         handoff: bool,
         metrics: Arc<GatewayMetrics>,
     ) -> anyhow::Result<Cluster> {
@@ -309,7 +311,7 @@ impl Cluster {
                 state: state.clone(),
             })),
             key,
-            tls: tls.cloned(),
+            identity: identity.clone(),
             hlc: Hlc::following(epochs.clone()),
             epochs,
             metrics,
@@ -329,23 +331,23 @@ impl Cluster {
             let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
             for spec in &map.nodes {
                 let client = || {
-                    NodeClient::with_tls(
+                    NodeClient::new(
                         &spec.address,
-                        self.key.clone(),
+                        Some(&spec.id),
+                        &self.identity,
                         Timeouts::default(),
-                        self.tls.as_ref(),
                     )
-                    .map(|c| c.with_epochs(self.epochs.clone()))
+                    .with_epochs(self.epochs.clone())
                 };
                 match table.iter().position(|(id, _)| *id == spec.id) {
                     Some(i) => {
                         if table[i].1.address() != spec.address {
-                            table[i].1 = client()?;
+                            table[i].1 = client();
                         }
                         index.push(i);
                     }
                     None => {
-                        table.push((spec.id.clone(), client()?));
+                        table.push((spec.id.clone(), client()));
                         let i = self.health.add(spec.id.clone());
                         debug_assert_eq!(i, table.len() - 1);
                         index.push(table.len() - 1);

@@ -48,8 +48,24 @@ fn write_dev_certificates(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-const NODE_TLS: &str = "tls: { certificate: tls/cert.pem, private_key: tls/key.pem }\n";
-const GATEWAY_TLS: &str = "tls: { certificate: tls/cert.pem, private_key: tls/key.pem }\ninternal_tls: { ca_certificate: tls/ca.pem }\n";
+/// The S3 endpoint's TLS with `--tls` (the internal links are always mutual TLS, with
+/// identities derived from the cluster secret).
+const GATEWAY_TLS: &str = "tls: { certificate: tls/cert.pem, private_key: tls/key.pem }\n";
+
+/// Removes the lines of `path` that start with `setting:` (folders made when the internal
+/// links had TLS settings of their own).
+fn drop_setting(path: &Path, setting: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    if text.lines().any(|l| l.starts_with(setting)) {
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with(setting))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(path, kept)?;
+    }
+    Ok(())
+}
 
 fn random(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), len)
@@ -81,11 +97,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
         }
         write_dev_certificates(&dir.join("tls"))?;
     }
-    let (node_tls, gateway_tls) = if opts.tls {
-        (NODE_TLS, GATEWAY_TLS)
-    } else {
-        ("", "")
-    };
+    let gateway_tls = if opts.tls { GATEWAY_TLS } else { "" };
     std::fs::create_dir_all(dir)?;
     write_if_missing(&dir.join("cluster-secret"), &random(48))?;
     write_if_missing(&dir.join("secret-key"), &random(40))?;
@@ -102,12 +114,14 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
         nodes.push_str(&format!(
             "  - {{ id: node{i}, address: \"127.0.0.1:{port}\", zone: zone-{i}, weight: 1 }}\n"
         ));
+        let node_yaml = dir.join(format!("node{i}.yaml"));
         write_if_missing(
-            &dir.join(format!("node{i}.yaml")),
+            &node_yaml,
             &format!(
-                "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: node{i}\ncluster_secret: {{ file: cluster-secret }}\n{node_tls}"
+                "node_id: node{i}\nlisten: \"127.0.0.1:{port}\"\ndata_dir: node{i}\ncluster_secret: {{ file: cluster-secret }}\n"
             ),
         )?;
+        drop_setting(&node_yaml, "tls:")?;
     }
     write_if_missing(
         &dir.join("cluster.yaml"),
@@ -123,6 +137,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     )?;
     // Encryption is always on; folders made before it existed get the section added.
     let gateway_yaml = dir.join("gateway.yaml");
+    drop_setting(&gateway_yaml, "internal_tls:")?;
     if !std::fs::read_to_string(&gateway_yaml)?.contains("\nencryption:") {
         use std::io::Write as _;
         std::fs::OpenOptions::new()

@@ -37,9 +37,7 @@ async fn probe_once(cluster: &Cluster) {
         }
         let status = tokio::time::timeout(
             PROBE_TIMEOUT,
-            cluster
-                .node(i)
-                .unsigned_status(http::Method::GET, "/health"),
+            cluster.node(i).status_of(http::Method::GET, "/health"),
         )
         .await;
         match status {

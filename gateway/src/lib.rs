@@ -63,6 +63,7 @@ pub mod virtual_host;
 use std::sync::Arc;
 
 use node_api::auth::ClusterKey;
+use node_api::identity::ClusterIdentity;
 use tokio::net::TcpListener;
 
 /// A running gateway.
@@ -100,33 +101,18 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
     let keys = config.encryption.load_keys().map_err(anyhow::Error::msg)?;
     let keyring = Arc::new(keyring::Keyring::new(&config.encryption.active_key, keys));
     let metrics = Arc::new(metrics::GatewayMetrics::new());
-    let internal_tls = match &config.internal_tls {
-        Some(t) => Some(node_api::client::ClientTls {
-            config: node_api::tls::client_config(&t.ca_certificate)
-                .map_err(|e| anyhow::anyhow!("internal_tls.ca_certificate: {e:#}"))?,
-            server_name: t.server_name.clone(),
-        }),
-        None => None,
-    };
+    let identity = ClusterIdentity::for_client(&secret)?;
     let (state, learned) = match &config.cluster_map {
         Some(path) => (
             placement::MapState::settled(config::load_cluster_map(path)?),
             false,
         ),
-        None => (
-            membership::learn(
-                &config.join,
-                &ClusterKey::new(&secret),
-                internal_tls.as_ref(),
-            )
-            .await?,
-            true,
-        ),
+        None => (membership::learn(&config.join, &identity).await?, true),
     };
     let cluster = Arc::new(cluster::Cluster::new(
         state.current.clone(),
         ClusterKey::new(&secret),
-        internal_tls.as_ref(),
+        &identity,
         config.hinted_handoff,
         metrics.clone(),
     )?);

@@ -17,8 +17,8 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 use placement::{ClusterMap, MapState, Offer};
 
-use node_api::auth::ClusterKey;
-use node_api::client::{ClientTls, NodeClient, Timeouts};
+use node_api::client::{NodeClient, Timeouts};
+use node_api::identity::ClusterIdentity;
 
 use crate::cluster::Cluster;
 
@@ -182,14 +182,10 @@ pub async fn publish(cluster: &Cluster, state: &MapState) -> usize {
 
 /// The map state of the first member among `addresses` that has one (discovery: a gateway
 /// configured with `join` instead of a map file).
-pub async fn learn(
-    addresses: &[String],
-    key: &ClusterKey,
-    tls: Option<&ClientTls>,
-) -> anyhow::Result<MapState> {
+pub async fn learn(addresses: &[String], identity: &ClusterIdentity) -> anyhow::Result<MapState> {
     let mut errors = Vec::new();
     for address in addresses {
-        let node = NodeClient::with_tls(address, key.clone(), Timeouts::default(), tls)?;
+        let node = NodeClient::new(address, None, identity, Timeouts::default());
         match node.map_state().await {
             Ok(Some(state)) => {
                 tracing::info!("cluster map epoch {} learned from {address}", state.epoch());

@@ -37,7 +37,7 @@ pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
             (None, None, _) => continue,
         };
         let node = cluster.node(i);
-        let probe = node.unsigned_status(http::Method::GET, "/health");
+        let probe = node.status_of(http::Method::GET, "/health");
         let up = tokio::time::timeout(std::time::Duration::from_secs(2), probe)
             .await
             .is_ok_and(|r| r.is_ok_and(|s| s.is_success()));

@@ -732,23 +732,14 @@ async fn authentication_is_enforced() {
     let err = unknown.list_buckets().send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidAccessKeyId");
 
-    // The internal API refuses unsigned requests and changes nothing.
-    let node = cluster.node_client(0);
-    let refused = node
-        .unsigned_status(http::Method::POST, "/v1/row/list")
-        .await
-        .unwrap();
-    assert_eq!(refused.as_u16(), 401);
-    let refused_put = node
-        .unsigned_status(http::Method::PUT, &format!("/v1/chunk/{}", "00".repeat(24)))
-        .await
-        .unwrap();
-    assert_eq!(refused_put.as_u16(), 401);
-    let signed = node
+    // Refused requests changed nothing on the nodes (internal_auth.rs attacks the nodes
+    // themselves).
+    let buckets = cluster
+        .node_client(0)
         .list_records::<node_api::model::BucketRecord>()
         .await
         .unwrap();
-    assert_eq!(signed.len(), 1, "{signed:?}");
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

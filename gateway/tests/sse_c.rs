@@ -331,22 +331,6 @@ async fn sse_c_round_trips_errors_and_copies_over_tls() {
         .unwrap();
     let rekeyed = get_with(&s3, "obj", &k2, &k2_md5).await.unwrap();
     assert_eq!(rekeyed.body.collect().await.unwrap().into_bytes(), body);
-
-    // The storage nodes speak TLS only: a plain HTTP/2 client gets nowhere.
-    let plain_node = node_api::client::NodeClient::new(
-        &format!("127.0.0.1:{}", cluster.node_ports[0]),
-        node_api::auth::ClusterKey::new(cluster.cluster_secret()),
-        Default::default(),
-    );
-    assert!(plain_node
-        .list_records::<node_api::model::BucketRecord>()
-        .await
-        .is_err());
-    assert!(cluster
-        .node_client(0)
-        .list_records::<node_api::model::BucketRecord>()
-        .await
-        .is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

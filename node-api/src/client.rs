@@ -1,6 +1,6 @@
 //! A typed client of one storage node's internal API (used by gateways, and by tests to look at
-//! one node directly). HTTP/2 over one pooled connection per node, TCP_NODELAY, every request
-//! signed with the cluster key, every call bounded by a timeout.
+//! one node directly). HTTP/2 inside mutual TLS ([`crate::identity`]) over one pooled
+//! connection per node, TCP_NODELAY, every call bounded by a timeout.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,10 +18,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::antientropy::{CellRequest, DigestRequest, Digests, Record as CellRecord};
-use crate::auth::{ClusterKey, HEADER};
 use crate::chunk_stream::{self, Exchange, GetHeader, PutHeader, StreamPool};
 use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, References, RefsRequest, Removed, SweepRequest};
+use crate::identity::{self, ClusterIdentity};
 use crate::model::{
     decode, encode, ChunkId, DropParts, GetManifest, ListManifests, ListManifestsReply, ListParts,
     ListUploads, Manifest, PartRecord, UploadRecord, Version, WriteManifest, WriteMode, WriteReply,
@@ -76,14 +76,14 @@ impl Default for Timeouts {
 pub struct NodeClient {
     address: String,
     base: String,
-    key: ClusterKey,
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeouts: Timeouts,
     epochs: Option<Arc<Epochs>>,
     /// Idle chunk streams to this node, shared by the client's clones.
     streams: Arc<StreamPool>,
-    /// How chunk streams reach a node that serves TLS.
-    stream_tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    /// How chunk streams reach the node: TLS with the cluster identity, and the name the
+    /// node's certificate must carry.
+    stream_tls: (tokio_rustls::TlsConnector, ServerName<'static>),
 }
 
 /// The map epochs a gateway's clients share: the one they send with every request, and the
@@ -108,14 +108,6 @@ impl Epochs {
     }
 }
 
-/// How to reach nodes that serve TLS: the client configuration (trusted CAs) and, optionally,
-/// the name their certificates carry when it is not the host of their address.
-#[derive(Clone)]
-pub struct ClientTls {
-    pub config: Arc<rustls::ClientConfig>,
-    pub server_name: Option<String>,
-}
-
 impl std::fmt::Debug for NodeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "NodeClient({})", self.address)
@@ -123,40 +115,31 @@ impl std::fmt::Debug for NodeClient {
 }
 
 impl NodeClient {
-    /// A client over plain HTTP/2.
-    pub fn new(address: &str, key: ClusterKey, timeouts: Timeouts) -> NodeClient {
-        Self::with_tls(address, key, timeouts, None).expect("a plain client needs no server name")
-    }
-
-    /// A client over HTTP/2, inside TLS when `tls` is given.
-    pub fn with_tls(
+    /// A client of the node at `address`: HTTP/2 inside mutual TLS with this process's cluster
+    /// identity. `node_id` is the node it means to reach (its certificate must name it);
+    /// `None` takes any node of the cluster (joining, fetching a map from an address).
+    pub fn new(
         address: &str,
-        key: ClusterKey,
+        node_id: Option<&str>,
+        identity: &ClusterIdentity,
         timeouts: Timeouts,
-        tls: Option<&ClientTls>,
-    ) -> anyhow::Result<NodeClient> {
+    ) -> NodeClient {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(timeouts.connect));
         tcp.enforce_http(false);
-        let config = match tls {
-            Some(t) => (*t.config).clone(),
-            None => rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth(),
+        let name = match node_id {
+            Some(id) => identity::node_name(id),
+            None => identity::ANY_NODE.to_string(),
         };
-        let mut builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http();
-        if let Some(name) = tls.and_then(|t| t.server_name.clone()) {
-            let name = rustls_pki_types::ServerName::try_from(name.clone())
-                .map_err(|_| anyhow::anyhow!("`{name}` is not a valid TLS server name"))?;
-            builder = builder.with_server_name_resolver(FixedServerNameResolver::new(name));
-        }
-        let connector = builder.enable_http2().wrap_connector(tcp);
+        let name = ServerName::try_from(name).expect("node names are DNS names");
+        let config = identity.client_config();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*config).clone())
+            .https_only()
+            .with_server_name_resolver(FixedServerNameResolver::new(name.clone()))
+            .enable_http2()
+            .wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .http2_initial_stream_window_size(8 << 20)
@@ -168,29 +151,15 @@ impl NodeClient {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .build(connector);
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let stream_tls = match tls {
-            Some(t) => {
-                let name = match &t.server_name {
-                    Some(name) => name.clone(),
-                    None => host_of(address).to_string(),
-                };
-                let name = ServerName::try_from(name.clone())
-                    .map_err(|_| anyhow::anyhow!("`{name}` is not a valid TLS server name"))?;
-                Some((tokio_rustls::TlsConnector::from(t.config.clone()), name))
-            }
-            None => None,
-        };
-        Ok(NodeClient {
+        NodeClient {
             address: address.to_string(),
-            base: format!("{scheme}://{address}"),
-            key,
+            base: format!("https://{address}"),
             http,
             timeouts,
             epochs: None,
             streams: Arc::default(),
-            stream_tls,
-        })
+            stream_tls: (tokio_rustls::TlsConnector::from(config), name),
+        }
     }
 
     /// This client sends `epochs.ours` with every request and reports newer epochs into it.
@@ -213,8 +182,7 @@ impl NodeClient {
     ) -> Result<(StatusCode, Bytes), RpcError> {
         let mut request = Request::builder()
             .method(method.clone())
-            .uri(format!("{}{}", self.base, path))
-            .header(HEADER, self.key.sign(method.as_str(), path));
+            .uri(format!("{}{}", self.base, path));
         if let Some(e) = &self.epochs {
             request = request.header(EPOCH_HEADER, e.ours.load(Ordering::SeqCst));
         }
@@ -457,7 +425,7 @@ impl NodeClient {
         Ok(answered)
     }
 
-    /// Connects (inside TLS when the node serves it) and opens a chunk stream.
+    /// Connects (inside TLS) and opens a chunk stream.
     async fn open_stream(&self) -> Result<chunk_stream::Stream, Option<RpcError>> {
         let unreachable = |e: String| Some(RpcError::Unreachable(self.address.clone(), e));
         let tcp = tokio::time::timeout(
@@ -469,31 +437,26 @@ impl NodeClient {
         .map_err(|e| unreachable(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
         let mut headers = http::HeaderMap::new();
-        let auth = self.key.sign("GET", chunk_stream::PATH);
-        headers.insert(HEADER, auth.parse().expect("a signature is a valid header"));
         if let Some(e) = &self.epochs {
             headers.insert(EPOCH_HEADER, e.ours.load(Ordering::SeqCst).into());
         }
-        let opened = match &self.stream_tls {
-            None => chunk_stream::open(tcp, &self.address, headers).await,
-            Some((connector, name)) => {
-                let tls = connector
-                    .connect(name.clone(), tcp)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-                chunk_stream::open(tls, &self.address, headers).await
-            }
-        };
-        opened.map_err(|e| match e {
-            chunk_stream::OpenError::Unsupported => None,
-            chunk_stream::OpenError::Refused(status, body, epoch) => {
-                if let (Some(e), Some(epoch)) = (&self.epochs, epoch) {
-                    e.saw(epoch);
+        let (connector, name) = &self.stream_tls;
+        let tls = connector
+            .connect(name.clone(), tcp)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        chunk_stream::open(tls, &self.address, headers)
+            .await
+            .map_err(|e| match e {
+                chunk_stream::OpenError::Unsupported => None,
+                chunk_stream::OpenError::Refused(status, body, epoch) => {
+                    if let (Some(e), Some(epoch)) = (&self.epochs, epoch) {
+                        e.saw(epoch);
+                    }
+                    Some(self.status_error(status, &body))
                 }
-                Some(self.status_error(status, &body))
-            }
-            chunk_stream::OpenError::Failed(e) => unreachable(e),
-        })
+                chunk_stream::OpenError::Failed(e) => unreachable(e),
+            })
     }
 
     /// Stores a chunk with an HTTP/2 PUT.
@@ -753,12 +716,8 @@ impl NodeClient {
         self.call(&DropParts { upload_id }).await
     }
 
-    /// Sends an unsigned request (tests use it to prove the node refuses it).
-    pub async fn unsigned_status(
-        &self,
-        method: Method,
-        path: &str,
-    ) -> Result<StatusCode, RpcError> {
+    /// Sends a bodiless request and returns only the answer's status (health probes).
+    pub async fn status_of(&self, method: Method, path: &str) -> Result<StatusCode, RpcError> {
         let request = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path))
@@ -771,10 +730,4 @@ impl NodeClient {
             .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
         Ok(response.status())
     }
-}
-
-/// The host part of a `host:port` address (brackets of an IPv6 literal removed).
-fn host_of(address: &str) -> &str {
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    host.trim_start_matches('[').trim_end_matches(']')
 }

@@ -12,7 +12,8 @@
 //! * [`client`]: a typed client of one node; [`chunk_stream`]: the protocol of the long-lived
 //!   connections chunk PUTs and GETs travel on, and its client end; [`direct_buffer`]: the
 //!   aligned, pooled buffers chunk bytes travel in.
-//! * [`auth`]: the cluster-keyed signature of each request; [`tls`]: rustls configurations.
+//! * [`identity`]: the mutual-TLS identities of the internal links, derived from the cluster
+//!   secret; [`auth`]: opaque ids keyed by it; [`tls`]: the S3 endpoint's TLS configuration.
 
 pub mod antientropy;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod chunk_stream;
 pub mod client;
 pub mod direct_buffer;
 pub mod gc;
+pub mod identity;
 pub mod model;
 pub mod moves;
 pub mod msgpack_skim;

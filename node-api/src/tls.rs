@@ -1,21 +1,16 @@
-//! TLS for both kinds of link (rustls with the `ring` provider): server identities loaded from
-//! PEM files for the S3 endpoint and the nodes' internal API, and the client configuration a
-//! gateway uses to reach nodes, trusting only the CA the configuration names.
-//!
-//! TLS protects the links; it does not replace the cluster secret, which still authenticates
-//! every internal request.
+//! TLS of the S3 endpoint (rustls with the `ring` provider): the server identity loaded from
+//! the PEM files the configuration names. The internal links have their own identities,
+//! derived from the cluster secret ([`crate::identity`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use rustls::crypto::ring::default_provider;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// ALPN of the internal API: HTTP/2 only.
-pub const ALPN_INTERNAL: &[&[u8]] = &[b"h2"];
 /// ALPN of the S3 endpoint: HTTP/2 or HTTP/1.1, as the client prefers.
 pub const ALPN_S3: &[&[u8]] = &[b"h2", b"http/1.1"];
 
@@ -50,21 +45,5 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .context("the certificate and private key do not form a usable identity")?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(config))
-}
-
-/// A client configuration trusting exactly the CA certificates in `ca` (PEM).
-pub fn client_config(ca: &Path) -> anyhow::Result<Arc<ClientConfig>> {
-    let mut roots = RootCertStore::empty();
-    for cert in certificates(ca)? {
-        roots
-            .add(cert)
-            .with_context(|| format!("{}: not a usable CA certificate", ca.display()))?;
-    }
-    // No ALPN here: the HTTP/2 connector sets it.
-    let config = ClientConfig::builder_with_provider(Arc::new(default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     Ok(Arc::new(config))
 }

@@ -1,10 +1,11 @@
 //! A storage node: one RocksDB holding manifests, bucket records and the index of chunks, whose
-//! bytes are files ([`chunk_files`]), served over an
-//! authenticated internal HTTP/2 API (chunk PUTs on [`chunk_stream`]s). It never sees S3 requests, credentials or
-//! plaintext (gateways seal object data and metadata); it stores what gateways send and answers what they ask.
+//! bytes are files ([`chunk_files`]), served over an internal HTTP/2 API inside mutual TLS
+//! with the cluster's identities ([`identity`]; chunk PUTs and GETs on [`chunk_stream`]s). It
+//! never sees S3 requests, credentials or plaintext (gateways seal object data and metadata);
+//! it stores what gateways send and answers what they ask.
 //!
 //! The records, messages, client and wire format it shares with gateways live in `node_api`
-//! (re-exported here under their old paths: [`model`], [`rpc`], [`client`], [`auth`], [`tls`],
+//! (re-exported here under their old paths: [`model`], [`rpc`], [`client`], [`identity`],
 //! [`direct_buffer`], [`msgpack_skim`]).
 //!
 //! * [`table`]: how each family of the record table is stored, and the row operations all
@@ -24,7 +25,7 @@
 //!   long-lived connections chunk PUTs and GETs travel on.
 
 pub mod antientropy;
-pub use node_api::{auth, client, direct_buffer, model, msgpack_skim, rpc, tls};
+pub use node_api::{client, direct_buffer, identity, model, msgpack_skim, rpc};
 pub mod cas_store;
 pub mod chunk_files;
 pub mod chunk_stream;
@@ -43,6 +44,8 @@ pub mod upload_store;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+
+use identity::ClusterIdentity;
 
 /// A running node (used by the binary and by tests).
 pub struct RunningNode {
@@ -63,19 +66,16 @@ pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<Running
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr()?;
+    let identity = ClusterIdentity::for_node(&secret, &config.node_id)?;
     let state = Arc::new(server::NodeState::new(
         config.node_id.clone(),
         store,
-        auth::ClusterKey::new(&secret),
         metrics::NodeMetrics::new(&config.node_id),
     )?);
-    let tls = match &config.tls {
-        Some(files) => Some(tls::server_config(files, tls::ALPN_INTERNAL)?),
-        None => None,
-    };
+    let tls = identity.server_config().expect("a node's identity serves");
     let joining = config.join.clone().map(|member| {
-        let (state, secret) = (state.clone(), secret.clone());
-        tokio::spawn(async move { join(&state, &member, &secret).await })
+        let (state, identity) = (state.clone(), identity.clone());
+        tokio::spawn(async move { join(&state, &member, &identity).await })
     });
     let pace = scrub::Pace {
         bytes_per_second: config.scrub.bytes_per_second,
@@ -109,12 +109,8 @@ pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<Running
 /// Learns the cluster map state from `member` (discovery), when this node holds none yet; in
 /// the background, retrying for a minute while the member is unreachable or has no state
 /// itself. Not fatal when it never succeeds: gateways send the state to every node of the map.
-async fn join(state: &server::NodeState, member: &str, secret: &str) {
-    let client = client::NodeClient::new(
-        member,
-        auth::ClusterKey::new(secret),
-        client::Timeouts::default(),
-    );
+async fn join(state: &server::NodeState, member: &str, identity: &ClusterIdentity) {
+    let client = client::NodeClient::new(member, None, identity, client::Timeouts::default());
     for _ in 0..60 {
         if state.map_state().is_some() {
             return;

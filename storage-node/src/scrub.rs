@@ -106,23 +106,23 @@ impl Store {
         }
     }
 
-    /// A chunk to send to a reader. With `verify`, or where its file cannot be opened, it is
-    /// [`Store::get_chunk`]'s checked bytes; without, the chunk's file as it is, for a reader
-    /// that authenticates what it reads (sealed chunks) and reports a bad copy itself.
-    pub fn chunk_to_send(&self, id: ChunkId, verify: bool) -> StoreResult<Option<ChunkToSend>> {
+    /// A chunk to send to a reader. With `verify`, or where its file cannot be read, it is
+    /// [`Store::get_chunk`]'s checked bytes; without, the chunk's file's bytes unchecked, for a
+    /// reader that authenticates what it reads (sealed chunks) and reports a bad copy itself.
+    pub fn chunk_to_send(&self, id: ChunkId, verify: bool) -> StoreResult<Option<Bytes>> {
         if !verify
             && self
                 .db
                 .get_cf(self.cf(CF_CHUNK_SUMS), id.to_bytes())?
                 .is_some()
         {
-            if let Ok(Some((file, len))) = self.files.open_chunk(id) {
-                if len <= crate::server::MAX_CHUNK_BYTES as u64 {
-                    return Ok(Some(ChunkToSend::File(file, len)));
+            if let Ok(Some(data)) = self.files.read(id) {
+                if data.len() <= crate::server::MAX_CHUNK_BYTES {
+                    return Ok(Some(data));
                 }
             }
         }
-        Ok(self.get_chunk(id)?.map(ChunkToSend::Bytes))
+        self.get_chunk(id)
     }
 
     /// The index entry decides: without one the chunk is missing (a file without one is a
@@ -231,27 +231,6 @@ impl Store {
             }
         }
         Ok((None, progress))
-    }
-}
-
-/// A chunk as a node sends it ([`Store::chunk_to_send`]).
-pub enum ChunkToSend {
-    /// Checked bytes.
-    Bytes(Bytes),
-    /// The chunk's open file and its length, unchecked.
-    File(std::fs::File, u64),
-}
-
-impl ChunkToSend {
-    pub fn len(&self) -> u64 {
-        match self {
-            ChunkToSend::Bytes(b) => b.len() as u64,
-            ChunkToSend::File(_, len) => *len,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

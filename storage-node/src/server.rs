@@ -20,7 +20,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,14 +29,13 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::os::fd::AsRawFd;
 use tokio::net::TcpListener;
 
 use crate::antientropy::{CellRequest, DigestRequest};
-use crate::auth::{ClusterKey, HEADER};
 use crate::chunk_stream;
 use crate::direct_buffer::DirectBuffer;
 use crate::gc::{CollectRequest, RefsRequest, SweepRequest};
+use crate::identity;
 use crate::metrics::NodeMetrics;
 use crate::model::{
     decode, encode, ChunkId, DropParts, GetManifest, ListManifests, ListParts, ListUploads,
@@ -61,7 +59,6 @@ const MAX_MESSAGE_BYTES: usize = 16 << 20;
 pub struct NodeState {
     pub node_id: String,
     pub store: Arc<Store>,
-    pub key: ClusterKey,
     pub metrics: NodeMetrics,
     /// The cluster map state this node holds (also in the store), and its epoch (0: none).
     map: std::sync::Mutex<Option<HeldMap>>,
@@ -86,7 +83,6 @@ impl NodeState {
     pub fn new(
         node_id: String,
         store: Arc<Store>,
-        key: ClusterKey,
         metrics: NodeMetrics,
     ) -> Result<NodeState, crate::store::StoreError> {
         let map = store.map_state()?;
@@ -94,7 +90,6 @@ impl NodeState {
         Ok(NodeState {
             node_id,
             store,
-            key,
             metrics,
             map: std::sync::Mutex::new(map.map(HeldMap::new)),
             epoch: AtomicU64::new(epoch),
@@ -159,14 +154,15 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     r
 }
 
-/// Serves the internal API on `listener` until `shutdown` completes.
+/// Serves the internal API on `listener`, inside TLS with the node's cluster identity, until
+/// `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<NodeState>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -183,15 +179,12 @@ pub async fn serve(
         let state = state.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let result = match acceptor {
-                None => {
-                    let socket = chunk_stream::PlainSocket(stream.as_raw_fd());
-                    serve_connection(stream, state, peer, Some(socket)).await
+            let result = match acceptor.accept(stream).await {
+                Ok(tls) => {
+                    let member = identity::peer_is_member(tls.get_ref().1);
+                    serve_connection(tls, state, member).await
                 }
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls) => serve_connection(tls, state, peer, None).await,
-                    Err(e) => Err(e.into()),
-                },
+                Err(e) => Err(e.into()),
             };
             if let Err(e) = result {
                 tracing::debug!("connection from {peer} ended: {e}");
@@ -200,23 +193,19 @@ pub async fn serve(
     }
 }
 
-/// Serves one connection; `socket` is its TCP socket when no TLS sits between (chunk streams
-/// upgraded from it send files on it).
+/// Serves one connection; `member`: its peer showed a certificate of the cluster CA (anyone
+/// else is answered the health and metrics routes only).
 async fn serve_connection<IO>(
     io: IO,
     state: Arc<NodeState>,
-    peer: SocketAddr,
-    socket: Option<chunk_stream::PlainSocket>,
+    member: bool,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        if let Some(socket) = socket {
-            req.extensions_mut().insert(socket);
-        }
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
+        async move { Ok::<_, Infallible>(handle(&state, req, member).await) }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
@@ -229,7 +218,7 @@ where
         .await
 }
 
-async fn handle(state: &Arc<NodeState>, req: Request<Incoming>, _peer: SocketAddr) -> Reply {
+async fn handle(state: &Arc<NodeState>, req: Request<Incoming>, member: bool) -> Reply {
     let started = Instant::now();
     let path = req.uri().path().to_string();
     let method = req.method().clone();
@@ -239,14 +228,7 @@ async fn handle(state: &Arc<NodeState>, req: Request<Incoming>, _peer: SocketAdd
         // RocksDB's properties are read from memory: no need to leave the runtime.
         ("GET", "/metrics") => reply(StatusCode::OK, state.metrics.render_with(&state.store)),
         _ => {
-            let authentic = req
-                .headers()
-                .get(HEADER)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|h| {
-                    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-                    state.key.verify(h, method.as_str(), pq)
-                });
+            let authentic = member;
             // Map calls are how a sender behind catches up: never refused as stale.
             let stale = (authentic && !path.starts_with("/v1/map/"))
                 .then(|| state.stale_epoch(epoch_of(req.headers())))
@@ -260,7 +242,7 @@ async fn handle(state: &Arc<NodeState>, req: Request<Incoming>, _peer: SocketAdd
             } else {
                 reply(
                     StatusCode::UNAUTHORIZED,
-                    "missing or invalid cluster authentication",
+                    "only members of the cluster (a certificate of its CA) are served",
                 )
             }
         }

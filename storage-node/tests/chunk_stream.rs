@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use storage_node::auth::ClusterKey;
 use storage_node::client::{Epochs, NodeClient, RpcError, Timeouts};
+use storage_node::identity::{ClusterIdentity, ANY_NODE};
 use storage_node::model::{ChunkId, Hint, Version};
 
 const SECRET: &str = "chunk-stream-test-secret";
@@ -85,7 +85,12 @@ impl Node {
     }
 
     fn client(&self) -> NodeClient {
-        NodeClient::new(&self.address, ClusterKey::new(SECRET), Timeouts::default())
+        NodeClient::new(
+            &self.address,
+            Some("n1"),
+            &ClusterIdentity::for_client(SECRET).unwrap(),
+            Timeouts::default(),
+        )
     }
 
     /// Gives the node a one-node map at epoch 5.
@@ -127,17 +132,38 @@ impl Drop for Node {
     }
 }
 
-/// A plain HTTP/1.1 GET; the whole answer as text.
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS connection to the node with `identity` (blocking, for raw requests).
+fn tls_connect(address: &str, identity: &ClusterIdentity) -> TlsStream {
+    let tcp = TcpStream::connect(address).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from(ANY_NODE).unwrap();
+    let connection = rustls::ClientConnection::new(identity.client_config(), name).unwrap();
+    rustls::StreamOwned::new(connection, tcp)
+}
+
+/// Reads until the peer closes (a reset or a missing TLS close is a close too).
+fn read_all(stream: &mut TlsStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+/// An HTTP/1.1 GET as a probe or a scraper sends it (TLS, no certificate); the whole answer.
 fn http_get(address: &str, path: &str) -> String {
-    let mut tcp = TcpStream::connect(address).unwrap();
+    let mut tls = tls_connect(address, &ClusterIdentity::anonymous(SECRET).unwrap());
     write!(
-        tcp,
+        tls,
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).unwrap();
-    out
+    String::from_utf8_lossy(&read_all(&mut tls)).into_owned()
 }
 
 fn chunk(index: u32) -> ChunkId {
@@ -202,7 +228,7 @@ async fn chunks_cross_pooled_streams_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chunk_gets_on_streams_send_files_and_check_when_asked() {
+async fn chunk_gets_on_streams_are_checked_when_asked() {
     let node = Node::start();
     let client = node.client();
     let sizes = [0, 1, 4095, 4097, (4 << 20) + 3];
@@ -212,7 +238,7 @@ async fn chunk_gets_on_streams_send_files_and_check_when_asked() {
             .await
             .unwrap();
     }
-    // Sent as files (unchecked) and as checked bytes, all on the one stream the PUTs used.
+    // Sent unchecked and checked, all on the one stream the PUTs used.
     for verify in [false, true] {
         for (i, len) in sizes.into_iter().enumerate() {
             let read = client.read_chunk(chunk(i as u32), verify).await.unwrap();
@@ -339,70 +365,64 @@ async fn a_restarted_node_costs_no_failed_write() {
     ));
 }
 
-/// Opens a stream by hand: the raw upgrade request with `auth` as the cluster header.
-fn raw_stream(address: &str, auth: &str) -> (TcpStream, String) {
-    let mut tcp = TcpStream::connect(address).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+/// Opens a stream by hand, as `identity`: the raw upgrade request inside TLS.
+fn raw_stream(address: &str, identity: &ClusterIdentity) -> (TlsStream, String) {
+    let mut tls = tls_connect(address, identity);
     write!(
-        tcp,
-        "GET /v1/chunk-stream HTTP/1.1\r\nHost: {address}\r\nConnection: upgrade\r\nUpgrade: s3store-chunks/1\r\nx-cluster-auth: {auth}\r\n\r\n"
+        tls,
+        "GET /v1/chunk-stream HTTP/1.1\r\nHost: {address}\r\nConnection: upgrade\r\nUpgrade: s3store-chunks/1\r\n\r\n"
     )
     .unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        if tcp.read(&mut byte).unwrap() == 0 {
-            break;
+        match tls.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
         }
-        head.push(byte[0]);
     }
-    (tcp, String::from_utf8_lossy(&head).into_owned())
+    (tls, String::from_utf8_lossy(&head).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_streams_are_refused_and_harm_nothing() {
     let node = Node::start();
-    let key = ClusterKey::new(SECRET);
+    let member = ClusterIdentity::for_client(SECRET).unwrap();
 
-    let (_, head) = raw_stream(&node.address, "0:00");
-    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
-    let (_, head) = raw_stream(&node.address, &key.sign("GET", "/v1/chunk/00"));
+    // No certificate: refused.
+    let anonymous = ClusterIdentity::anonymous(SECRET).unwrap();
+    let (_, head) = raw_stream(&node.address, &anonymous);
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 
     // Garbage after the upgrade: the node closes the stream.
-    let (mut tcp, head) = raw_stream(&node.address, &key.sign("GET", "/v1/chunk-stream"));
+    let (mut tls, head) = raw_stream(&node.address, &member);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    tcp.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
-    let mut rest = Vec::new();
-    match tcp.read_to_end(&mut rest) {
-        Ok(0) => {}
-        // Closed with the rest of the garbage unread.
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        other => panic!("expected the stream closed, got {other:?} {rest:?}"),
-    }
+    tls.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let rest = read_all(&mut tls);
+    assert!(rest.is_empty(), "expected the stream closed, got {rest:?}");
 
     // A chunk longer than any node takes: 413, then the stream is closed.
-    let (mut tcp, _) = raw_stream(&node.address, &key.sign("GET", "/v1/chunk-stream"));
+    let (mut tls, _) = raw_stream(&node.address, &member);
     let mut frame = vec![b'P', 0];
     frame.extend_from_slice(&[0u8; 8]);
     frame.extend_from_slice(&chunk(1).to_bytes());
     frame.push(0);
     frame.extend_from_slice(&u32::MAX.to_be_bytes());
-    tcp.write_all(&frame).unwrap();
-    let mut answer = Vec::new();
-    tcp.read_to_end(&mut answer).unwrap();
+    tls.write_all(&frame).unwrap();
+    let answer = read_all(&mut tls);
     assert_eq!(&answer[..2], &413u16.to_be_bytes());
 
     // A chunk cut short: nothing stored.
-    let (mut tcp, _) = raw_stream(&node.address, &key.sign("GET", "/v1/chunk-stream"));
+    let (mut tls, _) = raw_stream(&node.address, &member);
     let mut frame = vec![b'P', 0];
     frame.extend_from_slice(&[0u8; 8]);
     frame.extend_from_slice(&chunk(2).to_bytes());
     frame.push(0);
     frame.extend_from_slice(&1000u32.to_be_bytes());
     frame.extend_from_slice(&[1u8; 999]);
-    tcp.write_all(&frame).unwrap();
-    drop(tcp);
+    tls.write_all(&frame).unwrap();
+    tls.flush().unwrap();
+    drop(tls);
 
     let client = node.client();
     client.put_chunk(chunk(3), body(3, 100)).await.unwrap();

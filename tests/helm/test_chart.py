@@ -101,6 +101,10 @@ def test_default_render_agrees_with_itself_and_loads(tmp_path):
     container = gateway["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/_s3store/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/_s3store/health"
+    for sts in statefulsets:
+        node = sts["spec"]["template"]["spec"]["containers"][0]
+        for probe in ["readinessProbe", "livenessProbe"]:
+            assert node[probe]["httpGet"]["scheme"] == "HTTPS", probe
     assert s3_service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
     gw_cfg = yaml.safe_load(config["gateway.yaml"])
     assert gw_cfg["listen"].endswith(f":{container['ports'][0]['containerPort']}")
@@ -173,6 +177,8 @@ def test_options_render_consistently():
         # Gateways serve metrics where no bucket can be; nodes (no S3) at /metrics.
         gateway = m["metadata"]["name"].endswith("-gateway")
         assert m["spec"]["endpoints"][0]["path"] == ("/_s3store/metrics" if gateway else "/metrics")
+        # Nodes speak only TLS (certificates of the cluster's own CA).
+        assert m["spec"]["endpoints"][0].get("scheme") == (None if gateway else "https")
     for sts in by_kind(docs, "StatefulSet"):
         zone = sts["spec"]["template"]["metadata"]["labels"]["s3store.io/zone"]
         term = sts["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]

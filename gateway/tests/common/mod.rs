@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use node_api::auth::ClusterKey;
-use node_api::client::{ClientTls, NodeClient, Timeouts};
+use node_api::client::{NodeClient, Timeouts};
+use node_api::identity::ClusterIdentity;
 
 pub const ACCESS_KEY: &str = "TESTACCESSKEY";
 pub const SECRET_KEY: &str = "test-secret-key-for-integration";
@@ -158,21 +158,20 @@ impl TestCluster {
         let s3_port = free_port();
         let cluster_secret = format!("test-cluster-secret-{:016x}", rand::random::<u64>());
         let mut ca_pem = None;
-        let (mut node_tls, mut gateway_tls) = (String::new(), String::new());
+        let mut gateway_tls = String::new();
         if shape.tls {
             let (ca, leaf, key) = test_certificates();
             std::fs::write(dir.path().join("ca.pem"), &ca).unwrap();
             std::fs::write(dir.path().join("cert.pem"), leaf).unwrap();
             std::fs::write(dir.path().join("key.pem"), key).unwrap();
-            node_tls = "tls: { certificate: cert.pem, private_key: key.pem }\n".to_string();
-            gateway_tls = format!("{node_tls}internal_tls: {{ ca_certificate: ca.pem }}\n");
+            gateway_tls = "tls: { certificate: cert.pem, private_key: key.pem }\n".to_string();
             ca_pem = Some(ca);
         }
         for (i, port) in node_ports.iter().enumerate() {
             std::fs::write(
                 dir.path().join(format!("node{i}.yaml")),
                 format!(
-                    "node_id: node{i}\nlisten: \"{}:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {cluster_secret} }}\n{node_tls}{}",
+                    "node_id: node{i}\nlisten: \"{}:{port}\"\ndata_dir: data{i}\ncluster_secret: {{ value: {cluster_secret} }}\n{}",
                     hosts[i].1,
                     shape.node_yaml
                 ),
@@ -376,17 +375,22 @@ impl TestCluster {
 
     /// A direct client of storage node `i`'s internal API.
     pub fn node_client(&self, i: usize) -> NodeClient {
-        let tls = self.ca_pem.as_ref().map(|_| ClientTls {
-            config: node_api::tls::client_config(&self.dir.path().join("ca.pem")).unwrap(),
-            server_name: None,
-        });
-        NodeClient::with_tls(
-            &format!("{}:{}", self.node_hosts[i], self.node_ports[i]),
-            ClusterKey::new(&self.cluster_secret),
+        NodeClient::new(
+            &self.node_address(i),
+            Some(&format!("node{i}")),
+            &self.identity(),
             Timeouts::default(),
-            tls.as_ref(),
         )
-        .unwrap()
+    }
+
+    /// The address storage node `i` listens on.
+    pub fn node_address(&self, i: usize) -> String {
+        format!("{}:{}", self.node_hosts[i], self.node_ports[i])
+    }
+
+    /// A cluster identity of this cluster's secret (what a gateway or tool shows nodes).
+    pub fn identity(&self) -> ClusterIdentity {
+        ClusterIdentity::for_client(&self.cluster_secret).unwrap()
     }
 
     /// Rewrites the gateway's `encryption` section: `keys` are (id, base64 key) pairs, each
