@@ -505,6 +505,76 @@ encryption:
     - { id: k1, key: { file: mk1 } }
 ";
 
+    const NODE: &str = "node_id: n1\nlisten: 127.0.0.1:9101\ndata_dir: data\ncluster_secret: { value: s }\nscrub: { bytes_per_second: 0 }\njoin: 127.0.0.1:9102\n";
+    const MAP: &str = "epoch: 3\nreplication: { n: 3, w: 2, r: 2 }\nnodes:\n  - { id: a, address: '127.0.0.1:1', zone: z1 }\n  - { id: b, address: '127.0.0.1:2', zone: z2, weight: 2 }\n  - { id: c, address: '127.0.0.1:3', zone: z3 }\n";
+
+    /// A configuration text with characters flipped, cut or inserted.
+    fn mutated(text: &'static str) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            (
+                any::<u16>(),
+                prop_oneof![
+                    Just(' '),
+                    Just(':'),
+                    Just('{'),
+                    Just('}'),
+                    Just('-'),
+                    Just('\n'),
+                    Just('9'),
+                    Just('x'),
+                    Just('\''),
+                    Just('&'),
+                    Just('*'),
+                    Just('!')
+                ],
+                0u8..3,
+            ),
+            1..6,
+        )
+        .prop_map(move |edits| {
+            let mut chars: Vec<char> = text.chars().collect();
+            for (at, c, kind) in edits {
+                let at = usize::from(at) % (chars.len() + 1);
+                match kind {
+                    0 if at < chars.len() => chars[at] = c,
+                    1 => {
+                        chars.remove(at.min(chars.len().saturating_sub(1)));
+                    }
+                    _ => chars.insert(at, c),
+                }
+            }
+            chars.into_iter().collect()
+        })
+    }
+
+    proptest::proptest! {
+        /// Fuzz target of the YAML configuration: mutated files load or are refused with an
+        /// error that names the file; never a panic.
+        #[test]
+        fn fuzz_configuration_files_load_or_are_refused(
+            gateway in mutated(GATEWAY),
+            node in mutated(NODE),
+            map in mutated(MAP),
+            arbitrary in "\\PC{0,200}",
+        ) {
+            let path = Path::new("fuzz.yaml");
+            for text in [gateway.as_str(), arbitrary.as_str()] {
+                match parse::<GatewayConfig>(path, text) {
+                    Ok(config) => { let _ = config.validate(); }
+                    Err(e) => proptest::prop_assert!(e.to_string().contains("fuzz.yaml"), "{}", e),
+                }
+            }
+            for text in [node.as_str(), arbitrary.as_str()] {
+                if let Err(e) = parse::<StorageNodeConfig>(path, text) {
+                    proptest::prop_assert!(e.to_string().contains("fuzz.yaml"), "{}", e);
+                }
+            }
+            let _ = ClusterMap::from_yaml(&map);
+            let _ = ClusterMap::from_yaml(&arbitrary);
+        }
+    }
+
     #[test]
     fn example_configs_load() {
         // Cargo sets the variable when it runs the test too: a test binary reused from a build

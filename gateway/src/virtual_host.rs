@@ -71,6 +71,19 @@ impl S3Host for VirtualHostDomain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzz target of the Host header: any text is a bucket of the domain or path style.
+        #[test]
+        fn fuzz_host_header(host in prop_oneof!["\\PC{0,80}", "[a-zA-Z0-9.:-]{0,40}(s3\\.example\\.com)?[.:0-9]{0,6}"]) {
+            let vh = VirtualHostDomain::new("s3.example.com").unwrap();
+            if let Some(bucket) = vh.bucket_of(&host) {
+                prop_assert!(!bucket.is_empty());
+            }
+            prop_assert!(vh.parse_host_header(&host).is_ok());
+        }
+    }
 
     #[test]
     fn buckets_come_from_subdomains_and_everything_else_is_path_style() {

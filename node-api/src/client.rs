@@ -718,16 +718,13 @@ impl NodeClient {
 
     /// Sends a bodiless request and returns only the answer's status (health probes).
     pub async fn status_of(&self, method: Method, path: &str) -> Result<StatusCode, RpcError> {
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path))
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
-        let response = self
-            .http
-            .request(request)
+        Ok(self.fetch(method, path).await?.0)
+    }
+
+    /// Sends a bodiless request; the answer's status and body (at most 16 MiB): health and
+    /// metrics pages.
+    pub async fn fetch(&self, method: Method, path: &str) -> Result<(StatusCode, Bytes), RpcError> {
+        self.exchange(method, path, Bytes::new(), self.timeouts.metadata, 16 << 20)
             .await
-            .map_err(|e| RpcError::Unreachable(self.address.clone(), e.to_string()))?;
-        Ok(response.status())
     }
 }

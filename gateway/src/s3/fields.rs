@@ -238,7 +238,19 @@ pub(super) fn cas_error(e: CasError) -> s3s::S3Error {
 
 #[cfg(test)]
 mod tests {
-    use super::without_aws_chunked;
+    use super::{parse_http_date, without_aws_chunked};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzz target of the date and encoding headers: any text parses or is refused.
+        #[test]
+        fn fuzz_date_and_encoding_headers(text in "\\PC{0,60}") {
+            let _ = parse_http_date(&text);
+            if let Some(kept) = without_aws_chunked(&text) {
+                prop_assert!(!kept.to_ascii_lowercase().split(',').any(|e| e.trim() == "aws-chunked"));
+            }
+        }
+    }
 
     #[test]
     fn aws_chunked_is_not_stored_as_content_encoding() {

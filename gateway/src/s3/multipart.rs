@@ -888,3 +888,41 @@ pub(super) async fn list_multipart_uploads(
         ..Default::default()
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzz target of `x-amz-copy-source-range` and upload ids: any text and source size
+        /// give a range inside the source or an error.
+        #[test]
+        fn fuzz_copy_source_range_and_upload_ids(
+            text in prop_oneof!["\\PC{0,40}", "bytes=[0-9]{0,21}-[0-9]{0,21}"],
+            size in prop_oneof![any::<u64>(), 0u64..100, Just(u64::MAX)],
+        ) {
+            if let Ok(range) = copy_source_range(Some(&text), size) {
+                prop_assert!(range.start < range.end && range.end <= size);
+            }
+            let _ = parse_upload_id(&text);
+        }
+    }
+
+    #[test]
+    fn copy_source_ranges_at_the_edges() {
+        assert_eq!(copy_source_range(Some("bytes=0-0"), 1).unwrap(), 0..1);
+        assert!(copy_source_range(Some("bytes=0-0"), 0).is_err());
+        let last = u64::MAX - 1;
+        assert_eq!(
+            copy_source_range(Some(&format!("bytes={last}-{last}")), u64::MAX).unwrap(),
+            last..u64::MAX
+        );
+        assert!(copy_source_range(
+            Some("bytes=18446744073709551615-18446744073709551615"),
+            u64::MAX
+        )
+        .is_err());
+        assert!(copy_source_range(Some("bytes=-5"), 10).is_err());
+    }
+}

@@ -174,6 +174,17 @@ pub(super) async fn delete_object_tagging(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzz target of `x-amz-tagging`: any text is a tag set within S3's limits or an error.
+        #[test]
+        fn fuzz_tagging_header(text in prop_oneof!["\\PC{0,120}", "[a-z0-9=&%+ ._-]{0,120}"]) {
+            if let Ok(tags) = parse_tagging_header(Some(&text)) {
+                prop_assert!(tags.len() <= 10);
+            }
+        }
+    }
 
     #[test]
     fn parses_and_limits_the_tagging_header() {

@@ -609,11 +609,12 @@ pub async fn metric(cluster: &TestCluster, name: &str) -> f64 {
 
 /// A metric of storage node `i` (its `/metrics`).
 pub async fn node_metric(cluster: &TestCluster, i: usize, name: &str) -> f64 {
-    metric_at(
-        &format!("http://{}:{}", cluster.node_hosts[i], cluster.node_ports[i]),
-        name,
-    )
-    .await
+    let (_, body) = cluster
+        .node_client(i)
+        .fetch(http::Method::GET, "/metrics")
+        .await
+        .unwrap();
+    sample(&body, name)
 }
 
 async fn metric_at(base: &str, name: &str) -> f64 {
@@ -630,6 +631,11 @@ async fn metric_at(base: &str, name: &str) -> f64 {
         .await
         .unwrap()
         .to_bytes();
+    sample(&body, name)
+}
+
+/// The first sample of `name` in a Prometheus text page (0 when there is none).
+fn sample(body: &[u8], name: &str) -> f64 {
     let text = String::from_utf8(body.to_vec()).unwrap();
     text.lines()
         .find(|l| l.starts_with(name))
