@@ -5,10 +5,9 @@
 //! buffers, and the node then copies them into the aligned buffer it writes with O_DIRECT;
 //! each multi-MiB frame also lands in freshly faulted pages. On a chunk stream the node reads
 //! the chunk's bytes from the socket straight into that aligned buffer; a GET's reader reads
-//! them straight into the buffer it opens them in, and a node not behind TLS hands the chunk's
-//! file to the kernel (`sendfile`) instead of reading and copying it. A stream is an
-//! HTTP/1.1 request `GET /v1/chunk-stream` (authenticated and epoch-checked like every other
-//! request, inside TLS when the node serves it) upgraded to protocol [`PROTOCOL`]; after the
+//! them straight into the buffer it opens them in. A stream is an HTTP/1.1 request
+//! `GET /v1/chunk-stream` (inside the connection's mutual TLS, [`crate::identity`], and
+//! epoch-checked like every other request) upgraded to protocol [`PROTOCOL`]; after the
 //! `101` both ends speak the frames below until either closes. Clients keep idle streams in a
 //! small pool ([`StreamPool`]) and open more as chunk requests overlap.
 //!
@@ -38,7 +37,7 @@
 //! | 1 | epoch flag, as in a PUT |
 //! | 8 | the sender's map epoch |
 //! | 24 | the chunk id |
-//! | 1 | 1: check the bytes against the stored checksum before sending them; 0: send the file as it is (the reader authenticates what it reads: sealed chunks) |
+//! | 1 | 1: check the bytes against the stored checksum before sending them; 0: send them unchecked (the reader authenticates what it reads: sealed chunks) |
 //!
 //! The answer as above (200 found, 404 not held, 409 …), and after a 200 the chunk's length (4)
 //! and the chunk. A copy that fails its check is marked bad and answered 404, as over HTTP.
