@@ -66,6 +66,16 @@ fn internal_provider() -> Arc<CryptoProvider> {
     Arc::new(p)
 }
 
+/// A TLS 1.3 client configuration that trusts the cluster CA's `roots` only; what it shows
+/// of itself is up to the caller.
+fn trusting(
+    roots: Arc<RootCertStore>,
+) -> anyhow::Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>> {
+    Ok(ClientConfig::builder_with_provider(internal_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots))
+}
+
 /// The cluster CA of `secret`: its key (the same in every process) and a certificate of it.
 struct ClusterCa {
     key: KeyPair,
@@ -157,10 +167,7 @@ impl ClusterIdentity {
     /// routes and refuse it everything else (tests use it to show that).
     pub fn anonymous(secret: &str) -> anyhow::Result<ClusterIdentity> {
         let roots = ClusterCa::derive(secret)?.roots()?;
-        let client = ClientConfig::builder_with_provider(internal_provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let client = trusting(roots)?.with_no_client_auth();
         Ok(ClusterIdentity {
             client: Arc::new(client),
             server: None,
@@ -172,10 +179,8 @@ impl ClusterIdentity {
         let roots = ca.roots()?;
         let (chain, key) = ca.issue(names)?;
         let provider = internal_provider();
-        let client = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_root_certificates(roots.clone())
-            .with_client_auth_cert(chain.clone(), key.clone_key())?;
+        let client =
+            trusting(roots.clone())?.with_client_auth_cert(chain.clone(), key.clone_key())?;
         let server = if serves {
             // Peers without a certificate may connect (probes, metrics scrapers) but are
             // answered nothing else; a certificate that does not chain to the CA fails the
