@@ -26,7 +26,7 @@ pub enum ConfigError {
 
 /// Where a secret value comes from: exactly one of `{ env: VAR }`, `{ file: path }` or
 /// `{ value: "..." }` (the last meant for generated dev and test configs only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "SecretFields", into = "SecretFields")]
 pub enum Secret {
     /// The value of an environment variable.
@@ -37,8 +37,20 @@ pub enum Secret {
     Value(String),
 }
 
+/// Where the secret comes from, never its value: a configuration printed with `{:?}` (in an
+/// error, a log line) shows `Value(<redacted>)`.
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Env(var) => f.debug_tuple("Env").field(var).finish(),
+            Secret::File(path) => f.debug_tuple("File").field(path).finish(),
+            Secret::Value(_) => f.write_str("Value(<redacted>)"),
+        }
+    }
+}
+
 /// The YAML shape of a [`Secret`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +59,16 @@ pub struct SecretFields {
     file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     value: Option<String>,
+}
+
+impl std::fmt::Debug for SecretFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretFields")
+            .field("env", &self.env)
+            .field("file", &self.file)
+            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl TryFrom<SecretFields> for Secret {
@@ -507,6 +529,38 @@ encryption:
 
     const NODE: &str = "node_id: n1\nlisten: 127.0.0.1:9101\ndata_dir: data\ncluster_secret: { value: s }\nscrub: { bytes_per_second: 0 }\njoin: 127.0.0.1:9102\n";
     const MAP: &str = "epoch: 3\nreplication: { n: 3, w: 2, r: 2 }\nnodes:\n  - { id: a, address: '127.0.0.1:1', zone: z1 }\n  - { id: b, address: '127.0.0.1:2', zone: z2, weight: 2 }\n  - { id: c, address: '127.0.0.1:3', zone: z3 }\n";
+
+    #[test]
+    fn printed_configurations_never_show_secret_values() {
+        let text = "
+listen: 127.0.0.1:9000
+cluster_map: cluster.yaml
+cluster_secret: { value: cluster-secret-1234 }
+credentials:
+  - access_key: AK
+    secret_key: { value: access-secret-5678 }
+encryption:
+  active_key: k1
+  master_keys:
+    - { id: k1, key: { value: master-key-9012 } }
+";
+        let cfg: GatewayConfig = serde_yaml_ng::from_str(text).unwrap();
+        let node: StorageNodeConfig = serde_yaml_ng::from_str(NODE).unwrap();
+        let shown = format!("{cfg:?} {cfg:#?} {node:?}");
+        for secret in [
+            "cluster-secret-1234",
+            "access-secret-5678",
+            "master-key-9012",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("Value(<redacted>)"));
+        let fields = SecretFields::from(Secret::Value("x-secret-x".into()));
+        assert!(!format!("{fields:?}").contains("x-secret-x"));
+        // Where a secret comes from is still shown.
+        let env = Secret::Env("MY_VAR".into());
+        assert_eq!(format!("{env:?}"), "Env(\"MY_VAR\")");
+    }
 
     /// A configuration text with characters flipped, cut or inserted.
     fn mutated(text: &'static str) -> impl proptest::strategy::Strategy<Value = String> {

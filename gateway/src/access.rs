@@ -232,7 +232,7 @@ impl Directory {
     /// Rewraps every stored key's secret that another master key than the active one wraps
     /// (part of `gateway rotate`). Returns how many were rewrapped.
     pub async fn rewrap_secrets(&self) -> anyhow::Result<u64> {
-        let mut rewrapped = 0;
+        let mut rewrapped: u64 = 0;
         for record in read_all(&self.cluster).await? {
             if record.deleted || record.key_id == self.keyring.active_id() {
                 continue;
@@ -247,7 +247,7 @@ impl Directory {
                 r.sealed_secret = sealed;
             })
             .await?;
-            rewrapped += 1;
+            rewrapped = rewrapped.saturating_add(1);
         }
         Ok(rewrapped)
     }

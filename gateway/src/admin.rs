@@ -148,8 +148,8 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
                     .await?;
                     for item in &page.items {
                         if let Item::Object(entry) = item {
-                            objects += 1;
-                            bytes += entry.size;
+                            objects = objects.saturating_add(1);
+                            bytes = bytes.saturating_add(entry.size);
                         }
                     }
                     if !page.truncated {

@@ -139,12 +139,14 @@ pub async fn sync_once(cluster: &Arc<Cluster>, pace: Pace) -> Pass {
             pass.complete &= d.is_some();
             digests.push(d);
         }
-        for x in 0..digests.len() {
-            for y in x + 1..digests.len() {
-                let (Some(da), Some(db)) = (&digests[x], &digests[y]) else {
-                    continue;
-                };
-                let (a, b) = (nodes[x], nodes[y]);
+        // Every pair of nodes that answered, once.
+        let answered: Vec<(usize, &Digests)> = nodes
+            .iter()
+            .zip(&digests)
+            .filter_map(|(&i, d)| Some((i, d.as_ref()?)))
+            .collect();
+        for (x, &(a, da)) in answered.iter().enumerate() {
+            for &(b, db) in answered.iter().skip(x).skip(1) {
                 let empty = Vec::new();
                 let cells_a = da.get(&cluster.node_id(b)).unwrap_or(&empty);
                 let cells_b = db.get(&cluster.node_id(a)).unwrap_or(&empty);
@@ -159,7 +161,7 @@ pub async fn sync_once(cluster: &Arc<Cluster>, pace: Pace) -> Pass {
                 if differing.is_empty() {
                     continue;
                 }
-                pass.cells_differing += differing.len() as u64;
+                pass.cells_differing = pass.cells_differing.saturating_add(differing.len() as u64);
                 cluster
                     .metrics
                     .ae_cells_differing
@@ -230,7 +232,7 @@ async fn sync_cells(
                         continue;
                     }
                     if copy_newest(cluster, *record, from, to).await? {
-                        pass.records_copied += 1;
+                        pass.records_copied = pass.records_copied.saturating_add(1);
                         cluster.metrics.ae_records_copied.inc();
                     }
                 }
@@ -253,7 +255,7 @@ async fn sync_cells(
                         let len = data.len();
                         cluster.node(to).put_chunk(*id, data).await?;
                         pace.after(len).await;
-                        pass.records_copied += 1;
+                        pass.records_copied = pass.records_copied.saturating_add(1);
                         cluster.metrics.ae_records_copied.inc();
                     }
                 }

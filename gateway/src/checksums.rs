@@ -197,7 +197,8 @@ pub fn upload_checksum_type(
             ))
         }
     };
-    let chosen = requested.unwrap_or_else(|| allowed[0].to_string());
+    let chosen =
+        requested.unwrap_or_else(|| allowed.first().copied().unwrap_or(FULL_OBJECT).to_string());
     if !allowed.contains(&chosen.as_str()) {
         return Err(s3_error!(
             InvalidRequest,
@@ -296,7 +297,7 @@ fn combined_crc(name: &str, parts: &[PartLayout]) -> Option<String> {
             Some(prefix) => crc_fast::checksum_combine(algorithm, prefix, crc, p.size),
         });
     }
-    Some(engine.encode(&whole?.to_be_bytes()[8 - width..]))
+    Some(engine.encode(whole?.to_be_bytes().get(8usize.saturating_sub(width)..)?))
 }
 
 /// Checks the whole-object checksums a CompleteMultipartUpload announced against the ones

@@ -107,11 +107,21 @@ fn describe(failed: &[(usize, RpcError)]) -> String {
         .join("; ")
 }
 
+/// More than half of `count`.
+pub fn majority_of(count: usize) -> usize {
+    (count / 2).saturating_add(1)
+}
+
+/// The first `n` nodes of a preference list (its owners) and the rest (the fallbacks).
+fn split_owners(list: &[usize], n: usize) -> (&[usize], &[usize]) {
+    list.split_at_checked(n).unwrap_or((list, &[]))
+}
+
 pub(crate) async fn gather<T: Send + 'static>(mut pending: Pending<T>, need: usize) -> Gathered<T> {
     let total = pending.len();
     let mut ok = Vec::new();
     let mut failed = Vec::new();
-    while ok.len() < need && failed.len() + need <= total {
+    while ok.len() < need && failed.len().saturating_add(need) <= total {
         match pending.next().await {
             Some((i, Ok(v))) => ok.push((i, v)),
             Some((i, Err(e))) => failed.push((i, e)),
@@ -174,9 +184,10 @@ pub(crate) async fn gather_sets<T: Send + 'static>(
             break;
         }
         let lost: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
-        let hopeless = sets
-            .iter()
-            .any(|s| s.iter().filter(|i| lost.contains(i)).count() + need.min(s.len()) > s.len());
+        let hopeless = sets.iter().any(|s| {
+            let lost_here = s.iter().filter(|i| lost.contains(i)).count();
+            lost_here.saturating_add(need.min(s.len())) > s.len()
+        });
         if hopeless {
             break;
         }
@@ -218,7 +229,7 @@ impl Placed {
         self.ring
             .preference_list(placement_key)
             .into_iter()
-            .map(|p| self.index[p])
+            .filter_map(|p| self.index.get(p).copied())
             .collect()
     }
 
@@ -341,16 +352,19 @@ impl Cluster {
                 };
                 match table.iter().position(|(id, _)| *id == spec.id) {
                     Some(i) => {
-                        if table[i].1.address() != spec.address {
-                            table[i].1 = client();
+                        if let Some((_, node)) = table.get_mut(i) {
+                            if node.address() != spec.address {
+                                *node = client();
+                            }
                         }
                         index.push(i);
                     }
                     None => {
+                        let i = table.len();
                         table.push((spec.id.clone(), client()));
-                        let i = self.health.add(spec.id.clone());
-                        debug_assert_eq!(i, table.len() - 1);
-                        index.push(table.len() - 1);
+                        let health_index = self.health.add(spec.id.clone());
+                        debug_assert_eq!(health_index, i);
+                        index.push(i);
                     }
                 }
             }
@@ -403,6 +417,11 @@ impl Cluster {
     }
 
     /// The client of node `i` (a node table index).
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "node indices come from the placement of a map whose nodes all entered the \
+                  table, which only grows"
+    )]
     pub fn node(&self, i: usize) -> NodeClient {
         self.table.read().unwrap_or_else(|p| p.into_inner())[i]
             .1
@@ -417,6 +436,11 @@ impl Cluster {
     }
 
     /// The id of node `i`, as maps and hints name it.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "node indices come from the placement of a map whose nodes all entered the \
+                  table, which only grows"
+    )]
     pub fn node_id(&self, i: usize) -> String {
         self.table.read().unwrap_or_else(|p| p.into_inner())[i]
             .0
@@ -485,10 +509,10 @@ impl Cluster {
 
     /// [`Cluster::write_targets`] of a preference list already computed.
     fn targets_in(&self, list: &[usize]) -> Vec<Target> {
-        let n = self.n().min(list.len());
-        let mut spares = list[n..].iter().copied().filter(|&i| self.health.is_up(i));
-        let mut targets = Vec::with_capacity(n);
-        for &owner in &list[..n] {
+        let (owners, fallbacks) = split_owners(list, self.n());
+        let mut spares = fallbacks.iter().copied().filter(|&i| self.health.is_up(i));
+        let mut targets = Vec::with_capacity(owners.len());
+        for &owner in owners {
             if self.health.is_up(owner) || !self.handoff {
                 targets.push(Target {
                     node: owner,
@@ -508,8 +532,8 @@ impl Cluster {
     /// are up: stand-ins for owners whose write just failed.
     fn spare_targets(&self, placement_key: &[u8], used: &[Target]) -> Vec<usize> {
         let list = self.preference_list(placement_key);
-        let n = self.n().min(list.len());
-        list[n..]
+        split_owners(&list, self.n())
+            .1
             .iter()
             .copied()
             .filter(|&i| self.health.is_up(i) && !used.iter().any(|t| t.node == i))
@@ -686,33 +710,33 @@ impl Cluster {
     ) -> Result<T, ClusterError> {
         let layout = self.layout();
         let list = layout.current.preference_list(&id.to_bytes());
-        let n = self.n().min(list.len());
+        let (owners, fallbacks) = split_owners(&list, self.n());
         let mut repair = Vec::new();
         let mut errors = Vec::new();
         // Owners first (up ones before backed-off ones), then the previous map's owners while
         // data moves, then stand-ins that may hold a hinted copy.
         let (up, down): (Vec<usize>, Vec<usize>) =
-            list[..n].iter().partition(|&&i| self.health.is_up(i));
+            owners.iter().partition(|&&i| self.health.is_up(i));
         let previous: Vec<usize> = layout
             .previous
             .as_ref()
             .map(|p| p.owners(&id.to_bytes()))
             .unwrap_or_default()
             .into_iter()
-            .filter(|i| !list[..n].contains(i))
+            .filter(|i| !owners.contains(i))
             .collect();
         let order = up
             .into_iter()
             .chain(down)
             .chain(previous)
-            .chain(list[n..].iter().copied());
+            .chain(fallbacks.iter().copied());
         let mut tried = Vec::new();
         for i in order {
             if tried.contains(&i) {
                 continue;
             }
             tried.push(i);
-            let is_owner = list[..n].contains(&i);
+            let is_owner = owners.contains(&i);
             if !is_owner && !self.health.is_up(i) {
                 continue;
             }
@@ -808,7 +832,7 @@ impl Cluster {
     /// A majority of `n`: how many owners must hold a manifest version for it to count as
     /// written, and how many a read must hear from.
     pub fn majority(&self) -> usize {
-        self.n() / 2 + 1
+        majority_of(self.n())
     }
 
     /// Writes a new manifest version (an object or a tombstone) and returns it as written. It
@@ -903,7 +927,8 @@ impl Cluster {
         });
         let total = targets.len();
         let owner_targets = targets.iter().filter(|t| owners.contains(&t.node)).count();
-        let (mut applied, mut owners_applied, mut answered, mut owners_answered) = (0, 0, 0, 0);
+        let (mut applied, mut owners_applied, mut answered, mut owners_answered) =
+            (0usize, 0usize, 0usize, 0usize);
         let mut floor: Option<Version> = None;
         // Whether an owner refused for a promise rather than a newer version.
         let mut promise_refusal = false;
@@ -912,13 +937,13 @@ impl Cluster {
         // attempt is dead depends on every owner.
         let mut lost = false;
         while let Some((i, result)) = pending.next().await {
-            answered += 1;
+            answered = answered.saturating_add(1);
             let is_owner = owners.contains(&i);
-            owners_answered += usize::from(is_owner);
+            owners_answered = owners_answered.saturating_add(usize::from(is_owner));
             match result {
                 Ok(reply) if reply.applied => {
-                    applied += 1;
-                    owners_applied += usize::from(is_owner);
+                    applied = applied.saturating_add(1);
+                    owners_applied = owners_applied.saturating_add(usize::from(is_owner));
                 }
                 Ok(reply) => {
                     floor = floor.max(reply.floor());
@@ -933,9 +958,9 @@ impl Cluster {
                 tokio::spawn(pending.for_each(|_| async {}));
                 return Ok(Attempt::Written);
             }
-            let owners_left = owner_targets - owners_answered;
-            lost = owners_applied + owners_left < need_owners
-                || applied + (total - answered) < self.w();
+            let owners_left = owner_targets.saturating_sub(owners_answered);
+            lost = owners_applied.saturating_add(owners_left) < need_owners
+                || applied.saturating_add(total.saturating_sub(answered)) < self.w();
         }
         let owner_failed = failed.iter().any(|(i, _)| owners.contains(i));
         if let Some(floor) = floor {
@@ -974,13 +999,17 @@ impl Cluster {
             if agreed {
                 return Ok(newest);
             }
-            let newest = newest.expect("replicas that disagree hold something");
+            // Replicas that disagree hold something; should none, there is nothing to read.
+            let Some(newest) = newest else {
+                return Ok(None);
+            };
             match self.write_back(&newest, &answers, &sets).await {
                 WriteBack::Done => return Ok(Some(newest)),
                 WriteBack::Newer => {}
                 // A conditional writer holds a promise: it decides within a round trip or two.
                 WriteBack::Blocked => {
-                    let ms = 1 + rand::random::<u64>() % (2u64 << round.min(5));
+                    let ms =
+                        rand::Rng::gen_range(&mut rand::thread_rng(), 1..=2u64 << round.min(5));
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                 }
                 WriteBack::Failed(e) => return Err(e),
@@ -1083,9 +1112,10 @@ impl Cluster {
             .collect();
         // The current owners: a majority of them is enough (see `read_manifest`), and a copy on
         // a previous owner would only be moved away again.
-        let current = &sets[..1];
-        let targets: Vec<usize> = sets[0]
+        let current = sets.get(..1).unwrap_or_default();
+        let targets: Vec<usize> = current
             .iter()
+            .flatten()
             .copied()
             .filter(|i| !holders.contains(i))
             .collect();
@@ -1167,12 +1197,12 @@ impl Cluster {
 
     /// How many nodes a scatter over all nodes may lose and still see every key's newest version.
     pub fn scatter_tolerance(&self) -> usize {
-        self.n() - self.r()
+        self.n().saturating_sub(self.r())
     }
 
     /// How many of `count` nodes a scatter over all of them needs answers from.
     pub fn scatter_need(&self, count: usize) -> usize {
-        count - self.scatter_tolerance().min(count.saturating_sub(1))
+        count.saturating_sub(self.scatter_tolerance().min(count.saturating_sub(1)))
     }
 
     /// Every live bucket, merged from all nodes.

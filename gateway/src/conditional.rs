@@ -95,7 +95,7 @@ impl Condition {
 
 pub(crate) async fn backoff(attempt: u32) {
     let cap = 5u64 << attempt.min(5);
-    let ms = 2 + rand::random::<u64>() % cap;
+    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 2..cap.saturating_add(2));
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 

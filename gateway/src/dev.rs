@@ -109,8 +109,8 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
         ),
     )?;
     let mut nodes = String::new();
-    for i in 1..=3u16 {
-        let port = opts.first_node_port + i - 1;
+    for (i, offset) in (1..=3u16).zip(0u16..) {
+        let port = opts.first_node_port.saturating_add(offset);
         nodes.push_str(&format!(
             "  - {{ id: node{i}, address: \"127.0.0.1:{port}\", zone: zone-{i}, weight: 1 }}\n"
         ));
@@ -190,7 +190,7 @@ fn spawn_node(binary: &Path, config: &Path) -> anyhow::Result<tokio::process::Ch
 
 /// Waits until `node` accepts connections on `listen`, or fails when it exits first.
 async fn wait_listening(node: &mut tokio::process::Child, listen: &str) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let started = std::time::Instant::now();
     loop {
         if let Some(status) = node.try_wait()? {
             anyhow::bail!("storage node for {listen} exited: {status}");
@@ -199,7 +199,7 @@ async fn wait_listening(node: &mut tokio::process::Child, listen: &str) -> anyho
             return Ok(());
         }
         anyhow::ensure!(
-            std::time::Instant::now() < deadline,
+            started.elapsed() < std::time::Duration::from_secs(60),
             "storage node for {listen} not listening after a minute"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -220,7 +220,10 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     }
     let cfg = config::load_gateway(&gateway_path)?;
     let gateway = crate::start(&cfg).await?;
-    let credential = &cfg.credentials[0];
+    let credential = cfg
+        .credentials
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the dev configuration names no credentials"))?;
     let secret = credential
         .secret_key
         .resolve("secret_key")

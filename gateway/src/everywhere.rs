@@ -23,6 +23,6 @@ where
     R::Id: Ord,
 {
     cluster
-        .read_family(cluster.members().len() / 2 + 1, true)
+        .read_family(crate::cluster::majority_of(cluster.members().len()), true)
         .await
 }

@@ -184,14 +184,16 @@ async fn collect(
     let mut removed = Removed::default();
     for &i in &nodes {
         let collected = cluster.node(i).gc_collect(&request).await?;
-        removed.tombstones += collected.tombstones;
-        removed.superseded += collected.superseded;
-        removed.uploads += collected.uploads;
-        removed.parts += collected.parts;
-        removed.dead_incarnation += collected.dead_incarnation;
-        removed.buckets += collected.buckets;
-        removed.access_keys += collected.access_keys;
-        removed.promises += collected.promises;
+        removed.tombstones = removed.tombstones.saturating_add(collected.tombstones);
+        removed.superseded = removed.superseded.saturating_add(collected.superseded);
+        removed.uploads = removed.uploads.saturating_add(collected.uploads);
+        removed.parts = removed.parts.saturating_add(collected.parts);
+        removed.dead_incarnation = removed
+            .dead_incarnation
+            .saturating_add(collected.dead_incarnation);
+        removed.buckets = removed.buckets.saturating_add(collected.buckets);
+        removed.access_keys = removed.access_keys.saturating_add(collected.access_keys);
+        removed.promises = removed.promises.saturating_add(collected.promises);
     }
 
     // Every node's references, in one filter; once more with a larger filter if this one
@@ -204,15 +206,16 @@ async fn collect(
             shape: used,
         };
         union = filter(used, None).map_err(anyhow::Error::msg)?;
-        let mut items = 0;
+        let mut items: u64 = 0;
         for &i in &nodes {
             let refs = cluster.node(i).gc_references(&q).await?;
-            items += refs.items;
+            items = items.saturating_add(refs.items);
             union.union(&filter(used, Some(&refs.words)).map_err(anyhow::Error::msg)?);
         }
         // Each group is referenced from about n replicas.
-        let distinct = items / (cluster.n().max(1) as u64);
-        let fit = (distinct * BITS_PER_ITEM)
+        let distinct = items.checked_div(cluster.n() as u64).unwrap_or(items);
+        let fit = distinct
+            .saturating_mul(BITS_PER_ITEM)
             .next_power_of_two()
             .clamp(MIN_BITS, MAX_BITS);
         shape.bits = fit; // for the next round
@@ -232,7 +235,7 @@ async fn collect(
     };
     for &i in &nodes {
         let swept = cluster.node(i).gc_sweep(&sweep).await?;
-        removed.chunks += swept.chunks;
+        removed.chunks = removed.chunks.saturating_add(swept.chunks);
     }
     let m = &cluster.metrics;
     for (kind, n) in [

@@ -62,7 +62,7 @@ pub async fn hand_back(cluster: Arc<Cluster>) {
 /// chunk's preference list (nodes verify their own copy before serving it). Returns how many
 /// were repaired.
 pub async fn repair_bad_chunks(cluster: &Arc<Cluster>) -> usize {
-    let mut repaired = 0;
+    let mut repaired: usize = 0;
     for i in cluster.members() {
         if !cluster.health.is_up(i) {
             continue;
@@ -86,7 +86,7 @@ pub async fn repair_bad_chunks(cluster: &Arc<Cluster>) -> usize {
                 if let Ok(Some(data)) = cluster.node(source).get_chunk(id).await {
                     if cluster.node(i).put_chunk(id, data).await.is_ok() {
                         cluster.metrics.chunk_repairs.inc();
-                        repaired += 1;
+                        repaired = repaired.saturating_add(1);
                     }
                     break;
                 }
@@ -98,7 +98,7 @@ pub async fn repair_bad_chunks(cluster: &Arc<Cluster>) -> usize {
 
 /// One pass over every node's hints; returns how many records reached their owner.
 pub async fn hand_back_once(cluster: &Arc<Cluster>) -> usize {
-    let mut handed = 0;
+    let mut handed: usize = 0;
     for i in cluster.members() {
         if !cluster.health.is_up(i) {
             continue;
@@ -122,7 +122,7 @@ pub async fn hand_back_once(cluster: &Arc<Cluster>) -> usize {
                     continue;
                 }
                 match deliver(cluster, i, owner, &stored).await {
-                    Ok(()) => handed += 1,
+                    Ok(()) => handed = handed.saturating_add(1),
                     Err(e) => {
                         tracing::debug!(
                             "hint for {} not handed back yet: {e}",

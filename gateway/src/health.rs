@@ -64,22 +64,33 @@ impl Health {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(name);
-        nodes.len() - 1
+        nodes.len().saturating_sub(1)
     }
 
-    fn node(&self, i: usize) -> Arc<NodeHealth> {
-        self.nodes.read().unwrap_or_else(|p| p.into_inner())[i].clone()
+    /// Node `i`'s health and name; `None` for an index never added (no caller has one: node
+    /// indices come from the cluster's node table, which adds every node here).
+    fn node(&self, i: usize) -> Option<(Arc<NodeHealth>, String)> {
+        let node = self
+            .nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(i)?
+            .clone();
+        let name = self
+            .names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(i)?
+            .clone();
+        Some((node, name))
     }
 
     /// Node `i`'s back-off deadline (0 when up), read under the lock without cloning.
     fn down_until(&self, i: usize) -> u64 {
-        self.nodes.read().unwrap_or_else(|p| p.into_inner())[i]
-            .down_until_ms
-            .load(Ordering::Relaxed)
-    }
-
-    fn name(&self, i: usize) -> String {
-        self.names.read().unwrap_or_else(|p| p.into_inner())[i].clone()
+        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        nodes
+            .get(i)
+            .map_or(0, |node| node.down_until_ms.load(Ordering::Relaxed))
     }
 
     /// Whether calls to node `i` are worth making now.
@@ -102,27 +113,25 @@ impl Health {
     }
 
     pub fn mark_down(&self, i: usize) {
-        let node = self.node(i);
+        let Some((node, name)) = self.node(i) else {
+            return;
+        };
         let failures = node.failures.fetch_add(1, Ordering::Relaxed).min(10);
         let backoff = (FIRST_BACKOFF_MS << failures).min(MAX_BACKOFF_MS);
         node.down_until_ms
-            .store(now_ms() + backoff, Ordering::Relaxed);
-        self.metrics
-            .node_up
-            .with_label_values(&[&self.name(i)])
-            .set(0);
+            .store(now_ms().saturating_add(backoff), Ordering::Relaxed);
+        self.metrics.node_up.with_label_values(&[&name]).set(0);
     }
 
     pub fn mark_up(&self, i: usize) {
-        let node = self.node(i);
+        let Some((node, name)) = self.node(i) else {
+            return;
+        };
         if node.down_until_ms.swap(0, Ordering::Relaxed) != 0 {
-            tracing::info!("storage node {} answers again", self.name(i));
+            tracing::info!("storage node {name} answers again");
         }
         node.failures.store(0, Ordering::Relaxed);
-        self.metrics
-            .node_up
-            .with_label_values(&[&self.name(i)])
-            .set(1);
+        self.metrics.node_up.with_label_values(&[&name]).set(1);
     }
 }
 
@@ -134,7 +143,7 @@ mod tests {
     fn unreachable_nodes_back_off_and_any_answer_brings_them_back() {
         let h = Health::new(
             vec!["a".into(), "b".into()],
-            Arc::new(GatewayMetrics::new()),
+            Arc::new(GatewayMetrics::new().unwrap()),
         );
         assert!(h.is_up(0) && h.is_up(1));
         h.record::<()>(0, &Err(RpcError::Timeout("a".into())));

@@ -47,7 +47,7 @@ impl Hlc {
         let wall = wall_clock().max(nodes);
         let mut prev = self.last.load(Ordering::Relaxed);
         loop {
-            let next = wall.max(prev + 1);
+            let next = wall.max(prev.saturating_add(1));
             match self
                 .last
                 .compare_exchange_weak(prev, next, Ordering::AcqRel, Ordering::Relaxed)

@@ -178,7 +178,8 @@ impl Jobs {
                 return;
             }
             let left = every.saturating_sub(last_started.0.elapsed());
-            tokio::time::sleep(left.clamp(Duration::from_millis(10), REFRESH_EVERY / 4)).await;
+            tokio::time::sleep(left.clamp(Duration::from_millis(10), REFRESH_EVERY.div_f64(4.0)))
+                .await;
         }
     }
 

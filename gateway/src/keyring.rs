@@ -19,7 +19,8 @@ use crate::sealing::{self, AeadKey, Corrupt, Extent, FORMAT};
 /// Master keys by id, and the one new objects use.
 pub struct Keyring {
     active: String,
-    keys: HashMap<String, AeadKey>,
+    active_key: Arc<AeadKey>,
+    keys: HashMap<String, Arc<AeadKey>>,
 }
 
 /// The key id of envelopes wrapped by a customer's key (SSE-C); no master key may use it.
@@ -37,6 +38,7 @@ impl CustomerKey {
         CustomerKey { raw, md5 }
     }
 
+    #[allow(clippy::expect_used, reason = "HMAC-SHA256 tags are 32 bytes")]
     fn mac(&self, salt: &[u8; 16]) -> [u8; 32] {
         let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, salt), &self.raw);
         tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")
@@ -83,15 +85,21 @@ pub enum KeyError {
 }
 
 impl Keyring {
-    /// `keys` as loaded by `EncryptionConfig::load_keys` (which checked `active` is among them).
-    pub fn new(active: &str, keys: Vec<(String, [u8; 32])>) -> Keyring {
-        Keyring {
+    /// `keys` as loaded by `EncryptionConfig::load_keys`; `active` must be among them.
+    pub fn new(active: &str, keys: Vec<(String, [u8; 32])>) -> Result<Keyring, KeyError> {
+        let keys: HashMap<String, Arc<AeadKey>> = keys
+            .into_iter()
+            .map(|(id, k)| (id, Arc::new(AeadKey::new(&k))))
+            .collect();
+        let active_key = keys
+            .get(active)
+            .cloned()
+            .ok_or_else(|| KeyError::UnknownKey(active.to_string()))?;
+        Ok(Keyring {
             active: active.to_string(),
-            keys: keys
-                .into_iter()
-                .map(|(id, k)| (id, AeadKey::new(&k)))
-                .collect(),
-        }
+            active_key,
+            keys,
+        })
     }
 
     pub fn active_id(&self) -> &str {
@@ -109,7 +117,7 @@ impl Keyring {
             ),
             None => (
                 self.active.as_str(),
-                sealing::wrap(&self.keys[&self.active], &self.active, &raw),
+                sealing::wrap(&self.active_key, &self.active, &raw),
             ),
         };
         DataKey {
@@ -155,7 +163,7 @@ impl Keyring {
     pub fn seal_secret(&self, raw: &[u8; 32]) -> (String, Vec<u8>) {
         (
             self.active.clone(),
-            sealing::wrap(&self.keys[&self.active], &self.active, raw),
+            sealing::wrap(&self.active_key, &self.active, raw),
         )
     }
 
@@ -181,7 +189,7 @@ impl Keyring {
         let raw = sealing::unwrap(master, &s.key_id, &s.wrapped_key)?;
         Ok(Some(Sealing {
             key_id: self.active.clone(),
-            wrapped_key: sealing::wrap(&self.keys[&self.active], &self.active, &raw),
+            wrapped_key: sealing::wrap(&self.active_key, &self.active, &raw),
             ..s.clone()
         }))
     }
@@ -215,7 +223,7 @@ impl DataKey {
         metadata: &BTreeMap<String, String>,
     ) -> Sealing {
         let extent = object_extent(bucket, key, data_version, 0, self.nonce_base);
-        let plain = rmp_serde::to_vec(metadata).expect("a string map serializes");
+        let plain = node_api::model::encode(metadata);
         Sealing {
             format: FORMAT,
             key_id: self.key_id.clone(),

@@ -25,6 +25,19 @@
 //! * [`server`]: HTTP serving, request ids, metrics routes, the access log ([`request_log`]); [`virtual_host`]: the bucket a
 //!   `Host` header names; [`dev`]: the one-command dev cluster.
 
+// Outside bytes never panic the process: library code has no unwrap/expect/panic and no
+// unchecked arithmetic or indexing (tests may). An exception says why where it stands.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod access;
 pub mod admin;
 pub mod antientropy;
@@ -99,8 +112,8 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
         credentials.push((c.access_key.clone(), secret));
     }
     let keys = config.encryption.load_keys().map_err(anyhow::Error::msg)?;
-    let keyring = Arc::new(keyring::Keyring::new(&config.encryption.active_key, keys));
-    let metrics = Arc::new(metrics::GatewayMetrics::new());
+    let keyring = Arc::new(keyring::Keyring::new(&config.encryption.active_key, keys)?);
+    let metrics = Arc::new(metrics::GatewayMetrics::new()?);
     let identity = ClusterIdentity::for_client(&secret)?;
     let (state, learned) = match &config.cluster_map {
         Some(path) => (

@@ -96,8 +96,10 @@ static ROTATION: AtomicUsize = AtomicUsize::new(0);
 pub async fn list(cluster: &Arc<Cluster>, q: &ListQuery) -> Result<Page, ClusterError> {
     let mut members = cluster.members();
     let asked = cluster.scatter_need(members.len());
-    if !members.is_empty() {
-        let turn = ROTATION.fetch_add(1, Ordering::Relaxed) % members.len();
+    if let Some(turn) = ROTATION
+        .fetch_add(1, Ordering::Relaxed)
+        .checked_rem(members.len())
+    {
         members.rotate_left(turn);
     }
     let spares = members.split_off(asked.min(members.len()));
@@ -139,7 +141,11 @@ where
     let mut merged = q.start_after.clone();
     loop {
         // One more than the page holds, to know whether it is truncated.
-        let wanted = (q.max - page.items.len() + 1).clamp(MIN_FETCH, PAGE);
+        let wanted = q
+            .max
+            .saturating_sub(page.items.len())
+            .saturating_add(1)
+            .clamp(MIN_FETCH, PAGE);
         refill(&fetch, q, &mut cursors, wanted).await;
         if cursors.iter().any(|c| c.failed) {
             for c in cursors.iter_mut().filter(|c| c.failed) {
@@ -164,14 +170,16 @@ where
         };
         let mut newest: Option<ListEntry> = None;
         for c in cursors.iter_mut() {
-            if c.buffer.front().is_some_and(|e| e.key == key) {
-                let e = c.buffer.pop_front().expect("front checked");
+            if let Some(e) = c.buffer.pop_front_if(|e| e.key == key) {
                 if newest.as_ref().is_none_or(|n| e.version > n.version) {
                     newest = Some(e);
                 }
             }
         }
-        let entry = newest.expect("at least one cursor had the key");
+        // The key came from a cursor's head, so some cursor had it.
+        let Some(entry) = newest else {
+            return Ok(page);
+        };
         merged = key.into_bytes();
         if entry.deleted || entry.incarnation != q.incarnation {
             continue;
@@ -181,9 +189,10 @@ where
             .as_deref()
             .filter(|d| !d.is_empty())
             .and_then(|d| {
-                entry.key[q.prefix.len()..]
-                    .find(d)
-                    .map(|pos| entry.key[..q.prefix.len() + pos + d.len()].to_string())
+                entry.key[q.prefix.len()..].find(d).map(|pos| {
+                    let end = q.prefix.len().saturating_add(pos).saturating_add(d.len());
+                    entry.key[..end].to_string()
+                })
             });
         let item = match folded {
             Some(cp) => {
@@ -247,7 +256,9 @@ where
         })
         .collect();
     for (position, result) in futures::future::join_all(fetches).await {
-        let c = &mut cursors[position];
+        let Some(c) = cursors.get_mut(position) else {
+            continue;
+        };
         match result {
             Ok(reply) => {
                 if let Some(last) = reply.entries.last() {

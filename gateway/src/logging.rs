@@ -9,6 +9,10 @@ use tracing_subscriber::EnvFilter;
 const S3S_CEILING: &str = "s3s=info";
 
 /// The filter for `requested` (from `RUST_LOG`, if set) or `configured` (the `log` setting).
+#[allow(
+    clippy::expect_used,
+    reason = "a constant directive, parsed in this module's tests"
+)]
 pub fn filter(requested: Option<&str>, configured: Option<&str>) -> EnvFilter {
     let wanted = requested.or(configured).unwrap_or("info");
     let filter = EnvFilter::try_new(wanted).unwrap_or_else(|e| {

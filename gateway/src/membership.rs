@@ -163,10 +163,10 @@ async fn push(cluster: &Cluster, state: &MapState, held: &[(usize, Option<MapSta
             async move { node.offer_map(&state).await }
         })
         .collect();
-    let mut took = 0;
+    let mut took: usize = 0;
     while let Some(answer) = sends.next().await {
         match answer {
-            Ok(_) => took += 1,
+            Ok(_) => took = took.saturating_add(1),
             Err(e) => tracing::warn!("a node refused cluster map epoch {}: {e}", state.epoch()),
         }
     }

@@ -53,9 +53,8 @@ pub struct GatewayMetrics {
 }
 
 impl GatewayMetrics {
-    pub fn new() -> GatewayMetrics {
-        let registry =
-            Registry::new_custom(Some("s3store_gateway".into()), None).expect("static options");
+    pub fn new() -> Result<GatewayMetrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("s3store_gateway".into()), None)?;
         let requests = IntCounterVec::new(
             Opts::new(
                 "requests_total",
@@ -63,21 +62,19 @@ impl GatewayMetrics {
             ),
             &["operation", "status"],
         )
-        .expect("static metric");
+        ?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "request_duration_seconds",
                 "S3 request latency by operation, until the response head",
             )
-            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 18).expect("static")),
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 18)?),
             &["operation"],
-        )
-        .expect("static metric");
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "Always 1; the version of this gateway"),
             &["version"],
-        )
-        .expect("static metric");
+        )?;
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -87,71 +84,57 @@ impl GatewayMetrics {
                 "Operations that did not reach their quorum",
             ),
             &["kind"],
-        )
-        .expect("static metric");
+        )?;
         let read_repairs = IntCounter::new(
             "read_repairs_total",
             "Stale or missing replicas rewritten after a read saw them",
-        )
-        .expect("static metric");
+        )?;
         let corrupt_chunks = IntCounter::new(
             "corrupt_chunks_total",
             "Chunk copies that failed authentication (served from another replica, rewritten)",
-        )
-        .expect("static metric");
+        )?;
         let chunk_reads = IntCounter::new(
             "chunk_reads_total",
             "Chunk copies fetched from storage nodes for reads",
-        )
-        .expect("static metric");
+        )?;
         let segments_opened = IntCounter::new(
             "segments_decrypted_total",
             "Encrypted 64 KiB segments opened for reads",
-        )
-        .expect("static metric");
+        )?;
         let bytes_in =
-            IntCounter::new("received_bytes_total", "Object bytes received from clients")
-                .expect("static metric");
-        let bytes_out = IntCounter::new("sent_bytes_total", "Object bytes sent to clients")
-            .expect("static metric");
+            IntCounter::new("received_bytes_total", "Object bytes received from clients")?;
+        let bytes_out = IntCounter::new("sent_bytes_total", "Object bytes sent to clients")?;
         let node_up = IntGaugeVec::new(
             Opts::new(
                 "node_up",
                 "Whether a storage node answers (1) or is backed off (0)",
             ),
             &["node"],
-        )
-        .expect("static metric");
+        )?;
         let hinted_writes = IntCounter::new(
             "hinted_writes_total",
             "Chunk and manifest writes stored on a stand-in for an owner that was down",
-        )
-        .expect("static metric");
+        )?;
         let handoffs = IntCounter::new(
             "hints_handed_off_total",
             "Hinted records delivered to their owner",
-        )
-        .expect("static metric");
+        )?;
         let chunk_repairs = IntCounter::new(
             "chunk_repairs_total",
             "Chunk copies found corrupt by a node's scrub and rewritten from a good replica",
-        )
-        .expect("static metric");
+        )?;
         let ae_cells_differing = IntCounter::new(
             "antientropy_cells_differing_total",
             "Anti-entropy cells whose digests differed between two replicas",
-        )
-        .expect("static metric");
+        )?;
         let ae_records_copied = IntCounter::new(
             "antientropy_records_copied_total",
             "Manifests and chunks anti-entropy copied to a replica that lacked them",
-        )
-        .expect("static metric");
+        )?;
         let ae_pairs_compared = IntCounter::new(
             "antientropy_pairs_compared_total",
             "Digest comparisons between two replicas",
-        )
-        .expect("static metric");
+        )?;
         let ae_passes = IntCounterVec::new(
             Opts::new(
                 "antientropy_passes_total",
@@ -159,25 +142,22 @@ impl GatewayMetrics {
             ),
             &["result"],
         )
-        .expect("static metric");
+        ?;
         let ae_pass_seconds = Gauge::new(
             "antientropy_last_pass_duration_seconds",
             "How long the last anti-entropy pass took",
-        )
-        .expect("static metric");
+        )?;
         let ae_last_complete = Gauge::new(
             "antientropy_last_complete_pass_start_timestamp_seconds",
             "When the last complete anti-entropy pass began",
-        )
-        .expect("static metric");
+        )?;
         let gc_runs = IntCounterVec::new(
             Opts::new(
                 "gc_runs_total",
                 "Garbage collections: done, or skipped (a node down, hints held, data moving)",
             ),
             &["outcome"],
-        )
-        .expect("static metric");
+        )?;
         let gc_removed = IntCounterVec::new(
             Opts::new(
                 "gc_removed_records_total",
@@ -185,29 +165,24 @@ impl GatewayMetrics {
             ),
             &["kind"],
         )
-        .expect("static metric");
+        ?;
         let gc_last = Gauge::new(
             "gc_last_run_timestamp_seconds",
             "When the last garbage collection finished",
-        )
-        .expect("static metric");
-        let map_epoch = IntGauge::new("map_epoch", "The cluster map epoch this gateway places by")
-            .expect("static metric");
+        )?;
+        let map_epoch = IntGauge::new("map_epoch", "The cluster map epoch this gateway places by")?;
         let rebalance_pending = IntGauge::new(
             "rebalance_pending_records",
             "Records the last move pass found on nodes that no longer own them and did not move",
-        )
-        .expect("static metric");
+        )?;
         let rebalance_moved = IntCounter::new(
             "rebalance_records_moved_total",
             "Records moved to their new owners after a membership change",
-        )
-        .expect("static metric");
+        )?;
         let rebalance_bytes = IntCounter::new(
             "rebalance_bytes_total",
             "Chunk bytes copied to new owners after a membership change",
-        )
-        .expect("static metric");
+        )?;
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(build_info),
@@ -237,9 +212,9 @@ impl GatewayMetrics {
             Box::new(ae_cells_differing.clone()),
             Box::new(ae_records_copied.clone()),
         ] {
-            registry.register(m).expect("unique metric names");
+            registry.register(m)?;
         }
-        GatewayMetrics {
+        Ok(GatewayMetrics {
             registry,
             requests,
             latency,
@@ -267,20 +242,14 @@ impl GatewayMetrics {
             rebalance_pending,
             rebalance_moved,
             rebalance_bytes,
-        }
+        })
     }
 
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();
         prometheus::TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding does not fail");
+            .unwrap_or_else(|e| tracing::warn!("metrics not rendered: {e}"));
         out
-    }
-}
-
-impl Default for GatewayMetrics {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -3,6 +3,7 @@
 //! `chunk_window` chunks are in flight.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -194,21 +195,21 @@ where
         let piece = piece.map_err(|e| PutError::Body(e.to_string()))?;
         md5.update(&piece);
         observe(&piece);
-        if size + piece.len() as u64 > MAX_PUT_SIZE {
+        if size.saturating_add(piece.len() as u64) > MAX_PUT_SIZE {
             return Err(PutError::TooLarge);
         }
         let mut rest = &piece[..];
         while !rest.is_empty() {
             if let Some(full) = held.take() {
                 in_flight.push(send(*started, full, false));
-                *started += 1;
+                *started = started.saturating_add(1);
                 while in_flight.len() >= cfg.window {
                     settle(in_flight.next().await)?;
                 }
             }
             let taken = buffer.fill(rest);
-            rest = &rest[taken..];
-            size += taken as u64;
+            rest = rest.get(taken..).unwrap_or_default();
+            size = size.saturating_add(taken as u64);
             if buffer.is_full() {
                 held = Some(std::mem::replace(&mut buffer, next_chunk(size)));
             }
@@ -226,16 +227,16 @@ where
         match held.take() {
             Some(full) if buffer.is_empty() => {
                 in_flight.push(send(*started, full, true));
-                *started += 1;
+                *started = started.saturating_add(1);
             }
             Some(full) => {
                 in_flight.push(send(*started, full, false));
-                in_flight.push(send(*started + 1, buffer, true));
-                *started += 2;
+                in_flight.push(send(started.saturating_add(1), buffer, true));
+                *started = started.saturating_add(2);
             }
             None => {
                 in_flight.push(send(*started, buffer, true));
-                *started += 1;
+                *started = started.saturating_add(1);
             }
         }
         Layout::Chunked {
@@ -338,12 +339,12 @@ pub fn read_range(
     };
     let pieces: Vec<Piece> = match &manifest.layout {
         Layout::Inline(data) => {
-            let extent = sealing.map(|s| (s.data_version, s.nonce_base));
+            let extent = sealing.and_then(|s| object_extent(0, s.data_version, None));
             vec![Piece {
                 stored: Stored::Inline(DirectBuffer::copy_of(data)),
                 within: range.start as usize..range.end as usize,
-                open: extent.map(|(version, nonce_base)| Opening {
-                    extent: object_extent(0, version, Some(nonce_base)).expect("sealed"),
+                open: extent.map(|extent| Opening {
+                    extent,
                     at: ChunkAt {
                         chunk_size: sealing::SEGMENT,
                         index: 0,
@@ -383,11 +384,11 @@ pub fn read_range(
                     count: p.count,
                     extent: object_extent(p.number, p.version, p.nonce_base),
                 };
-                let within = range.start.max(offset)..range.end.min(offset + p.size);
+                let within = range.start.max(offset)..range.end.min(offset.saturating_add(p.size));
                 if !within.is_empty() {
                     pieces.extend(run.pieces(&within));
                 }
-                offset += p.size;
+                offset = offset.saturating_add(p.size);
             }
             pieces
         }
@@ -415,9 +416,9 @@ pub fn read_range(
                     }
                     (Some(o), Some(key)) => {
                         if !piece.within.is_empty() {
-                            let segments = (piece.within.end - 1) / sealing::SEGMENT
-                                - piece.within.start / sealing::SEGMENT
-                                + 1;
+                            let segments = (piece.within.end.saturating_sub(1) / sealing::SEGMENT)
+                                .saturating_sub(piece.within.start / sealing::SEGMENT)
+                                .saturating_add(1);
                             metrics.segments_opened.inc_by(segments as u64);
                         }
                         o.extent
@@ -455,18 +456,27 @@ impl ChunkRun {
     /// The chunks that `range` (object offsets, inside this run) covers, with the plaintext
     /// slice of each that it needs.
     fn pieces(&self, range: &Range<u64>) -> Vec<Piece> {
-        if range.is_empty() || self.count == 0 {
+        // A run without chunks, or a chunk size of 0 (a corrupt manifest), holds nothing.
+        let (Some(cs), Some(last_chunk)) =
+            (NonZeroU64::new(self.chunk_size), self.count.checked_sub(1))
+        else {
             return Vec::new();
-        }
-        let cs = self.chunk_size;
-        let (start, end) = (range.start - self.offset, range.end - self.offset);
+        };
+        let start = range.start.saturating_sub(self.offset);
+        let end = range.end.saturating_sub(self.offset);
+        let Some(last_byte) = end.checked_sub(1).filter(|_| start < end) else {
+            return Vec::new();
+        };
         let first = (start / cs) as u32;
-        let last = (((end - 1) / cs) as u32).min(self.count - 1);
+        let last = ((last_byte / cs) as u32).min(last_chunk);
+        let cs = cs.get();
         (first..=last)
             .map(|index| {
-                let chunk_start = u64::from(index) * cs;
-                let from = start.max(chunk_start) - chunk_start;
-                let to = end.min(chunk_start + cs) - chunk_start;
+                let chunk_start = u64::from(index).saturating_mul(cs);
+                let from = start.max(chunk_start).saturating_sub(chunk_start);
+                let to = end
+                    .min(chunk_start.saturating_add(cs))
+                    .saturating_sub(chunk_start);
                 Piece {
                     stored: Stored::Chunk(ChunkId {
                         version: self.version,
@@ -479,8 +489,8 @@ impl ChunkRun {
                         at: ChunkAt {
                             chunk_size: cs as usize,
                             index,
-                            plain_len: (self.size - chunk_start).min(cs) as usize,
-                            last: index + 1 == self.count,
+                            plain_len: self.size.saturating_sub(chunk_start).min(cs) as usize,
+                            last: index == last_chunk,
                         },
                     }),
                 }

@@ -104,13 +104,13 @@ pub async fn pass_once(cluster: &Arc<Cluster>, layout: &Layout, pace: Pace) -> P
     for i in layout.members() {
         if let Err(e) = move_from(cluster, layout, i, pace, &mut pass).await {
             tracing::debug!("moving data off {}: {e}", cluster.node_id(i));
-            pass.incomplete_nodes += 1;
+            pass.incomplete_nodes = pass.incomplete_nodes.saturating_add(1);
         }
     }
     cluster
         .metrics
         .rebalance_pending
-        .set((pass.found - pass.moved) as i64);
+        .set(pass.found.saturating_sub(pass.moved) as i64);
     pass
 }
 
@@ -137,7 +137,7 @@ async fn move_from(
                 })
                 .await?;
             for record in page.records {
-                pass.found += 1;
+                pass.found = pass.found.saturating_add(1);
                 if let Some(released) =
                     copy_to_owners(cluster, layout, i, record, pace, pass).await?
                 {
@@ -148,7 +148,7 @@ async fn move_from(
                             record: released,
                         })
                         .await?;
-                    pass.moved += 1;
+                    pass.moved = pass.moved.saturating_add(1);
                     cluster.metrics.rebalance_moved.inc();
                 }
             }
@@ -200,7 +200,7 @@ async fn copy_to_owners(
                     return Ok(None);
                 };
                 node.put_chunk(id, bytes.clone()).await?;
-                pass.chunk_bytes += bytes.len() as u64;
+                pass.chunk_bytes = pass.chunk_bytes.saturating_add(bytes.len() as u64);
                 cluster.metrics.rebalance_bytes.inc_by(bytes.len() as u64);
                 pace.after(bytes.len()).await;
             }

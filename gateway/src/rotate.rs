@@ -79,8 +79,8 @@ async fn rotate_node(
             .buffer_unordered(PARALLEL);
         while let Some(outcome) = resealed.next().await {
             match outcome? {
-                Outcome::Rewrapped => report.rewrapped += 1,
-                Outcome::Gone => report.gone += 1,
+                Outcome::Rewrapped => report.rewrapped = report.rewrapped.saturating_add(1),
+                Outcome::Gone => report.gone = report.gone.saturating_add(1),
                 Outcome::Unopenable(what) => report.unopenable.push(what),
             }
         }

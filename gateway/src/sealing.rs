@@ -42,6 +42,10 @@ pub const WRAPPED_LEN: usize = NONCE_LEN + 32 + TAG;
 pub struct Corrupt(pub String);
 
 /// Fresh random bytes from the operating system.
+#[allow(
+    clippy::expect_used,
+    reason = "without the operating system's random source no key or nonce can be made safely"
+)]
 pub fn random<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     SystemRandom::new()
@@ -54,6 +58,7 @@ pub fn random<const N: usize>() -> [u8; N] {
 pub struct AeadKey(LessSafeKey);
 
 impl AeadKey {
+    #[allow(clippy::expect_used, reason = "AES-256 takes any 32-byte key")]
     pub fn new(bytes: &[u8; 32]) -> AeadKey {
         AeadKey(LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, bytes).expect("a 32-byte key suits AES-256"),
@@ -83,7 +88,11 @@ impl Extent {
     }
 
     fn aad(&self, segment: u64, last: bool) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(64 + self.bucket.len() + self.key.len());
+        let mut aad = Vec::with_capacity(
+            64usize
+                .saturating_add(self.bucket.len())
+                .saturating_add(self.key.len()),
+        );
         aad.push(FORMAT);
         for field in [self.bucket.as_bytes(), self.key.as_bytes()] {
             aad.extend_from_slice(&(field.len() as u32).to_be_bytes());
@@ -115,6 +124,10 @@ impl Extent {
 
     /// Seals, in place, a chunk laid out as it is stored: each segment's plaintext followed by
     /// [`TAG`] bytes of room for its tag (`layout.len() == sealed_len(plaintext length)`).
+    #[allow(
+        clippy::expect_used,
+        reason = "AES-GCM refuses only inputs beyond 64 GiB; segments are at most 64 KiB"
+    )]
     fn seal_in_place(
         &self,
         key: &AeadKey,
@@ -125,16 +138,17 @@ impl Extent {
     ) {
         debug_assert_eq!(chunk_size % SEGMENT, 0);
         let count = layout.len().div_ceil(SEGMENT + TAG);
-        debug_assert_eq!(layout.len(), sealed_len(layout.len() - count * TAG));
-        let first = index as u64 * (chunk_size / SEGMENT) as u64;
+        let first = first_segment(chunk_size, index);
         for (s, stored) in layout.chunks_mut(SEGMENT + TAG).enumerate() {
-            let segment = first + s as u64;
-            let (data, room) = stored.split_at_mut(stored.len() - TAG);
+            let segment = first.saturating_add(s as u64);
+            let Some((data, room)) = stored.split_last_chunk_mut::<TAG>() else {
+                continue; // only a layout shorter than a tag, which `seal` never makes
+            };
             let tag = key
                 .0
                 .seal_in_place_separate_tag(
                     self.nonce(segment),
-                    Aad::from(self.aad(segment, last_chunk && s + 1 == count)),
+                    Aad::from(self.aad(segment, last_chunk && s.saturating_add(1) == count)),
                     data,
                 )
                 .expect("AES-GCM seals any segment of at most 64 KiB");
@@ -168,40 +182,63 @@ impl Extent {
                 sealed_len(plain_len)
             )));
         }
+        if within.start > within.end || within.end > plain_len {
+            return Err(Corrupt(format!(
+                "bytes {within:?} asked of chunk {index}, which holds {plain_len}"
+            )));
+        }
+        // Every offset below lies within `stored`, whose length was checked against
+        // `plain_len`: the saturating operations never saturate, and `get` never misses.
+        let outside = || Corrupt(format!("chunk {index}: a segment outside its bytes"));
         let count = segments_in(plain_len);
-        let first_segment = index as u64 * (chunk_size / SEGMENT) as u64;
-        let (from, to) = if within.is_empty() {
-            (0, 0)
-        } else {
-            (within.start / SEGMENT, (within.end - 1) / SEGMENT)
+        let first = first_segment(chunk_size, index);
+        let (from, to) = match within.end.checked_sub(1) {
+            Some(last) if !within.is_empty() => (within.start / SEGMENT, last / SEGMENT),
+            _ => (0, 0),
         };
-        for s in from..=to.min(count - 1) {
-            let plain_start = s * SEGMENT;
-            let len = (plain_start + SEGMENT).min(plain_len) - plain_start;
-            let sealed_at = plain_start + s * TAG;
-            let tag = Tag::try_from(&stored[sealed_at + len..sealed_at + len + TAG])
-                .expect("TAG bytes make a tag");
-            let segment = first_segment + s as u64;
+        for s in from..=to.min(count.saturating_sub(1)) {
+            let plain_start = s.saturating_mul(SEGMENT);
+            let len = plain_start
+                .saturating_add(SEGMENT)
+                .min(plain_len)
+                .saturating_sub(plain_start);
+            let sealed_at = plain_start.saturating_add(s.saturating_mul(TAG));
+            let sealed_end = sealed_at.saturating_add(len);
+            let tag = stored
+                .get(sealed_end..sealed_end.saturating_add(TAG))
+                .and_then(|t| Tag::try_from(t).ok())
+                .ok_or_else(outside)?;
+            let segment = first.saturating_add(s as u64);
             // Behind the segment's ciphertext: earlier segments' plaintext ends there.
-            let to_at = (s - from) * SEGMENT;
+            let to_at = s.saturating_sub(from).saturating_mul(SEGMENT);
+            let window = stored.get_mut(to_at..sealed_end).ok_or_else(outside)?;
             key.0
                 .open_in_place_separate_tag(
                     self.nonce(segment),
-                    Aad::from(self.aad(segment, last_chunk && s + 1 == count)),
+                    Aad::from(self.aad(segment, last_chunk && s.saturating_add(1) == count)),
                     tag,
-                    &mut stored[to_at..sealed_at + len],
-                    sealed_at - to_at..,
+                    window,
+                    sealed_at.saturating_sub(to_at)..,
                 )
                 .map_err(|_| Corrupt(format!("segment {segment} of chunk {index}")))?;
         }
         if within.is_empty() {
             return Ok(Bytes::new());
         }
-        let lo = within.start - from * SEGMENT;
-        Ok(stored.into_bytes().slice(lo..lo + within.len()))
+        let lo = within.start.saturating_sub(from.saturating_mul(SEGMENT));
+        let hi = lo.saturating_add(within.len());
+        let opened = stored.into_bytes();
+        if hi > opened.len() {
+            return Err(outside());
+        }
+        Ok(opened.slice(lo..hi))
     }
 
     /// Seals serialized user metadata.
+    #[allow(
+        clippy::expect_used,
+        reason = "AES-GCM refuses only inputs beyond 64 GiB; segments are at most 64 KiB"
+    )]
     pub fn seal_metadata(&self, key: &AeadKey, plain: &[u8]) -> Vec<u8> {
         let mut out = plain.to_vec();
         key.0
@@ -273,12 +310,16 @@ impl UnsealedChunk {
             if in_segment == 0 && self.plain_len > 0 {
                 self.layout.extend_from_slice(&[0; TAG]);
             }
-            let n = (SEGMENT - in_segment)
-                .min(self.room - self.plain_len)
-                .min(data.len() - taken);
-            self.layout.extend_from_slice(&data[taken..taken + n]);
-            self.plain_len += n;
-            taken += n;
+            let n = SEGMENT
+                .saturating_sub(in_segment)
+                .min(self.room.saturating_sub(self.plain_len))
+                .min(data.len().saturating_sub(taken));
+            let Some(piece) = data.get(taken..taken.saturating_add(n)) else {
+                break;
+            };
+            self.layout.extend_from_slice(piece);
+            self.plain_len = self.plain_len.saturating_add(n);
+            taken = taken.saturating_add(n);
         }
         taken
     }
@@ -318,7 +359,13 @@ pub fn segments_in(plain_len: usize) -> usize {
 
 /// Stored size of `plain_len` plaintext bytes sealed in segments.
 pub fn sealed_len(plain_len: usize) -> usize {
-    plain_len + TAG * segments_in(plain_len)
+    plain_len.saturating_add(TAG.saturating_mul(segments_in(plain_len)))
+}
+
+/// The extent-wide index of the first segment of chunk `index` (chunks of `chunk_size`
+/// plaintext bytes).
+fn first_segment(chunk_size: usize, index: u32) -> u64 {
+    u64::from(index).saturating_mul((chunk_size / SEGMENT) as u64)
 }
 
 /// Wraps a data key under a master key identified by `key_id`.
@@ -327,6 +374,10 @@ pub fn wrap(master: &AeadKey, key_id: &str, data_key: &[u8; 32]) -> Vec<u8> {
     wrap_with_nonce(master, key_id, data_key, nonce)
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "AES-GCM refuses only inputs beyond 64 GiB; a key is 32 bytes"
+)]
 fn wrap_with_nonce(
     master: &AeadKey,
     key_id: &str,
@@ -335,26 +386,28 @@ fn wrap_with_nonce(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(WRAPPED_LEN);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(data_key);
+    let mut sealed = *data_key;
     let tag = master
         .0
         .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(wrap_aad(key_id)),
-            &mut out[NONCE_LEN..],
+            &mut sealed,
         )
         .expect("AES-GCM seals a key");
+    out.extend_from_slice(&sealed);
     out.extend_from_slice(tag.as_ref());
     out
 }
 
 /// Unwraps a data key wrapped by [`wrap`] under the same master key and id.
 pub fn unwrap(master: &AeadKey, key_id: &str, wrapped: &[u8]) -> Result<[u8; 32], Corrupt> {
-    if wrapped.len() != WRAPPED_LEN {
-        return Err(Corrupt("wrapped data key has the wrong length".into()));
-    }
-    let nonce: [u8; NONCE_LEN] = wrapped[..NONCE_LEN].try_into().expect("length checked");
-    let mut buf = wrapped[NONCE_LEN..].to_vec();
+    let wrong_length = || Corrupt("wrapped data key has the wrong length".into());
+    let wrapped = <&[u8; WRAPPED_LEN]>::try_from(wrapped).map_err(|_| wrong_length())?;
+    let (nonce, sealed) = wrapped
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or_else(wrong_length)?;
+    let (nonce, mut buf) = (*nonce, sealed.to_vec());
     let plain = master
         .0
         .open_in_place(
@@ -367,7 +420,7 @@ pub fn unwrap(master: &AeadKey, key_id: &str, wrapped: &[u8]) -> Result<[u8; 32]
                 "data key does not unwrap under master key {key_id}"
             ))
         })?;
-    Ok(plain[..32].try_into().expect("a wrapped key is 32 bytes"))
+    <[u8; 32]>::try_from(&*plain).map_err(|_| wrong_length())
 }
 
 fn wrap_aad(key_id: &str) -> Vec<u8> {

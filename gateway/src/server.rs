@@ -234,12 +234,16 @@ fn policy_failure_as_access_denied(response: &mut http::Response<Body>) {
     let Some(at) = bytes.windows(FROM.len()).position(|w| w == FROM) else {
         return;
     };
-    let mut doc = Vec::with_capacity(bytes.len() + 64);
-    doc.extend_from_slice(&bytes[..at]);
+    let (Some(before), Some(after)) = (bytes.get(..at), bytes.get(at.saturating_add(FROM.len())..))
+    else {
+        return;
+    };
+    let mut doc = Vec::with_capacity(bytes.len().saturating_add(64));
+    doc.extend_from_slice(before);
     doc.extend_from_slice(
         b"<Code>AccessDenied</Code><Message>Invalid according to Policy: Policy Condition failed:",
     );
-    doc.extend_from_slice(&bytes[at + FROM.len()..]);
+    doc.extend_from_slice(after);
     response
         .headers_mut()
         .insert(http::header::CONTENT_LENGTH, doc.len().into());
@@ -260,7 +264,7 @@ fn add_request_id_to_error(response: &mut http::Response<Body>, request_id: &str
     if head.windows(11).any(|w| w == b"<RequestId>") {
         return;
     }
-    let mut doc = Vec::with_capacity(bytes.len() + 64);
+    let mut doc = Vec::with_capacity(bytes.len().saturating_add(64));
     doc.extend_from_slice(head);
     // The id is hex that this function's caller made, so it needs no XML escaping.
     doc.extend_from_slice(

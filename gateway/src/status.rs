@@ -50,7 +50,7 @@ pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
                 match node.list_hints(&after, 1000).await {
                     Ok(page) if page.is_empty() => break Some(count),
                     Ok(page) => {
-                        count += page.len() as u64;
+                        count = count.saturating_add(page.len() as u64);
                         after = page.last().map(|h| h.raw_key.clone()).unwrap_or_default();
                     }
                     Err(_) => break None,

@@ -32,7 +32,7 @@ impl Cluster {
                 let row = Arc::new(record.row());
                 let pending = self.fan_out_all(&all, move |node| taken(node, None, row.clone()));
                 let g = gather_all(pending).await;
-                let need = all.len() / 2 + 1;
+                let need = crate::cluster::majority_of(all.len());
                 if g.ok.len() < need {
                     return Err(self.quorum_error("write_row", &g, need));
                 }
@@ -60,13 +60,13 @@ impl Cluster {
         let row = Arc::new(row);
         let mut pending =
             self.fan_out_to(&targets, move |node, owner| taken(node, owner, row.clone()));
-        let (mut held, mut owners_held) = (0, 0);
+        let (mut held, mut owners_held) = (0usize, 0usize);
         let mut failed = Vec::new();
         while let Some((i, result)) = pending.next().await {
             match result {
                 Ok(()) => {
-                    held += 1;
-                    owners_held += usize::from(owners.contains(&i));
+                    held = held.saturating_add(1);
+                    owners_held = owners_held.saturating_add(usize::from(owners.contains(&i)));
                 }
                 Err(e) => failed.push((i, e)),
             }

@@ -43,7 +43,9 @@ impl VirtualHostDomain {
             _ => host,
         };
         let name = name.strip_suffix('.').unwrap_or(name); // a fully qualified name
-        let cut = name.len().checked_sub(self.domain.len() + 1)?;
+        let cut = name
+            .len()
+            .checked_sub(self.domain.len().saturating_add(1))?;
         let (bucket, rest) = (name.get(..cut)?, name.get(cut..)?);
         if bucket.is_empty()
             || !rest.starts_with('.')

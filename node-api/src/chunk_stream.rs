@@ -68,11 +68,9 @@ const GET: u8 = b'G';
 const PUT_FIXED: usize = 1 + 1 + 8 + ChunkId::BYTES + 1;
 /// A GET's header: tag, epoch flag, epoch, chunk id, check flag.
 const GET_LEN: usize = 1 + 1 + 8 + ChunkId::BYTES + 1;
-const LONGEST_FIXED: usize = if PUT_FIXED > GET_LEN {
-    PUT_FIXED
-} else {
-    GET_LEN
-};
+/// What follows the tag and epoch flag in both: epoch, chunk id, one byte.
+const REST_FIXED: usize = 8 + ChunkId::BYTES + 1;
+const _: () = assert!(PUT_FIXED == 2 + REST_FIXED && GET_LEN == 2 + REST_FIXED);
 /// Fixed part of an answer: status, epoch, message length.
 const ANSWER_FIXED: usize = 2 + 8 + 2;
 /// A node closes a stream that has carried nothing for this long.
@@ -94,13 +92,20 @@ pub struct PutHeader {
 impl PutHeader {
     pub fn encode(&self) -> Bytes {
         let owner = self.owner.as_deref().unwrap_or("");
-        let mut out = BytesMut::with_capacity(PUT_FIXED + owner.len() + 4);
+        // Node ids are at most 128 bytes (`wire::valid_node_id`); a longer one is cut, and
+        // the node refuses it as a bad owner.
+        let owner = owner
+            .as_bytes()
+            .get(..usize::from(u8::MAX))
+            .unwrap_or(owner.as_bytes());
+        let mut out =
+            BytesMut::with_capacity(PUT_FIXED.saturating_add(owner.len()).saturating_add(4));
         out.put_u8(PUT);
         out.put_u8(u8::from(self.epoch.is_some()));
         out.put_u64(self.epoch.unwrap_or(0));
         out.put_slice(&self.id.to_bytes());
-        out.put_u8(u8::try_from(owner.len()).expect("node ids are at most 128 bytes"));
-        out.put_slice(owner.as_bytes());
+        out.put_u8(u8::try_from(owner.len()).unwrap_or(u8::MAX));
+        out.put_slice(owner);
         out.put_u32(self.len);
         out.freeze()
     }
@@ -137,38 +142,34 @@ pub enum Frame {
 impl Frame {
     /// Reads a request's header; `None` when the stream ends cleanly before one.
     pub async fn read<R: AsyncRead + Unpin>(from: &mut R) -> std::io::Result<Option<Frame>> {
-        let mut fixed = [0u8; LONGEST_FIXED];
-        match from.read_exact(&mut fixed[..1]).await {
-            Ok(_) => {}
+        let tag = match from.read_u8().await {
+            Ok(tag @ (PUT | GET)) => tag,
+            Ok(_) => return Err(invalid("not a chunk PUT or GET")),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
-        }
-        let tag = fixed[0];
-        let fixed = match tag {
-            PUT => &mut fixed[..PUT_FIXED],
-            GET => &mut fixed[..GET_LEN],
-            _ => return Err(invalid("not a chunk PUT or GET")),
         };
         // The epoch flag is checked before waiting for the rest: a stray HTTP request
         // ("GET …", "PUT …") is refused at once.
-        from.read_exact(&mut fixed[1..2]).await?;
-        if fixed[1] > 1 {
+        let epoch_flag = from.read_u8().await?;
+        if epoch_flag > 1 {
             return Err(invalid("bad epoch flag"));
         }
-        from.read_exact(&mut fixed[2..]).await?;
+        // The rest of the fixed part, the same shape for both: epoch, chunk id, one byte.
+        let mut rest = [0u8; REST_FIXED];
+        from.read_exact(&mut rest).await?;
+        let [e0, e1, e2, e3, e4, e5, e6, e7, id @ .., last] = rest;
         let epoch =
-            (fixed[1] == 1).then(|| u64::from_be_bytes(fixed[2..10].try_into().expect("8 bytes")));
-        let id = ChunkId::from_bytes(&fixed[10..10 + ChunkId::BYTES])
-            .ok_or_else(|| invalid("bad chunk id"))?;
+            (epoch_flag == 1).then_some(u64::from_be_bytes([e0, e1, e2, e3, e4, e5, e6, e7]));
+        let id = ChunkId::from_bytes(&id).ok_or_else(|| invalid("bad chunk id"))?;
         if tag == GET {
-            let verify = match fixed[GET_LEN - 1] {
+            let verify = match last {
                 0 => false,
                 1 => true,
                 _ => return Err(invalid("bad check flag")),
             };
             return Ok(Some(Frame::Get(GetHeader { epoch, id, verify })));
         }
-        let mut owner = vec![0u8; usize::from(fixed[PUT_FIXED - 1])];
+        let mut owner = vec![0u8; usize::from(last)];
         from.read_exact(&mut owner).await?;
         let owner = match owner.is_empty() {
             true => None,
@@ -199,8 +200,9 @@ pub struct Answer {
 
 impl Answer {
     pub fn encode(&self) -> Bytes {
-        let message = &self.message.as_bytes()[..self.message.len().min(1024)];
-        let mut out = BytesMut::with_capacity(ANSWER_FIXED + message.len());
+        let message = self.message.as_bytes();
+        let message = message.get(..1024).unwrap_or(message);
+        let mut out = BytesMut::with_capacity(ANSWER_FIXED.saturating_add(message.len()));
         out.put_u16(self.status);
         out.put_u64(self.epoch);
         out.put_u16(message.len() as u16);
@@ -211,11 +213,12 @@ impl Answer {
     pub async fn read<R: AsyncRead + Unpin>(from: &mut R) -> std::io::Result<Answer> {
         let mut fixed = [0u8; ANSWER_FIXED];
         from.read_exact(&mut fixed).await?;
-        let mut message = vec![0u8; usize::from(u16::from_be_bytes([fixed[10], fixed[11]]))];
+        let [s0, s1, e0, e1, e2, e3, e4, e5, e6, e7, m0, m1] = fixed;
+        let mut message = vec![0u8; usize::from(u16::from_be_bytes([m0, m1]))];
         from.read_exact(&mut message).await?;
         Ok(Answer {
-            status: u16::from_be_bytes([fixed[0], fixed[1]]),
-            epoch: u64::from_be_bytes(fixed[2..10].try_into().expect("8 bytes")),
+            status: u16::from_be_bytes([s0, s1]),
+            epoch: u64::from_be_bytes([e0, e1, e2, e3, e4, e5, e6, e7]),
             message: String::from_utf8_lossy(&message).into_owned(),
         })
     }

@@ -30,7 +30,7 @@ pub fn limit_pool(bytes: usize) {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
     while pool.bytes > bytes {
         let Some(block) = pool.spare.pop() else { break };
-        pool.bytes -= block.capacity;
+        pool.bytes = pool.bytes.saturating_sub(block.capacity);
     }
 }
 
@@ -55,6 +55,11 @@ struct Block {
 unsafe impl Send for Block {}
 
 impl Block {
+    #[allow(
+        clippy::expect_used,
+        reason = "as for a Vec, a capacity beyond isize::MAX cannot be met; chunk lengths are \
+                  capped (wire::MAX_CHUNK_BYTES) before any buffer is made for them"
+    )]
     fn layout(capacity: usize) -> std::alloc::Layout {
         std::alloc::Layout::from_size_align(capacity, DIRECT_ALIGN)
             .expect("a chunk's length is far below isize::MAX")
@@ -89,7 +94,10 @@ impl DirectBuffer {
     /// An empty buffer with room for at least `capacity` bytes (taken from the pool when a
     /// spare one fits without wasting more than half of it).
     pub fn with_capacity(capacity: usize) -> DirectBuffer {
-        let capacity = capacity.max(1).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+        let capacity = capacity
+            .max(1)
+            .checked_next_multiple_of(DIRECT_ALIGN)
+            .unwrap_or(usize::MAX);
         let reused = (capacity >= POOLED_AT_LEAST).then(|| {
             let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
             let fit = pool
@@ -98,7 +106,7 @@ impl DirectBuffer {
                 .position(|b| b.capacity >= capacity && b.capacity / 2 <= capacity);
             fit.map(|at| {
                 let block = pool.spare.swap_remove(at);
-                pool.bytes -= block.capacity;
+                pool.bytes = pool.bytes.saturating_sub(block.capacity);
                 block
             })
         });
@@ -115,26 +123,26 @@ impl DirectBuffer {
         buffer
     }
 
-    fn block(&self) -> &Block {
-        self.block.as_ref().expect("present until dropped")
-    }
-
     /// Bytes the buffer can hold without growing.
     pub fn capacity(&self) -> usize {
-        self.block().capacity
+        self.block.as_ref().map_or(0, |block| block.capacity)
     }
 
     /// Appends `data`, growing (by copying into a larger buffer) when needed.
     pub fn extend_from_slice(&mut self, data: &[u8]) {
-        let need = self.len + data.len();
+        let len = self.len;
+        let need = len.saturating_add(data.len());
         if need > self.capacity() {
-            let mut larger = DirectBuffer::with_capacity(need.max(self.capacity() * 2));
+            let mut larger =
+                DirectBuffer::with_capacity(need.max(self.capacity().saturating_mul(2)));
             larger.extend_from_slice(self);
             std::mem::swap(self, &mut larger);
         }
-        let len = self.len;
-        self.whole_blocks_mut()[len..need].copy_from_slice(data);
-        self.len = need;
+        // In bounds: the buffer holds at least `need` bytes now.
+        if let Some(room) = self.whole_blocks_mut().get_mut(len..need) {
+            room.copy_from_slice(data);
+            self.len = need;
+        }
     }
 
     /// Sets the length to `len` (at most the capacity); the bytes up to it are whatever the
@@ -147,21 +155,31 @@ impl DirectBuffer {
     /// The bytes padded to whole blocks: what an O_DIRECT write of them takes. The padding is
     /// whatever the buffer held before (a file written from it is cut to its length).
     pub fn padded(&self) -> &[u8] {
-        let padded = self.len.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
-        &self.whole_blocks()[..padded]
+        // Within the capacity, itself a whole number of blocks.
+        let whole = self.whole_blocks();
+        let padded = self.len.checked_next_multiple_of(DIRECT_ALIGN);
+        padded.and_then(|p| whole.get(..p)).unwrap_or(whole)
     }
 
     /// The whole buffer, length aside.
     pub fn whole_blocks_mut(&mut self) -> &mut [u8] {
-        let block = self.block.as_mut().expect("present until dropped");
-        // SAFETY: the block owns `capacity` initialised (zeroed at allocation) bytes.
-        unsafe { std::slice::from_raw_parts_mut(block.ptr.as_ptr(), block.capacity) }
+        match self.block.as_mut() {
+            // SAFETY: the block owns `capacity` initialised (zeroed at allocation) bytes.
+            Some(block) => unsafe {
+                std::slice::from_raw_parts_mut(block.ptr.as_ptr(), block.capacity)
+            },
+            None => &mut [],
+        }
     }
 
     fn whole_blocks(&self) -> &[u8] {
-        let block = self.block();
-        // SAFETY: as in `whole_blocks_mut`.
-        unsafe { std::slice::from_raw_parts(block.ptr.as_ptr(), block.capacity) }
+        match self.block.as_ref() {
+            // SAFETY: as in `whole_blocks_mut`.
+            Some(block) => unsafe {
+                std::slice::from_raw_parts(block.ptr.as_ptr(), block.capacity)
+            },
+            None => &[],
+        }
     }
 
     /// The buffer as `Bytes` without a copy; it returns to the pool once the last clone is
@@ -174,14 +192,19 @@ impl DirectBuffer {
 impl std::ops::Deref for DirectBuffer {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.whole_blocks()[..self.len]
+        // The length never passes the capacity (`set_len`, `extend_from_slice`).
+        let whole = self.whole_blocks();
+        whole.get(..self.len.min(whole.len())).unwrap_or_default()
     }
 }
 
 impl std::ops::DerefMut for DirectBuffer {
     fn deref_mut(&mut self) -> &mut [u8] {
+        // The length never passes the capacity (`set_len`, `extend_from_slice`).
         let len = self.len;
-        &mut self.whole_blocks_mut()[..len]
+        let whole = self.whole_blocks_mut();
+        let len = len.min(whole.len());
+        whole.get_mut(..len).unwrap_or_default()
     }
 }
 
@@ -218,8 +241,9 @@ impl Drop for DirectBuffer {
             return;
         }
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.bytes + block.capacity <= POOL_BYTES.load(Ordering::Relaxed) {
-            pool.bytes += block.capacity;
+        let pooled = pool.bytes.saturating_add(block.capacity);
+        if pooled <= POOL_BYTES.load(Ordering::Relaxed) {
+            pool.bytes = pooled;
             pool.spare.push(block);
         }
     }

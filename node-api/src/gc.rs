@@ -120,9 +120,11 @@ pub fn filter(shape: FilterShape, words: Option<&[u8]>) -> Result<BloomFilter, S
     let len = (shape.bits / 64) as usize;
     let vec = match words {
         None => vec![0u64; len],
-        Some(w) if w.len() == len * 8 => w
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        Some(w) if Some(w.len()) == len.checked_mul(8) => w
+            .as_chunks::<8>()
+            .0
+            .iter()
+            .map(|c| u64::from_le_bytes(*c))
             .collect(),
         Some(w) => return Err(format!("filter of {} bytes, shape {shape:?}", w.len())),
     };

@@ -37,7 +37,8 @@ pub const CLIENT: &str = "client.s3store.internal";
 /// may, so the name is a digest of it).
 pub fn node_name(node_id: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, node_id.as_bytes());
-    format!("{}.{ANY_NODE}", hex::encode(&digest.as_ref()[..16]))
+    let half: Vec<u8> = digest.as_ref().iter().take(16).copied().collect();
+    format!("{}.{ANY_NODE}", hex::encode(half))
 }
 
 /// One process's identity in the cluster: what it shows and what it trusts.

@@ -15,6 +15,19 @@
 //! * [`identity`]: the mutual-TLS identities of the internal links, derived from the cluster
 //!   secret; [`auth`]: opaque ids keyed by it; [`tls`]: the S3 endpoint's TLS configuration.
 
+// Outside bytes never panic the process: library code has no unwrap/expect/panic and no
+// unchecked arithmetic or indexing (tests may). An exception says why where it stands.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod antientropy;
 pub mod auth;
 pub mod chunk_stream;

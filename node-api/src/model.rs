@@ -28,12 +28,12 @@ impl Version {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Version> {
-        if bytes.len() != 16 {
-            return None;
-        }
+        let (hlc, tiebreak) = <&[u8; 16]>::try_from(bytes)
+            .ok()?
+            .split_first_chunk::<8>()?;
         Some(Version {
-            hlc: u64::from_be_bytes(bytes[..8].try_into().ok()?),
-            tiebreak: u64::from_be_bytes(bytes[8..].try_into().ok()?),
+            hlc: u64::from_be_bytes(*hlc),
+            tiebreak: u64::from_be_bytes(tiebreak.try_into().ok()?),
         })
     }
 
@@ -70,13 +70,13 @@ impl ChunkId {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<ChunkId> {
-        if bytes.len() != 24 {
-            return None;
-        }
+        let bytes = <&[u8; 24]>::try_from(bytes).ok()?;
+        let (version, rest) = bytes.split_first_chunk::<16>()?;
+        let (part, index) = rest.split_first_chunk::<4>()?;
         Some(ChunkId {
-            version: Version::from_bytes(&bytes[..16])?,
-            part: u32::from_be_bytes(bytes[16..20].try_into().ok()?),
-            index: u32::from_be_bytes(bytes[20..].try_into().ok()?),
+            version: Version::from_bytes(version)?,
+            part: u32::from_be_bytes(*part),
+            index: u32::from_be_bytes(index.try_into().ok()?),
         })
     }
 
@@ -466,7 +466,7 @@ impl Manifest {
 
     /// The placement key of `bucket/key`'s manifests.
     pub fn placement_key(bucket: &str, key: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(bucket.len() + key.len() + 2);
+        let mut out = Vec::with_capacity(bucket.len().saturating_add(key.len()).saturating_add(2));
         out.extend_from_slice(b"m\0");
         out.extend_from_slice(bucket.as_bytes());
         out.push(0);
@@ -770,6 +770,11 @@ pub struct WriteBucket {
 }
 
 /// Encodes a message for the internal API.
+#[allow(
+    clippy::expect_used,
+    reason = "the model's types have string map keys and no custom serializers: encoding them \
+              into a Vec cannot fail"
+)]
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(value).expect("model types always serialize")
 }

@@ -45,7 +45,7 @@ pub fn read_str<'a>(rd: &mut &'a [u8]) -> Result<&'a [u8], String> {
 /// Reads an unsigned integer or nil.
 pub fn read_opt_u64(rd: &mut &[u8]) -> Result<Option<u64>, String> {
     if rd.first() == Some(&Marker::Null.to_u8()) {
-        *rd = &rd[1..];
+        *rd = rd.get(1..).unwrap_or_default();
         return Ok(None);
     }
     read_u64(rd).map(Some)
@@ -54,7 +54,7 @@ pub fn read_opt_u64(rd: &mut &[u8]) -> Result<Option<u64>, String> {
 /// Reads nil or a `Version` (a map of `hlc` and `tiebreak`) as its two numbers.
 pub fn read_opt_version(rd: &mut &[u8]) -> Result<Option<(u64, u64)>, String> {
     if rd.first() == Some(&Marker::Null.to_u8()) {
-        *rd = &rd[1..];
+        *rd = rd.get(1..).unwrap_or_default();
         return Ok(None);
     }
     let entries = rmp::decode::read_map_len(rd).map_err(|e| format!("not a version: {e}"))?;
@@ -121,20 +121,20 @@ fn skip_value(rd: &mut &[u8], depth: usize) -> Result<(), String> {
         Marker::Array16 => (0, length(rd, 2)?),
         Marker::Array32 => (0, length(rd, 4)?),
         Marker::FixMap(n) => (0, 2 * usize::from(n)),
-        Marker::Map16 => (0, 2 * length(rd, 2)?),
-        Marker::Map32 => (0, 2 * length(rd, 4)?),
+        Marker::Map16 => (0, length(rd, 2)?.saturating_mul(2)),
+        Marker::Map32 => (0, length(rd, 4)?.saturating_mul(2)),
         Marker::FixExt1 => (2, 0),
         Marker::FixExt2 => (3, 0),
         Marker::FixExt4 => (5, 0),
         Marker::FixExt8 => (9, 0),
         Marker::FixExt16 => (17, 0),
-        Marker::Ext8 => (length(rd, 1)? + 1, 0),
-        Marker::Ext16 => (length(rd, 2)? + 1, 0),
-        Marker::Ext32 => (length(rd, 4)? + 1, 0),
+        Marker::Ext8 => (length(rd, 1)?.saturating_add(1), 0),
+        Marker::Ext16 => (length(rd, 2)?.saturating_add(1), 0),
+        Marker::Ext32 => (length(rd, 4)?.saturating_add(1), 0),
     };
     advance(rd, bytes)?;
     for _ in 0..values {
-        skip_value(rd, depth + 1)?;
+        skip_value(rd, depth.saturating_add(1))?;
     }
     Ok(())
 }

@@ -18,6 +18,19 @@
 //! walk below is a `BTreeMap` range scan that skips nodes already seen: O(log V) to find the start
 //! and a handful of steps per key, with weights expressed as virtual-node counts.
 
+// Outside bytes never panic the process: library code has no unwrap/expect/panic and no
+// unchecked arithmetic or indexing (tests may). An exception says why where it stands.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 mod map;
 mod ring;
 mod state;

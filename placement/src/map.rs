@@ -120,7 +120,7 @@ impl ClusterMap {
                 format!("must be between 1 and replication.n ({n}), got {r}"),
             ));
         }
-        if r + w <= n && !allow_weak_consistency {
+        if r.saturating_add(w) <= n && !allow_weak_consistency {
             return Err(invalid(
                 "replication.r",
                 format!(

@@ -36,7 +36,7 @@ impl Ring {
                 Some(z) => z,
                 None => {
                     zone_names.push(&node.zone);
-                    zone_names.len() - 1
+                    zone_names.len().saturating_sub(1)
                 }
             };
             zones.push(zone);
@@ -73,8 +73,9 @@ impl Ring {
             if owners.len() == n {
                 break;
             }
-            if !zone_used[self.zones[node]] {
-                zone_used[self.zones[node]] = true;
+            let used = self.zones.get(node).and_then(|&z| zone_used.get_mut(z));
+            if let Some(used @ false) = used {
+                *used = true;
                 owners.push(node);
             }
         }
@@ -95,16 +96,16 @@ impl Ring {
         owners
     }
 
-    /// The first owner of `key` (the start of its preference list).
-    pub fn primary(&self, key: &[u8]) -> NodeIndex {
+    /// The first owner of `key` (the start of its preference list); `None` only for a ring
+    /// without nodes, which no validated map builds.
+    pub fn primary(&self, key: &[u8]) -> Option<NodeIndex> {
         let h = stable_hash(key);
         let (_, &node) = self
             .points
             .range(h..)
             .next()
-            .or_else(|| self.points.iter().next())
-            .expect("a validated map has at least one node");
-        node
+            .or_else(|| self.points.iter().next())?;
+        Some(node)
     }
 
     /// Distinct physical nodes in ring order starting at `hash`.
@@ -112,8 +113,8 @@ impl Ring {
         let mut seen = vec![false; self.node_count];
         let mut order = Vec::with_capacity(self.node_count);
         for (_, &node) in self.points.range(hash..).chain(self.points.range(..hash)) {
-            if !seen[node] {
-                seen[node] = true;
+            if let Some(seen @ false) = seen.get_mut(node) {
+                *seen = true;
                 order.push(node);
                 if order.len() == self.node_count {
                     break;

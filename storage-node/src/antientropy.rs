@@ -69,11 +69,16 @@ impl Store {
                 if Some(o) == me {
                     continue;
                 }
+                let Some(node) = q.map.nodes.get(o) else {
+                    continue;
+                };
                 let cells = out
-                    .entry(q.map.nodes[o].id.clone())
+                    .entry(node.id.clone())
                     .or_insert_with(|| vec![(0, 0); CELLS]);
-                cells[cell].0 ^= fp;
-                cells[cell].1 += 1;
+                if let Some((sum, count)) = cells.get_mut(cell) {
+                    *sum ^= fp;
+                    *count = count.saturating_add(1);
+                }
             }
         })?;
         Ok(out)

@@ -54,7 +54,7 @@ struct Spares {
 
 impl Spares {
     fn has_room_for(&self, len: u64) -> bool {
-        len > 0 && self.files.len() < SPARE_FILES && self.bytes + len <= SPARE_BYTES
+        len > 0 && self.files.len() < SPARE_FILES && self.bytes.saturating_add(len) <= SPARE_BYTES
     }
 
     /// A spare of exactly `len` bytes if there is one (its blocks fit as they are), else any.
@@ -62,7 +62,7 @@ impl Spares {
         let at = (self.files.iter().rposition(|(_, l)| *l == len))
             .or_else(|| self.files.len().checked_sub(1))?;
         let (path, l) = self.files.swap_remove(at);
-        self.bytes -= l;
+        self.bytes = self.bytes.saturating_sub(l);
         Some(path)
     }
 }
@@ -76,8 +76,8 @@ impl ChunkFiles {
             bytes: AtomicU64::new(0),
             spares: Mutex::default(),
         };
-        let mut total = 0;
-        files.each_file(|_, meta| total += meta.len())?;
+        let mut total: u64 = 0;
+        files.each_file(|_, meta| total = total.saturating_add(meta.len()))?;
         files.bytes.store(total, Ordering::Relaxed);
         let mut spares = files.spares.lock().unwrap_or_else(|e| e.into_inner());
         for entry in std::fs::read_dir(root.join(SPARE_DIR))? {
@@ -85,7 +85,7 @@ impl ChunkFiles {
             let len = entry.metadata()?.len();
             if spares.has_room_for(len) {
                 spares.files.push((entry.path(), len));
-                spares.bytes += len;
+                spares.bytes = spares.bytes.saturating_add(len);
             } else {
                 std::fs::remove_file(entry.path())?;
             }
@@ -113,7 +113,9 @@ impl ChunkFiles {
     /// there is one, else into a new temporary file; then renamed into place.
     pub fn write(&self, id: ChunkId, data: &DirectBuffer) -> std::io::Result<()> {
         let path = self.path(id);
-        let dir = path.parent().expect("chunk paths have a folder");
+        let dir = path
+            .parent()
+            .ok_or_else(|| std::io::Error::other("a chunk path without a folder"))?;
         let spare = self.spares().take(data.len() as u64);
         let staged = match spare {
             Some(spare) => match write_file(&spare, data, false) {
@@ -192,12 +194,11 @@ impl ChunkFiles {
         };
         let len = usize::try_from(file.metadata()?.len())
             .map_err(|_| std::io::Error::other("chunk file too large"))?;
-        let mut buffer = DirectBuffer::with_capacity(len + 1);
+        let mut buffer = DirectBuffer::with_capacity(len);
         buffer.set_len(len);
-        let whole = buffer.whole_blocks_mut();
-        file.read_exact(&mut whole[..len])?;
+        file.read_exact(&mut buffer)?;
         // A file that grew since its length was taken is not a whole chunk.
-        if file.read(&mut whole[len..len + 1])? != 0 {
+        if file.read(&mut [0u8; 1])? != 0 {
             return Err(std::io::Error::other("chunk file changed while read"));
         }
         Ok(Some(buffer.into_bytes()))
@@ -221,7 +222,7 @@ impl ChunkFiles {
             let renamed = std::fs::rename(&path, &spare);
             if renamed.is_ok() {
                 spares.files.push((spare, len));
-                spares.bytes += len;
+                spares.bytes = spares.bytes.saturating_add(len);
             }
             renamed
         } else {
@@ -263,11 +264,11 @@ impl ChunkFiles {
                 doomed.push((path.to_path_buf(), meta.len()));
             }
         })?;
-        let mut removed = 0;
+        let mut removed: u64 = 0;
         for (path, len) in doomed {
             if std::fs::remove_file(&path).is_ok() {
                 self.forget(len);
-                removed += 1;
+                removed = removed.saturating_add(1);
             }
         }
         Ok(removed)

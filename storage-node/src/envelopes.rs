@@ -99,7 +99,7 @@ impl Store {
             if examined == SCAN_BUDGET || reply.items.len() == q.limit.max(1) as usize {
                 return Ok(reply);
             }
-            examined += 1;
+            examined = examined.saturating_add(1);
             reply.next = Some(serde_bytes::ByteBuf::from(raw_key.to_vec()));
             let mut record = Record::decode(q.kind, &value)?;
             let Some(sealing) = record.sealing_mut().take() else {

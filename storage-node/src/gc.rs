@@ -73,7 +73,7 @@ pub fn collectable(
                 .iter()
                 .position(|(v, _)| v.millis() < superseded_cutoff_ms)
                 .unwrap_or(len);
-            (first_old + 1).min(len)..len
+            first_old.saturating_add(1).min(len)..len
         }
     }
 }
@@ -88,7 +88,7 @@ impl Store {
             self.each_chunk_groups(family, |groups| {
                 for (version, part) in groups {
                     f.insert_hash(group_hash(version, part));
-                    items += 1;
+                    items = items.saturating_add(1);
                 }
             })?;
         }
@@ -120,7 +120,7 @@ impl Store {
             }
             self.chunk_removal_into(&mut batch, id);
             doomed.push(id);
-            removed.chunks += 1;
+            removed.chunks = removed.chunks.saturating_add(1);
             if doomed.len() >= SWEEP_BATCH {
                 self.db.write_opt(std::mem::take(&mut batch), &synced())?;
                 self.forget_chunk_files(&std::mem::take(&mut doomed));
@@ -196,7 +196,10 @@ impl Store {
             let Some((_, _, version)) = keys::parse_manifest_key(&raw) else {
                 continue;
             };
-            let prefix = raw[..raw.len() - 16].to_vec();
+            let prefix = raw
+                .get(..raw.len().saturating_sub(16))
+                .unwrap_or_default()
+                .to_vec();
             match previous.take() {
                 Some((p, newer)) if p == prefix => {
                     if newer.millis() < q.superseded_cutoff_ms && candidates.last() != Some(&prefix)
@@ -236,9 +239,9 @@ impl Store {
                     keys::manifest_key(&m.bucket, m.key.as_bytes(), *version),
                 );
                 if i == 0 {
-                    removed.tombstones += 1;
+                    removed.tombstones = removed.tombstones.saturating_add(1);
                 } else {
-                    removed.superseded += 1;
+                    removed.superseded = removed.superseded.saturating_add(1);
                 }
             }
             if !batch.is_empty() {
@@ -269,7 +272,7 @@ impl Store {
             let p: PartRecord = decode(&v).map_err(StoreError::Corrupt)?;
             if !active.contains(&p.upload_id) && old(p.layout.version) {
                 parts.delete_cf(self.cf(CF_PARTS), raw);
-                removed.parts += 1;
+                removed.parts = removed.parts.saturating_add(1);
             }
         }
         if !parts.is_empty() {
@@ -283,7 +286,7 @@ impl Store {
             };
             if current.is_some_and(|c| c.version == version) {
                 self.db.delete_cf_opt(self.cf(CF_UPLOADS), raw, &synced())?;
-                removed.uploads += 1;
+                removed.uploads = removed.uploads.saturating_add(1);
             }
         }
         // Bucket tombstones: a deleted bucket's record, once older than the record cutoff
@@ -299,7 +302,7 @@ impl Store {
             {
                 self.db
                     .delete_cf_opt(self.cf(CF_BUCKETS), b.name.as_bytes(), &synced())?;
-                removed.buckets += 1;
+                removed.buckets = removed.buckets.saturating_add(1);
             }
         }
         // Deleted access keys, likewise (every gateway's key refresh writes the newest record
@@ -317,7 +320,7 @@ impl Store {
             if current.is_some_and(|c| c.version == k.version) {
                 self.db
                     .delete_cf_opt(self.cf(CF_ACCESS_KEYS), k.id.as_bytes(), &synced())?;
-                removed.access_keys += 1;
+                removed.access_keys = removed.access_keys.saturating_add(1);
             }
         }
         let mut promises = Vec::new();
@@ -335,7 +338,7 @@ impl Store {
             if self.db.get_cf(self.cf(CF_PROMISES), &prefix)?.as_deref() == Some(&ballot[..]) {
                 self.db
                     .delete_cf_opt(self.cf(CF_PROMISES), prefix, &synced())?;
-                removed.promises += 1;
+                removed.promises = removed.promises.saturating_add(1);
             }
         }
         Ok(removed)

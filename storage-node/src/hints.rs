@@ -177,10 +177,10 @@ impl Store {
 
     /// How many hints this node holds.
     pub fn hint_count(&self) -> StoreResult<u64> {
-        let mut n = 0;
+        let mut n: u64 = 0;
         for item in self.db.iterator_cf(self.cf(CF_HINTS), IteratorMode::Start) {
             item?;
-            n += 1;
+            n = n.saturating_add(1);
         }
         Ok(n)
     }

@@ -24,19 +24,19 @@ pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Inverse of [`escape_into`] up to the first terminator; returns the raw bytes and the rest.
 pub fn unescape(encoded: &[u8]) -> Option<(Vec<u8>, &[u8])> {
     let mut out = Vec::with_capacity(encoded.len());
-    let mut i = 0;
-    while i < encoded.len() {
-        let b = encoded[i];
-        if b == 0 {
-            match encoded.get(i + 1)? {
-                0xFF => out.push(0),
-                0x01 => return Some((out, &encoded[i + 2..])),
-                _ => return None,
-            }
-            i += 2;
-        } else {
+    let mut rest = encoded;
+    while let Some((&b, after)) = rest.split_first() {
+        rest = after;
+        if b != 0 {
             out.push(b);
-            i += 1;
+            continue;
+        }
+        let (&escaped, after) = rest.split_first()?;
+        rest = after;
+        match escaped {
+            0xFF => out.push(0),
+            0x01 => return Some((out, rest)),
+            _ => return None,
         }
     }
     None
@@ -44,7 +44,7 @@ pub fn unescape(encoded: &[u8]) -> Option<(Vec<u8>, &[u8])> {
 
 /// The prefix shared by every manifest of `bucket`.
 pub fn bucket_prefix(bucket: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bucket.len() + 2);
+    let mut out = Vec::with_capacity(bucket.len().saturating_add(2));
     escape_into(&mut out, bucket.as_bytes());
     out.extend_from_slice(&TERMINATOR);
     out

@@ -24,6 +24,19 @@
 //! * [`server`]: the node's end of the internal API; [`chunk_stream`]: its end of the
 //!   long-lived connections chunk PUTs and GETs travel on.
 
+// Outside bytes never panic the process: library code has no unwrap/expect/panic and no
+// unchecked arithmetic or indexing (tests may). An exception says why where it stands.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod antientropy;
 pub use node_api::{client, direct_buffer, identity, model, msgpack_skim, rpc};
 pub mod cas_store;
@@ -70,9 +83,11 @@ pub async fn start(config: &config::StorageNodeConfig) -> anyhow::Result<Running
     let state = Arc::new(server::NodeState::new(
         config.node_id.clone(),
         store,
-        metrics::NodeMetrics::new(&config.node_id),
+        metrics::NodeMetrics::new(&config.node_id)?,
     )?);
-    let tls = identity.server_config().expect("a node's identity serves");
+    let tls = identity
+        .server_config()
+        .ok_or_else(|| anyhow::anyhow!("a node's identity has no server configuration"))?;
     let joining = config.join.clone().map(|member| {
         let (state, identity) = (state.clone(), identity.clone());
         tokio::spawn(async move { join(&state, &member, &identity).await })

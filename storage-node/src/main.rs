@@ -1,5 +1,18 @@
 //! The `storage-node` binary: `storage-node --config node.yaml`.
 
+// Outside bytes never panic the process: library code has no unwrap/expect/panic and no
+// unchecked arithmetic or indexing (tests may). An exception says why where it stands.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 use std::path::PathBuf;
 
 use clap::Parser;

@@ -25,45 +25,38 @@ pub struct NodeMetrics {
 }
 
 impl NodeMetrics {
-    pub fn new(node_id: &str) -> NodeMetrics {
+    pub fn new(node_id: &str) -> Result<NodeMetrics, prometheus::Error> {
         let registry = Registry::new_custom(
             Some("s3store_node".into()),
             Some([("node".to_string(), node_id.to_string())].into()),
-        )
-        .expect("static registry options");
+        )?;
         let requests = IntCounterVec::new(
             Opts::new(
                 "requests_total",
                 "Internal API requests by operation and status",
             ),
             &["op", "status"],
-        )
-        .expect("static metric");
+        )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "request_duration_seconds",
                 "Internal API latency by operation",
             )
-            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).expect("static buckets")),
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16)?),
             &["op"],
-        )
-        .expect("static metric");
-        let bytes_in = IntCounter::new("received_bytes_total", "Request body bytes received")
-            .expect("static metric");
-        let bytes_out =
-            IntCounter::new("sent_bytes_total", "Response body bytes sent").expect("static metric");
-        let scrub_chunks = IntCounter::new("scrub_chunks_total", "Chunks re-verified by the scrub")
-            .expect("static metric");
+        )?;
+        let bytes_in = IntCounter::new("received_bytes_total", "Request body bytes received")?;
+        let bytes_out = IntCounter::new("sent_bytes_total", "Response body bytes sent")?;
+        let scrub_chunks =
+            IntCounter::new("scrub_chunks_total", "Chunks re-verified by the scrub")?;
         let scrub_bytes = IntCounter::new(
             "scrub_verified_bytes_total",
             "Chunk bytes re-verified by the scrub",
-        )
-        .expect("static metric");
+        )?;
         let corrupt_chunks = IntCounter::new(
             "scrub_corrupt_chunks_total",
             "Chunks the scrub found not matching their checksum",
-        )
-        .expect("static metric");
+        )?;
         let store_bytes = IntGaugeVec::new(
             Opts::new(
                 "store_bytes",
@@ -71,36 +64,31 @@ impl NodeMetrics {
             ),
             &["cf", "kind"],
         )
-        .expect("static metric");
+        ?;
         let store_keys = IntGaugeVec::new(
             Opts::new(
                 "store_keys",
                 "RocksDB's estimate of the keys per column family",
             ),
             &["cf"],
-        )
-        .expect("static metric");
+        )?;
         let pending_compaction = IntGaugeVec::new(
             Opts::new(
                 "store_pending_compaction_bytes",
                 "Bytes compaction still has to rewrite, per column family",
             ),
             &["cf"],
-        )
-        .expect("static metric");
+        )?;
         let compactions_running =
-            IntGauge::new("store_compactions_running", "Compactions running now")
-                .expect("static metric");
+            IntGauge::new("store_compactions_running", "Compactions running now")?;
         let hints_pending = IntGauge::new(
             "hints_pending",
             "Hinted records this node holds for other nodes (RocksDB's estimate)",
-        )
-        .expect("static metric");
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "Always 1; the version of this node"),
             &["version"],
-        )
-        .expect("static metric");
+        )?;
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -119,9 +107,9 @@ impl NodeMetrics {
             Box::new(scrub_bytes.clone()),
             Box::new(corrupt_chunks.clone()),
         ] {
-            registry.register(m).expect("unique metric names");
+            registry.register(m)?;
         }
-        NodeMetrics {
+        Ok(NodeMetrics {
             registry,
             requests,
             latency,
@@ -135,7 +123,7 @@ impl NodeMetrics {
             pending_compaction,
             compactions_running,
             hints_pending,
-        }
+        })
     }
 
     /// Counts one request of operation `op` that ended with `status`, and its latency.
@@ -180,7 +168,7 @@ impl NodeMetrics {
         let mut out = Vec::new();
         prometheus::TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding does not fail");
+            .unwrap_or_else(|e| tracing::warn!("metrics not rendered: {e}"));
         out
     }
 }

@@ -39,7 +39,10 @@ pub(crate) fn owned(ring: &Ring, n: usize, me: Option<usize>, placement_key: &[u
     let Some(me) = me else {
         return false;
     };
-    ring.preference_list(placement_key)[..n].contains(&me)
+    ring.preference_list(placement_key)
+        .iter()
+        .take(n)
+        .any(|&owner| owner == me)
 }
 
 impl Store {

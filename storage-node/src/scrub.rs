@@ -218,14 +218,16 @@ impl Store {
                 continue;
             };
             match self.verify_chunk(id)? {
-                Verified::Good(data) => progress.bytes += data.len() as u64,
+                Verified::Good(data) => {
+                    progress.bytes = progress.bytes.saturating_add(data.len() as u64)
+                }
                 Verified::Missing => {}
                 Verified::Bad => {
                     self.mark_bad(id)?;
-                    progress.bad += 1;
+                    progress.bad = progress.bad.saturating_add(1);
                 }
             }
-            progress.chunks += 1;
+            progress.chunks = progress.chunks.saturating_add(1);
             if progress.bytes >= budget {
                 return Ok((Some(key.to_vec()), progress));
             }

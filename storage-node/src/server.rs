@@ -326,7 +326,7 @@ async fn read_chunk_body(state: &NodeState, req: Request<Incoming>) -> Result<Di
         let frame =
             frame.map_err(|e| reply(StatusCode::BAD_REQUEST, format!("bad request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
-            if buffer.len() + data.len() > MAX_CHUNK_BYTES {
+            if buffer.len().saturating_add(data.len()) > MAX_CHUNK_BYTES {
                 return Err(too_large());
             }
             buffer.extend_from_slice(&data);

@@ -153,11 +153,9 @@ impl Store {
     pub fn totals(&self) -> NodeStats {
         let (families, _) = self.stats();
         NodeStats {
-            bytes: families
-                .iter()
-                .map(|f| f.sst_bytes + f.blob_bytes)
-                .sum::<u64>()
-                + self.files.bytes(),
+            bytes: families.iter().fold(self.files.bytes(), |sum, f| {
+                sum.saturating_add(f.sst_bytes).saturating_add(f.blob_bytes)
+            }),
             manifests: families
                 .iter()
                 .find(|f| f.name == CF_MANIFESTS)
@@ -232,12 +230,20 @@ impl Store {
         })
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "callers name the families `open` creates (constants of this module)"
+    )]
     pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("column families are created at open")
     }
 
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "the index is taken modulo LOCK_STRIPES, the number of stripes"
+    )]
     pub(crate) fn stripe(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
         let i = (placement::stable_hash(key) as usize) % LOCK_STRIPES;
         self.stripes[i].lock().unwrap_or_else(|p| p.into_inner())

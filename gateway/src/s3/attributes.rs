@@ -54,11 +54,11 @@ pub(super) async fn get_object_attributes(
         let marker = input.part_number_marker.unwrap_or(0).max(0) as usize;
         // Parts are numbered by position, as for GET with partNumber.
         let after: Vec<(usize, _)> = parts.iter().enumerate().skip(marker).collect();
-        let page = &after[..after.len().min(max)];
+        let page = after.get(..max).unwrap_or(&after);
         out.object_parts = Some(GetObjectAttributesParts {
             total_parts_count: Some(parts.len() as i32),
             part_number_marker: input.part_number_marker,
-            next_part_number_marker: page.last().map(|(i, _)| *i as i32 + 1),
+            next_part_number_marker: page.last().map(|(i, _)| (*i as i32).saturating_add(1)),
             max_parts: Some(max as i32),
             is_truncated: Some(after.len() > page.len()),
             parts: Some(
@@ -66,7 +66,7 @@ pub(super) async fn get_object_attributes(
                     .map(|(i, p)| {
                         let c = checksum_struct(&p.checksums);
                         ObjectPart {
-                            part_number: Some(*i as i32 + 1),
+                            part_number: Some((*i as i32).saturating_add(1)),
                             size: Some(p.size as i64),
                             checksum_crc32: c.checksum_crc32,
                             checksum_crc32c: c.checksum_crc32c,

@@ -5,7 +5,7 @@ use node_api::model::BucketRecord;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::fields::{owner, requester, timestamp_ms, unavailable};
+use super::fields::{owner, requester, timestamp_secs, unavailable};
 use super::Gateway;
 use crate::access::Allowed;
 use crate::listing::ListQuery;
@@ -147,7 +147,7 @@ pub(super) async fn list_buckets(
         .filter(|b| gw.directory.allowed(&who, &b.name) != Allowed::Role(None))
         .map(|b| Bucket {
             name: Some(b.name),
-            creation_date: Some(timestamp_ms(b.version.millis() / 1000 * 1000)),
+            creation_date: Some(timestamp_secs(b.version.millis())),
             bucket_region: Some(b.region),
         })
         .collect();

@@ -65,13 +65,20 @@ pub(super) fn put_error(e: PutError) -> S3Error {
     }
 }
 
-pub(super) fn timestamp_ms(ms: u64) -> Timestamp {
-    Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+/// The whole second of `ms` milliseconds since the Unix epoch: S3 answers times (and HTTP
+/// compares them) with second precision.
+pub(super) fn timestamp_secs(ms: u64) -> Timestamp {
+    let at = std::time::Duration::from_secs(ms / 1000);
+    Timestamp::from(
+        std::time::UNIX_EPOCH
+            .checked_add(at)
+            .unwrap_or(std::time::UNIX_EPOCH),
+    )
 }
 
 /// Last-Modified has second precision in HTTP; comparisons use it too.
 pub(super) fn last_modified(m: &Manifest) -> Timestamp {
-    timestamp_ms(m.modified_ms.unwrap_or(m.version.millis()) / 1000 * 1000)
+    timestamp_secs(m.modified_ms.unwrap_or(m.version.millis()))
 }
 
 pub(super) fn etag_of(m: &Manifest) -> ETag {

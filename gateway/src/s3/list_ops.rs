@@ -5,7 +5,7 @@ use base64::Engine as _;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::fields::{owner, timestamp_ms};
+use super::fields::{owner, timestamp_secs};
 use super::Gateway;
 use crate::listing::{self, Item, ListQuery};
 
@@ -133,9 +133,7 @@ pub(super) fn render_page(page: &listing::Page, url: bool, owner: Option<Owner>)
             Item::Object(e) => contents.push(Object {
                 key: Some(enc(&e.key)),
                 e_tag: Some(ETag::Strong(e.etag.clone())),
-                last_modified: Some(timestamp_ms(
-                    e.modified_ms.unwrap_or(e.version.millis()) / 1000 * 1000,
-                )),
+                last_modified: Some(timestamp_secs(e.modified_ms.unwrap_or(e.version.millis()))),
                 size: Some(e.size as i64),
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,
@@ -149,7 +147,7 @@ pub(super) fn render_page(page: &listing::Page, url: bool, owner: Option<Owner>)
         }
     }
     ListedPage {
-        count: contents.len() + prefixes.len(),
+        count: contents.len().saturating_add(prefixes.len()),
         contents,
         prefixes,
     }

@@ -314,7 +314,7 @@ fn copy_source_range(header: Option<&str>, size: u64) -> S3Result<std::ops::Rang
             "The requested range is not satisfiable"
         ));
     }
-    Ok(first..last + 1)
+    Ok(first..last.saturating_add(1))
 }
 
 pub(super) async fn upload_part_copy(
@@ -348,7 +348,7 @@ pub(super) async fn upload_part_copy(
     .map_err(copy_precondition_error)?;
     let opened = gw.open_object(&source, source_customer.as_ref())?;
     let range = copy_source_range(input.copy_source_range.as_deref(), source.size)?;
-    let length = range.end - range.start;
+    let length = range.end.saturating_sub(range.start);
     if length > objects::MAX_PUT_SIZE {
         return Err(s3_error!(
             InvalidRequest,
@@ -397,7 +397,7 @@ pub(super) async fn upload_part_copy(
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag),
-            last_modified: Some(timestamp_ms(version.millis() / 1000 * 1000)),
+            last_modified: Some(timestamp_secs(version.millis())),
             ..Default::default()
         }),
         server_side_encryption: echo.server_side_encryption,
@@ -451,7 +451,7 @@ fn assemble(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<Vec<
         .iter()
         .map(|p| p.part_number.ok_or_else(invalid_part))
         .collect::<S3Result<_>>()?;
-    if numbers.windows(2).any(|w| w[1] <= w[0]) {
+    if numbers.windows(2).any(|w| matches!(w, [a, b] if b <= a)) {
         return Err(s3_error!(
             InvalidPartOrder,
             "The list of parts was not in ascending order. Parts must be ordered by part number."
@@ -475,7 +475,8 @@ fn assemble(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<Vec<
         }
         out.push(part.layout.clone());
     }
-    if out[..out.len() - 1].iter().any(|p| p.size < MIN_PART_SIZE) {
+    let all_but_last = out.split_last().map_or(&[][..], |(_, rest)| rest);
+    if all_but_last.iter().any(|p| p.size < MIN_PART_SIZE) {
         return Err(s3_error!(
             EntityTooSmall,
             "Your proposed upload is smaller than the minimum allowed object size."
@@ -725,7 +726,7 @@ pub(super) async fn list_parts(
         .await
         .map_err(unavailable)?;
     let after: Vec<&PartRecord> = all.iter().filter(|p| p.layout.number > marker).collect();
-    let page = &after[..after.len().min(max)];
+    let page = after.get(..max).unwrap_or(&after);
     let truncated = after.len() > page.len();
     let parts = page
         .iter()
@@ -735,7 +736,7 @@ pub(super) async fn list_parts(
                 part_number: Some(p.layout.number as i32),
                 e_tag: Some(ETag::Strong(p.layout.etag.clone())),
                 size: Some(p.layout.size as i64),
-                last_modified: Some(timestamp_ms(p.layout.version.millis() / 1000 * 1000)),
+                last_modified: Some(timestamp_secs(p.layout.version.millis())),
                 checksum_crc32: c.checksum_crc32,
                 checksum_crc32c: c.checksum_crc32c,
                 checksum_crc64nvme: c.checksum_crc64nvme,
@@ -827,14 +828,14 @@ pub(super) async fn list_multipart_uploads(
             .into_iter()
             .filter(|u| u.incarnation == incarnation)
         {
-            if uploads.len() + prefixes.len() == max {
+            if uploads.len().saturating_add(prefixes.len()) == max {
                 truncated = true;
                 break 'pages;
             }
             let folded = delimiter.as_ref().and_then(|d| {
-                u.key[prefix.len()..]
-                    .find(d.as_str())
-                    .map(|i| u.key[..prefix.len() + i + d.len()].to_string())
+                u.key[prefix.len()..].find(d.as_str()).map(|i| {
+                    u.key[..prefix.len().saturating_add(i).saturating_add(d.len())].to_string()
+                })
             });
             next = Some((u.key.clone(), u.upload_id));
             match folded {
@@ -859,7 +860,7 @@ pub(super) async fn list_multipart_uploads(
         .map(|u| MultipartUpload {
             key: Some(u.key),
             upload_id: Some(u.upload_id.to_hex()),
-            initiated: Some(timestamp_ms(u.upload_id.millis() / 1000 * 1000)),
+            initiated: Some(timestamp_secs(u.upload_id.millis())),
             initiator: Some(initiator(gw, &u.owner)),
             owner: Some(owner(gw, &u.owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),

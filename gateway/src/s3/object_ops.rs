@@ -244,8 +244,7 @@ async fn select(gw: &Gateway, r: ReadRequest<'_>) -> S3Result<Selected> {
         }
         (None, Some(n)) => {
             let part = part_range(&m, n)?;
-            let cr = (!part.is_empty())
-                .then(|| format!("bytes {}-{}/{}", part.start, part.end - 1, m.size));
+            let cr = content_range(&part, m.size);
             (part, cr)
         }
         (None, None) => (0..m.size, None),
@@ -257,8 +256,8 @@ async fn select(gw: &Gateway, r: ReadRequest<'_>) -> S3Result<Selected> {
                 .ok()
                 .filter(|r| !r.is_empty())
                 .ok_or_else(|| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
-            let cr = format!("bytes {}-{}/{}", checked.start, checked.end - 1, m.size);
-            (checked, Some(cr))
+            let cr = content_range(&checked, m.size);
+            (checked, cr)
         }
     };
     Ok(Selected {
@@ -266,6 +265,12 @@ async fn select(gw: &Gateway, r: ReadRequest<'_>) -> S3Result<Selected> {
         range,
         content_range,
     })
+}
+
+/// The `Content-Range` of `range` (not empty) of an object of `size` bytes.
+fn content_range(range: &std::ops::Range<u64>, size: u64) -> Option<String> {
+    let last = range.end.checked_sub(1).filter(|_| !range.is_empty())?;
+    Some(format!("bytes {}-{last}/{size}", range.start))
 }
 
 /// The bytes of part `n` of an object (a single-PUT object has one part).
@@ -288,11 +293,14 @@ fn part_range(m: &Manifest, n: i32) -> S3Result<std::ops::Range<u64>> {
         Layout::Parts(parts) => {
             // Like AWS (and the SDKs that fetch parts 1..=parts-count in parallel), partNumber
             // counts the object's parts in order, whatever numbers they were uploaded with.
-            let idx = (n - 1) as usize;
-            let start: u64 = parts.iter().take(idx).map(|p| p.size).sum();
+            let idx = n.saturating_sub(1) as usize;
+            let start = parts
+                .iter()
+                .take(idx)
+                .fold(0u64, |at, p| at.saturating_add(p.size));
             parts
                 .get(idx)
-                .map(|p| start..start + p.size)
+                .map(|p| start..start.saturating_add(p.size))
                 .ok_or_else(unsatisfiable)
         }
         _ if n == 1 => Ok(0..m.size),
@@ -421,7 +429,7 @@ pub(super) async fn get_object(
         range,
         content_range,
     } = select(gw, read_request!(input)).await?;
-    let length = range.end - range.start;
+    let length = range.end.saturating_sub(range.start);
     let Opened { key, metadata } = gw.open_object(&m, customer.as_ref())?;
     let mut body = Box::pin(objects::read_range(
         gw.cluster.clone(),
@@ -474,7 +482,7 @@ pub(super) async fn head_object(
     let tag_count = m.tags.len();
     let mut out = object_output!(HeadObjectOutput, m, r, metadata, echo_for(&m, customer.as_ref()), {
         parts_count: m.parts_count().map(|n| n as i32),
-        content_length: Some((range.end - range.start) as i64),
+        content_length: Some(range.end.saturating_sub(range.start) as i64),
         content_range,
     });
     add_checksums!(out, input, m, whole);
