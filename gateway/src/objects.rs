@@ -467,8 +467,10 @@ impl ChunkRun {
         let Some(last_byte) = end.checked_sub(1).filter(|_| start < end) else {
             return Vec::new();
         };
-        let first = (start / cs) as u32;
-        let last = ((last_byte / cs) as u32).min(last_chunk);
+        let first = u32::try_from(start / cs).unwrap_or(u32::MAX);
+        let last = u32::try_from(last_byte / cs)
+            .unwrap_or(u32::MAX)
+            .min(last_chunk);
         let cs = cs.get();
         (first..=last)
             .map(|index| {
@@ -496,5 +498,53 @@ impl ChunkRun {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(size: u64, chunk_size: u64, count: u32) -> ChunkRun {
+        ChunkRun {
+            version: Version {
+                hlc: 1,
+                tiebreak: 2,
+            },
+            part: 0,
+            offset: 0,
+            size,
+            chunk_size,
+            count,
+            extent: None,
+        }
+    }
+
+    fn spans(pieces: &[Piece]) -> Vec<Range<usize>> {
+        pieces.iter().map(|p| p.within.clone()).collect()
+    }
+
+    #[test]
+    fn a_range_maps_to_the_chunks_it_covers() {
+        let r = run(250, 100, 3);
+        assert_eq!(spans(&r.pieces(&(50..250))), [50..100, 0..100, 0..50]);
+        assert_eq!(spans(&r.pieces(&(100..101))), [0..1]);
+        assert!(r.pieces(&(7..7)).is_empty());
+    }
+
+    /// Manifests come from nodes: a chunk size of 0, no chunks or a range past the run give no
+    /// pieces (the read then ends short and fails), never a division by zero or an overflow.
+    #[test]
+    fn corrupt_runs_give_no_pieces_and_no_panic() {
+        assert!(run(250, 0, 3).pieces(&(0..10)).is_empty());
+        assert!(run(250, 100, 0).pieces(&(0..10)).is_empty());
+        let huge = run(u64::MAX, 1, u32::MAX);
+        assert_eq!(huge.pieces(&(u64::MAX - 1..u64::MAX)).len(), 0);
+        // A size beyond its chunks: the bytes past the last chunk are in no piece.
+        let short = run(1 << 40, 100, 2);
+        assert!(short.pieces(&((1 << 33)..(1 << 33) + 10)).is_empty());
+        #[allow(clippy::reversed_empty_ranges)]
+        let reversed = 10..5;
+        assert!(run(250, 100, 3).pieces(&reversed).is_empty());
     }
 }

@@ -570,6 +570,40 @@ mod tests {
         );
     }
 
+    /// A range the manifest's chunk does not hold (past its end, reversed, or from a
+    /// manifest whose sizes overflow) is refused as corrupt, never a panic.
+    #[test]
+    fn ranges_outside_the_chunk_are_refused() {
+        let data = plain(SEGMENT + 10);
+        let sealed = extent().seal_chunk(&key(), 4 * SEGMENT, 0, &data, true);
+        let at = ChunkAt {
+            chunk_size: 4 * SEGMENT,
+            index: 0,
+            plain_len: data.len(),
+            last: true,
+        };
+        #[allow(clippy::reversed_empty_ranges)]
+        for range in [
+            0..data.len() + 1,
+            5..3,
+            usize::MAX - 1..usize::MAX,
+            data.len()..usize::MAX,
+        ] {
+            let got =
+                extent().open_chunk(&key(), &at, DirectBuffer::copy_of(&sealed), range.clone());
+            assert!(got.is_err(), "{range:?} opened");
+        }
+        let huge = ChunkAt {
+            chunk_size: 0,
+            index: u32::MAX,
+            plain_len: usize::MAX,
+            last: true,
+        };
+        assert!(extent()
+            .open_chunk(&key(), &huge, DirectBuffer::copy_of(&sealed), 0..1)
+            .is_err());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         /// Any range of any chunk opens to exactly the plaintext of that range.
