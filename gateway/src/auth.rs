@@ -4,8 +4,8 @@
 //!
 //! `s3s` verifies SigV4 itself (header and presigned forms, with a constant-time comparison in
 //! 0.14.1). What it leaves to us: the error for an unknown key (AWS says `InvalidAccessKeyId`,
-//! s3s's `SimpleAuth` says `NotSignedUp`), and AWS's one-week cap on presigned URLs, which
-//! s3s 0.14.1 does not enforce.
+//! s3s's `SimpleAuth` says `NotSignedUp`); malformed authentication (dates, skew, presigned
+//! expiry, AWS's one-week cap) is answered before, by [`crate::auth_precheck`].
 //!
 //! Roles: keys of the configuration may do everything. A stored key needs, in the bucket it
 //! addresses, `Read` for GET/HEAD/List operations, `Write` for the other object operations
@@ -21,11 +21,12 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
-use crate::access::{Allowed, Directory};
-use crate::request_log::{Parsed, RequestInfo};
+use crate::access::{Allowed, BucketState, Directory};
 
-/// The longest validity AWS accepts for a presigned URL: seven days.
-pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
+fn no_such_bucket() -> s3s::S3Error {
+    s3_error!(NoSuchBucket, "The specified bucket does not exist")
+}
+use crate::request_log::{Parsed, RequestInfo};
 
 /// Secrets of the keys the directory knows.
 pub struct AccessKeys {
@@ -109,19 +110,22 @@ impl S3Access for Authorize {
         }
         let Some(key) = access_key else {
             // Anonymous: only reads of a bucket made public.
-            let public = match (role_needed(&operation), &bucket) {
-                (Some(Role::Read), Some(bucket)) => self.directory.is_public(bucket).await,
-                _ => false,
+            let Some(bucket) = &bucket else {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
             };
-            return if public {
-                Ok(())
-            } else {
-                Err(s3_error!(AccessDenied, "Access Denied"))
+            return match self.directory.bucket_state(bucket).await {
+                BucketState::Public if role_needed(&operation) == Some(Role::Read) => Ok(()),
+                BucketState::Missing => Err(no_such_bucket()),
+                _ => Err(s3_error!(AccessDenied, "Access Denied")),
             };
         };
         if let (Some(needed), Some(bucket)) = (role_needed(&operation), &bucket) {
             if !self.may(&key, bucket, needed) {
-                return Err(s3_error!(AccessDenied, "Access Denied"));
+                // As on S3, a bucket that does not exist is no secret: 404, not 403.
+                return Err(match self.directory.bucket_state(bucket).await {
+                    BucketState::Missing => no_such_bucket(),
+                    _ => s3_error!(AccessDenied, "Access Denied"),
+                });
             }
         }
         if let Some(source) = cx
@@ -134,33 +138,8 @@ impl S3Access for Authorize {
                 return Err(s3_error!(AccessDenied, "Access Denied"));
             }
         }
-        if let Some(expires) = presigned_expires(cx.uri().query().unwrap_or("")) {
-            match expires.parse::<u64>() {
-                Ok(secs) if secs <= MAX_PRESIGNED_EXPIRES_SECS => {}
-                Ok(_) => {
-                    return Err(s3_error!(
-                        AuthorizationQueryParametersError,
-                        "X-Amz-Expires must be less than a week (in seconds) that is 604800"
-                    ))
-                }
-                Err(_) => {
-                    return Err(s3_error!(
-                        AuthorizationQueryParametersError,
-                        "X-Amz-Expires should be a number"
-                    ))
-                }
-            }
-        }
         Ok(())
     }
-}
-
-/// The raw `X-Amz-Expires` value of a query string, if present.
-fn presigned_expires(query: &str) -> Option<&str> {
-    query.split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        name.eq_ignore_ascii_case("X-Amz-Expires").then_some(value)
-    })
 }
 
 #[cfg(test)]
@@ -183,15 +162,5 @@ mod tests {
             Some("src-bkt")
         );
         assert_eq!(copy_source_bucket("src/k").as_deref(), Some("src"));
-    }
-
-    #[test]
-    fn finds_expires_in_query() {
-        assert_eq!(
-            presigned_expires("X-Amz-Algorithm=AWS4&X-Amz-Expires=900&x=1"),
-            Some("900")
-        );
-        assert_eq!(presigned_expires("list-type=2"), None);
-        assert_eq!(presigned_expires(""), None);
     }
 }

@@ -42,6 +42,7 @@ pub mod access;
 pub mod admin;
 pub mod antientropy;
 pub mod auth;
+pub mod auth_precheck;
 pub mod bucket_agreement;
 pub mod bucket_cache;
 pub mod checksums;

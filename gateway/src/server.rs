@@ -77,6 +77,7 @@ pub fn build_service(gateway: Gateway, virtual_host_domain: Option<&str>) -> any
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(AccessKeys::new(directory.clone()));
     builder.set_access(Authorize::new(directory));
+    builder.set_validation(crate::s3::bucket_name::BucketNames);
     let virtual_hosts = virtual_host_domain
         .map(VirtualHostDomain::new)
         .transpose()?;
@@ -170,7 +171,22 @@ async fn handle(
     let info = RequestInfo::default();
     req.extensions_mut().insert(info.clone());
     let bytes_in = content_length(req.headers());
-    let mut response = match hyper::service::Service::call(service, req).await {
+    let refused = crate::auth_precheck::refusal(
+        req.headers(),
+        req.uri().query(),
+        time::OffsetDateTime::now_utc(),
+    );
+    let answered = match refused {
+        Some(refusal) => {
+            if !crate::s3::waits_for_continue(req.headers()) {
+                let mut body = http_body_util::BodyDataStream::new(req.into_body());
+                crate::objects::drain(&mut body).await;
+            }
+            Ok(refusal_response(&refusal))
+        }
+        None => hyper::service::Service::call(service, req).await,
+    };
+    let mut response = match answered {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(request_id, "request failed outside the S3 layer: {e:?}");
@@ -221,6 +237,18 @@ fn content_length(headers: &http::HeaderMap) -> u64 {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// The S3 error response of a request refused before the S3 layer (its body unread).
+fn refusal_response(refusal: &crate::auth_precheck::Refusal) -> http::Response<Body> {
+    let doc = crate::auth_precheck::body(refusal);
+    let mut r = http::Response::new(Body::from(doc));
+    *r.status_mut() = refusal.status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    r
 }
 
 /// A POST form whose fields break a condition of its (validly signed) policy is refused by AWS

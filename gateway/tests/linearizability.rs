@@ -1,5 +1,6 @@
 //! Every operation on a key is linearizable: clients race GET, HEAD, PUT, CopyObject onto the
-//! key, CompleteMultipartUpload (plain and with `If-None-Match: *`), DELETE, PutObjectTagging,
+//! key, CompleteMultipartUpload (plain and with `If-None-Match: *`), DELETE (plain and with
+//! `If-Match`), PutObjectTagging,
 //! PUT `If-Match` and PUT `If-None-Match: *` on a few keys through two gateways of a
 //! three-node cluster while a
 //! nemesis kills, pauses or cuts off nodes (network namespaces; needs root); each client records every call, its return and its answer
@@ -116,7 +117,13 @@ async fn client(id: usize, s3: aws_sdk_s3::Client, history: Arc<History>, until:
             0..30 => Call::Get,
             30..38 => Call::Head,
             38..54 => Call::Put(value.clone()),
-            54..60 => Call::Delete,
+            54..57 => Call::Delete,
+            57..60 => match last_seen.get(&key) {
+                Some(expected) => Call::DeleteIfMatch {
+                    expected: expected.clone(),
+                },
+                None => Call::Delete,
+            },
             60..66 => Call::Tag,
             66..80 => match last_seen.get(&key) {
                 Some(expected) => Call::PutIfMatch {
@@ -235,6 +242,17 @@ async fn run(
                 s3.delete_object().bucket(BUCKET).key(key).send().await,
             ))
         }
+        Call::DeleteIfMatch { expected } => {
+            let etag = format!("\"{}\"", history.etag_of(expected));
+            return Some(classify(
+                s3.delete_object()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .if_match(etag)
+                    .send()
+                    .await,
+            ));
+        }
     };
     let body = value.as_bytes().to_vec();
     Some(match form {
@@ -322,6 +340,7 @@ fn label(call: &Call) -> String {
         Call::Put(v) => format!("PUT ({})", form(v)),
         Call::PutIfMatch { value, .. } => format!("If-Match ({})", form(value)),
         Call::PutIfAbsent(v) => format!("If-None-Match ({})", form(v)),
+        Call::DeleteIfMatch { .. } => "Delete If-Match".to_string(),
         other => format!("{other:?}"),
     }
 }
@@ -434,6 +453,10 @@ async fn scenario(nemesis: Nemesis) {
             "no write by {form} succeeded: {succeeded:?}"
         );
     }
+    assert!(
+        succeeded.contains_key("Delete If-Match"),
+        "no conditional delete succeeded: {succeeded:?}"
+    );
     assert!(
         counts.get("ok").copied().unwrap_or(0) > 100,
         "too few operations completed: {counts:?}"

@@ -569,25 +569,19 @@ async fn of_racing_create_bucket_calls_exactly_one_creates_and_owns() {
             async move { s3.create_bucket().bucket(name).send().await }
         });
         let results = futures::future::join_all(racers).await;
+        // In us-east-1 the owner's repeated creations answer 200 (changing nothing): every
+        // success belongs to one key, every other key gets BucketAlreadyExists.
         let winners: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
-        assert_eq!(
-            winners.len(),
-            1,
-            "round {round}: {} creators",
-            winners.len()
-        );
+        assert!(!winners.is_empty(), "round {round}: no creator");
         let owner = winners[0] / PER_KEY;
-        for (i, r) in results.iter().enumerate().filter(|(i, _)| *i != winners[0]) {
-            let want = if i / PER_KEY == owner {
-                "BucketAlreadyOwnedByYou"
-            } else {
-                "BucketAlreadyExists"
-            };
-            assert_eq!(
-                code(r.as_ref().unwrap_err()),
-                want,
-                "round {round}, racer {i}"
-            );
+        for (i, r) in results.iter().enumerate() {
+            match r {
+                Ok(_) => assert_eq!(i / PER_KEY, owner, "round {round}: two creating keys"),
+                Err(e) => {
+                    assert_ne!(i / PER_KEY, owner, "round {round}: the owner refused");
+                    assert_eq!(code(e), "BucketAlreadyExists", "round {round}, racer {i}");
+                }
+            }
         }
         // The winner's key owns it; the others have no role in it.
         for (k, s3) in keys.iter().enumerate() {

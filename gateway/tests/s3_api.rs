@@ -14,9 +14,8 @@ async fn buckets() {
 
     s3.create_bucket().bucket("alpha").send().await.unwrap();
     s3.create_bucket().bucket("beta").send().await.unwrap();
-    let again = s3.create_bucket().bucket("alpha").send().await.unwrap_err();
-    assert_eq!(code(&again), "BucketAlreadyOwnedByYou");
-    assert_eq!(status(&again), 409);
+    // us-east-1 answers its owner's repeated creation with 200 and changes nothing.
+    s3.create_bucket().bucket("alpha").send().await.unwrap();
 
     let bad = s3
         .create_bucket()
@@ -795,4 +794,19 @@ async fn checksums_are_verified() {
         .await
         .unwrap_err();
     assert_eq!(code(&bad_md5), "BadDigest");
+}
+
+/// Outside us-east-1 a repeated creation by the owner is BucketAlreadyOwnedByYou (409), and
+/// another key's is BucketAlreadyExists either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_creation_outside_us_east_1_is_a_conflict() {
+    let cluster = TestCluster::start_with(common::Shape {
+        gateway_yaml: "region: eu-west-1\n",
+        ..Default::default()
+    });
+    let s3 = cluster.client();
+    s3.create_bucket().bucket("alpha").send().await.unwrap();
+    let again = s3.create_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(code(&again), "BucketAlreadyOwnedByYou");
+    assert_eq!(status(&again), 409);
 }

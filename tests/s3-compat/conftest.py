@@ -291,7 +291,7 @@ class step:
 
 # Modules whose tests record one cell per operation (`step`, `record`): their whole-test row
 # shows only when it failed.
-STEPPED_MODULES = {"test_rclone", "test_js_sdk"}
+STEPPED_MODULES = {"test_rclone", "test_js_sdk", "test_aws_answers"}
 
 
 def pytest_runtest_logreport(report):

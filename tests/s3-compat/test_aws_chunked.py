@@ -79,9 +79,11 @@ class Signer:
         ]))
 
 
-def chunked_put(endpoint, bucket, key, data, mode, trailer=None, corrupt_chunk_signature=False):
+def chunked_put(endpoint, bucket, key, data, mode, trailer=None, corrupt_chunk_signature=False,
+                without_length=False):
     """PUTs `data` as an aws-chunked body. mode: "signed", "signed-trailer" or "unsigned-trailer";
-    trailer: (header name, value) sent after the last chunk."""
+    trailer: (header name, value) sent after the last chunk; without_length: sent with HTTP's
+    `Transfer-Encoding: chunked` and no Content-Length (only the decoded length is announced)."""
     url = urlparse(endpoint.url)
     path = f"/{bucket}/{key}"
     content_sha = {
@@ -125,6 +127,9 @@ def chunked_put(endpoint, bucket, key, data, mode, trailer=None, corrupt_chunk_s
     session = requests.Session()
     session.trust_env = False
     send = {k: v for k, v in headers.items() if k != "host"}
+    if without_length:
+        pieces = [bytes(body[i:i + 10_000]) for i in range(0, len(body), 10_000)]
+        return session.put(endpoint.url + path, data=iter(pieces), headers=send, timeout=60)
     return session.put(endpoint.url + path, data=bytes(body), headers=send, timeout=60)
 
 
@@ -173,6 +178,21 @@ def test_stored_bytes_are_the_decoded_body(endpoint, s3, bucket, body, mode, tra
     if trailer:
         field = "ChecksumCRC32" if trailer.endswith("crc32") else "ChecksumSHA256"
         assert got[field] == value
+
+
+@pytest.mark.parametrize("mode,trailer", [
+    ("signed", None),
+    ("signed-trailer", "x-amz-checksum-crc32"),
+    ("unsigned-trailer", "x-amz-checksum-crc32"),
+])
+def test_streaming_signed_body_needs_no_content_length(endpoint, s3, bucket, body, mode, trailer):
+    """As on AWS, a streaming upload sent with `Transfer-Encoding: chunked` and no
+    Content-Length is accepted (x-amz-decoded-content-length says the size); a plain payload
+    without a length is 411 MissingContentLength (test_aws_answers.py)."""
+    value = trailer and (trailer, crc32(body))
+    resp = chunked_put(endpoint, bucket, "nolength", body, mode, value, without_length=True)
+    assert resp.status_code == 200, resp.text
+    assert s3.get_object(Bucket=bucket, Key="nolength")["Body"].read() == body
 
 
 @pytest.mark.parametrize("mode", ["signed-trailer", "unsigned-trailer"])

@@ -39,9 +39,9 @@ def test_errors(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k", Range="bytes=5-10")
     assert error_code(e) == "InvalidRange"
-    with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=bucket)
-    assert error_code(e) == "BucketAlreadyOwnedByYou"
+    # us-east-1 answers its owner's repeated creation with 200 (other regions: 409
+    # BucketAlreadyOwnedByYou).
+    s3.create_bucket(Bucket=bucket)
     with pytest.raises(ClientError) as e:
         s3.delete_bucket(Bucket=bucket)
     assert error_code(e) == "BucketNotEmpty"

@@ -30,7 +30,15 @@ pub(super) async fn get_object_attributes(
             "The specified version does not exist."
         ));
     }
-    let wants = |name: &str| input.object_attributes.iter().any(|a| a.as_str() == name);
+    // SDKs send the list in one header, comma-separated (`ObjectSize,ETag`), which s3s hands
+    // over as one element; repeated headers give one element each.
+    let wanted: Vec<&str> = input
+        .object_attributes
+        .iter()
+        .flat_map(|a| a.as_str().split(','))
+        .map(str::trim)
+        .collect();
+    let wants = |name: &str| wanted.iter().any(|a| a.eq_ignore_ascii_case(name));
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(last_modified(&m)),
         ..Default::default()

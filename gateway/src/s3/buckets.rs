@@ -6,6 +6,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::fields::{owner, requester, timestamp_secs, unavailable};
+use super::list_ops::{continuation_token, read_token};
 use super::Gateway;
 use crate::access::Allowed;
 use crate::listing::ListQuery;
@@ -43,19 +44,30 @@ pub(super) async fn create_bucket(
     };
     gw.buckets.forget(&input.bucket);
     // Agreed with the record's owners: of racing creations exactly one finds the name free.
-    gw.cluster
+    // In us-east-1 S3 answers its owner's repeated creation with 200 and changes nothing;
+    // every other region answers BucketAlreadyOwnedByYou.
+    let created = gw
+        .cluster
         .agree_bucket(&input.bucket, |current| match current {
-            Some(existing) if !existing.deleted => Err(if existing.owner == who {
-                s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
-            } else {
-                s3_error!(
-                    BucketAlreadyExists,
-                    "The requested bucket name is not available."
-                )
-            }),
+            Some(existing) if !existing.deleted => {
+                if existing.owner != who {
+                    Err(s3_error!(
+                        BucketAlreadyExists,
+                        "The requested bucket name is not available."
+                    ))
+                } else if gw.region == "us-east-1" {
+                    Ok(None)
+                } else {
+                    Err(s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it."))
+                }
+            }
             _ => Ok(Some(record.clone())),
         })
         .await?;
+    let location = Some(format!("/{}", input.bucket));
+    if created.is_none() {
+        return Ok(S3Response::new(CreateBucketOutput { location }));
+    }
     gw.buckets.forget(&input.bucket);
     // A new bucket starts with its creator's grant only: grants an earlier bucket of this name
     // left behind (a deletion that could not drop them) go now.
@@ -70,9 +82,7 @@ pub(super) async fn create_bucket(
             .await
             .map_err(|e| s3_error!(ServiceUnavailable, "{e}"))?;
     }
-    Ok(S3Response::new(CreateBucketOutput {
-        location: Some(format!("/{}", input.bucket)),
-    }))
+    Ok(S3Response::new(CreateBucketOutput { location }))
 }
 
 pub(super) async fn delete_bucket(
@@ -135,16 +145,49 @@ pub(super) async fn list_buckets(
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let who = requester(&req);
-    let prefix = req.input.prefix.clone().unwrap_or_default();
-    let buckets = gw
-        .cluster
-        .list_buckets()
-        .await
-        .map_err(unavailable)?
+    let input = req.input;
+    // Without max-buckets every bucket comes in one answer, as on S3; with it, pages of that
+    // many follow one another by continuation token.
+    let max = match input.max_buckets {
+        None => usize::MAX,
+        Some(n @ 1..=10_000) => n as usize,
+        Some(_) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Argument max-buckets must be an integer between 1 and 10000."
+            ))
+        }
+    };
+    let after = match &input.continuation_token {
+        Some(token) => String::from_utf8(read_token(token)?).map_err(|_| {
+            s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+        })?,
+        None => String::new(),
+    };
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let mut listed = gw.cluster.list_buckets().await.map_err(unavailable)?;
+    listed.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut matching = listed
         .into_iter()
-        .filter(|b| b.name.starts_with(&prefix))
+        .filter(|b| b.name.starts_with(&prefix) && b.name > after)
+        .filter(|b| input.bucket_region.as_ref().is_none_or(|r| *r == b.region))
         // A stored key sees the buckets it has a role in.
         .filter(|b| gw.directory.allowed(&who, &b.name) != Allowed::Role(None))
+        .peekable();
+    let mut buckets = Vec::new();
+    while buckets.len() < max {
+        let Some(b) = matching.next() else { break };
+        buckets.push(b);
+    }
+    let continuation_token = matching
+        .peek()
+        .and(buckets.last())
+        .map(|last| continuation_token(last.name.as_bytes()));
+    let buckets = buckets
+        .into_iter()
         .map(|b| Bucket {
             name: Some(b.name),
             creation_date: Some(timestamp_secs(b.version.millis())),
@@ -154,8 +197,8 @@ pub(super) async fn list_buckets(
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
         owner: Some(owner(gw, &who)),
-        prefix: req.input.prefix,
-        ..Default::default()
+        prefix: input.prefix,
+        continuation_token,
     }))
 }
 

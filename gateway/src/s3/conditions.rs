@@ -54,6 +54,36 @@ pub(super) fn check_preconditions(
     Ok(())
 }
 
+/// What a conditional delete requires of the current object (DeleteObject's `If-Match`,
+/// `x-amz-if-match-last-modified-time`, `x-amz-if-match-size`, or a DeleteObjects entry's
+/// `ETag`, `LastModifiedTime`, `Size`): every part given must hold. A key without an object
+/// has nothing to delete, whatever the condition (204, as S3 documents).
+#[derive(Debug, Clone, Default)]
+pub(super) struct DeleteCondition {
+    pub etag: Option<ETagCondition>,
+    pub last_modified: Option<Timestamp>,
+    pub size: Option<i64>,
+}
+
+impl DeleteCondition {
+    /// `None` when the request names no condition (a plain delete).
+    pub fn given(self) -> Option<DeleteCondition> {
+        let any = self.etag.is_some() || self.last_modified.is_some() || self.size.is_some();
+        any.then_some(self)
+    }
+
+    pub fn holds(&self, m: &Manifest) -> bool {
+        self.etag.as_ref().is_none_or(|c| matches(c, m))
+            && self
+                .last_modified
+                .as_ref()
+                .is_none_or(|t| seconds(t) == seconds(&last_modified(m)))
+            && self
+                .size
+                .is_none_or(|size| u64::try_from(size).is_ok_and(|s| s == m.size))
+    }
+}
+
 /// CopyObject and UploadPartCopy report every failed copy-source condition as 412.
 pub(super) fn copy_precondition_error(e: S3Error) -> S3Error {
     if *e.code() == S3ErrorCode::NotModified {

@@ -9,22 +9,35 @@ use super::fields::{owner, timestamp_secs};
 use super::Gateway;
 use crate::listing::{self, Item, ListQuery};
 
+/// A continuation token: the raw bytes of the last name a page held, base64url-encoded (a
+/// client treats it as opaque and sends it back as it came).
+pub(super) fn continuation_token(last: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+}
+
+/// The last name a [`continuation_token`] holds.
+pub(super) fn read_token(token: &str) -> S3Result<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| {
+            s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+        })
+}
+
 pub(super) async fn list_objects_v2(
     gw: &Gateway,
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
-    let input = req.input;
+    let mut input = req.input;
+    // An empty `delimiter=` is no delimiter: nothing is folded and none is echoed, as on S3.
+    input.delimiter = input.delimiter.filter(|d| !d.is_empty());
     let record = gw.bucket(&input.bucket).await?;
     let max = max_keys(input.max_keys)?;
     let start_after = match &input.continuation_token {
-        Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
-            .map_err(|_| {
-                s3_error!(
-                    InvalidArgument,
-                    "The continuation token provided is incorrect"
-                )
-            })?,
+        Some(token) => read_token(token)?,
         None => input.start_after.clone().unwrap_or_default().into_bytes(),
     };
     let prefix = input.prefix.clone().unwrap_or_default();
@@ -51,7 +64,7 @@ pub(super) async fn list_objects_v2(
         continuation_token: input.continuation_token,
         next_continuation_token: page
             .truncated
-            .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&page.resume_after)),
+            .then(|| continuation_token(&page.resume_after)),
         start_after: input.start_after.map(enc),
         contents: Some(listed.contents),
         common_prefixes: Some(listed.prefixes),
@@ -64,7 +77,9 @@ pub(super) async fn list_objects(
     gw: &Gateway,
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
-    let input = req.input;
+    let mut input = req.input;
+    // An empty `delimiter=` is no delimiter: nothing is folded and none is echoed, as on S3.
+    input.delimiter = input.delimiter.filter(|d| !d.is_empty());
     let record = gw.bucket(&input.bucket).await?;
     let max = max_keys(input.max_keys)?;
     let prefix = input.prefix.clone().unwrap_or_default();

@@ -6,6 +6,7 @@
 //! [`list_ops`] hold the operations, [`conditions`] the preconditions, [`fields`] the conversions they share.
 
 mod attributes;
+pub mod bucket_name;
 mod buckets;
 mod conditions;
 mod fields;
@@ -25,6 +26,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 
 use crate::cluster::Cluster;
+use crate::conditional::CasError;
 use crate::keyring::{self, CustomerKey, Keyring};
 use crate::listing::{self, ListQuery};
 use crate::objects::DataConfig;
@@ -132,7 +134,15 @@ impl Gateway {
     }
 
     /// Writes a tombstone unless the key is already absent (in the bucket's incarnation).
-    async fn delete_key(&self, bucket: &str, key: &str) -> S3Result<()> {
+    async fn delete_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: Option<&conditions::DeleteCondition>,
+    ) -> S3Result<()> {
+        if let Some(condition) = condition {
+            return self.delete_key_if(bucket, key, condition).await;
+        }
         if self.current(bucket, key).await?.is_none() {
             return Ok(());
         }
@@ -142,6 +152,31 @@ impl Gateway {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    /// A delete of `bucket/key` only while `condition` holds for its current object, agreed
+    /// with the key's owners (as a conditional write is), so that no write landing between the
+    /// check and the tombstone is deleted unseen.
+    async fn delete_key_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &conditions::DeleteCondition,
+    ) -> S3Result<()> {
+        let incarnation = self.bucket(bucket).await?.incarnation;
+        let origin = self.cluster.hlc.version();
+        self.cluster
+            .agree(bucket, key, origin, |current| {
+                match current.filter(|c| c.incarnation == incarnation) {
+                    None => Ok(None),
+                    Some(m) if !condition.holds(m) => Err(CasError::PreconditionFailed),
+                    // A tombstone as a plain delete writes it (`agree` stamps the ballot).
+                    Some(_) => Ok(Some(Manifest::tombstone(bucket, key, origin))),
+                }
+            })
+            .await
+            .map(|_| ())
+            .map_err(fields::cas_error)
     }
 
     /// A listing of the bucket's current incarnation.
@@ -154,11 +189,21 @@ impl Gateway {
     }
 }
 
-/// A request refused before its body was read gets the body drained (`objects::drain`).
-async fn drain_if_failed<T>(result: &S3Result<T>, body: Option<StreamingBlob>) {
-    if let (Err(_), Some(mut body)) = (result, body) {
+/// A request refused before its body was read gets the body drained (`objects::drain`), so
+/// a client still sending sees the answer; except when the client asked to wait for `100
+/// Continue` (`waits`): it sends nothing until told to, and reading the body would tell it
+/// to. The error then goes out unread, as on S3.
+async fn drain_if_failed<T>(result: &S3Result<T>, body: Option<StreamingBlob>, waits: bool) {
+    if let (Err(_), Some(mut body), false) = (result, body, waits) {
         crate::objects::drain(&mut body).await;
     }
+}
+
+/// Whether the request carries `Expect: 100-continue`.
+pub(crate) fn waits_for_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 #[async_trait::async_trait]
@@ -204,8 +249,9 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let mut req = req;
         let mut body = req.input.body.take();
+        let waits = waits_for_continue(&req.headers);
         let result = object_ops::put_object(self, req, &mut body).await;
-        drain_if_failed(&result, body).await;
+        drain_if_failed(&result, body, waits).await;
         result
     }
 
@@ -271,8 +317,9 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let mut req = req;
         let mut body = req.input.body.take();
+        let waits = waits_for_continue(&req.headers);
         let result = multipart::upload_part(self, req, &mut body).await;
-        drain_if_failed(&result, body).await;
+        drain_if_failed(&result, body, waits).await;
         result
     }
 

@@ -6,7 +6,9 @@ use node_api::model::{Layout, Manifest, Version};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
+use super::conditions::{
+    check_copy_source_version, check_preconditions, copy_precondition_error, DeleteCondition,
+};
 use super::fields::*;
 use super::sse_c::{self, customer_headers};
 use super::tagging::parse_tagging_header;
@@ -502,7 +504,13 @@ pub(super) async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = req.input;
     gw.bucket(&input.bucket).await?;
-    gw.delete_key(&input.bucket, &input.key).await?;
+    let condition = DeleteCondition {
+        etag: input.if_match,
+        last_modified: input.if_match_last_modified_time,
+        size: input.if_match_size,
+    };
+    gw.delete_key(&input.bucket, &input.key, condition.given().as_ref())
+        .await?;
     Ok(S3Response::new(DeleteObjectOutput::default()))
 }
 
@@ -524,7 +532,14 @@ pub(super) async fn delete_objects(
         .map(|o| {
             let bucket = bucket.clone();
             async move {
-                let r = gw.delete_key(&bucket, &o.key).await;
+                let condition = DeleteCondition {
+                    etag: o.e_tag.map(ETagCondition::ETag),
+                    last_modified: o.last_modified_time,
+                    size: o.size,
+                };
+                let r = gw
+                    .delete_key(&bucket, &o.key, condition.given().as_ref())
+                    .await;
                 (o.key, r)
             }
         })

@@ -77,6 +77,8 @@ pub struct Shape {
     pub tls: bool,
     /// Extra YAML appended to every node's configuration.
     pub node_yaml: &'static str,
+    /// Extra YAML appended to the gateway's configuration.
+    pub gateway_yaml: &'static str,
     /// How many of the nodes the first cluster map names (0: all); the others run, ready to
     /// join by a membership change.
     pub map_nodes: usize,
@@ -92,6 +94,7 @@ impl Default for Shape {
             chunk_size: 1 << 20,
             tls: false,
             node_yaml: "",
+            gateway_yaml: "",
             map_nodes: 0,
         }
     }
@@ -181,8 +184,8 @@ impl TestCluster {
         std::fs::write(
             dir.path().join("gateway.yaml"),
             format!(
-                "{gateway_tls}listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {cluster_secret} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\nencryption:\n  active_key: k1\n  master_keys:\n    - {{ id: k1, key: {{ file: master-key-1 }} }}\n",
-                shape.chunk_size
+                "{gateway_tls}listen: \"127.0.0.1:{s3_port}\"\ncluster_map: cluster.yaml\ncluster_secret: {{ value: {cluster_secret} }}\nchunk_size: {}\ncredentials:\n  - access_key: {ACCESS_KEY}\n    secret_key: {{ value: {SECRET_KEY} }}\nencryption:\n  active_key: k1\n  master_keys:\n    - {{ id: k1, key: {{ file: master-key-1 }} }}\n{}",
+                shape.chunk_size, shape.gateway_yaml
             ),
         )
         .unwrap();

@@ -24,6 +24,11 @@ pub enum Call {
     /// names which).
     Put(String),
     Delete,
+    /// DELETE with `If-Match` on the ETag of a body (`expected`): deletes that body only; 412
+    /// when the key holds another; succeeds, deleting nothing, when the key has no object.
+    DeleteIfMatch {
+        expected: String,
+    },
     /// PUT with `If-Match` on the ETag of a body (`expected`).
     PutIfMatch {
         expected: String,
@@ -91,6 +96,15 @@ fn step(state: &Value, op: &Op) -> Option<Value> {
                 _ => None,
             }
         }
+        (Call::DeleteIfMatch { expected }, answer) => {
+            let holds = state.as_deref() == Some(expected.as_str());
+            match answer {
+                Answer::Ok(_) => (holds || state.is_none()).then_some(None),
+                Answer::PreconditionFailed => (state.is_some() && !holds).then(|| state.clone()),
+                _ if unknown => Some(if holds { None } else { state.clone() }),
+                _ => None,
+            }
+        }
         (Call::PutIfAbsent(value), answer) => {
             let holds = state.is_none();
             match answer {
@@ -125,7 +139,7 @@ pub const STATE_BUDGET: usize = 4_000_000;
 fn written(call: &Call) -> Option<&str> {
     match call {
         Call::Put(v) | Call::PutIfAbsent(v) | Call::PutIfMatch { value: v, .. } => Some(v),
-        Call::Get | Call::Head | Call::Tag | Call::Delete => None,
+        Call::Get | Call::Head | Call::Tag | Call::Delete | Call::DeleteIfMatch { .. } => None,
     }
 }
 
@@ -302,6 +316,43 @@ mod tests {
             op(Call::Get, ok(Some("b")), 5, Some(6)),
         ];
         assert!(check(None, &fine).is_ok());
+    }
+
+    #[test]
+    fn a_conditional_delete_removes_only_the_body_it_names() {
+        let delete_a = |answer, t| {
+            op(
+                Call::DeleteIfMatch { expected: s("a") },
+                answer,
+                t,
+                Some(t + 1),
+            )
+        };
+        // b replaced a before the delete began: deleting it anyway is not linearizable...
+        let h = [
+            op(Call::Put(s("a")), ok(None), 0, Some(1)),
+            op(Call::Put(s("b")), ok(None), 2, Some(3)),
+            delete_a(ok(None), 4),
+            op(Call::Get, ok(None), 6, Some(7)),
+        ];
+        assert!(check(None, &h).is_err());
+        // ...refusing it is, and so is deleting a while it is current.
+        let refused = [
+            op(Call::Put(s("a")), ok(None), 0, Some(1)),
+            op(Call::Put(s("b")), ok(None), 2, Some(3)),
+            delete_a(Answer::PreconditionFailed, 4),
+            op(Call::Get, ok(Some("b")), 6, Some(7)),
+        ];
+        assert!(check(None, &refused).is_ok());
+        let deleted = [
+            op(Call::Put(s("a")), ok(None), 0, Some(1)),
+            delete_a(ok(None), 2),
+            op(Call::Get, ok(None), 4, Some(5)),
+        ];
+        assert!(check(None, &deleted).is_ok());
+        // On a key without an object it succeeds and changes nothing; it never fails there.
+        assert!(check(None, &[delete_a(ok(None), 0)]).is_ok());
+        assert!(check(None, &[delete_a(Answer::PreconditionFailed, 0)]).is_err());
     }
 
     #[test]
