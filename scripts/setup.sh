@@ -19,6 +19,9 @@ if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
   command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)
   command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
   command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+  # The Go SDK v2 and the Ruby SDK for tests/s3-compat/test_go_and_ruby_sdks.py.
+  [ -d /usr/share/gocode/src/github.com/aws/aws-sdk-go-v2/service/s3 ] || need_apt+=(golang-github-aws-aws-sdk-go-v2-dev)
+  dpkg -s ruby-aws-sdk-s3 >/dev/null 2>&1 || need_apt+=(ruby-aws-sdk-s3)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -146,7 +146,7 @@ def tls_endpoint():
 
 
 HOSTS = "/etc/hosts"
-VHOST_BUCKET_PREFIXES = ("rc-src", "rc-dst", "vh-a", "vh-b")
+VHOST_BUCKET_PREFIXES = ("rc-src", "rc-dst", "vh-a", "vh-b", "vh-go", "vh-rb")
 
 
 @pytest.fixture(scope="session")
@@ -291,7 +291,7 @@ class step:
 
 # Modules whose tests record one cell per operation (`step`, `record`): their whole-test row
 # shows only when it failed.
-STEPPED_MODULES = {"test_rclone", "test_js_sdk", "test_aws_answers"}
+STEPPED_MODULES = {"test_rclone", "test_js_sdk", "test_aws_answers", "test_go_and_ruby_sdks"}
 
 
 def pytest_runtest_logreport(report):
