@@ -143,11 +143,16 @@ pub(super) fn object_headers(
 
 /// `aws-chunked` in Content-Encoding describes the request's framing, not the object: AWS drops
 /// it and stores what remains (`aws-chunked,gzip` is stored as `gzip`, `aws-chunked` as nothing).
+/// A value without it is stored exactly as sent (`deflate, gzip` keeps its space).
 fn without_aws_chunked(encoding: &str) -> Option<String> {
+    let framing = |e: &str| e.trim().eq_ignore_ascii_case("aws-chunked");
+    if !encoding.split(',').any(framing) {
+        return (!encoding.trim().is_empty()).then(|| encoding.to_string());
+    }
     let rest: Vec<&str> = encoding
         .split(',')
         .map(str::trim)
-        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .filter(|e| !e.is_empty() && !framing(e))
         .collect();
     (!rest.is_empty()).then(|| rest.join(","))
 }
@@ -271,5 +276,10 @@ mod tests {
             Some("gzip")
         );
         assert_eq!(without_aws_chunked("br").as_deref(), Some("br"));
+        assert_eq!(
+            without_aws_chunked("deflate, gzip").as_deref(),
+            Some("deflate, gzip")
+        );
+        assert_eq!(without_aws_chunked(" ").as_deref(), None);
     }
 }
