@@ -316,3 +316,48 @@ def test_url_encoded_listing_round_trips_awkward_keys(s3, bucket):
         assert listed_v2 == sorted(keys) and listed_v1 == sorted(keys)
         prefixes = s3.list_objects_v2(Bucket=bucket, Delimiter="b")["CommonPrefixes"]
         assert sorted(p["Prefix"] for p in prefixes) == ["a b", "a+b", "tab"]
+
+
+def test_listings_refuse_unknown_encodings(endpoint, s3, bucket):
+    with step("raw HTTP", "ListObjects(V2): encoding-type other than url is InvalidArgument"):
+        for query in ("encoding-type=base64", "list-type=2&encoding-type=foo", "versions&encoding-type=x"):
+            path = f"/{bucket}?{query}"
+            status, _, body = raw(endpoint, "GET", path, signed(endpoint, "GET", path))
+            assert (status, code_in(body)) == (400, "InvalidArgument"), (query, body)
+
+
+def test_non_ascii_metadata_comes_back_rfc_2047_encoded(endpoint, s3, bucket):
+    """AWS: non-ASCII metadata values are decoded per RFC 2047 before storing and encoded per
+    RFC 2047 when returned ("mail-safe"); ASCII values come back as they were sent."""
+    with step("raw HTTP", "user metadata: non-ASCII values RFC 2047-encoded"):
+        path = f"/{bucket}/meta"
+        value = "h\u00e9llo w\u00f6rld"
+        headers = signed(endpoint, "PUT", path, {"x-amz-meta-name": value, "x-amz-meta-plain": "as is"}, b"x")
+        wire = {k: (v.encode("utf-8") if k.lower() == "x-amz-meta-name" else v) for k, v in headers.items()}
+        status, _, body = raw(endpoint, "PUT", path, wire, b"x")
+        assert status == 200, body
+        got = s3.head_object(Bucket=bucket, Key="meta")["ResponseMetadata"]["HTTPHeaders"]
+        assert got["x-amz-meta-plain"] == "as is"
+        encoded = got["x-amz-meta-name"]
+        assert encoded.startswith("=?UTF-8?") and encoded.endswith("?="), encoded
+        import email.header
+        decoded = "".join(
+            part.decode(charset or "ascii") if isinstance(part, bytes) else part
+            for part, charset in email.header.decode_header(encoded)
+        )
+        assert decoded == value
+
+
+def test_multipart_upload_listing_url_encodes_when_asked(endpoint, s3, bucket):
+    with step("raw HTTP", "ListMultipartUploads: encoding-type=url encodes keys"):
+        key = "a b+c%d"
+        s3.create_multipart_upload(Bucket=bucket, Key=key)
+        path = f"/{bucket}?uploads&encoding-type=url"
+        status, _, body = raw(endpoint, "GET", path, signed(endpoint, "GET", path))
+        assert status == 200, body
+        listed = body.split(b"<Key>", 1)[1].split(b"</Key>", 1)[0].decode()
+        assert listed != key and urllib.parse.unquote_plus(listed) == key, listed
+        plain = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+        assert [u["Key"] for u in plain] == [key]
+        for u in plain:
+            s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])

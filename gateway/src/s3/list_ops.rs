@@ -50,7 +50,7 @@ pub(super) async fn list_objects_v2(
         max,
     )
     .await?;
-    let url = url_encoded(&input.encoding_type);
+    let url = url_encoded(&input.encoding_type)?;
     let fetch_owner = input.fetch_owner.unwrap_or(false);
     let listed = render_page(&page, url, fetch_owner.then(|| owner(gw, &record.owner)));
     let enc = |s: String| if url { url_encode(&s) } else { s };
@@ -85,7 +85,7 @@ pub(super) async fn list_objects(
     let prefix = input.prefix.clone().unwrap_or_default();
     let marker = input.marker.clone().unwrap_or_default().into_bytes();
     let page = fetch(gw, &input.bucket, &prefix, &input.delimiter, marker, max).await?;
-    let url = url_encoded(&input.encoding_type);
+    let url = url_encoded(&input.encoding_type)?;
     let listed = render_page(&page, url, Some(owner(gw, &record.owner)));
     let enc = |s: String| if url { url_encode(&s) } else { s };
     let next_marker = (page.truncated && input.delimiter.is_some())
@@ -127,10 +127,16 @@ pub(super) async fn fetch(
     .await
 }
 
-pub(super) fn url_encoded(encoding_type: &Option<EncodingType>) -> bool {
-    encoding_type
-        .as_ref()
-        .is_some_and(|e| e.as_str() == EncodingType::URL)
+/// Whether a listing asked for `encoding-type=url`; any other encoding is refused, as on S3.
+pub(super) fn url_encoded(encoding_type: &Option<EncodingType>) -> S3Result<bool> {
+    match encoding_type.as_ref().map(EncodingType::as_str) {
+        None => Ok(false),
+        Some(EncodingType::URL) => Ok(true),
+        Some(_) => Err(s3_error!(
+            InvalidArgument,
+            "Invalid Encoding Method specified in Request"
+        )),
+    }
 }
 
 pub(super) struct ListedPage {

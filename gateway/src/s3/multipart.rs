@@ -801,6 +801,8 @@ pub(super) async fn list_multipart_uploads(
         _ => None,
     };
     let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+    let url = super::list_ops::url_encoded(&input.encoding_type)?;
+    let enc = |s: String| if url { super::list_ops::url_encode(&s) } else { s };
     let mut uploads = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
     let mut next: Option<(String, Version)> = None;
@@ -858,7 +860,7 @@ pub(super) async fn list_multipart_uploads(
     let listed = uploads
         .into_iter()
         .map(|u| MultipartUpload {
-            key: Some(u.key),
+            key: Some(enc(u.key)),
             upload_id: Some(u.upload_id.to_hex()),
             initiated: Some(timestamp_secs(u.upload_id.millis())),
             initiator: Some(initiator(gw, &u.owner)),
@@ -870,19 +872,21 @@ pub(super) async fn list_multipart_uploads(
         .collect();
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(input.bucket),
-        prefix: input.prefix,
-        delimiter: input.delimiter,
-        key_marker: input.key_marker,
+        prefix: input.prefix.map(enc),
+        delimiter: delimiter.map(enc),
+        key_marker: input.key_marker.map(enc),
         upload_id_marker: input.upload_id_marker,
         max_uploads: Some(max as i32),
         is_truncated: Some(truncated),
-        next_key_marker: next.as_ref().map(|n| n.0.clone()),
+        next_key_marker: next.as_ref().map(|n| enc(n.0.clone())),
         next_upload_id_marker: next.as_ref().map(|n| n.1.to_hex()),
         uploads: Some(listed),
         common_prefixes: Some(
             prefixes
                 .into_iter()
-                .map(|p| CommonPrefix { prefix: Some(p) })
+                .map(|p| CommonPrefix {
+                    prefix: Some(enc(p)),
+                })
                 .collect(),
         ),
         encoding_type: input.encoding_type,

@@ -67,7 +67,7 @@ pub(super) async fn list_object_versions(
     let prefix = input.prefix.clone().unwrap_or_default();
     let marker = input.key_marker.clone().unwrap_or_default().into_bytes();
     let page = fetch(gw, &input.bucket, &prefix, &input.delimiter, marker, max).await?;
-    let url = url_encoded(&input.encoding_type);
+    let url = url_encoded(&input.encoding_type)?;
     let listed = render_page(&page, url, Some(owner(gw, &record.owner)));
     let enc = |s: String| if url { url_encode(&s) } else { s };
     let versions = listed
