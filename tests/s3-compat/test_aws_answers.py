@@ -361,3 +361,40 @@ def test_multipart_upload_listing_url_encodes_when_asked(endpoint, s3, bucket):
         assert [u["Key"] for u in plain] == [key]
         for u in plain:
             s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+
+
+def test_a_part_resent_while_its_first_send_is_in_flight(endpoint, s3, bucket):
+    """A client retries part 1 while its first send still trickles in; Complete names the retry's
+    ETag and succeeds at once; the first send, finishing after the completion, changes nothing."""
+    with step("raw HTTP", "UploadPart re-sent while the first is in flight, then Complete"):
+        key = "resent"
+        upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        slow_body = b"s" * (6 << 20)
+        path = f"/{bucket}/{key}?partNumber=1&uploadId={upload}"
+        headers = signed(endpoint, "PUT", path, {"Content-Length": str(len(slow_body))}, slow_body)
+        where = urllib.parse.urlparse(endpoint.url)
+        slow = socket.create_connection((where.hostname, where.port), timeout=60)
+        head = f"PUT {path} HTTP/1.1\r\nHost: {where.netloc}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "host") + "\r\n"
+        slow.sendall(head.encode() + slow_body[: 1 << 20])  # a sixth of it, then a pause
+        fast_body = b"f" * (6 << 20)
+        fast = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=fast_body)
+        last = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=2, Body=b"tail")
+        done = s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": fast["ETag"]},
+                                       {"PartNumber": 2, "ETag": last["ETag"]}]},
+        )
+        assert done["ETag"].endswith('-2"')
+        # The first send finishes now, after the completion.
+        slow.sendall(slow_body[1 << 20:])
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            piece = slow.recv(4096)
+            if not piece:
+                break
+            answer += piece
+        slow.close()
+        assert answer.split(b" ", 2)[1] in (b"200", b"404"), answer[:300]
+        got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert got == fast_body + b"tail"
