@@ -802,7 +802,13 @@ pub(super) async fn list_multipart_uploads(
     };
     let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
     let url = super::list_ops::url_encoded(&input.encoding_type)?;
-    let enc = |s: String| if url { super::list_ops::url_encode(&s) } else { s };
+    let enc = |s: String| {
+        if url {
+            super::list_ops::url_encode(&s)
+        } else {
+            s
+        }
+    };
     let mut uploads = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
     let mut next: Option<(String, Version)> = None;
