@@ -251,6 +251,15 @@ pub struct GatewayConfig {
     /// Log filter (`info`, `warn,s3store::access=info`, ...) used when RUST_LOG is not set.
     #[serde(default)]
     pub log: Option<String>,
+    /// On SIGTERM or Ctrl-C the gateway stops accepting connections and gives the requests in
+    /// flight this many seconds to finish before it exits (Kubernetes waits 30 s by default
+    /// before it kills a pod: keep this below the pod's termination grace period).
+    #[serde(default = "default_shutdown_grace_seconds")]
+    pub shutdown_grace_seconds: f64,
+}
+
+fn default_shutdown_grace_seconds() -> f64 {
+    25.0
 }
 
 /// Garbage collection: after a complete anti-entropy pass, at most every `every_seconds`
@@ -408,6 +417,12 @@ impl GatewayConfig {
             return Err(format!(
                 "chunk_window: must be between 1 and 64, got {}",
                 self.chunk_window
+            ));
+        }
+        if !(0.0..=3600.0).contains(&self.shutdown_grace_seconds) {
+            return Err(format!(
+                "shutdown_grace_seconds: must be between 0 and 3600, got {}",
+                self.shutdown_grace_seconds
             ));
         }
         Ok(())

@@ -263,12 +263,10 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     println!("  aws --endpoint-url {endpoint} s3 ls s3://demo/");
     println!();
     println!("Ctrl-C stops it; the data stays for the next start.");
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = terminate.recv() => {}
-    }
+    crate::server::termination_requested().await?;
+    // The requests in flight finish first (they need the nodes).
     let _ = gateway.shutdown.send(());
+    let _ = gateway.task.await;
     for mut node in nodes {
         let _ = node.kill().await;
     }

@@ -234,18 +234,25 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
             collector,
         ))
     });
-    let task = tokio::spawn(server::serve(listener, service, metrics, tls, async move {
-        let _ = rx.await;
-        probe.abort();
-        keys.abort();
-        job_controls.abort();
-        hand_back.abort();
-        watch.abort();
-        rebalance.abort();
-        if let Some(t) = anti_entropy {
-            t.abort();
-        }
-    }));
+    let task = tokio::spawn(server::serve(
+        listener,
+        service,
+        metrics,
+        tls,
+        async move {
+            let _ = rx.await;
+            probe.abort();
+            keys.abort();
+            job_controls.abort();
+            hand_back.abort();
+            watch.abort();
+            rebalance.abort();
+            if let Some(t) = anti_entropy {
+                t.abort();
+            }
+        },
+        std::time::Duration::from_secs_f64(config.shutdown_grace_seconds),
+    ));
     Ok(RunningGateway {
         address,
         tls: with_tls,

@@ -245,10 +245,14 @@ async fn main() -> anyhow::Result<()> {
             let running = gateway::start(&config).await?;
             let scheme = if running.tls { "https" } else { "http" };
             println!("gateway listening on {scheme}://{}", running.address);
+            let mut task = running.task;
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = running.task => {}
+                r = gateway::server::termination_requested() => r?,
+                _ = &mut task => return Ok(()),
             }
+            // Stop accepting and let the requests in flight finish (shutdown_grace_seconds).
+            let _ = running.shutdown.send(());
+            let _ = task.await;
             Ok(())
         }
         (None, None) => anyhow::bail!("give --config <file>, or use `gateway dev`"),

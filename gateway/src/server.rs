@@ -94,19 +94,32 @@ pub fn build_service(gateway: Gateway, virtual_host_domain: Option<&str>) -> any
     })
 }
 
-/// Serves S3 on `listener` until `shutdown` completes.
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends a pod it stops).
+pub async fn termination_requested() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// Serves S3 on `listener` until `shutdown` completes; then stops accepting (new connections
+/// are refused), closes idle connections, lets the requests in flight finish for at most
+/// `grace`, and returns.
 pub async fn serve(
     listener: TcpListener,
     service: Front,
     metrics: Arc<GatewayMetrics>,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut shutdown = std::pin::pin!(shutdown);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -119,12 +132,18 @@ pub async fn serve(
         let service = service.clone();
         let metrics = metrics.clone();
         let acceptor = acceptor.clone();
+        // Held from the accept on: a connection still in its TLS handshake counts as in flight.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let result = match acceptor {
-                None => serve_connection(stream, Transport { tls: false }, service, metrics).await,
+                None => {
+                    let transport = Transport { tls: false };
+                    serve_connection(stream, transport, service, metrics, watcher).await
+                }
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls) => {
-                        serve_connection(tls, Transport { tls: true }, service, metrics).await
+                        let transport = Transport { tls: true };
+                        serve_connection(tls, transport, service, metrics, watcher).await
                     }
                     Err(e) => Err(e.into()),
                 },
@@ -134,6 +153,12 @@ pub async fn serve(
             }
         });
     }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; requests in flight get {grace:?}");
+    match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("shutting down: every request finished"),
+        Err(_) => tracing::warn!("shutting down: requests still in flight after {grace:?}"),
+    }
 }
 
 /// Serves one connection; every request carries how it arrived (`Transport`) in its extensions.
@@ -142,6 +167,7 @@ async fn serve_connection<IO>(
     transport: Transport,
     service: Front,
     metrics: Arc<GatewayMetrics>,
+    watcher: hyper_util::server::graceful::Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -153,7 +179,10 @@ where
         async move { Ok::<_, Infallible>(handle(&service, &metrics, req).await) }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.serve_connection(TokioIo::new(io), handler).await
+    let connection = builder
+        .serve_connection(TokioIo::new(io), handler)
+        .into_owned();
+    watcher.watch(connection).await
 }
 
 async fn handle(

@@ -456,6 +456,12 @@ impl TestCluster {
         self.gateway.as_ref().unwrap().id()
     }
 
+    /// The gateway's process, for a test that stops it itself (`restart_gateway` starts a
+    /// new one).
+    pub fn take_gateway(&mut self) -> Child {
+        self.gateway.take().unwrap()
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
