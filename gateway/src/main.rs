@@ -24,6 +24,9 @@ struct Args {
     /// The gateway's YAML configuration (when no subcommand is given).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Log lines as `text` or `json` (one object per line, for log collectors).
+    #[arg(long, global = true, default_value = "text")]
+    log_format: node_api::log_output::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -112,12 +115,10 @@ async fn main() -> anyhow::Result<()> {
         _ => None,
     };
     let requested = std::env::var("RUST_LOG").ok();
-    tracing_subscriber::fmt()
-        .with_env_filter(gateway::logging::filter(
-            requested.as_deref(),
-            configured.as_deref(),
-        ))
-        .init();
+    node_api::log_output::init(
+        gateway::logging::filter(requested.as_deref(), configured.as_deref()),
+        args.log_format,
+    );
     match (args.command, args.config) {
         (
             Some(Command::Dev {
@@ -244,7 +245,10 @@ async fn main() -> anyhow::Result<()> {
             let config = config::load_gateway(&path)?;
             let running = gateway::start(&config).await?;
             let scheme = if running.tls { "https" } else { "http" };
-            println!("gateway listening on {scheme}://{}", running.address);
+            tracing::info!("gateway listening on {scheme}://{}", running.address);
+            if args.log_format == node_api::log_output::LogFormat::Text {
+                println!("gateway listening on {scheme}://{}", running.address);
+            }
             let mut task = running.task;
             tokio::select! {
                 r = gateway::server::termination_requested() => r?,

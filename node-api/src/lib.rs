@@ -14,6 +14,7 @@
 //!   aligned, pooled buffers chunk bytes travel in.
 //! * [`identity`]: the mutual-TLS identities of the internal links, derived from the cluster
 //!   secret; [`auth`]: opaque ids keyed by it; [`tls`]: the S3 endpoint's TLS configuration.
+//! * [`log_output`]: text or JSON log lines, for both binaries.
 
 // Outside bytes never panic the process: library code has no unwrap/expect/panic and no
 // unchecked arithmetic or indexing (tests may). An exception says why where it stands.
@@ -35,6 +36,7 @@ pub mod client;
 pub mod direct_buffer;
 pub mod gc;
 pub mod identity;
+pub mod log_output;
 pub mod model;
 pub mod moves;
 pub mod msgpack_skim;

@@ -29,6 +29,9 @@ struct Args {
     /// With `--check`: do not read the secret.
     #[arg(long)]
     skip_secrets: bool,
+    /// Log lines as `text` or `json` (one object per line, for log collectors).
+    #[arg(long, default_value = "text")]
+    log_format: node_api::log_output::LogFormat,
 }
 
 /// mimalloc: glibc's malloc and free were a tenth of all CPU time under small requests
@@ -41,12 +44,11 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = config::load_storage_node(&args.config)?;
     // RUST_LOG wins; else the configuration's `log`; else info.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| config.log.as_deref().unwrap_or("info").into()),
-        )
-        .init();
+    node_api::log_output::init(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| config.log.as_deref().unwrap_or("info").into()),
+        args.log_format,
+    );
     if args.check {
         if !args.skip_secrets {
             config
@@ -59,10 +61,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let node = storage_node::start(&config).await?;
     tracing::info!(node = %config.node_id, "storage node listening on {}", node.address);
-    println!(
-        "storage node {} listening on {}",
-        config.node_id, node.address
-    );
+    if args.log_format == node_api::log_output::LogFormat::Text {
+        println!(
+            "storage node {} listening on {}",
+            config.node_id, node.address
+        );
+    }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = node.task => {}

@@ -20,7 +20,7 @@ pub const SECRET_KEY: &str = "test-secret-key-for-integration";
 /// Base64 of 32 bytes: the master key the test gateways start with.
 pub const MASTER_KEY_1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-fn bin(name: &str) -> PathBuf {
+pub fn bin(name: &str) -> PathBuf {
     let gateway = PathBuf::from(env!("CARGO_BIN_EXE_gateway"));
     let path = gateway.with_file_name(name);
     assert!(
@@ -33,7 +33,7 @@ fn bin(name: &str) -> PathBuf {
 
 /// A port free now and never handed out before by this process: tests of one binary run in
 /// parallel, and a port one cluster released (a node restarting) must not go to another.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
@@ -49,7 +49,7 @@ fn free_port() -> u16 {
     }
 }
 
-fn wait_for_port(port: u16) {
+pub fn wait_for_port(port: u16) {
     wait_for_address("127.0.0.1", port)
 }
 
