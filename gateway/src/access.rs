@@ -126,12 +126,8 @@ impl Directory {
         )
     }
 
-    /// Whether anyone may read `bucket` without signing (asked of the bucket's owners).
-    pub async fn is_public(&self, bucket: &str) -> bool {
-        self.bucket_state(bucket).await == BucketState::Public
-    }
-
-    /// Whether `bucket` exists and is public (`Unknown` when the nodes could not say).
+    /// Whether `bucket` exists and whether anyone may read it without signing (asked of the
+    /// bucket's owners; `Unknown` when they could not say).
     pub async fn bucket_state(&self, bucket: &str) -> BucketState {
         match self.cluster.get_bucket(bucket).await {
             Ok(Some(b)) if !b.deleted && b.public_read => BucketState::Public,

@@ -22,11 +22,8 @@ use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
 use crate::access::{Allowed, BucketState, Directory};
-
-fn no_such_bucket() -> s3s::S3Error {
-    s3_error!(NoSuchBucket, "The specified bucket does not exist")
-}
 use crate::request_log::{Parsed, RequestInfo};
+use crate::s3::no_such_bucket;
 
 /// Secrets of the keys the directory knows.
 pub struct AccessKeys {

@@ -116,10 +116,7 @@ pub(super) async fn delete_bucket(
                 OperationAborted,
                 "A conflicting conditional operation is currently in progress against this resource. Please try again."
             )),
-            _ => Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            )),
+            _ => Err(super::no_such_bucket()),
         })
         .await?;
     gw.buckets.forget(&name);

@@ -13,6 +13,11 @@ use crate::keyring::KeyError;
 use crate::objects::PutError;
 use crate::s3::Gateway;
 
+/// 404 NoSuchBucket, for every path that finds no bucket (the S3 layer and the access check).
+pub(crate) fn no_such_bucket() -> S3Error {
+    s3_error!(NoSuchBucket, "The specified bucket does not exist")
+}
+
 pub(super) fn unavailable(e: ClusterError) -> S3Error {
     tracing::warn!("{e}");
     S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())

@@ -31,6 +31,7 @@ use crate::keyring::{self, CustomerKey, Keyring};
 use crate::listing::{self, ListQuery};
 use crate::objects::DataConfig;
 use crate::sealing::AeadKey;
+pub(crate) use fields::no_such_bucket;
 use fields::{sealed_error, unavailable};
 pub use sse_c::Transport;
 
@@ -108,10 +109,7 @@ impl Gateway {
                 self.buckets.keep(&b);
                 Ok(b)
             }
-            _ => Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            )),
+            _ => Err(no_such_bucket()),
         }
     }
 
