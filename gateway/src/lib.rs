@@ -169,19 +169,42 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
 /// gateway's resident memory in PERFORMANCE.md).
 const IDLE_CHUNK_BUFFERS: usize = 16 << 20;
 
+/// How often the S3 endpoint's certificate files are checked for a renewal.
+const TLS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Loads what `config` names and starts serving S3.
 pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGateway> {
     node_api::direct_buffer::limit_pool(IDLE_CHUNK_BUFFERS);
     let Assembled {
         gateway, metrics, ..
     } = assemble(config).await?;
-    let tls = match &config.tls {
+    let identity = match &config.tls {
         Some(files) => Some(
-            node_api::tls::server_config(files, node_api::tls::ALPN_S3)
+            node_api::tls::ReloadingIdentity::load(files)
                 .map_err(|e| anyhow::anyhow!("tls: {e:#}"))?,
         ),
         None => None,
     };
+    let tls = match &identity {
+        Some(identity) => Some(node_api::tls::server_config(
+            identity.clone(),
+            node_api::tls::ALPN_S3,
+        )?),
+        None => None,
+    };
+    // A renewed certificate is served without a restart.
+    let reload = identity.map(|identity| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TLS_RELOAD_EVERY).await;
+                match identity.refresh() {
+                    Ok(true) => tracing::info!("tls: serving the renewed certificate"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("tls: kept the current certificate: {e:#}"),
+                }
+            }
+        })
+    });
     let cluster = gateway.cluster.clone();
     // Before serving: the newest map state among the file and the nodes.
     membership::sync_once(&cluster, config.cluster_map.as_deref()).await;
@@ -248,6 +271,9 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
             watch.abort();
             rebalance.abort();
             if let Some(t) = anti_entropy {
+                t.abort();
+            }
+            if let Some(t) = reload {
                 t.abort();
             }
         },

@@ -121,7 +121,7 @@ pub struct TestCluster {
 
 /// A test CA and a certificate it signed for `localhost` and 127.0.0.1: (CA PEM, leaf PEM, key
 /// PEM).
-fn test_certificates() -> (String, String, String) {
+pub fn test_certificates() -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
