@@ -84,7 +84,7 @@ def test_default_render_agrees_with_itself_and_loads(tmp_path):
             assert node_cfg["node_id"] == pod
             assert node_cfg["listen"].endswith(f":{port}")
         args = spec["template"]["spec"]["containers"][0]["args"]
-        assert args == ["--config", "/etc/s3store/config/node-$(POD_NAME).yaml"]
+        assert args == ["--log-format", "text", "--config", "/etc/s3store/config/node-$(POD_NAME).yaml"]
         mounts = {m["name"]: m["mountPath"] for m in spec["template"]["spec"]["containers"][0]["volumeMounts"]}
         assert mounts["data"] == yaml.safe_load(config[f"node-{pod}.yaml"])["data_dir"]
         assert spec["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
@@ -185,6 +185,20 @@ def test_options_render_consistently():
         assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == [zone]
     gw_cfg = yaml.safe_load(one(docs, "ConfigMap")["data"]["gateway.yaml"])
     assert gw_cfg["virtual_host_domain"] == "s3.example.com"
+
+
+def test_logs_and_shutdown_settings_reach_every_process():
+    docs = render("logFormat=json", "gateway.shutdownGraceSeconds=40")
+    workloads = by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet")
+    assert workloads
+    for w in workloads:
+        args = w["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[:2] == ["--log-format", "json"], args
+    gateway = one(docs, "Deployment")["spec"]["template"]["spec"]
+    gw_cfg = yaml.safe_load(one(docs, "ConfigMap")["data"]["gateway.yaml"])
+    assert gw_cfg["shutdown_grace_seconds"] == 40
+    # Kubernetes waits longer than the gateway's own grace period before it kills the pod.
+    assert gateway["terminationGracePeriodSeconds"] > gw_cfg["shutdown_grace_seconds"]
 
 
 def test_more_nodes_and_a_bad_zone_name(tmp_path):
