@@ -1,6 +1,8 @@
-//! The LIST phase: fill a prefix with `keys` empty objects, list it whole through
-//! ListObjectsV2 pagination (1,000 keys a page) as many times as the time limit allows, checking
-//! that every pass returns every key once and in order, then remove them with DeleteObjects.
+//! The LIST phase: fill a prefix with `keys` empty objects spread over [`FOLDERS`] folders,
+//! list it whole through ListObjectsV2 pagination (1,000 keys a page) as many times as the time
+//! limit allows, checking that every pass returns every key once and in order; then list it
+//! with the delimiter `/` (one common prefix per folder, every key skipped over) the same way;
+//! then remove them with DeleteObjects.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,9 +15,11 @@ use crate::report::{rows, Row};
 
 const PREFIX: &str = "list/";
 const PAGE: usize = 1000;
+/// Folders the keys are spread over (`list/<folder>/<key>`).
+const FOLDERS: usize = 1000;
 
 fn key(i: usize) -> String {
-    format!("{PREFIX}{i:08}")
+    format!("{PREFIX}{:03}/{i:08}", i % FOLDERS)
 }
 
 /// Runs the phase; its rows are LIST/PUT (the fill), LIST/LIST (one op per page, with keys/s),
@@ -62,6 +66,26 @@ pub async fn run(
     listed.elapsed = started.elapsed();
     for mut row in rows("LIST", keys as u64, 1, md5, &listed) {
         row.keys_per_s = Some((passes * filled) as f64 / listed.elapsed.as_secs_f64());
+        out.push(row);
+    }
+
+    // With the delimiter: every key is passed over, and each folder comes back once.
+    let folders = FOLDERS.min(filled);
+    let mut folded = Outcomes::default();
+    let mut passes = 0usize;
+    let started = Instant::now();
+    while passes == 0 || started.elapsed() < limit {
+        if let Err(e) = delimited_pass(s3, bucket, folders, &mut folded).await {
+            *folded.errors.entry("LIST /").or_default() += 1;
+            eprintln!("delimited listing pass {passes} failed: {e:#}");
+            break;
+        }
+        passes += 1;
+    }
+    folded.elapsed = started.elapsed();
+    for mut row in rows("LIST", keys as u64, 1, md5, &folded) {
+        // Keys covered per second: each pass folds all of them into the folders.
+        row.keys_per_s = Some((passes * filled) as f64 / folded.elapsed.as_secs_f64());
         out.push(row);
     }
 
@@ -131,6 +155,52 @@ async fn list_pass(
         }
     }
     anyhow::ensure!(seen == expected, "listed {seen} keys of {expected}");
+    Ok(())
+}
+
+/// Lists the prefix once with the delimiter `/`; fails unless it saw `expected` common
+/// prefixes (the folders), each once and in order, and no object.
+async fn delimited_pass(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    expected: usize,
+    outcomes: &mut Outcomes,
+) -> anyhow::Result<()> {
+    let mut token: Option<String> = None;
+    let mut seen = 0usize;
+    let mut last = String::new();
+    loop {
+        let t = Instant::now();
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(PREFIX)
+            .delimiter("/")
+            .max_keys(PAGE as i32)
+            .set_continuation_token(token.take())
+            .send()
+            .await?;
+        outcomes
+            .latencies
+            .entry("LIST /")
+            .or_default()
+            .push(t.elapsed());
+        anyhow::ensure!(page.contents().is_empty(), "objects beside the folders");
+        for folder in page.common_prefixes() {
+            let name = folder.prefix().unwrap_or_default();
+            anyhow::ensure!(
+                name.starts_with(PREFIX) && name.ends_with('/') && name > last.as_str(),
+                "listing returned the folder {name:?} after {last:?}"
+            );
+            last = name.to_string();
+            seen += 1;
+        }
+        match page.next_continuation_token() {
+            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    anyhow::ensure!(seen == expected, "listed {seen} folders of {expected}");
     Ok(())
 }
 

@@ -165,6 +165,14 @@ pub fn targets(rows: &[Row], gateway_peak_rss_mib: Option<f64>) -> Vec<Target> {
             .and_then(|r| r.keys_per_s),
         "keys/s",
     );
+    at_least(
+        "LIST / (1k folders)",
+        250_000.0,
+        rows.iter()
+            .find(|r| r.phase == "LIST" && r.op == "LIST /" && r.size >= 100_000)
+            .and_then(|r| r.keys_per_s),
+        "keys/s",
+    );
     if let Some(rss) = gateway_peak_rss_mib {
         out.push(Target {
             what: "gateway peak RSS",
