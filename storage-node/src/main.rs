@@ -67,9 +67,16 @@ async fn main() -> anyhow::Result<()> {
             config.node_id, node.address
         );
     }
+    // SIGTERM (what Kubernetes sends) or Ctrl-C: return, so the store closes cleanly (RocksDB
+    // flushed and closed, no WAL to replay at the next start). Every write it acknowledged is
+    // already durable (fsync before the ack), so the requests in flight need no drain: their
+    // gateways retry or take the other replicas.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
         _ = node.task => {}
     }
+    tracing::info!(node = %config.node_id, "stopping");
     Ok(())
 }
