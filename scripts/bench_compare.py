@@ -44,7 +44,9 @@ def main():
     print(f"side by side: base {base_rev} vs tree {tree_rev}, {len(base)} round(s) each, "
           f"single-core MD5 {base[0]['md5_mib_per_s']:.0f} MiB/s")
     print(f"{'phase':6} {'op':8} {'size':>6} {'conc':>4} {'unit':>6} {'base':>12} {'tree':>12} {'tree/base':>9}")
-    for key in sorted(b, key=lambda k: (k[2], ["PUT", "GET", "HEAD", "MIXED", "DELETE", "LIST"].index(k[0]) if k[0] in ["PUT", "GET", "HEAD", "MIXED", "DELETE", "LIST"] else 9, k[1])):
+    phases = ["PUT", "GET", "HEAD", "MIXED", "DELETE", "LIST"]
+    order = lambda k: (k[2], phases.index(k[0]) if k[0] in phases else len(phases), k[1])
+    for key in sorted(b, key=order):
         if key not in t:
             continue
         (bv, unit), (tv, _) = b[key], t[key]

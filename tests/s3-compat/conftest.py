@@ -6,6 +6,7 @@ S3STORE_BIN_DIR (scripts/test.sh sets it), or S3STORE_ENDPOINT plus AWS_ACCESS_K
 AWS_SECRET_ACCESS_KEY point the tests at any running endpoint instead.
 """
 
+import hashlib
 import os
 import shutil
 import socket
@@ -252,6 +253,28 @@ MODULE_CLIENTS = {
     "test_js_sdk": "JavaScript SDK v3",
 }
 NAMED_CLIENTS = [("awscli", "aws-cli"), ("boto3", "boto3"), ("rclone", "rclone"), ("s3cmd", "s3cmd"), ("js_sdk", "JavaScript SDK v3")]
+
+def sigv4_headers(endpoint, method, path, headers=None, body=b"", payload_hash=None, at=None):
+    """The headers of `method path` (path and query) signed with SigV4 by botocore, as of time
+    `at` (default now): for raw requests that no SDK would send as they are."""
+    import datetime
+
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=endpoint.url + path, data=body, headers=dict(headers or {}))
+    request.headers["x-amz-content-sha256"] = payload_hash or hashlib.sha256(body).hexdigest()
+    signer = botocore.auth.SigV4Auth(Credentials(endpoint.access_key, endpoint.secret_key), "s3", endpoint.region)
+    saved = botocore.auth.get_current_datetime
+    if at is not None:
+        botocore.auth.get_current_datetime = lambda: at.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    try:
+        signer.add_auth(request)
+    finally:
+        botocore.auth.get_current_datetime = saved
+    return dict(request.headers.items())
+
 
 _matrix = {}
 

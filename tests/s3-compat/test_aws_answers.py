@@ -11,13 +11,10 @@ import time
 import urllib.parse
 import uuid
 
-import botocore.auth
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from conftest import sigv4_headers as signed
 from conftest import step
 
 
@@ -31,21 +28,6 @@ def status_of(e):
 
 def host_of(endpoint):
     return urllib.parse.urlparse(endpoint.url).netloc
-
-
-def signed(endpoint, method, path, headers=None, body=b"", payload_hash=None, at=None):
-    """The headers of `method path` signed with SigV4, as of time `at` (default now)."""
-    request = AWSRequest(method=method, url=endpoint.url + path, data=body, headers=dict(headers or {}))
-    request.headers["x-amz-content-sha256"] = payload_hash or hashlib.sha256(body).hexdigest()
-    signer = SigV4Auth(Credentials(endpoint.access_key, endpoint.secret_key), "s3", endpoint.region)
-    saved = botocore.auth.get_current_datetime
-    if at is not None:
-        botocore.auth.get_current_datetime = lambda: at.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    try:
-        signer.add_auth(request)
-    finally:
-        botocore.auth.get_current_datetime = saved
-    return dict(request.headers.items())
 
 
 def raw(endpoint, method, path, headers=None, body=b""):

@@ -8,9 +8,8 @@ import http.client
 import urllib.parse
 import uuid
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from conftest import sigv4_headers
+
 
 # Values that break parsers: empty, signs, overflows, wrong shapes, odd characters, long.
 EXTREMES = [
@@ -86,18 +85,14 @@ LIST_QUERIES = ["max-keys", "prefix", "delimiter", "marker", "continuation-token
 
 def _send(endpoint, method, path, headers=None, body=b"", query=None):
     """A request signed with SigV4 over exactly these headers; (status, body)."""
-    url = endpoint.url + path
     if query:
-        url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
-    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-    request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
-    credentials = Credentials(endpoint.access_key, endpoint.secret_key)
-    SigV4Auth(credentials, "s3", endpoint.region).add_auth(request)
-    parsed = urllib.parse.urlsplit(url)
+        path += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+    signed = sigv4_headers(endpoint, method, path, headers, body, payload_hash="UNSIGNED-PAYLOAD")
+    parsed = urllib.parse.urlsplit(endpoint.url + path)
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
     try:
         connection.putrequest(method, parsed.path + ("?" + parsed.query if parsed.query else ""), skip_accept_encoding=True)
-        for name, value in request.headers.items():
+        for name, value in signed.items():
             connection.putheader(name, value.encode("utf-8") if isinstance(value, str) else value)
         connection.putheader("Content-Length", str(len(body)))
         connection.endheaders(body)

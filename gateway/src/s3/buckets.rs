@@ -6,7 +6,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::fields::{owner, requester, timestamp_secs, unavailable};
-use super::list_ops::{continuation_token, read_token};
+use super::list_ops::{continuation_token, read_text_token};
 use super::Gateway;
 use crate::access::Allowed;
 use crate::listing::ListQuery;
@@ -156,12 +156,7 @@ pub(super) async fn list_buckets(
         }
     };
     let after = match &input.continuation_token {
-        Some(token) => String::from_utf8(read_token(token)?).map_err(|_| {
-            s3_error!(
-                InvalidArgument,
-                "The continuation token provided is incorrect"
-            )
-        })?,
+        Some(token) => read_text_token(token)?,
         None => String::new(),
     };
     let prefix = input.prefix.clone().unwrap_or_default();

@@ -19,12 +19,19 @@ pub(super) fn continuation_token(last: &[u8]) -> String {
 pub(super) fn read_token(token: &str) -> S3Result<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
-        .map_err(|_| {
-            s3_error!(
-                InvalidArgument,
-                "The continuation token provided is incorrect"
-            )
-        })
+        .map_err(|_| bad_token())
+}
+
+/// The last name a [`continuation_token`] holds, as text (bucket names).
+pub(super) fn read_text_token(token: &str) -> S3Result<String> {
+    String::from_utf8(read_token(token)?).map_err(|_| bad_token())
+}
+
+fn bad_token() -> s3s::S3Error {
+    s3_error!(
+        InvalidArgument,
+        "The continuation token provided is incorrect"
+    )
 }
 
 pub(super) async fn list_objects_v2(
