@@ -62,6 +62,7 @@ pub mod membership;
 pub mod metrics;
 pub mod objects;
 pub mod pace;
+pub mod policy;
 pub mod rebalance;
 pub mod request_log;
 pub mod rotate;
