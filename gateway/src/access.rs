@@ -56,15 +56,6 @@ pub struct Directory {
     last_miss: tokio::sync::Mutex<Option<Instant>>,
 }
 
-/// What a request's access check learns of its bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BucketState {
-    Public,
-    Private,
-    Missing,
-    Unknown,
-}
-
 /// The secret a client signs with, from its 32 stored bytes.
 pub fn secret_text(raw: &[u8; 32]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -124,17 +115,6 @@ impl Directory {
             self.read_known(id, |k| k.grants.get(bucket).copied())
                 .flatten(),
         )
-    }
-
-    /// Whether `bucket` exists and whether anyone may read it without signing (asked of the
-    /// bucket's owners; `Unknown` when they could not say).
-    pub async fn bucket_state(&self, bucket: &str) -> BucketState {
-        match self.cluster.get_bucket(bucket).await {
-            Ok(Some(b)) if !b.deleted && b.public_read => BucketState::Public,
-            Ok(Some(b)) if !b.deleted => BucketState::Private,
-            Ok(_) => BucketState::Missing,
-            Err(_) => BucketState::Unknown,
-        }
     }
 
     /// Whether `id` is a key of the configuration.

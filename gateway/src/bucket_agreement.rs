@@ -112,6 +112,7 @@ impl Cluster {
                                 region: String::new(),
                                 public_read: false,
                                 incarnation: None,
+                                config: Default::default(),
                             },
                         };
                         if !self

@@ -1,51 +1,90 @@
 //! A short-lived cache of existing buckets' records, so that an object request does not read
 //! its bucket's record from a quorum of nodes every time: for 4 KiB objects that read was half
-//! of the internal calls of a GET.
+//! of the internal calls of a GET. Each entry also holds the bucket's policy compiled, so the
+//! access check of a request evaluates it without parsing JSON.
 //!
 //! Only records of live buckets are kept, for [`TTL`]; this gateway forgets a bucket at once
-//! when it creates or deletes it. A change made through another gateway or the admin CLI
-//! (deleting the bucket, making it public) reaches this one within [`TTL`], as stored access
-//! keys do; AWS documents the same delay for bucket changes.
+//! when it creates, deletes or reconfigures it. A change made through another gateway or the
+//! admin CLI (deleting the bucket, a new policy) reaches this one within [`TTL`], as stored
+//! access keys do; AWS documents the same delay for bucket changes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use node_api::model::BucketRecord;
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::policy::Policy;
 
 /// How long a record is used without reading it again.
 pub const TTL: Duration = Duration::from_secs(1);
 /// Entries kept at most (the cache is emptied beyond).
 const CAPACITY: usize = 10_000;
 
+/// A live bucket's record and its compiled policy.
+#[derive(Debug)]
+pub struct Bucket {
+    pub record: BucketRecord,
+    pub policy: Option<Policy>,
+}
+
+impl Bucket {
+    fn new(record: BucketRecord) -> Bucket {
+        // Stored policies were checked when put; one that no longer reads (a rule of a newer
+        // gateway) denies nothing and allows nothing, and is reported.
+        let policy = record.config.policy.as_deref().and_then(|text| {
+            Policy::parse(text, &record.name)
+                .inspect_err(|e| tracing::warn!("policy of bucket {}: {e}", record.name))
+                .ok()
+        });
+        Bucket { record, policy }
+    }
+}
+
 #[derive(Default)]
 pub struct BucketCache {
-    entries: Mutex<HashMap<String, (Instant, BucketRecord)>>,
+    entries: Mutex<HashMap<String, (Instant, Arc<Bucket>)>>,
 }
 
 impl BucketCache {
-    /// The record of `name` if it was read less than [`TTL`] ago.
-    pub fn get(&self, name: &str) -> Option<BucketRecord> {
+    /// The live bucket `name` (read less than [`TTL`] ago, or now from its owners); `None`
+    /// when there is no such bucket.
+    pub async fn read(
+        &self,
+        cluster: &Arc<Cluster>,
+        name: &str,
+    ) -> Result<Option<Arc<Bucket>>, ClusterError> {
+        if let Some(b) = self.get(name) {
+            return Ok(Some(b));
+        }
+        match cluster.get_bucket(name).await? {
+            Some(record) if !record.deleted => Ok(Some(self.keep(record))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The bucket `name` if it was read less than [`TTL`] ago.
+    fn get(&self, name: &str) -> Option<Arc<Bucket>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(name)
             .filter(|(at, _)| at.elapsed() < TTL)
-            .map(|(_, r)| r.clone())
+            .map(|(_, b)| b.clone())
     }
 
     /// Keeps the record of a live bucket just read.
-    pub fn keep(&self, record: &BucketRecord) {
-        if record.deleted {
-            return self.forget(&record.name);
-        }
+    fn keep(&self, record: BucketRecord) -> Arc<Bucket> {
+        let bucket = Arc::new(Bucket::new(record));
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(record.name.clone(), (Instant::now(), record.clone()));
+        entries.insert(bucket.record.name.clone(), (Instant::now(), bucket.clone()));
+        bucket
     }
 
-    /// Drops `name`: it was just created or deleted here.
+    /// Drops `name`: it was just created, deleted or changed here.
     pub fn forget(&self, name: &str) {
         self.entries
             .lock()

@@ -43,6 +43,7 @@ pub mod admin;
 pub mod antientropy;
 pub mod auth;
 pub mod auth_precheck;
+pub mod authorize;
 pub mod bucket_agreement;
 pub mod bucket_cache;
 pub mod checksums;

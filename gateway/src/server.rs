@@ -14,7 +14,8 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::Body;
 use tokio::net::TcpListener;
 
-use crate::auth::{AccessKeys, Authorize};
+use crate::auth::AccessKeys;
+use crate::authorize::Authorize;
 use crate::metrics::GatewayMetrics;
 use crate::request_log::RequestInfo;
 use crate::s3::{Gateway, Transport};
@@ -74,9 +75,14 @@ pub type Credentials = Vec<(String, String)>;
 pub fn build_service(gateway: Gateway, virtual_host_domain: Option<&str>) -> anyhow::Result<Front> {
     let metrics = gateway.cluster.metrics.clone();
     let directory = gateway.directory.clone();
+    let authorize = Authorize::new(
+        directory.clone(),
+        gateway.buckets.clone(),
+        gateway.cluster.clone(),
+    );
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(AccessKeys::new(directory.clone()));
-    builder.set_access(Authorize::new(directory));
+    builder.set_auth(AccessKeys::new(directory));
+    builder.set_access(authorize);
     builder.set_validation(crate::s3::bucket_name::BucketNames);
     let virtual_hosts = virtual_host_domain
         .map(VirtualHostDomain::new)
@@ -137,12 +143,18 @@ pub async fn serve(
         tokio::spawn(async move {
             let result = match acceptor {
                 None => {
-                    let transport = Transport { tls: false };
+                    let transport = Transport {
+                        tls: false,
+                        peer: Some(peer.ip()),
+                    };
                     serve_connection(stream, transport, service, metrics, watcher).await
                 }
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls) => {
-                        let transport = Transport { tls: true };
+                        let transport = Transport {
+                            tls: true,
+                            peer: Some(peer.ip()),
+                        };
                         serve_connection(tls, transport, service, metrics, watcher).await
                     }
                     Err(e) => Err(e.into()),

@@ -554,6 +554,18 @@ pub struct BucketRecord {
     /// again starts without the old one's.
     #[serde(default)]
     pub incarnation: Option<Version>,
+    /// The bucket's S3 configuration (policy, ...), changed by the Put/DeleteBucket* calls.
+    #[serde(default)]
+    pub config: BucketConfig,
+}
+
+/// What a bucket's owner configures through S3 beyond the bucket itself. Each part is kept as
+/// the client sent it, checked, so a GET returns it unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketConfig {
+    /// The bucket policy's JSON (PutBucketPolicy).
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// `POST /v1/stats`: how much this node stores.

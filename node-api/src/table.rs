@@ -352,6 +352,7 @@ mod tests {
             region: "us-east-1".into(),
             public_read: false,
             incarnation: Some(v(5)),
+            config: Default::default(),
         };
         let row = b.row();
         assert_eq!(row.decode::<BucketRecord>().unwrap(), b);

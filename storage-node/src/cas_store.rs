@@ -352,6 +352,7 @@ mod tests {
             region: "r".into(),
             public_read: false,
             incarnation: Some(v(version)),
+            config: Default::default(),
         };
         assert!(s.prepare_bucket("b", v(10)).unwrap().promised);
         // An object key of the same name has promises of its own.

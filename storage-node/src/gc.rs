@@ -516,6 +516,7 @@ mod tests {
             region: "r".into(),
             public_read: false,
             incarnation: None,
+            config: Default::default(),
         };
         s.put_bucket(&bucket("old-gone", 20, true)).unwrap();
         s.put_bucket(&bucket("young-gone", 5000, true)).unwrap();

@@ -628,6 +628,7 @@ mod tests {
             region: "r".into(),
             public_read: false,
             incarnation: None,
+            config: Default::default(),
         };
         assert!(store.put_bucket(&rec(2, false)).unwrap());
         assert!(!store.put_bucket(&rec(1, true)).unwrap());

@@ -405,6 +405,7 @@ mod tests {
             region: "r".into(),
             public_read: false,
             incarnation: Some(v(1)),
+            config: Default::default(),
         }
     }
 

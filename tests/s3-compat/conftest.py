@@ -49,6 +49,26 @@ class Endpoint:
         self.secret_key = secret_key
         self.region = region
         self.ca_bundle = ca_bundle
+        # `gateway admin` of a dev cluster: (binary, its gateway.yaml); None for external ones.
+        self.admin_command = None
+
+    def admin(self, *args):
+        """Runs `gateway admin <args>` against a dev cluster; returns its output."""
+        if self.admin_command is None:
+            pytest.skip("needs `gateway admin`, which only a dev cluster started here offers")
+        gateway, config = self.admin_command
+        proc = subprocess.run(
+            [gateway, "admin", *args, "--config", config],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "RUST_LOG": "warn"},
+        )
+        assert proc.returncode == 0, f"gateway admin {args}: {proc.stdout}{proc.stderr}"
+        return proc.stdout
+
+    def new_key(self):
+        """A new stored access key with no grants: (id, secret)."""
+        out = self.admin("key-create")
+        field = lambda name: next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith(name))
+        return field("access key"), field("secret key")
 
     def env(self):
         env = {k: v for k, v in os.environ.items() if k not in CA_VARS and not k.startswith("AWS_")}
@@ -103,11 +123,12 @@ def _dev_cluster(tls):
             secret = f.read().strip()
         if tls:
             ca = os.path.join(cluster, "tls", "ca.pem")
-            yield Endpoint(f"https://127.0.0.1:{s3_port}", access, secret, ca_bundle=ca)
+            ep = Endpoint(f"https://127.0.0.1:{s3_port}", access, secret, ca_bundle=ca)
         else:
             ep = Endpoint(f"http://127.0.0.1:{s3_port}", access, secret)
             ep.domain = "localhost"  # `gateway dev` serves `<bucket>.localhost` too
-            yield ep
+        ep.admin_command = (gateway, os.path.join(cluster, "gateway.yaml"))
+        yield ep
     finally:
         proc.kill()
         proc.wait()
@@ -251,6 +272,7 @@ MODULE_CLIENTS = {
     "test_rclone": "rclone",
     "test_s3cmd": "s3cmd",
     "test_js_sdk": "JavaScript SDK v3",
+    "test_bucket_policy": "boto3 + unsigned HTTP",
 }
 NAMED_CLIENTS = [("awscli", "aws-cli"), ("boto3", "boto3"), ("rclone", "rclone"), ("s3cmd", "s3cmd"), ("js_sdk", "JavaScript SDK v3")]
 

@@ -220,9 +220,7 @@ impl Condition {
     fn matches_one(&self, given: &str) -> bool {
         match &self.values {
             Values::Strings(want) => want.iter().any(|w| w == given),
-            Values::StringsIgnoreCase(want) => {
-                want.contains(&given.to_lowercase())
-            }
+            Values::StringsIgnoreCase(want) => want.contains(&given.to_lowercase()),
             Values::Like(want) => want.iter().any(|p| p.matches(given)),
             Values::Numbers(cmp, want) => match given.parse::<f64>() {
                 Ok(g) => want

@@ -41,6 +41,7 @@ pub(super) async fn create_bucket(
         region: gw.region.clone(),
         public_read: false,
         incarnation: Some(incarnation),
+        config: Default::default(),
     };
     gw.buckets.forget(&input.bucket);
     // Agreed with the record's owners: of racing creations exactly one finds the name free.

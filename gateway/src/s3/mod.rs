@@ -7,6 +7,7 @@
 
 mod attributes;
 pub mod bucket_name;
+mod bucket_policy;
 mod buckets;
 mod conditions;
 mod fields;
@@ -101,16 +102,16 @@ impl Gateway {
     }
 
     async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
-        if let Some(b) = self.buckets.get(name) {
-            return Ok(b);
-        }
-        match self.cluster.get_bucket(name).await.map_err(unavailable)? {
-            Some(b) if !b.deleted => {
-                self.buckets.keep(&b);
-                Ok(b)
-            }
-            _ => Err(no_such_bucket()),
-        }
+        Ok(self.bucket_shared(name).await?.record.clone())
+    }
+
+    /// The live bucket `name` with its compiled policy, from the cache when recent.
+    async fn bucket_shared(&self, name: &str) -> S3Result<Arc<crate::bucket_cache::Bucket>> {
+        self.buckets
+            .read(&self.cluster, name)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(no_such_bucket)
     }
 
     /// The current object of `bucket/key` in the bucket's current incarnation, `None` when
@@ -368,6 +369,34 @@ impl S3 for Gateway {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         sub_resources::get_bucket_versioning(self, req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        bucket_policy::put_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        bucket_policy::get_bucket_policy(self, req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        bucket_policy::delete_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        bucket_policy::get_bucket_policy_status(self, req).await
     }
 
     async fn get_bucket_acl(

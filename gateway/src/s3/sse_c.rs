@@ -16,6 +16,8 @@ use crate::keyring::CustomerKey;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Transport {
     pub tls: bool,
+    /// The client's address (`aws:SourceIp`).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// The three SSE-C headers of one request (the object's own, or a copy source's).
@@ -181,7 +183,7 @@ mod tests {
                 key_md5: md5,
             },
             Policy {
-                transport: Transport { tls },
+                transport: Transport { tls, peer: None },
                 allow_over_http: false,
             },
         )

@@ -1,0 +1,327 @@
+//! What a verified caller may do: the one access check every S3 request passes (`S3Access`,
+//! run by `s3s` once the request is parsed and its signature verified).
+//!
+//! A request is an IAM action on a resource (`s3:GetObject` on `bucket/key`,
+//! [`crate::policy::actions`]), decided in IAM's order:
+//!
+//! 1. the bucket's policy ([`crate::policy`]): an explicit `Deny` refuses, whoever asks (the
+//!    bucket's owner is never refused Get/Put/DeleteBucketPolicy, so a policy cannot lock the
+//!    owner out, as on AWS);
+//! 2. an `Allow` of the bucket policy allows, anonymous callers included;
+//! 3. otherwise the caller's own permissions: keys of the configuration may do everything; a
+//!    stored key's role in the bucket is a built-in policy of its own ([`role_policy`]); an
+//!    anonymous caller may read a bucket made public (`gateway admin bucket-public`), again a
+//!    built-in policy;
+//! 4. otherwise AccessDenied. A bucket that does not exist is NoSuchBucket, to everyone.
+//!
+//! A copy also needs `s3:GetObject` on its source, decided with the source bucket's policy.
+//! The condition keys of a request are gathered only when its bucket's policy has conditions
+//! ([`facts`]); `s3:ExistingObjectTag/<k>` reads the object's tags only when the policy names
+//! such a key.
+
+pub mod facts;
+
+use std::sync::{Arc, OnceLock};
+
+use node_api::model::Role;
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::path::S3Path;
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
+
+use crate::access::{Allowed, Directory};
+use crate::bucket_cache::{Bucket, BucketCache};
+use crate::cluster::Cluster;
+use crate::policy::{actions, Caller, Context, Decision, Policy, Request};
+use crate::request_log::{Parsed, RequestInfo};
+use crate::s3::{no_such_bucket, Transport};
+
+/// The actions a bucket's owner may always call, whatever its policy says.
+const OWNER_ALWAYS: &[&str] = &[
+    "s3:getbucketpolicy",
+    "s3:putbucketpolicy",
+    "s3:deletebucketpolicy",
+];
+
+/// The built-in policy of a stored key's role in a bucket.
+pub fn role_policy(role: Role) -> &'static Policy {
+    static READ: OnceLock<Policy> = OnceLock::new();
+    static WRITE: OnceLock<Policy> = OnceLock::new();
+    static OWNER: OnceLock<Policy> = OnceLock::new();
+    const READS: &str = r#""s3:Get*", "s3:List*""#;
+    const WRITES: &str =
+        r#""s3:PutObject*", "s3:DeleteObject*", "s3:AbortMultipartUpload", "s3:RestoreObject""#;
+    match role {
+        Role::Read => READ.get_or_init(|| built_in(READS)),
+        Role::Write => WRITE.get_or_init(|| built_in(&format!("{READS}, {WRITES}"))),
+        Role::Owner => OWNER.get_or_init(|| built_in(r#""s3:*""#)),
+    }
+}
+
+/// What anonymous callers may do in a bucket made public.
+fn public_read_policy() -> &'static Policy {
+    static PUBLIC: OnceLock<Policy> = OnceLock::new();
+    PUBLIC.get_or_init(|| built_in(r#""s3:Get*", "s3:List*""#))
+}
+
+/// A policy allowing `actions` on every resource, to everyone it is applied to.
+fn built_in(actions: &str) -> Policy {
+    let text = format!(
+        r#"{{"Statement": [{{"Effect": "Allow", "Principal": "*", "Action": [{actions}], "Resource": "*"}}]}}"#
+    );
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in policies are constants, checked by the unit tests"
+    )]
+    Policy::parse(&text, "built-in").expect("built-in policies parse")
+}
+
+fn access_denied() -> S3Error {
+    s3_error!(AccessDenied, "Access Denied")
+}
+
+/// The bucket and key of an `x-amz-copy-source` header (`bucket/key[?versionId=…]`, maybe
+/// URL-encoded, maybe with a leading slash).
+fn copy_source(value: &str) -> Option<(String, String)> {
+    let path = value.split('?').next().unwrap_or(value);
+    let decoded = urlencoding::decode(path).ok()?;
+    let (bucket, key) = decoded.trim_start_matches('/').split_once('/')?;
+    Some((bucket.to_string(), key.to_string()))
+}
+
+/// The access check of every S3 request.
+pub struct Authorize {
+    directory: Arc<Directory>,
+    buckets: Arc<BucketCache>,
+    cluster: Arc<Cluster>,
+}
+
+/// One request's question: may `caller` do `action` (lower case) on `bucket`/`key`?
+struct Asked<'a> {
+    caller: Option<&'a str>,
+    action: &'a str,
+    key: Option<&'a str>,
+}
+
+impl Authorize {
+    pub fn new(
+        directory: Arc<Directory>,
+        buckets: Arc<BucketCache>,
+        cluster: Arc<Cluster>,
+    ) -> Authorize {
+        Authorize {
+            directory,
+            buckets,
+            cluster,
+        }
+    }
+
+    async fn bucket(&self, name: &str) -> S3Result<Arc<Bucket>> {
+        self.buckets
+            .read(&self.cluster, name)
+            .await
+            .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))?
+            .ok_or_else(no_such_bucket)
+    }
+
+    /// Decides `asked` in `bucket`; `facts` gives the request's condition keys when needed.
+    async fn decide(
+        &self,
+        bucket: &Bucket,
+        asked: &Asked<'_>,
+        facts: impl FnOnce() -> Context,
+    ) -> S3Result<()> {
+        let name = bucket.record.name.as_str();
+        let resource = match asked.key {
+            Some(k) => format!("{name}/{k}"),
+            None => name.to_string(),
+        };
+        let canonical = asked
+            .caller
+            .filter(|_| bucket.policy.is_some())
+            .map(|id| self.cluster.canonical_user_id(id))
+            .unwrap_or_default();
+        let caller = match asked.caller {
+            Some(id) => Caller::Key {
+                id,
+                canonical: &canonical,
+            },
+            None => Caller::Anonymous,
+        };
+        let mut context = Context::new();
+        if let Some(policy) = &bucket.policy {
+            if policy.statements.iter().any(|s| !s.conditions.is_empty()) {
+                context = facts();
+                if let (true, Some(key)) = (policy.mentions("s3:existingobjecttag/"), asked.key) {
+                    self.add_existing_tags(name, key, &mut context).await;
+                }
+            }
+        }
+        let request = Request {
+            caller,
+            action: asked.action,
+            resource: &resource,
+            context: &context,
+        };
+        let by_policy = bucket
+            .policy
+            .as_ref()
+            .map_or(Decision::Silent, |p| p.decide(&request));
+        match by_policy {
+            Decision::Deny if !self.owner_exempt(bucket, asked) => Err(access_denied()),
+            Decision::Allow => Ok(()),
+            _ => {
+                let own = match asked.caller {
+                    None => {
+                        bucket.record.public_read
+                            && public_read_policy().decide(&request) == Decision::Allow
+                    }
+                    Some(id) => match self.directory.allowed(id, name) {
+                        Allowed::Everything => true,
+                        Allowed::Role(Some(role)) => {
+                            role_policy(role).decide(&request) == Decision::Allow
+                        }
+                        Allowed::Role(None) => false,
+                    },
+                };
+                if own {
+                    Ok(())
+                } else {
+                    Err(access_denied())
+                }
+            }
+        }
+    }
+
+    /// The bucket's owner (its creator, or a key of the configuration) may always manage
+    /// its policy.
+    fn owner_exempt(&self, bucket: &Bucket, asked: &Asked<'_>) -> bool {
+        OWNER_ALWAYS.contains(&asked.action)
+            && asked
+                .caller
+                .is_some_and(|id| id == bucket.record.owner || self.directory.is_bootstrap(id))
+    }
+
+    /// The object's current tags as `s3:ExistingObjectTag/<k>` (none if it does not exist).
+    async fn add_existing_tags(&self, bucket: &str, key: &str, context: &mut Context) {
+        if let Ok(Some(m)) = self.cluster.get_manifest(bucket, key).await {
+            if !m.deleted {
+                for (k, v) in &m.tags {
+                    context.set(&format!("s3:ExistingObjectTag/{k}"), v.clone());
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for Authorize {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let operation = cx.s3_op().name().to_string();
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        let caller = cx.credentials().map(|c| c.access_key.clone());
+        if let Some(info) = cx.extensions_mut().get::<RequestInfo>() {
+            info.set(Parsed {
+                operation: operation.clone(),
+                bucket: bucket.clone(),
+                access_key: caller.clone(),
+            });
+        }
+        // Listing one's buckets and creating one: any signed caller.
+        let Some(bucket) = bucket.filter(|_| operation != "CreateBucket") else {
+            return match caller {
+                Some(_) => Ok(()),
+                None => Err(access_denied()),
+            };
+        };
+        let transport = cx
+            .extensions_mut()
+            .get::<Transport>()
+            .copied()
+            .unwrap_or_default();
+        let headers = cx.headers();
+        let query = cx.uri().query();
+        let facts = || {
+            facts::context(&facts::Facts {
+                peer: transport.peer,
+                tls: transport.tls,
+                headers,
+                query,
+                caller: caller.as_deref(),
+                now: time::OffsetDateTime::now_utc(),
+            })
+        };
+        let action = actions::action_of(&operation).to_ascii_lowercase();
+        let target = self.bucket(&bucket).await?;
+        let asked = Asked {
+            caller: caller.as_deref(),
+            action: &action,
+            key: key.as_deref(),
+        };
+        self.decide(&target, &asked, facts).await?;
+        let source = headers
+            .get("x-amz-copy-source")
+            .and_then(|v| v.to_str().ok())
+            .and_then(copy_source);
+        if let Some((source_bucket, source_key)) = source {
+            let from = self.bucket(&source_bucket).await?;
+            let read = Asked {
+                caller: caller.as_deref(),
+                action: "s3:getobject",
+                key: Some(&source_key),
+            };
+            self.decide(&from, &read, facts).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Context;
+
+    fn allows(p: &Policy, action: &str) -> bool {
+        let c = Context::new();
+        p.decide(&Request {
+            caller: Caller::Key {
+                id: "K",
+                canonical: "",
+            },
+            action: &action.to_ascii_lowercase(),
+            resource: "b/k",
+            context: &c,
+        }) == Decision::Allow
+    }
+
+    #[test]
+    fn roles_as_policies() {
+        for action in ["s3:GetObject", "s3:ListBucket", "s3:GetObjectTagging"] {
+            assert!(allows(role_policy(Role::Read), action));
+            assert!(allows(role_policy(Role::Write), action));
+        }
+        for action in ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"] {
+            assert!(!allows(role_policy(Role::Read), action));
+            assert!(allows(role_policy(Role::Write), action));
+        }
+        for action in [
+            "s3:PutBucketPolicy",
+            "s3:DeleteBucket",
+            "s3:PutBucketTagging",
+        ] {
+            assert!(!allows(role_policy(Role::Write), action));
+            assert!(allows(role_policy(Role::Owner), action));
+        }
+        assert!(allows(public_read_policy(), "s3:GetObject"));
+        assert!(!allows(public_read_policy(), "s3:PutObject"));
+        assert_eq!(
+            copy_source("/src%2Dbkt/a/b?versionId=1"),
+            Some(("src-bkt".to_string(), "a/b".to_string()))
+        );
+        assert_eq!(copy_source("src/k"), Some(("src".into(), "k".into())));
+        assert_eq!(copy_source("nokey"), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy and GetBucketPolicyStatus. The policy
+//! is checked ([`crate::policy::Policy::parse`], MalformedPolicy with S3's reason) and kept as
+//! sent in the bucket's record; [`crate::authorize`] evaluates it.
+
+use node_api::model::BucketConfig;
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::Gateway;
+use crate::policy::Policy;
+
+fn no_policy() -> S3Error {
+    s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")
+}
+
+/// Changes the configuration of the live bucket `name` (agreed with the record's owners, so
+/// concurrent changes of different parts are all kept), and forgets the cached record here.
+pub(super) async fn change_config(
+    gw: &Gateway,
+    name: &str,
+    change: impl Fn(&mut BucketConfig),
+) -> S3Result<()> {
+    gw.buckets.forget(name);
+    gw.cluster
+        .agree_bucket(name, |current| match current {
+            Some(b) if !b.deleted => {
+                let mut next = b.clone();
+                change(&mut next.config);
+                Ok(Some(next))
+            }
+            _ => Err(super::no_such_bucket()),
+        })
+        .await?;
+    gw.buckets.forget(name);
+    Ok(())
+}
+
+pub(super) async fn put_bucket_policy(
+    gw: &Gateway,
+    req: S3Request<PutBucketPolicyInput>,
+) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+    let input = req.input;
+    gw.bucket(&input.bucket).await?;
+    Policy::parse(&input.policy, &input.bucket)
+        .map_err(|e| S3Error::with_message(S3ErrorCode::MalformedPolicy, e.0))?;
+    change_config(gw, &input.bucket, |c| c.policy = Some(input.policy.clone())).await?;
+    Ok(S3Response::new(PutBucketPolicyOutput {}))
+}
+
+pub(super) async fn get_bucket_policy(
+    gw: &Gateway,
+    req: S3Request<GetBucketPolicyInput>,
+) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+    let record = gw.bucket(&req.input.bucket).await?;
+    let policy = record.config.policy.ok_or_else(no_policy)?;
+    Ok(S3Response::new(GetBucketPolicyOutput {
+        policy: Some(policy),
+    }))
+}
+
+pub(super) async fn delete_bucket_policy(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketPolicyInput>,
+) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+    gw.bucket(&req.input.bucket).await?;
+    change_config(gw, &req.input.bucket, |c| c.policy = None).await?;
+    Ok(S3Response::new(DeleteBucketPolicyOutput {}))
+}
+
+pub(super) async fn get_bucket_policy_status(
+    gw: &Gateway,
+    req: S3Request<GetBucketPolicyStatusInput>,
+) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+    let bucket = gw.bucket_shared(&req.input.bucket).await?;
+    let policy = bucket.policy.as_ref().ok_or_else(no_policy)?;
+    Ok(S3Response::new(GetBucketPolicyStatusOutput {
+        policy_status: Some(PolicyStatus {
+            is_public: Some(policy.is_public()),
+        }),
+    }))
+}
