@@ -257,3 +257,30 @@ def test_copy_needs_read_of_the_source(endpoint, s3):
                 Bucket=dst, Key="b", CopySource={"Bucket": src, "Key": "closed/b"})) == "AccessDenied"
             s3.delete_bucket_policy(Bucket=src)
             s3.delete_bucket_policy(Bucket=dst)
+
+
+def test_keys_named_in_the_body_are_checked_one_by_one(endpoint, s3, bucket, tmp_path):
+    """DeleteObjects and POST uploads carry their keys in the body: a deny on a prefix holds
+    for them key by key, as for DeleteObject and PutObject."""
+    from test_presign_and_forms import post_form
+
+    for k in ["locked/a", "locked/b", "free/c"]:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"v")
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(bucket, {
+        "Effect": "Deny", "Principal": "*", "Action": ["s3:DeleteObject", "s3:PutObject"],
+        "Resource": f"arn:aws:s3:::{bucket}/locked/*",
+    }))
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in ["locked/a", "locked/b", "free/c"]]})
+    assert sorted(d["Key"] for d in out.get("Deleted", [])) == ["free/c"]
+    assert sorted((e["Key"], e["Code"]) for e in out["Errors"]) == [("locked/a", "AccessDenied"), ("locked/b", "AccessDenied")]
+    assert s3.get_object(Bucket=bucket, Key="locked/a")["Body"].read() == b"v"
+
+    note = tmp_path / "note.txt"
+    note.write_bytes(b"posted")
+    for key, expected in [("locked/posted", 403), ("free/posted", 204)]:
+        post = s3.generate_presigned_post(bucket, key, ExpiresIn=300)
+        status, body = post_form(endpoint, post["url"], post["fields"], note)
+        assert status == expected, (key, body)
+    assert error_code(lambda: s3.head_object(Bucket=bucket, Key="locked/posted")) == "404"
+    assert s3.get_object(Bucket=bucket, Key="free/posted")["Body"].read() == b"posted"
+    s3.delete_bucket_policy(Bucket=bucket)

@@ -15,6 +15,8 @@
 //! 4. otherwise AccessDenied. A bucket that does not exist is NoSuchBucket, to everyone.
 //!
 //! A copy also needs `s3:GetObject` on its source, decided with the source bucket's policy.
+//! DeleteObjects and POST uploads name their keys in the body, so their check is made per key
+//! by the operation ([`ObjectCheck`], left in the request's extensions).
 //! The condition keys of a request are gathered only when its bucket's policy has conditions
 //! ([`facts`]); `s3:ExistingObjectTag/<k>` reads the object's tags only when the policy names
 //! such a key.
@@ -89,6 +91,7 @@ fn copy_source(value: &str) -> Option<(String, String)> {
 }
 
 /// The access check of every S3 request.
+#[derive(Clone)]
 pub struct Authorize {
     directory: Arc<Directory>,
     buckets: Arc<BucketCache>,
@@ -256,6 +259,20 @@ impl S3Access for Authorize {
         };
         let action = actions::action_of(&operation).to_ascii_lowercase();
         let target = self.bucket(&bucket).await?;
+        if matches!(operation.as_str(), "DeleteObjects" | "PostObject") {
+            let context = match &target.policy {
+                Some(p) if p.statements.iter().any(|s| !s.conditions.is_empty()) => facts(),
+                _ => Context::new(),
+            };
+            cx.extensions_mut().insert(ObjectCheck {
+                authorize: self.clone(),
+                caller,
+                action,
+                bucket: target,
+                context,
+            });
+            return Ok(());
+        }
         let asked = Asked {
             caller: caller.as_deref(),
             action: &action,
@@ -276,6 +293,40 @@ impl S3Access for Authorize {
             self.decide(&from, &read, facts).await?;
         }
         Ok(())
+    }
+}
+
+/// The access check of a request whose keys are in its body (DeleteObjects, POST uploads),
+/// made by the operation for each key.
+#[derive(Clone)]
+pub struct ObjectCheck {
+    authorize: Authorize,
+    caller: Option<String>,
+    action: String,
+    bucket: Arc<Bucket>,
+    context: Context,
+}
+
+impl ObjectCheck {
+    /// Whether the request's caller may do its action on `key`.
+    pub async fn may(&self, key: &str) -> S3Result<()> {
+        let asked = Asked {
+            caller: self.caller.as_deref(),
+            action: &self.action,
+            key: Some(key),
+        };
+        self.authorize
+            .decide(&self.bucket, &asked, || self.context.clone())
+            .await
+    }
+}
+
+/// The check of `key` for a request whose access check left an [`ObjectCheck`]; refused when
+/// there is none (a request that bypassed the access check is not trusted).
+pub async fn may_object(extensions: &http::Extensions, key: &str) -> S3Result<()> {
+    match extensions.get::<ObjectCheck>() {
+        Some(check) => check.may(key).await,
+        None => Err(access_denied()),
     }
 }
 

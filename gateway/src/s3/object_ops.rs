@@ -519,6 +519,7 @@ pub(super) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let input = req.input;
+    let extensions = &req.extensions;
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(
             MalformedXML,
@@ -537,9 +538,13 @@ pub(super) async fn delete_objects(
                     last_modified: o.last_modified_time,
                     size: o.size,
                 };
-                let r = gw
-                    .delete_key(&bucket, &o.key, condition.given().as_ref())
-                    .await;
+                let r = match crate::authorize::may_object(extensions, &o.key).await {
+                    Ok(()) => {
+                        gw.delete_key(&bucket, &o.key, condition.given().as_ref())
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
                 (o.key, r)
             }
         })

@@ -13,6 +13,8 @@ pub(super) async fn post_object(
     req: S3Request<PostObjectInput>,
 ) -> S3Result<S3Response<PostObjectOutput>> {
     let mut req = req.map_input(into_put);
+    // The key comes from the form: the access check left its decision to here.
+    crate::authorize::may_object(&req.extensions, &req.input.key).await?;
     let mut body = req.input.body.take();
     let put = put_object(gw, req, &mut body).await?;
     Ok(put.map_output(from_put))
