@@ -566,6 +566,9 @@ pub struct BucketConfig {
     /// The bucket policy's JSON (PutBucketPolicy).
     #[serde(default)]
     pub policy: Option<String>,
+    /// The bucket's tags (PutBucketTagging); `None` when it has no tag set.
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// `POST /v1/stats`: how much this node stores.

@@ -2,37 +2,15 @@
 //! is checked ([`crate::policy::Policy::parse`], MalformedPolicy with S3's reason) and kept as
 //! sent in the bucket's record; [`crate::authorize`] evaluates it.
 
-use node_api::model::BucketConfig;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use super::bucket_config::change_config;
 use super::Gateway;
 use crate::policy::Policy;
 
 fn no_policy() -> S3Error {
     s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")
-}
-
-/// Changes the configuration of the live bucket `name` (agreed with the record's owners, so
-/// concurrent changes of different parts are all kept), and forgets the cached record here.
-pub(super) async fn change_config(
-    gw: &Gateway,
-    name: &str,
-    change: impl Fn(&mut BucketConfig),
-) -> S3Result<()> {
-    gw.buckets.forget(name);
-    gw.cluster
-        .agree_bucket(name, |current| match current {
-            Some(b) if !b.deleted => {
-                let mut next = b.clone();
-                change(&mut next.config);
-                Ok(Some(next))
-            }
-            _ => Err(super::no_such_bucket()),
-        })
-        .await?;
-    gw.buckets.forget(name);
-    Ok(())
 }
 
 pub(super) async fn put_bucket_policy(

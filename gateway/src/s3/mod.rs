@@ -6,6 +6,7 @@
 //! [`list_ops`] hold the operations, [`conditions`] the preconditions, [`fields`] the conversions they share.
 
 mod attributes;
+mod bucket_config;
 pub mod bucket_name;
 mod bucket_policy;
 mod buckets;
@@ -369,6 +370,27 @@ impl S3 for Gateway {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         sub_resources::get_bucket_versioning(self, req).await
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        bucket_config::put_bucket_tagging(self, req).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        bucket_config::get_bucket_tagging(self, req).await
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        bucket_config::delete_bucket_tagging(self, req).await
     }
 
     async fn put_bucket_policy(

@@ -16,7 +16,7 @@ use super::fields::cas_error;
 use super::Gateway;
 use crate::conditional::CasError;
 
-fn invalid_tag(message: &str) -> s3s::S3Error {
+pub(super) fn invalid_tag(message: &str) -> s3s::S3Error {
     s3s::S3Error::with_message(s3s::S3ErrorCode::InvalidTag, message.to_string())
 }
 
@@ -24,6 +24,11 @@ fn validate(tags: Vec<(String, String)>) -> S3Result<BTreeMap<String, String>> {
     if tags.len() > 10 {
         return Err(invalid_tag("Object tags cannot be greater than 10"));
     }
+    validate_pairs(tags)
+}
+
+/// A tag set as a map: keys of 1 to 128 characters, values of at most 256, keys unique.
+pub(super) fn validate_pairs(tags: Vec<(String, String)>) -> S3Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
@@ -59,7 +64,7 @@ pub(super) fn parse_tagging_header(header: Option<&str>) -> S3Result<BTreeMap<St
     validate(pairs)
 }
 
-fn tag_set(tags: &BTreeMap<String, String>) -> TagSet {
+pub(super) fn tag_set(tags: &BTreeMap<String, String>) -> TagSet {
     tags.iter()
         .map(|(k, v)| Tag {
             key: Some(k.clone()),
