@@ -22,6 +22,8 @@ if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
   # The Go SDK v2 and the Ruby SDK for tests/s3-compat/test_go_and_ruby_sdks.py.
   [ -d /usr/share/gocode/src/github.com/aws/aws-sdk-go-v2/service/s3 ] || need_apt+=(golang-github-aws-aws-sdk-go-v2-dev)
   dpkg -s ruby-aws-sdk-s3 >/dev/null 2>&1 || need_apt+=(ruby-aws-sdk-s3)
+  # A real browser for the CORS tests (tests/s3-compat/test_cors.py).
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -49,6 +49,8 @@ pub mod bucket_cache;
 pub mod checksums;
 pub mod cluster;
 pub mod conditional;
+pub mod cors;
+pub mod cors_front;
 pub mod dev;
 pub mod everywhere;
 pub mod gc;

@@ -66,6 +66,7 @@ impl OpsRoutes {
 pub struct Front {
     service: S3Service,
     ops: Arc<OpsRoutes>,
+    cors: Arc<crate::cors_front::CorsFront>,
 }
 
 /// Access keys and their secrets.
@@ -75,6 +76,11 @@ pub type Credentials = Vec<(String, String)>;
 pub fn build_service(gateway: Gateway, virtual_host_domain: Option<&str>) -> anyhow::Result<Front> {
     let metrics = gateway.cluster.metrics.clone();
     let directory = gateway.directory.clone();
+    let mut cors = crate::cors_front::CorsFront {
+        buckets: gateway.buckets.clone(),
+        cluster: gateway.cluster.clone(),
+        virtual_hosts: None,
+    };
     let authorize = Authorize::new(
         directory.clone(),
         gateway.buckets.clone(),
@@ -91,12 +97,14 @@ pub fn build_service(gateway: Gateway, virtual_host_domain: Option<&str>) -> any
         metrics,
         virtual_hosts: virtual_hosts.clone(),
     });
+    cors.virtual_hosts = virtual_hosts.clone();
     if let Some(v) = virtual_hosts {
         builder.set_host(v);
     }
     Ok(Front {
         service: builder.build(),
         ops,
+        cors: Arc::new(cors),
     })
 }
 
@@ -212,12 +220,21 @@ async fn handle(
     let info = RequestInfo::default();
     req.extensions_mut().insert(info.clone());
     let bytes_in = content_length(req.headers());
+    let cross_origin = front.cors.cross_origin(&req);
     let refused = crate::auth_precheck::refusal(
         req.headers(),
         req.uri().query(),
         time::OffsetDateTime::now_utc(),
     );
     let answered = match refused {
+        _ if method == http::Method::OPTIONS => {
+            info.set(crate::request_log::Parsed {
+                operation: "PreflightCors".to_string(),
+                bucket: cross_origin.as_ref().map(|c| c.bucket().to_string()),
+                access_key: None,
+            });
+            Ok(front.cors.preflight(&req).await)
+        }
         Some(refusal) => {
             if !crate::s3::waits_for_continue(req.headers()) {
                 let mut body = http_body_util::BodyDataStream::new(req.into_body());
@@ -236,6 +253,9 @@ async fn handle(
             r
         }
     };
+    if let Some(c) = &cross_origin {
+        front.cors.decorate(c, &mut response).await;
+    }
     if response.status().as_u16() >= 400 {
         policy_failure_as_access_denied(&mut response);
         add_request_id_to_error(&mut response, &request_id);

@@ -569,6 +569,24 @@ pub struct BucketConfig {
     /// The bucket's tags (PutBucketTagging); `None` when it has no tag set.
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
+    /// The bucket's CORS rules (PutBucketCors); `None` when it has none.
+    #[serde(default)]
+    pub cors: Option<Vec<CorsRule>>,
+}
+
+/// One CORS rule of a bucket, as PutBucketCors gives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub max_age_seconds: Option<i32>,
 }
 
 /// `POST /v1/stats`: how much this node stores.
