@@ -39,6 +39,7 @@
 )]
 
 pub mod access;
+pub mod acl;
 pub mod admin;
 pub mod antientropy;
 pub mod auth;

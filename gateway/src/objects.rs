@@ -276,6 +276,7 @@ pub fn new_manifest(
     sealing: Sealing,
 ) -> Manifest {
     Manifest {
+        acl: None,
         bucket: bucket.name.clone(),
         key: key.to_string(),
         version,

@@ -107,6 +107,7 @@ mod tests {
 
     fn active() -> UploadRecord {
         UploadRecord {
+            acl: None,
             bucket: "b".into(),
             key: "k".into(),
             upload_id: v(1),

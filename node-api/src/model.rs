@@ -331,6 +331,9 @@ pub struct UploadRecord {
     /// The incarnation of the bucket the upload was started in (see [`BucketRecord`]).
     #[serde(default)]
     pub incarnation: Option<Version>,
+    /// The completed object's owner and ACL, if CreateMultipartUpload set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<ObjectAcl>,
 }
 
 /// One uploaded part of an upload in progress; a re-upload of the same number replaces it
@@ -404,12 +407,17 @@ pub struct Manifest {
     /// The encryption envelope; `None` only for objects stored before encryption existed.
     #[serde(default)]
     pub sealing: Option<Sealing>,
+    /// The object's owner and ACL, when a request set one (canned ACL, grant headers,
+    /// PutObjectAcl); `None`: owned by the bucket's owner, who alone has access by ACL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<ObjectAcl>,
 }
 
 impl Manifest {
     /// A tombstone for `bucket/key` at `version`.
     pub fn tombstone(bucket: &str, key: &str, version: Version) -> Manifest {
         Manifest {
+            acl: None,
             bucket: bucket.to_string(),
             key: key.to_string(),
             version,
@@ -572,6 +580,73 @@ pub struct BucketConfig {
     /// The bucket's CORS rules (PutBucketCors); `None` when it has none.
     #[serde(default)]
     pub cors: Option<Vec<CorsRule>>,
+    /// PutPublicAccessBlock; `None` when none is set.
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+    /// PutBucketOwnershipControls (or CreateBucket's `x-amz-object-ownership`); `None` when
+    /// none is set (ACLs apply, as with ObjectWriter).
+    #[serde(default)]
+    pub ownership: Option<ObjectOwnership>,
+    /// The bucket's ACL grants (PutBucketAcl, canned ACLs); `None`: the owner alone.
+    #[serde(default)]
+    pub acl: Option<Vec<AclGrant>>,
+}
+
+/// A bucket's public access block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+/// Who owns the objects written into a bucket, and whether ACLs apply at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// ACLs are disabled; the bucket owner owns every object (AWS's default since 2023).
+    BucketOwnerEnforced,
+    /// The bucket owner owns objects written with `bucket-owner-full-control`.
+    BucketOwnerPreferred,
+    /// The writer owns what it writes.
+    ObjectWriter,
+}
+
+/// An object's owner (an access key id) and ACL grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectAcl {
+    pub owner: String,
+    pub grants: Vec<AclGrant>,
+}
+
+/// One ACL grant: a permission given to a grantee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclGrant {
+    pub grantee: Grantee,
+    pub permission: AclPermission,
+}
+
+/// Whom an ACL grant names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Grantee {
+    /// A canonical user id.
+    User(String),
+    /// `http://acs.amazonaws.com/groups/global/AllUsers`: anyone, unsigned requests included.
+    AllUsers,
+    /// `http://acs.amazonaws.com/groups/global/AuthenticatedUsers`: any signed request.
+    AuthenticatedUsers,
+    /// `http://acs.amazonaws.com/groups/s3/LogDelivery`.
+    LogDelivery,
+}
+
+/// An ACL permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AclPermission {
+    FullControl,
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
 }
 
 /// One CORS rule of a bucket, as PutBucketCors gives it.

@@ -275,6 +275,7 @@ mod tests {
 
     fn upload(version: u64) -> crate::model::UploadRecord {
         crate::model::UploadRecord {
+            acl: None,
             bucket: "b".into(),
             key: "k".into(),
             upload_id: v(1),

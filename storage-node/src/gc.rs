@@ -478,6 +478,7 @@ mod tests {
             .unwrap();
         // An active upload with an old part, an ended one with an old and a young part.
         let upload = |id: u64, ended: bool| UploadRecord {
+            acl: None,
             bucket: "b".into(),
             key: format!("up{id}"),
             upload_id: v(id),

@@ -204,6 +204,7 @@ pub(crate) mod tests {
 
     pub(crate) fn upload(key: &str, id: u64) -> UploadRecord {
         UploadRecord {
+            acl: None,
             bucket: "b".into(),
             key: key.into(),
             upload_id: v(id),

@@ -25,12 +25,13 @@ pub mod facts;
 
 use std::sync::{Arc, OnceLock};
 
-use node_api::model::Role;
+use node_api::model::{ObjectOwnership, Role};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
 
 use crate::access::{Allowed, Directory};
+use crate::acl;
 use crate::bucket_cache::{Bucket, BucketCache};
 use crate::cluster::Cluster;
 use crate::policy::{actions, Caller, Context, Decision, Policy, Request};
@@ -165,34 +166,72 @@ impl Authorize {
             resource: &resource,
             context: &context,
         };
-        let by_policy = bucket
-            .policy
-            .as_ref()
-            .map_or(Decision::Silent, |p| p.decide(&request));
+        let config = &bucket.record.config;
+        let block = config.public_access_block.unwrap_or_default();
+        let by_policy = match &bucket.policy {
+            // RestrictPublicBuckets: a public policy grants nothing to anonymous callers.
+            Some(p) if block.restrict_public_buckets && asked.caller.is_none() && p.is_public() => {
+                match p.decide(&request) {
+                    Decision::Allow => Decision::Silent,
+                    other => other,
+                }
+            }
+            Some(p) => p.decide(&request),
+            None => Decision::Silent,
+        };
         match by_policy {
-            Decision::Deny if !self.owner_exempt(bucket, asked) => Err(access_denied()),
-            Decision::Allow => Ok(()),
-            _ => {
-                let own = match asked.caller {
-                    None => {
-                        bucket.record.public_read
-                            && public_read_policy().decide(&request) == Decision::Allow
-                    }
-                    Some(id) => match self.directory.allowed(id, name) {
-                        Allowed::Everything => true,
-                        Allowed::Role(Some(role)) => {
-                            role_policy(role).decide(&request) == Decision::Allow
-                        }
-                        Allowed::Role(None) => false,
-                    },
-                };
-                if own {
-                    Ok(())
-                } else {
-                    Err(access_denied())
+            Decision::Deny if !self.owner_exempt(bucket, asked) => return Err(access_denied()),
+            Decision::Allow => return Ok(()),
+            _ => {}
+        }
+        let own = match asked.caller {
+            None => {
+                bucket.record.public_read
+                    && !block.ignore_public_acls
+                    && public_read_policy().decide(&request) == Decision::Allow
+            }
+            Some(id) => match self.directory.allowed(id, name) {
+                Allowed::Everything => true,
+                Allowed::Role(Some(role)) => role_policy(role).decide(&request) == Decision::Allow,
+                Allowed::Role(None) => false,
+            },
+        };
+        if own || self.acl_allows(bucket, asked).await {
+            Ok(())
+        } else {
+            Err(access_denied())
+        }
+    }
+
+    /// Whether the bucket's ACL (or, for reads of an object, the object's) grants the action;
+    /// never when ownership controls disable ACLs.
+    async fn acl_allows(&self, bucket: &Bucket, asked: &Asked<'_>) -> bool {
+        let config = &bucket.record.config;
+        if config.ownership == Some(ObjectOwnership::BucketOwnerEnforced) {
+            return false;
+        }
+        let ignore_public = config
+            .public_access_block
+            .is_some_and(|b| b.ignore_public_acls);
+        let caller = asked.caller.map(|id| self.cluster.canonical_user_id(id));
+        if let (Some(permission), Some(grants)) = (acl::needed(asked.action, false), &config.acl) {
+            return acl::permits(grants, caller.as_deref(), permission, ignore_public);
+        }
+        if let (Some(permission), Some(key)) = (acl::needed(asked.action, true), asked.key) {
+            // Only callers nothing else allowed get here: reading the object's ACL costs a
+            // manifest read, which the owner's own requests never pay.
+            let name = bucket.record.name.as_str();
+            if let Ok(Some(m)) = self.cluster.get_manifest(name, key).await {
+                if let (false, true, Some(a)) = (
+                    m.deleted,
+                    m.incarnation == bucket.record.incarnation,
+                    &m.acl,
+                ) {
+                    return acl::permits(&a.grants, caller.as_deref(), permission, ignore_public);
                 }
             }
         }
+        false
     }
 
     /// The bucket's owner (its creator, or a key of the configuration) may always manage

@@ -18,9 +18,18 @@ pub(super) async fn put_bucket_policy(
     req: S3Request<PutBucketPolicyInput>,
 ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
     let input = req.input;
-    gw.bucket(&input.bucket).await?;
-    Policy::parse(&input.policy, &input.bucket)
+    let record = gw.bucket(&input.bucket).await?;
+    let policy = Policy::parse(&input.policy, &input.bucket)
         .map_err(|e| S3Error::with_message(S3ErrorCode::MalformedPolicy, e.0))?;
+    // BlockPublicPolicy refuses a policy that would make the bucket public.
+    if record
+        .config
+        .public_access_block
+        .is_some_and(|b| b.block_public_policy)
+        && policy.is_public()
+    {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
     change_config(gw, &input.bucket, |c| c.policy = Some(input.policy.clone())).await?;
     Ok(S3Response::new(PutBucketPolicyOutput {}))
 }

@@ -1,16 +1,54 @@
 //! Bucket operations: CreateBucket, DeleteBucket (only when empty), HeadBucket, ListBuckets and
 //! GetBucketLocation. Bucket records live on the storage nodes like everything else.
 
-use node_api::model::BucketRecord;
+use node_api::model::{BucketConfig, BucketRecord, ObjectOwnership};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
+use super::bucket_access::AclAsked;
 use super::fields::{owner, requester, timestamp_secs, unavailable};
 use super::list_ops::{continuation_token, read_text_token};
 use super::Gateway;
 use crate::access::Allowed;
 use crate::listing::ListQuery;
 use node_api::model::Role;
+
+/// A new bucket's ownership controls (`x-amz-object-ownership`, BucketOwnerEnforced when
+/// absent, as on AWS) and ACL (a canned ACL or grant headers; refused where ACLs are disabled).
+fn initial_config(gw: &Gateway, who: &str, input: &CreateBucketInput) -> S3Result<BucketConfig> {
+    let ownership = match &input.object_ownership {
+        Some(o) => super::bucket_access::ownership(o.as_str())?,
+        None => ObjectOwnership::BucketOwnerEnforced,
+    };
+    let owner_id = gw.cluster.canonical_user_id(who);
+    let asked = AclAsked {
+        canned: input.acl.as_ref().map(|a| a.as_str()),
+        full_control: input.grant_full_control.as_deref(),
+        read: input.grant_read.as_deref(),
+        read_acp: input.grant_read_acp.as_deref(),
+        write: input.grant_write.as_deref(),
+        write_acp: input.grant_write_acp.as_deref(),
+        body: None,
+    };
+    let acl = asked.grants(&owner_id, &owner_id)?;
+    let config = BucketConfig {
+        ownership: Some(ownership),
+        ..Default::default()
+    };
+    if let Some(grants) = &acl {
+        super::bucket_access::admit(&config, grants, &owner_id).map_err(|e| {
+            if *e.code() == s3s::S3ErrorCode::AccessControlListNotSupported {
+                s3_error!(
+                    InvalidBucketAclWithObjectOwnership,
+                    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+                )
+            } else {
+                e
+            }
+        })?;
+    }
+    Ok(BucketConfig { acl, ..config })
+}
 
 pub(super) async fn create_bucket(
     gw: &Gateway,
@@ -32,6 +70,7 @@ pub(super) async fn create_bucket(
             ));
         }
     }
+    let config = initial_config(gw, &who, &input)?;
     let incarnation = gw.cluster.hlc.version();
     let record = BucketRecord {
         name: input.bucket.clone(),
@@ -41,7 +80,7 @@ pub(super) async fn create_bucket(
         region: gw.region.clone(),
         public_read: false,
         incarnation: Some(incarnation),
-        config: Default::default(),
+        config,
     };
     gw.buckets.forget(&input.bucket);
     // Agreed with the record's owners: of racing creations exactly one finds the name free.

@@ -16,6 +16,7 @@ use node_api::model::{
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
+use super::bucket_access::{object_acl, object_acl_asked};
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
 use super::object_ops::{receive_body, BodyTarget, Received};
@@ -124,7 +125,9 @@ pub(super) async fn create_multipart_upload(
     let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
     let checksum_type =
         upload_checksum_type(algorithm, input.checksum_type.as_ref().map(|t| t.as_str()))?;
-    let incarnation = gw.bucket(&input.bucket).await?.incarnation;
+    let bucket = gw.bucket(&input.bucket).await?;
+    let acl = object_acl(gw, &bucket, &who, &object_acl_asked!(input))?;
+    let incarnation = bucket.incarnation;
     let upload_id = gw.cluster.hlc.version();
     // One data key for the whole upload (each part gets its own nonce base); the metadata is
     // sealed now, so the upload record on the nodes holds ciphertext only.
@@ -135,6 +138,7 @@ pub(super) async fn create_multipart_upload(
         &user_metadata(input.metadata),
     );
     let record = UploadRecord {
+        acl,
         bucket: input.bucket.clone(),
         key: input.key.clone(),
         upload_id,
@@ -643,6 +647,7 @@ async fn completed_object(
     };
     check_announced(&announced, &checksums)?;
     let manifest = Manifest {
+        acl: upload.acl.clone(),
         bucket: upload.bucket.clone(),
         key: upload.key.clone(),
         version,

@@ -6,6 +6,7 @@ use node_api::model::{Layout, Manifest, Version};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
+use super::bucket_access::{object_acl, object_acl_asked};
 use super::conditions::{
     check_copy_source_version, check_preconditions, copy_precondition_error, DeleteCondition,
 };
@@ -32,6 +33,7 @@ pub(super) async fn put_object(
         headers: request_headers,
         trailing_headers,
         extensions,
+        credentials,
         ..
     } = req;
     validate_key(&input.key)?;
@@ -48,6 +50,8 @@ pub(super) async fn put_object(
     }
     check_sse(input.server_side_encryption.as_ref())?;
     let bucket = gw.bucket(&input.bucket).await?;
+    let writer = credentials.map(|c| c.access_key).unwrap_or_default();
+    let acl = object_acl(gw, &bucket, &writer, &object_acl_asked!(input))?;
     let version = gw.cluster.hlc.version();
     let announced = Checksum {
         checksum_crc32: input.checksum_crc32.clone(),
@@ -94,6 +98,7 @@ pub(super) async fn put_object(
         objects::new_manifest(&bucket, &input.key, version, stored, headers, sealing);
     manifest.checksums = checksum_map(&checksum);
     manifest.tags = tags;
+    manifest.acl = acl;
     let etag = etag_of(&manifest);
     commit_manifest(&gw.cluster, manifest, condition.as_ref()).await?;
     let echo = sse_c::echo(customer.as_ref());
@@ -579,6 +584,7 @@ pub(super) async fn copy_object(
     gw: &Gateway,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
+    let writer = requester(&req);
     let input = req.input;
     validate_key(&input.key)?;
     let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
@@ -594,6 +600,7 @@ pub(super) async fn copy_object(
         }
     };
     let bucket = gw.bucket(&input.bucket).await?;
+    let acl = object_acl(gw, &bucket, &writer, &object_acl_asked!(input))?;
     let source = gw.object(&src_bucket, &src_key).await?;
     check_copy_source_version(&input.copy_source, &source)?;
     check_preconditions(
@@ -669,6 +676,7 @@ pub(super) async fn copy_object(
     // values do not, so the copy keeps the CRC64NVME computed while copying.
     manifest.checksums = checksum_map(&computed.finish(None)?);
     manifest.tags = tags;
+    manifest.acl = acl;
     if source.parts_count().is_none() {
         for (name, value) in &source.checksums {
             manifest

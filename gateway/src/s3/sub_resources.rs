@@ -1,7 +1,6 @@
 //! The bucket and object sub-resources that sync tools and test suites probe, answered as an
-//! unversioned, owner-only store does: GetBucketVersioning (never enabled), GetBucketAcl and
-//! GetObjectAcl (the owner has FULL_CONTROL), and ListObjectVersions (the current objects, each
-//! with version id `null`; cleanup scripts call it before DeleteBucket).
+//! unversioned store does: GetBucketVersioning (never enabled) and ListObjectVersions (the
+//! current objects, each with version id `null`; cleanup scripts call it before DeleteBucket).
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -10,51 +9,12 @@ use super::fields::owner;
 use super::list_ops::{fetch, max_keys, render_page, url_encode, url_encoded};
 use super::Gateway;
 
-fn owner_full_control(gw: &Gateway, access_key: &str) -> (Option<Owner>, Option<Grants>) {
-    let owner = owner(gw, access_key);
-    let grant = Grant {
-        grantee: Some(Grantee {
-            display_name: owner.display_name.clone(),
-            email_address: None,
-            id: owner.id.clone(),
-            type_: Type::from_static(Type::CANONICAL_USER),
-            uri: None,
-        }),
-        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
-    };
-    (Some(owner), Some(vec![grant]))
-}
-
 pub(super) async fn get_bucket_versioning(
     gw: &Gateway,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
     gw.bucket(&req.input.bucket).await?;
     Ok(S3Response::new(GetBucketVersioningOutput::default()))
-}
-
-pub(super) async fn get_bucket_acl(
-    gw: &Gateway,
-    req: S3Request<GetBucketAclInput>,
-) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let record = gw.bucket(&req.input.bucket).await?;
-    let (owner, grants) = owner_full_control(gw, &record.owner);
-    Ok(S3Response::new(GetBucketAclOutput { owner, grants }))
-}
-
-pub(super) async fn get_object_acl(
-    gw: &Gateway,
-    req: S3Request<GetObjectAclInput>,
-) -> S3Result<S3Response<GetObjectAclOutput>> {
-    let input = req.input;
-    let record = gw.bucket(&input.bucket).await?;
-    gw.object(&input.bucket, &input.key).await?;
-    let (owner, grants) = owner_full_control(gw, &record.owner);
-    Ok(S3Response::new(GetObjectAclOutput {
-        owner,
-        grants,
-        ..Default::default()
-    }))
 }
 
 pub(super) async fn list_object_versions(

@@ -73,7 +73,7 @@ pub(super) fn tag_set(tags: &BTreeMap<String, String>) -> TagSet {
         .collect()
 }
 
-fn check_version(version_id: Option<&str>, m: &Manifest) -> S3Result<()> {
+pub(super) fn check_version(version_id: Option<&str>, m: &Manifest) -> S3Result<()> {
     if version_id.is_some_and(|v| v != m.version.to_hex() && v != "null") {
         return Err(s3_error!(
             NoSuchVersion,
@@ -83,16 +83,26 @@ fn check_version(version_id: Option<&str>, m: &Manifest) -> S3Result<()> {
     Ok(())
 }
 
-/// Rewrites the current version of `bucket/key` with `tags`, over the same bytes: one
-/// read-modify-write agreed with the key's owners, so racing tagging calls all succeed (each
-/// applied to the object as the one before left it) and an object replaced or deleted
-/// meanwhile is never brought back.
 async fn retag(
     gw: &Gateway,
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
     tags: BTreeMap<String, String>,
+) -> S3Result<()> {
+    rewrite(gw, bucket, key, version_id, |m| m.tags = tags.clone()).await
+}
+
+/// Rewrites the current version of `bucket/key` changed by `change` (its tags, its ACL), over
+/// the same bytes: one read-modify-write agreed with the key's owners, so racing calls all
+/// succeed (each applied to the object as the one before left it) and an object replaced or
+/// deleted meanwhile is never brought back.
+pub(super) async fn rewrite(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    change: impl Fn(&mut Manifest),
 ) -> S3Result<()> {
     let incarnation = gw.bucket(bucket).await?.incarnation;
     let mut refused = None;
@@ -107,7 +117,7 @@ async fn retag(
                 return Err(CasError::PreconditionFailed);
             }
             let mut next = current.clone();
-            next.tags = tags.clone();
+            change(&mut next);
             next.modified_ms = Some(current.modified_ms.unwrap_or(current.version.millis()));
             // `agree` keeps the chunks' version (`data`) when it stamps the ballot.
             Ok(Some(next))
@@ -117,7 +127,7 @@ async fn retag(
         Ok(_) => Ok(()),
         Err(CasError::PreconditionFailed) => Err(refused
             .take()
-            .unwrap_or_else(|| s3_error!(InternalError, "tagging refused without a reason"))),
+            .unwrap_or_else(|| s3_error!(InternalError, "rewrite refused without a reason"))),
         Err(e) => Err(cas_error(e)),
     }
 }
