@@ -256,6 +256,9 @@ async fn handle(
     if let Some(c) = &cross_origin {
         front.cors.decorate(c, &mut response).await;
     }
+    if response.status() == http::StatusCode::NOT_FOUND && info.hides_missing() {
+        response = missing_as_access_denied(&method);
+    }
     if response.status().as_u16() >= 400 {
         policy_failure_as_access_denied(&mut response);
         add_request_id_to_error(&mut response, &request_id);
@@ -289,6 +292,23 @@ async fn handle(
         duration_ms = elapsed.as_secs_f64() * 1000.0,
     );
     response
+}
+
+/// The 403 S3 answers a caller that may read objects but not list the bucket, for an object
+/// that does not exist (a HEAD answer has no body).
+fn missing_as_access_denied(method: &http::Method) -> http::Response<Body> {
+    let doc = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"#;
+    let mut r = if method == http::Method::HEAD {
+        http::Response::new(Body::empty())
+    } else {
+        http::Response::new(Body::from(doc.to_string()))
+    };
+    *r.status_mut() = http::StatusCode::FORBIDDEN;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    r
 }
 
 /// The `Content-Length` of a request or response, 0 when absent.

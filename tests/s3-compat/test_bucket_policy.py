@@ -115,6 +115,20 @@ def test_anonymous_reads_of_one_prefix(endpoint, s3, bucket):
     assert anonymous(endpoint, "GET", f"/{bucket}?list-type=2")[0] == 403
     assert anonymous(endpoint, "PUT", f"/{bucket}/public/new", body=b"x")[0] == 403
     assert anonymous(endpoint, "DELETE", public)[0] == 403
+    # A missing key is no secret only to those who may list the bucket: 403 without
+    # s3:ListBucket, 404 with it (as S3 answers).
+    missing = f"/{bucket}/public/missing.jpg"
+    assert anonymous(endpoint, "GET", missing)[0] == 403
+    assert anonymous(endpoint, "HEAD", missing)[0] == 403
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(bucket, {
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/public/*"}, {
+        "Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{bucket}"}))
+    status, body = anonymous(endpoint, "GET", missing)
+    assert status == 404 and b"NoSuchKey" in body
+    assert anonymous(endpoint, "HEAD", missing)[0] == 404
+    assert anonymous(endpoint, "GET", f"/{bucket}?list-type=2&prefix=public/")[0] == 200
     s3.delete_bucket_policy(Bucket=bucket)
     settled(lambda: None if anonymous(endpoint, "GET", public)[0] == 403 else (_ for _ in ()).throw(AssertionError()))
     assert anonymous(endpoint, "GET", public)[0] == 403

@@ -265,7 +265,8 @@ impl S3Access for Authorize {
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
         let caller = cx.credentials().map(|c| c.access_key.clone());
-        if let Some(info) = cx.extensions_mut().get::<RequestInfo>() {
+        let info = cx.extensions_mut().get::<RequestInfo>().cloned();
+        if let Some(info) = &info {
             info.set(Parsed {
                 operation: operation.clone(),
                 bucket: bucket.clone(),
@@ -318,6 +319,18 @@ impl S3Access for Authorize {
             key: key.as_deref(),
         };
         self.decide(&target, &asked, facts).await?;
+        if matches!(operation.as_str(), "GetObject" | "HeadObject") {
+            let list = Asked {
+                caller: caller.as_deref(),
+                action: "s3:listbucket",
+                key: None,
+            };
+            if self.decide(&target, &list, facts).await.is_err() {
+                if let Some(info) = &info {
+                    info.hide_missing();
+                }
+            }
+        }
         let source = headers
             .get("x-amz-copy-source")
             .and_then(|v| v.to_str().ok())
