@@ -44,7 +44,7 @@ def main():
     print(f"side by side: base {base_rev} vs tree {tree_rev}, {len(base)} round(s) each, "
           f"single-core MD5 {base[0]['md5_mib_per_s']:.0f} MiB/s")
     print(f"{'phase':6} {'op':8} {'size':>6} {'conc':>4} {'unit':>6} {'base':>12} {'tree':>12} {'tree/base':>9}")
-    phases = ["PUT", "GET", "HEAD", "MIXED", "DELETE", "LIST"]
+    phases = ["PUT", "GET", "POLICY", "HEAD", "MIXED", "DELETE", "LIST"]
     order = lambda k: (k[2], phases.index(k[0]) if k[0] in phases else len(phases), k[1])
     for key in sorted(b, key=order):
         if key not in t:

@@ -13,6 +13,7 @@ mod bodies;
 mod drive;
 mod listing;
 mod objects;
+mod policy;
 mod report;
 mod yardstick;
 
@@ -42,8 +43,14 @@ struct Args {
     /// Requests in flight at once, for sizes that do not name theirs.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Phases besides PUT and DELETE (which always run): get, head, mixed, list; or none.
-    #[arg(long, default_value = "get,head,mixed,list", value_delimiter = ',')]
+    /// Phases besides PUT and DELETE (which always run): get, head, mixed, list, policy (GETs
+    /// of the first size from a bucket with a 20-statement policy and one without, request
+    /// by request); or none.
+    #[arg(
+        long,
+        default_value = "get,head,mixed,list,policy",
+        value_delimiter = ','
+    )]
     phases: Vec<String>,
     /// Time limit of each phase, in seconds.
     #[arg(long, default_value_t = 10.0)]
@@ -116,8 +123,8 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     for phase in &args.phases {
         anyhow::ensure!(
-            ["get", "head", "mixed", "list", "none", ""].contains(&phase.as_str()),
-            "unknown phase `{phase}` (get, head, mixed, list, or none)"
+            ["get", "head", "mixed", "list", "policy", "none", ""].contains(&phase.as_str()),
+            "unknown phase `{phase}` (get, head, mixed, list, policy, or none)"
         );
     }
     let phase = |name: &str| args.phases.iter().any(|p| p == name);
@@ -129,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     let bucket = format!("bench-{:016x}", rand::random::<u64>());
     s3.create_bucket().bucket(&bucket).send().await?;
     let mut rows = Vec::new();
-    for &(size, concurrency) in &sizes {
+    for (n, &(size, concurrency)) in sizes.iter().enumerate() {
         let plan = objects::Plan {
             bucket: bucket.clone(),
             size,
@@ -142,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
             get: phase("get"),
             head: phase("head"),
             mixed: phase("mixed"),
+            policy: n == 0 && phase("policy"),
             unsigned_payload: args.unsigned_payload,
         };
         rows.extend(objects::run(&s3, &plan, md5).await);

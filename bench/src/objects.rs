@@ -25,6 +25,9 @@ pub struct Plan {
     pub get: bool,
     pub head: bool,
     pub mixed: bool,
+    /// Also GET from a bucket with a 20-statement policy and from one without, request by
+    /// request: phase `POLICY`, operations `GET+POLICY` and `GET-POLICY`.
+    pub policy: bool,
     /// PUT bodies go unsigned (`UNSIGNED-PAYLOAD`).
     pub unsigned_payload: bool,
 }
@@ -61,13 +64,13 @@ pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
     let stored = Arc::new(stored);
 
     if !stored.is_empty() && plan.get {
-        let (ctx, stored) = (ctx.clone(), stored.clone());
-        let get = drive(plan.concurrency, plan.requests, plan.limit, move |n| {
-            let (ctx, i) = (ctx.clone(), stored[n % stored.len()]);
-            async move { ("GET", ctx.get(i).await) }
-        })
-        .await;
-        out.extend(report("GET", &get));
+        out.extend(report("GET", &get_all(&ctx, plan, &stored).await));
+    }
+    if !stored.is_empty() && plan.policy {
+        match policy_side_by_side(s3, &ctx, plan).await {
+            Ok(o) => out.extend(report("POLICY", &o)),
+            Err(e) => eprintln!("the policy phase failed: {e:#}"),
+        }
     }
     if !stored.is_empty() && plan.head {
         let (ctx, stored) = (ctx.clone(), stored.clone());
@@ -102,6 +105,68 @@ pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
         }
     }
     out
+}
+
+/// GETs of the same objects from two buckets, one with the 20-statement policy and one
+/// without, alternating request by request (so that whatever else the cluster does weighs on
+/// both alike): operations `GET+POLICY` and `GET-POLICY`.
+async fn policy_side_by_side(
+    s3: &aws_sdk_s3::Client,
+    ctx: &Arc<Ctx>,
+    plan: &Plan,
+) -> anyhow::Result<Outcomes> {
+    let with = format!("{}-p", plan.bucket);
+    let without = format!("{}-n", plan.bucket);
+    let count = plan.count.min(2000);
+    for b in [&with, &without] {
+        s3.create_bucket().bucket(b).send().await?;
+        for i in 0..count {
+            ctx.put_into(b, i).await?;
+        }
+    }
+    s3.put_bucket_policy()
+        .bucket(&with)
+        .policy(crate::policy::twenty_statements(&with))
+        .send()
+        .await?;
+    let buckets = Arc::new([with.clone(), without.clone()]);
+    let outcomes = {
+        let (ctx, buckets) = (ctx.clone(), buckets.clone());
+        drive(
+            plan.concurrency,
+            plan.requests * 2,
+            plan.limit * 2,
+            move |n| {
+                let (ctx, buckets) = (ctx.clone(), buckets.clone());
+                async move {
+                    let (op, bucket) = match n % 2 {
+                        0 => ("GET+POLICY", &buckets[0]),
+                        _ => ("GET-POLICY", &buckets[1]),
+                    };
+                    (op, ctx.get_from(bucket, (n / 2) % count).await)
+                }
+            },
+        )
+        .await
+    };
+    for b in [&with, &without] {
+        for i in 0..count {
+            ctx.delete_from(b, i).await?;
+        }
+        s3.delete_bucket_policy().bucket(b).send().await?;
+        s3.delete_bucket().bucket(b).send().await?;
+    }
+    Ok(outcomes)
+}
+
+/// One GET phase over the stored objects.
+async fn get_all(ctx: &Arc<Ctx>, plan: &Plan, stored: &Arc<Vec<usize>>) -> Outcomes {
+    let (ctx, stored) = (ctx.clone(), stored.clone());
+    drive(plan.concurrency, plan.requests, plan.limit, move |n| {
+        let (ctx, i) = (ctx.clone(), stored[n % stored.len()]);
+        async move { ("GET", ctx.get(i).await) }
+    })
+    .await
 }
 
 /// warp's default mix: 45% GET, 30% HEAD, 15% PUT, 10% DELETE. GETs and HEADs read the PUT
@@ -162,10 +227,14 @@ impl Ctx {
     }
 
     async fn put(&self, i: usize) -> anyhow::Result<()> {
+        self.put_into(&self.bucket, i).await
+    }
+
+    async fn put_into(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
         let put = self
             .s3
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .key(self.key(i))
             .body(ByteStream::from(self.bodies.body(i)));
         if self.unsigned_payload {
@@ -177,14 +246,12 @@ impl Ctx {
     }
 
     async fn get(&self, i: usize) -> anyhow::Result<()> {
+        self.get_from(&self.bucket, i).await
+    }
+
+    async fn get_from(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
         let key = self.key(i);
-        let mut got = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await?;
+        let mut got = self.s3.get_object().bucket(bucket).key(&key).send().await?;
         let mut check = self.bodies.check(i);
         while let Some(piece) = got.body.try_next().await? {
             check.piece(&piece);
@@ -212,9 +279,13 @@ impl Ctx {
     }
 
     async fn delete(&self, i: usize) -> anyhow::Result<()> {
+        self.delete_from(&self.bucket, i).await
+    }
+
+    async fn delete_from(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
         self.s3
             .delete_object()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .key(self.key(i))
             .send()
             .await?;

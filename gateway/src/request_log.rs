@@ -6,7 +6,6 @@
 //! A request refused before that (a bad signature, a malformed path) keeps the operation
 //! `Unknown`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The operation (`PutObject`, ...), bucket and access key of one request, once known, and
@@ -14,10 +13,27 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo(Arc<Shared>);
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Shared {
     parsed: OnceLock<Parsed>,
-    hide_missing: AtomicBool,
+    on_missing: OnceLock<Arc<dyn MissingObject>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("parsed", &self.parsed)
+            .finish()
+    }
+}
+
+/// What decides how a missing object is answered (the access check leaves one for GET and
+/// HEAD): as on S3, a caller who may read objects but not list the bucket gets AccessDenied
+/// (403) rather than NoSuchKey, so it cannot learn which keys exist.
+#[async_trait::async_trait]
+pub trait MissingObject: Send + Sync {
+    /// Whether the caller may list the bucket (and so learn the object is missing).
+    async fn may_list(&self) -> bool;
 }
 
 #[derive(Debug, Clone)]
@@ -32,14 +48,17 @@ impl RequestInfo {
         let _ = self.0.parsed.set(parsed);
     }
 
-    /// The caller may read the object but not list its bucket: as on S3, a missing object is
-    /// then AccessDenied (403), not NoSuchKey, so the caller cannot learn which keys exist.
-    pub fn hide_missing(&self) {
-        self.0.hide_missing.store(true, Ordering::Relaxed);
+    /// Leaves the check of how a missing object is answered.
+    pub fn on_missing(&self, check: Arc<dyn MissingObject>) {
+        let _ = self.0.on_missing.set(check);
     }
 
-    pub fn hides_missing(&self) -> bool {
-        self.0.hide_missing.load(Ordering::Relaxed)
+    /// Whether a missing object must be answered as AccessDenied.
+    pub async fn hides_missing(&self) -> bool {
+        match self.0.on_missing.get() {
+            Some(check) => !check.may_list().await,
+            None => false,
+        }
     }
 
     /// The operation's name, `Unknown` if the request never reached the access check.

@@ -256,7 +256,7 @@ async fn handle(
     if let Some(c) = &cross_origin {
         front.cors.decorate(c, &mut response).await;
     }
-    if response.status() == http::StatusCode::NOT_FOUND && info.hides_missing() {
+    if response.status() == http::StatusCode::NOT_FOUND && info.hides_missing().await {
         response = missing_as_access_denied(&method);
     }
     if response.status().as_u16() >= 400 {

@@ -2,6 +2,7 @@
 //! `aws:CurrentTime`, `s3:prefix`, `s3:x-amz-server-side-encryption`, `s3:RequestObjectTag/<k>`,
 //! ...), read from its connection, headers and query. Pure: everything comes in as arguments.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::policy::Context;
@@ -24,58 +25,83 @@ const LISTING_KEYS: &[(&str, &str)] = &[
     ("max-keys", "s3:max-keys"),
 ];
 
-/// The request's condition keys.
-pub fn context(f: &Facts<'_>) -> Context {
+/// The request's condition keys among `wanted` (lower case; `None`: all of them). A policy
+/// names few keys, and only those are worth reading.
+pub fn context(f: &Facts<'_>, wanted: Option<&BTreeSet<String>>) -> Context {
+    let wants = |key: &str| wanted.is_none_or(|w| w.contains(key));
+    let wants_prefix =
+        |prefix: &str| wanted.is_none_or(|w| w.iter().any(|k| k.starts_with(prefix)));
     let mut c = Context::new();
-    if let Some(ip) = f.peer {
+    if let (Some(ip), true) = (f.peer, wants("aws:sourceip")) {
         c.set("aws:SourceIp", ip.to_canonical().to_string());
     }
-    c.set("aws:SecureTransport", f.tls.to_string());
-    if let Ok(now) = f.now.format(&time::format_description::well_known::Rfc3339) {
-        c.set("aws:CurrentTime", now);
+    if wants("aws:securetransport") {
+        c.set("aws:SecureTransport", f.tls.to_string());
     }
-    c.set("aws:EpochTime", f.now.unix_timestamp().to_string());
-    match f.caller {
-        Some(id) => {
-            c.set("aws:PrincipalType", "User");
-            c.set("aws:username", id);
-            c.set("aws:userid", id);
+    if wants("aws:currenttime") {
+        if let Ok(now) = f.now.format(&time::format_description::well_known::Rfc3339) {
+            c.set("aws:CurrentTime", now);
         }
-        None => c.set("aws:PrincipalType", "Anonymous"),
+    }
+    if wants("aws:epochtime") {
+        c.set("aws:EpochTime", f.now.unix_timestamp().to_string());
+    }
+    if wants("aws:principaltype") {
+        c.set(
+            "aws:PrincipalType",
+            if f.caller.is_some() {
+                "User"
+            } else {
+                "Anonymous"
+            },
+        );
+    }
+    if let Some(id) = f.caller {
+        for key in ["aws:username", "aws:userid"] {
+            if wants(key) {
+                c.set(key, id);
+            }
+        }
     }
     let header = |name: &str| f.headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(v) = header("referer") {
+    if let (Some(v), true) = (header("referer"), wants("aws:referer")) {
         c.set("aws:Referer", v);
     }
-    if let Some(v) = header("user-agent") {
+    if let (Some(v), true) = (header("user-agent"), wants("aws:useragent")) {
         c.set("aws:UserAgent", v);
     }
     // Every x-amz- header is a condition key of its own name (s3:x-amz-acl,
     // s3:x-amz-server-side-encryption, s3:x-amz-copy-source, s3:x-amz-metadata-directive, ...).
-    for (name, value) in f.headers {
-        let name = name.as_str();
-        if name.starts_with("x-amz-") {
-            if let Ok(v) = value.to_str() {
-                c.add(&format!("s3:{name}"), v);
+    if wants_prefix("s3:x-amz-") {
+        for (name, value) in f.headers {
+            let name = name.as_str();
+            if name.starts_with("x-amz-") {
+                if let Ok(v) = value.to_str() {
+                    c.add(&format!("s3:{name}"), v);
+                }
             }
         }
     }
     let mut presigned = false;
-    for (name, value) in query_pairs(f.query) {
-        if let Some((_, key)) = LISTING_KEYS.iter().find(|(q, _)| *q == name) {
-            c.set(key, value);
+    if wants_prefix("s3:") {
+        for (name, value) in query_pairs(f.query) {
+            if let Some((_, key)) = LISTING_KEYS.iter().find(|(q, _)| *q == name) {
+                c.set(key, value);
+            }
+            presigned |= name == "X-Amz-Signature" || name == "Signature";
         }
-        presigned |= name == "X-Amz-Signature" || name == "Signature";
     }
-    let auth_type = if presigned {
-        "REST-QUERY-STRING"
-    } else if f.headers.contains_key(http::header::AUTHORIZATION) {
-        "REST-HEADER"
-    } else {
-        "POST"
-    };
-    if f.caller.is_some() {
+    if f.caller.is_some() && wants("s3:authtype") {
+        let auth_type = if presigned {
+            "REST-QUERY-STRING"
+        } else if f.headers.contains_key(http::header::AUTHORIZATION) {
+            "REST-HEADER"
+        } else {
+            "POST"
+        };
         c.set("s3:authType", auth_type);
+    }
+    if f.caller.is_some() && wants("s3:signatureversion") {
         let v4 = header("authorization").is_some_and(|a| a.starts_with("AWS4-"))
             || f.query.is_some_and(|q| q.contains("X-Amz-Algorithm=AWS4"));
         c.set(
@@ -83,7 +109,7 @@ pub fn context(f: &Facts<'_>) -> Context {
             if v4 { "AWS4-HMAC-SHA256" } else { "AWS" },
         );
     }
-    if let Some(tagging) = header("x-amz-tagging") {
+    if let (Some(tagging), true) = (header("x-amz-tagging"), wants_prefix("s3:requestobjecttag")) {
         for (k, v) in query_pairs(Some(tagging)) {
             c.add("s3:RequestObjectTagKeys", k.clone());
             c.set(&format!("s3:RequestObjectTag/{k}"), v);
@@ -129,14 +155,15 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=x".parse().unwrap(),
         );
         let now = time::macros::datetime!(2026-12-07 10:00:00 UTC);
-        let c = context(&Facts {
+        let facts = Facts {
             peer: Some("::ffff:10.1.2.3".parse().unwrap()),
             tls: false,
             headers: &headers,
             query: Some("list-type=2&prefix=photos%2F2026&delimiter=%2F&max-keys=10"),
             caller: Some("ALICE"),
             now,
-        });
+        };
+        let c = context(&facts, None);
         assert_eq!(values(&c, "aws:SourceIp"), ["10.1.2.3"]);
         assert_eq!(values(&c, "aws:SecureTransport"), ["false"]);
         assert_eq!(values(&c, "aws:CurrentTime"), ["2026-12-07T10:00:00Z"]);
@@ -151,14 +178,23 @@ mod tests {
         assert_eq!(values(&c, "s3:authType"), ["REST-HEADER"]);
         assert_eq!(values(&c, "s3:signatureversion"), ["AWS4-HMAC-SHA256"]);
         assert_eq!(values(&c, "aws:username"), ["ALICE"]);
-        let anonymous = context(&Facts {
-            peer: None,
-            tls: true,
-            headers: &http::HeaderMap::new(),
-            query: None,
-            caller: None,
-            now,
-        });
+        let empty = http::HeaderMap::new();
+        let anonymous = context(
+            &Facts {
+                peer: None,
+                tls: true,
+                headers: &empty,
+                query: None,
+                caller: None,
+                now,
+            },
+            None,
+        );
+        // Only the keys a policy names are read.
+        let wanted: BTreeSet<String> = ["aws:sourceip".to_string()].into();
+        let few = context(&facts, Some(&wanted));
+        assert_eq!(values(&few, "aws:SourceIp"), ["10.1.2.3"]);
+        assert!(values(&few, "s3:prefix").is_empty() && values(&few, "aws:CurrentTime").is_empty());
         assert_eq!(values(&anonymous, "aws:PrincipalType"), ["Anonymous"]);
         assert!(values(&anonymous, "s3:authType").is_empty());
         assert_eq!(values(&anonymous, "aws:SecureTransport"), ["true"]);

@@ -23,6 +23,7 @@
 
 pub mod facts;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
 use node_api::model::{ObjectOwnership, Role};
@@ -35,7 +36,7 @@ use crate::acl;
 use crate::bucket_cache::{Bucket, BucketCache};
 use crate::cluster::Cluster;
 use crate::policy::{actions, Caller, Context, Decision, Policy, Request};
-use crate::request_log::{Parsed, RequestInfo};
+use crate::request_log::{MissingObject, Parsed, RequestInfo};
 use crate::s3::{no_such_bucket, Transport};
 
 /// The actions a bucket's owner may always call, whatever its policy says.
@@ -127,13 +128,31 @@ impl Authorize {
             .ok_or_else(no_such_bucket)
     }
 
-    /// Decides `asked` in `bucket`; `facts` gives the request's condition keys when needed.
-    async fn decide(
+    /// The condition keys of a request on `key` of `bucket` that its policy names (none
+    /// without a policy or conditions); `facts` reads them from the request.
+    async fn context_for(
         &self,
         bucket: &Bucket,
-        asked: &Asked<'_>,
-        facts: impl FnOnce() -> Context,
-    ) -> S3Result<()> {
+        key: Option<&str>,
+        facts: impl FnOnce(&BTreeSet<String>) -> Context,
+    ) -> Arc<Context> {
+        let Some(policy) = bucket
+            .policy
+            .as_ref()
+            .filter(|p| !p.condition_keys.is_empty())
+        else {
+            return empty_context();
+        };
+        let mut context = facts(&policy.condition_keys);
+        if let (true, Some(key)) = (policy.mentions("s3:existingobjecttag/"), key) {
+            self.add_existing_tags(&bucket.record.name, key, &mut context)
+                .await;
+        }
+        Arc::new(context)
+    }
+
+    /// Decides `asked` in `bucket`, with the request's condition keys `context`.
+    async fn decide(&self, bucket: &Bucket, asked: &Asked<'_>, context: &Context) -> S3Result<()> {
         let name = bucket.record.name.as_str();
         let resource = match asked.key {
             Some(k) => format!("{name}/{k}"),
@@ -141,7 +160,7 @@ impl Authorize {
         };
         let canonical = asked
             .caller
-            .filter(|_| bucket.policy.is_some())
+            .filter(|_| bucket.policy.as_ref().is_some_and(|p| p.names_canonical))
             .map(|id| self.cluster.canonical_user_id(id))
             .unwrap_or_default();
         let caller = match asked.caller {
@@ -151,20 +170,11 @@ impl Authorize {
             },
             None => Caller::Anonymous,
         };
-        let mut context = Context::new();
-        if let Some(policy) = &bucket.policy {
-            if policy.statements.iter().any(|s| !s.conditions.is_empty()) {
-                context = facts();
-                if let (true, Some(key)) = (policy.mentions("s3:existingobjecttag/"), asked.key) {
-                    self.add_existing_tags(name, key, &mut context).await;
-                }
-            }
-        }
         let request = Request {
             caller,
             action: asked.action,
             resource: &resource,
-            context: &context,
+            context,
         };
         let config = &bucket.record.config;
         let block = config.public_access_block.unwrap_or_default();
@@ -287,23 +297,23 @@ impl S3Access for Authorize {
             .unwrap_or_default();
         let headers = cx.headers();
         let query = cx.uri().query();
-        let facts = || {
-            facts::context(&facts::Facts {
-                peer: transport.peer,
-                tls: transport.tls,
-                headers,
-                query,
-                caller: caller.as_deref(),
-                now: time::OffsetDateTime::now_utc(),
-            })
+        let facts = |wanted: &BTreeSet<String>| {
+            facts::context(
+                &facts::Facts {
+                    peer: transport.peer,
+                    tls: transport.tls,
+                    headers,
+                    query,
+                    caller: caller.as_deref(),
+                    now: time::OffsetDateTime::now_utc(),
+                },
+                Some(wanted),
+            )
         };
         let action = actions::action_of(&operation).to_ascii_lowercase();
         let target = self.bucket(&bucket).await?;
         if matches!(operation.as_str(), "DeleteObjects" | "PostObject") {
-            let context = match &target.policy {
-                Some(p) if p.statements.iter().any(|s| !s.conditions.is_empty()) => facts(),
-                _ => Context::new(),
-            };
+            let context = self.context_for(&target, None, facts).await;
             cx.extensions_mut().insert(ObjectCheck {
                 authorize: self.clone(),
                 caller,
@@ -318,19 +328,8 @@ impl S3Access for Authorize {
             action: &action,
             key: key.as_deref(),
         };
-        self.decide(&target, &asked, facts).await?;
-        if matches!(operation.as_str(), "GetObject" | "HeadObject") {
-            let list = Asked {
-                caller: caller.as_deref(),
-                action: "s3:listbucket",
-                key: None,
-            };
-            if self.decide(&target, &list, facts).await.is_err() {
-                if let Some(info) = &info {
-                    info.hide_missing();
-                }
-            }
-        }
+        let context = self.context_for(&target, key.as_deref(), facts).await;
+        self.decide(&target, &asked, &context).await?;
         let source = headers
             .get("x-amz-copy-source")
             .and_then(|v| v.to_str().ok())
@@ -342,9 +341,50 @@ impl S3Access for Authorize {
                 action: "s3:getobject",
                 key: Some(&source_key),
             };
-            self.decide(&from, &read, facts).await?;
+            let context = self.context_for(&from, Some(&source_key), facts).await;
+            self.decide(&from, &read, &context).await?;
+        }
+        if let (Some(info), true) = (
+            &info,
+            matches!(operation.as_str(), "GetObject" | "HeadObject"),
+        ) {
+            info.on_missing(Arc::new(ListCheck {
+                authorize: self.clone(),
+                caller,
+                bucket: target,
+                context,
+            }));
         }
         Ok(())
+    }
+}
+
+fn empty_context() -> Arc<Context> {
+    static EMPTY: OnceLock<Arc<Context>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::new(Context::new())).clone()
+}
+
+/// Whether the caller of a GET or HEAD may list the bucket, asked only when the object turns
+/// out missing: without `s3:ListBucket`, S3 answers AccessDenied rather than NoSuchKey.
+struct ListCheck {
+    authorize: Authorize,
+    caller: Option<String>,
+    bucket: Arc<Bucket>,
+    context: Arc<Context>,
+}
+
+#[async_trait::async_trait]
+impl MissingObject for ListCheck {
+    async fn may_list(&self) -> bool {
+        let asked = Asked {
+            caller: self.caller.as_deref(),
+            action: "s3:listbucket",
+            key: None,
+        };
+        self.authorize
+            .decide(&self.bucket, &asked, &self.context)
+            .await
+            .is_ok()
     }
 }
 
@@ -356,7 +396,7 @@ pub struct ObjectCheck {
     caller: Option<String>,
     action: String,
     bucket: Arc<Bucket>,
-    context: Context,
+    context: Arc<Context>,
 }
 
 impl ObjectCheck {
@@ -367,9 +407,21 @@ impl ObjectCheck {
             action: &self.action,
             key: Some(key),
         };
-        self.authorize
-            .decide(&self.bucket, &asked, || self.context.clone())
-            .await
+        let mut context = self.context.clone();
+        if self
+            .bucket
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.mentions("s3:existingobjecttag/"))
+        {
+            let mut with_tags = Context::clone(&context);
+            let name = &self.bucket.record.name;
+            self.authorize
+                .add_existing_tags(name, key, &mut with_tags)
+                .await;
+            context = Arc::new(with_tags);
+        }
+        self.authorize.decide(&self.bucket, &asked, &context).await
     }
 }
 

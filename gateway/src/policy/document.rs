@@ -74,6 +74,11 @@ pub struct Statement {
 pub struct Policy {
     pub text: String,
     pub statements: Vec<Statement>,
+    /// Every condition key the statements name, in lower case: a request's context needs
+    /// these and no others.
+    pub condition_keys: BTreeSet<String>,
+    /// Whether a statement names a canonical user id (so a caller's is worth computing).
+    pub names_canonical: bool,
 }
 
 /// Why a policy was refused: the message of S3's MalformedPolicy error.
@@ -133,9 +138,16 @@ impl Policy {
             }
             compiled.push(statement);
         }
+        let condition_keys = compiled
+            .iter()
+            .flat_map(|s| s.conditions.iter().map(|c| c.key().to_string()))
+            .collect();
+        let names_canonical = compiled.iter().any(|s| !s.principals.canonical.is_empty());
         Ok(Policy {
             text: text.to_string(),
             statements: compiled,
+            condition_keys,
+            names_canonical,
         })
     }
 

@@ -55,12 +55,11 @@ impl Policy {
         }
     }
 
-    /// Whether any statement's conditions name `lower_key` (so a request's context needs it).
-    pub fn mentions(&self, lower_key_prefix: &str) -> bool {
-        self.statements
+    /// Whether a condition key the statements name starts with `lower_prefix`.
+    pub fn mentions(&self, lower_prefix: &str) -> bool {
+        self.condition_keys
             .iter()
-            .flat_map(|s| s.conditions.iter())
-            .any(|c| c.key().starts_with(lower_key_prefix))
+            .any(|k| k.starts_with(lower_prefix))
     }
 }
 
