@@ -11,6 +11,7 @@ use s3s::Body;
 use crate::bucket_cache::BucketCache;
 use crate::cluster::Cluster;
 use crate::cors;
+use crate::server::error_response;
 use crate::virtual_host::VirtualHostDomain;
 
 /// What answering CORS needs: the bucket records and how requests name buckets.
@@ -70,24 +71,24 @@ impl CorsFront {
     pub async fn preflight<B>(&self, req: &http::Request<B>) -> http::Response<Body> {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let Some(origin) = header("origin") else {
-            return error(
+            return error_response(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
                 "Insufficient information. Origin request header needed.",
             );
         };
         let Some(method) = header("access-control-request-method") else {
-            return error(
+            return error_response(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
                 "Invalid Access-Control-Request-Method: null",
             );
         };
         let Some(bucket) = self.bucket_of(req) else {
-            return error(StatusCode::FORBIDDEN, "AccessForbidden", NOT_ALLOWED);
+            return error_response(StatusCode::FORBIDDEN, "AccessForbidden", NOT_ALLOWED);
         };
         let Some(rules) = self.rules(&bucket).await else {
-            return error(
+            return error_response(
                 StatusCode::FORBIDDEN,
                 "AccessForbidden",
                 "CORSResponse: CORS is not enabled for this bucket.",
@@ -104,7 +105,7 @@ impl CorsFront {
                 add(&mut r, headers);
                 r
             }
-            None => error(StatusCode::FORBIDDEN, "AccessForbidden", NOT_ALLOWED),
+            None => error_response(StatusCode::FORBIDDEN, "AccessForbidden", NOT_ALLOWED),
         }
     }
 
@@ -128,18 +129,4 @@ fn add(response: &mut http::Response<Body>, headers: cors::Headers) {
             response.headers_mut().insert(name, v);
         }
     }
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> http::Response<Body> {
-    // Fixed codes and messages: nothing here needs XML escaping.
-    let doc = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"#
-    );
-    let mut r = http::Response::new(Body::from(doc));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    r
 }

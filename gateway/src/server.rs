@@ -297,13 +297,25 @@ async fn handle(
 /// The 403 S3 answers a caller that may read objects but not list the bucket, for an object
 /// that does not exist (a HEAD answer has no body).
 fn missing_as_access_denied(method: &http::Method) -> http::Response<Body> {
-    let doc = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"#;
-    let mut r = if method == http::Method::HEAD {
-        http::Response::new(Body::empty())
-    } else {
-        http::Response::new(Body::from(doc.to_string()))
-    };
-    *r.status_mut() = http::StatusCode::FORBIDDEN;
+    let mut r = error_response(http::StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
+    if method == http::Method::HEAD {
+        *r.body_mut() = Body::empty();
+    }
+    r
+}
+
+/// An S3 error document answered by the HTTP layer itself (its code and message are fixed
+/// texts, which need no XML escaping; the request id is added later).
+pub(crate) fn error_response(
+    status: http::StatusCode,
+    code: &str,
+    message: &str,
+) -> http::Response<Body> {
+    let doc = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"#
+    );
+    let mut r = http::Response::new(Body::from(doc));
+    *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/xml"),

@@ -9,19 +9,7 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{client_for, code, eventually, TestCluster};
-
-/// The HTTP status of an unsigned request.
-async fn anonymous(method: http::Method, url: &str) -> u16 {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let request = http::Request::builder()
-        .method(method)
-        .uri(url)
-        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"x")))
-        .unwrap();
-    client.request(request).await.unwrap().status().as_u16()
-}
+use common::{anonymous, client_for, code, eventually, TestCluster};
 
 /// A grant reaches every gateway within about a second.
 const PROPAGATION: Duration = Duration::from_secs(15);
@@ -220,17 +208,17 @@ async fn grants_decide_what_a_stored_key_may_do() {
 
     // Anonymous: refused, until the bucket is made public, and then only for reads.
     let url = format!("{}/private/doc", cluster.endpoint());
-    assert_eq!(anonymous(http::Method::GET, &url).await, 403);
+    assert_eq!(anonymous(http::Method::GET, &url).await.0, 403);
     // Gateways see bucket changes made elsewhere within a second (bucket_cache).
     cluster.admin(&["bucket-public", "private", "on"]);
     eventually("the bucket made public", PROPAGATION, || async {
-        anonymous(http::Method::GET, &url).await == 200
+        anonymous(http::Method::GET, &url).await.0 == 200
     })
     .await;
-    assert_eq!(anonymous(http::Method::PUT, &url).await, 403);
+    assert_eq!(anonymous(http::Method::PUT, &url).await.0, 403);
     cluster.admin(&["bucket-public", "private", "off"]);
     eventually("the bucket made private", PROPAGATION, || async {
-        anonymous(http::Method::GET, &url).await == 403
+        anonymous(http::Method::GET, &url).await.0 == 403
     })
     .await;
     let status = cluster.gateway_command(&["status"]).1;

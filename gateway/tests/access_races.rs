@@ -13,18 +13,7 @@ use aws_sdk_s3::types::{
     CorsConfiguration, CorsRule, ObjectCannedAcl, ObjectOwnership, PublicAccessBlockConfiguration,
     Tag, Tagging,
 };
-use common::{code, pattern, status, TestCluster};
-
-/// The status and body of an unsigned GET.
-async fn anonymous_get(url: &str) -> (u16, Vec<u8>) {
-    use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let response = client.get(url.parse().unwrap()).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, body.to_vec())
-}
+use common::{anonymous, code, pattern, status, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bucket_settings_changed_at_once_are_all_kept() {
@@ -228,7 +217,10 @@ async fn object_acl_changes_race_puts_deletes_and_tagging() {
         .await
         .unwrap();
     let url = format!("{}/acls/hot", cluster.endpoint());
-    assert_eq!(anonymous_get(&url).await, (200, pattern(len, 3)));
+    assert_eq!(
+        anonymous(http::Method::GET, &url).await,
+        (200, pattern(len, 3))
+    );
 
     // PutObjectAcl racing DELETE: when both succeed the ACL change came first, so the object
     // stays deleted; an ACL change that comes second finds no object (404).
@@ -257,7 +249,7 @@ async fn object_acl_changes_race_puts_deletes_and_tagging() {
         );
         let url = format!("{}/acls/{key}", cluster.endpoint());
         assert_ne!(
-            anonymous_get(&url).await.0,
+            anonymous(http::Method::GET, &url).await.0,
             200,
             "{key} readable after its deletion"
         );

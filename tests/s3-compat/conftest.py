@@ -221,6 +221,15 @@ def s3(endpoint):
     return endpoint.client()
 
 
+def s3_error(call):
+    """The error code and HTTP status a boto3 call fails with (it must fail)."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as e:
+        call()
+    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
 def temporary_bucket(s3, prefix="t-"):
     """Yields the name of a new bucket, then empties and removes it, so that runs against a
     shared endpoint leave nothing behind."""

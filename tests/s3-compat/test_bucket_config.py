@@ -4,17 +4,13 @@ limits and errors)."""
 import json
 
 import pytest
-from botocore.exceptions import ClientError
+from conftest import s3_error
 
 
-def error(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def test_bucket_tagging(s3, bucket):
-    assert error(lambda: s3.get_bucket_tagging(Bucket=bucket)) == ("NoSuchTagSet", 404)
+    assert s3_error(lambda: s3.get_bucket_tagging(Bucket=bucket)) == ("NoSuchTagSet", 404)
     tags = [{"Key": "team", "Value": "red"}, {"Key": "cost center", "Value": ""}]
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
     got = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
@@ -23,20 +19,20 @@ def test_bucket_tagging(s3, bucket):
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "only", "Value": "one"}]})
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "only", "Value": "one"}]
     too_many = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
-    assert error(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": too_many})) == ("InvalidTag", 400)
+    assert s3_error(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": too_many})) == ("InvalidTag", 400)
     twice = [{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}]
-    assert error(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": twice})) == ("InvalidTag", 400)
+    assert s3_error(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": twice})) == ("InvalidTag", 400)
     system = [{"Key": "aws:createdBy", "Value": "me"}]
-    assert error(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": system})) == ("InvalidTag", 400)
+    assert s3_error(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": system})) == ("InvalidTag", 400)
     long_key = [{"Key": "k" * 129, "Value": "v"}]
-    assert error(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": long_key})) == ("InvalidTag", 400)
+    assert s3_error(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": long_key})) == ("InvalidTag", 400)
     # Refused sets changed nothing; 50 tags are fine.
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "only", "Value": "one"}]
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": too_many[:50]})
     assert len(s3.get_bucket_tagging(Bucket=bucket)["TagSet"]) == 50
     s3.delete_bucket_tagging(Bucket=bucket)
-    assert error(lambda: s3.get_bucket_tagging(Bucket=bucket)) == ("NoSuchTagSet", 404)
-    assert error(lambda: s3.get_bucket_tagging(Bucket="no-such-" + bucket)) == ("NoSuchBucket", 404)
+    assert s3_error(lambda: s3.get_bucket_tagging(Bucket=bucket)) == ("NoSuchTagSet", 404)
+    assert s3_error(lambda: s3.get_bucket_tagging(Bucket="no-such-" + bucket)) == ("NoSuchBucket", 404)
 
 
 def test_bucket_tagging_with_awscli(aws, s3, bucket):

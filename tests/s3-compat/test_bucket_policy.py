@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Endpoint, temporary_bucket
+from conftest import Endpoint, s3_error, temporary_bucket
 
 # A policy change reaches every gateway within a second (bucket cache); one gateway here,
 # which forgets the bucket at once, so no wait is needed, but a retry loop keeps tests honest
@@ -21,9 +21,7 @@ SETTLE = 3.0
 
 
 def error_code(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    return e.value.response["Error"]["Code"]
+    return s3_error(call)[0]
 
 
 def policy(bucket, *statements):

@@ -14,13 +14,9 @@ import tempfile
 import threading
 
 import pytest
-from botocore.exceptions import ClientError
+from conftest import s3_error
 
 
-def error(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def curl_headers(endpoint, method, path, *headers):
@@ -47,7 +43,7 @@ RULES = lambda origin: {"CORSRules": [
 
 
 def test_cors_configuration_api(s3, bucket):
-    assert error(lambda: s3.get_bucket_cors(Bucket=bucket)) == ("NoSuchCORSConfiguration", 404)
+    assert s3_error(lambda: s3.get_bucket_cors(Bucket=bucket)) == ("NoSuchCORSConfiguration", 404)
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=RULES("https://app.example"))
     rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
     assert rules[0]["AllowedOrigins"] == ["https://app.example"]
@@ -56,12 +52,12 @@ def test_cors_configuration_api(s3, bucket):
     assert rules[0]["MaxAgeSeconds"] == 300 and rules[0]["ID"] == "app"
     assert "AllowedHeaders" not in rules[1]
     bad = {"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]}
-    assert error(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=bad)) == ("InvalidRequest", 400)
+    assert s3_error(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=bad)) == ("InvalidRequest", 400)
     two_stars = {"CORSRules": [{"AllowedOrigins": ["https://*.*.example"], "AllowedMethods": ["GET"]}]}
-    assert error(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=two_stars)) == ("InvalidRequest", 400)
+    assert s3_error(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=two_stars)) == ("InvalidRequest", 400)
     assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == rules
     s3.delete_bucket_cors(Bucket=bucket)
-    assert error(lambda: s3.get_bucket_cors(Bucket=bucket)) == ("NoSuchCORSConfiguration", 404)
+    assert s3_error(lambda: s3.get_bucket_cors(Bucket=bucket)) == ("NoSuchCORSConfiguration", 404)
 
 
 def test_preflight_and_actual_requests_with_curl(endpoint, s3, bucket):
@@ -173,6 +169,6 @@ def test_a_browser_uploads_and_reads_from_another_origin(endpoint, s3, bucket, t
         get = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
         (tmp_path / "blocked.html").write_text(PAGE.format(put=json.dumps(put), get=json.dumps(get)))
         assert browser(f"{origin}/blocked.html") == "blocked: TypeError"
-        assert error(lambda: s3.head_object(Bucket=bucket, Key=key)) == ("404", 404)
+        assert s3_error(lambda: s3.head_object(Bucket=bucket, Key=key)) == ("404", 404)
     finally:
         server.shutdown()

@@ -33,10 +33,18 @@ pub(super) struct AclAsked<'a> {
     pub body: Option<&'a AccessControlPolicy>,
 }
 
-/// The ACL fields of an object operation's input (PutObject, CopyObject,
-/// CreateMultipartUpload, PutObjectAcl without its body).
-macro_rules! object_acl_asked {
+/// The ACL fields of an operation's input: `acl_asked!(input)` for a bucket's (CreateBucket,
+/// PutBucketAcl, which may grant WRITE), `acl_asked!(object input)` for an object's
+/// (PutObject, CopyObject, CreateMultipartUpload, PutObjectAcl). The AccessControlPolicy body
+/// is left to the caller.
+macro_rules! acl_asked {
     ($input:expr) => {
+        $crate::s3::bucket_access::AclAsked {
+            write: $input.grant_write.as_deref(),
+            ..acl_asked!(object $input)
+        }
+    };
+    (object $input:expr) => {
         $crate::s3::bucket_access::AclAsked {
             canned: $input.acl.as_ref().map(|a| a.as_str()),
             full_control: $input.grant_full_control.as_deref(),
@@ -48,7 +56,7 @@ macro_rules! object_acl_asked {
         }
     };
 }
-pub(super) use object_acl_asked;
+pub(super) use acl_asked;
 
 /// The owner and ACL of an object `writer` writes into the bucket of `record` with the ACL
 /// fields `asked`: `None` when the request names no ACL. Who owns the object follows the
@@ -83,10 +91,7 @@ fn acl_error(e: AclError) -> S3Error {
         AclError::Email => {
             S3Error::with_message(S3ErrorCode::UnresolvableGrantByEmailAddress, e.to_string())
         }
-        AclError::UnknownCanned(_) => {
-            S3Error::with_message(S3ErrorCode::InvalidArgument, e.to_string())
-        }
-        AclError::BadGrantee(_) => {
+        AclError::UnknownCanned(_) | AclError::BadGrantee(_) => {
             S3Error::with_message(S3ErrorCode::InvalidArgument, e.to_string())
         }
     }
@@ -273,13 +278,8 @@ pub(super) async fn put_bucket_acl(
     let record = gw.bucket(&input.bucket).await?;
     let owner_id = gw.cluster.canonical_user_id(&record.owner);
     let asked = AclAsked {
-        canned: input.acl.as_ref().map(|a| a.as_str()),
-        full_control: input.grant_full_control.as_deref(),
-        read: input.grant_read.as_deref(),
-        read_acp: input.grant_read_acp.as_deref(),
-        write: input.grant_write.as_deref(),
-        write_acp: input.grant_write_acp.as_deref(),
         body: input.access_control_policy.as_ref(),
+        ..acl_asked!(input)
     };
     let Some(grants) = asked.grants(&owner_id, &owner_id)? else {
         return Err(s3_error!(
@@ -460,8 +460,10 @@ pub(super) async fn put_object_acl(
         .map_or(record.owner.clone(), |a| a.owner.clone());
     let owner_id = gw.cluster.canonical_user_id(&owner_key);
     let bucket_owner = gw.cluster.canonical_user_id(&record.owner);
-    let mut asked = object_acl_asked!(input);
-    asked.body = input.access_control_policy.as_ref();
+    let asked = AclAsked {
+        body: input.access_control_policy.as_ref(),
+        ..acl_asked!(object input)
+    };
     let Some(grants) = asked.grants(&owner_id, &bucket_owner)? else {
         return Err(s3_error!(
             MissingSecurityHeader,

@@ -5,7 +5,7 @@ use node_api::model::{BucketConfig, BucketRecord, ObjectOwnership};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::bucket_access::AclAsked;
+use super::bucket_access::acl_asked;
 use super::fields::{owner, requester, timestamp_secs, unavailable};
 use super::list_ops::{continuation_token, read_text_token};
 use super::Gateway;
@@ -21,16 +21,7 @@ fn initial_config(gw: &Gateway, who: &str, input: &CreateBucketInput) -> S3Resul
         None => ObjectOwnership::BucketOwnerEnforced,
     };
     let owner_id = gw.cluster.canonical_user_id(who);
-    let asked = AclAsked {
-        canned: input.acl.as_ref().map(|a| a.as_str()),
-        full_control: input.grant_full_control.as_deref(),
-        read: input.grant_read.as_deref(),
-        read_acp: input.grant_read_acp.as_deref(),
-        write: input.grant_write.as_deref(),
-        write_acp: input.grant_write_acp.as_deref(),
-        body: None,
-    };
-    let acl = asked.grants(&owner_id, &owner_id)?;
+    let acl = acl_asked!(input).grants(&owner_id, &owner_id)?;
     let config = BucketConfig {
         ownership: Some(ownership),
         ..Default::default()

@@ -16,7 +16,7 @@ use node_api::model::{
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::bucket_access::{object_acl, object_acl_asked};
+use super::bucket_access::{acl_asked, object_acl};
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
 use super::object_ops::{receive_body, BodyTarget, Received};
@@ -126,7 +126,7 @@ pub(super) async fn create_multipart_upload(
     let checksum_type =
         upload_checksum_type(algorithm, input.checksum_type.as_ref().map(|t| t.as_str()))?;
     let bucket = gw.bucket(&input.bucket).await?;
-    let acl = object_acl(gw, &bucket, &who, &object_acl_asked!(input))?;
+    let acl = object_acl(gw, &bucket, &who, &acl_asked!(object input))?;
     let incarnation = bucket.incarnation;
     let upload_id = gw.cluster.hlc.version();
     // One data key for the whole upload (each part gets its own nonce base); the metadata is

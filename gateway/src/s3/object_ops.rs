@@ -6,7 +6,7 @@ use node_api::model::{Layout, Manifest, Version};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::bucket_access::{object_acl, object_acl_asked};
+use super::bucket_access::{acl_asked, object_acl};
 use super::conditions::{
     check_copy_source_version, check_preconditions, copy_precondition_error, DeleteCondition,
 };
@@ -51,7 +51,7 @@ pub(super) async fn put_object(
     check_sse(input.server_side_encryption.as_ref())?;
     let bucket = gw.bucket(&input.bucket).await?;
     let writer = credentials.map(|c| c.access_key).unwrap_or_default();
-    let acl = object_acl(gw, &bucket, &writer, &object_acl_asked!(input))?;
+    let acl = object_acl(gw, &bucket, &writer, &acl_asked!(object input))?;
     let version = gw.cluster.hlc.version();
     let announced = Checksum {
         checksum_crc32: input.checksum_crc32.clone(),
@@ -600,7 +600,7 @@ pub(super) async fn copy_object(
         }
     };
     let bucket = gw.bucket(&input.bucket).await?;
-    let acl = object_acl(gw, &bucket, &writer, &object_acl_asked!(input))?;
+    let acl = object_acl(gw, &bucket, &writer, &acl_asked!(object input))?;
     let source = gw.object(&src_bucket, &src_key).await?;
     check_copy_source_version(&input.copy_source, &source)?;
     check_preconditions(

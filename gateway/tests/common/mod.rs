@@ -573,6 +573,27 @@ pub async fn keys_in(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
 }
 
 /// The S3 error code of a failed SDK call.
+/// The status and body of an unsigned request (a one-byte body for methods that send one).
+#[allow(dead_code)]
+pub async fn anonymous(method: http::Method, url: &str) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let body = match method {
+        http::Method::PUT | http::Method::POST => bytes::Bytes::from_static(b"x"),
+        _ => bytes::Bytes::new(),
+    };
+    let request = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(http_body_util::Full::new(body))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body.to_vec())
+}
+
 pub fn code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
