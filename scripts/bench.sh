@@ -16,8 +16,9 @@
 # crates are compiled again, about two minutes each) and the working tree, then runs the same
 # bench client against each one's cluster in turn (`--rounds N`, default 1: base, tree, base,
 # tree, ...) in this one sitting, and prints every row's throughput as a ratio tree / base.
-# Cargo keys the project's crates by name, not folder: after the base is built, the tree's
-# sources are touched so that cargo builds them again (also when the script is interrupted).
+# Cargo keeps one build of each project crate (keyed by name, not folder) and judges it by its
+# sources' times: each side's sources are touched before it is built (the tree's again after
+# the base's build, also when the script is interrupted), so neither takes the other's build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S3STORE_SKIP_CLIENTS=1 scripts/setup.sh
@@ -32,6 +33,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 set -- "${args[@]+"${args[@]}"}"
+# Cargo keeps one build of each project crate (keyed by name) and judges it by its sources'
+# times: before a comparison builds either side, that side's sources are touched, or cargo may
+# take the other side's build (a worktree left from an earlier comparison keeps old times).
+touch_sources() {
+  (cd "$1" && find placement config node-api storage-node gateway bench -name '*.rs' -exec touch {} +)
+}
+[ -z "$base_rev" ] || touch_sources .
 cargo build -q --bin gateway --bin storage-node --bin bench
 bin="$CARGO_TARGET_DIR/debug"
 
@@ -98,7 +106,7 @@ fi
 compare=$(mktemp -d -t s3store-compare-XXXXXX)
 # Newer than anything the base's build recorded: the next build of the tree is the tree's.
 touch_tree() {
-  find placement config node-api storage-node gateway bench -name '*.rs' -exec touch {} +
+  touch_sources .
 }
 trap 'touch_tree; rm -rf "$compare"' EXIT
 mkdir -p "$compare/tree" "$compare/base"
@@ -111,6 +119,7 @@ else
   git -C "$source_dir" checkout -q --detach "$base_rev"
 fi
 echo "building $base_rev in $source_dir" >&2
+touch_sources "$source_dir"
 (cd "$source_dir" && cargo build -q --bin gateway --bin storage-node)
 cp "$bin/gateway" "$bin/storage-node" "$compare/base/"
 # The tree's binaries go back where the test command expects them.
