@@ -3,7 +3,8 @@
 //! of the internal calls of a GET. Each entry also holds the bucket's policy compiled, so the
 //! access check of a request evaluates it without parsing JSON.
 //!
-//! Only records of live buckets are kept, for [`TTL`]; this gateway forgets a bucket at once
+//! Only records of live buckets are kept, for [`TTL`] (and up to [`STALE_ON_ERROR`] while the
+//! record's owners cannot be read); this gateway forgets a bucket at once
 //! when it creates, deletes or reconfigures it. A change made through another gateway or the
 //! admin CLI (deleting the bucket, a new policy) reaches this one within [`TTL`], as stored
 //! access keys do; AWS documents the same delay for bucket changes.
@@ -19,6 +20,10 @@ use crate::policy::Policy;
 
 /// How long a record is used without reading it again.
 pub const TTL: Duration = Duration::from_secs(1);
+/// How long a record is still used when its owners cannot be read (a quorum of them down or
+/// unreachable): the request then fails or succeeds on its object's own owners, as it would
+/// have a second earlier, instead of failing on the bucket record, before its body is read.
+pub const STALE_ON_ERROR: Duration = Duration::from_secs(60);
 /// Entries kept at most (the cache is emptied beyond).
 const CAPACITY: usize = 10_000;
 
@@ -55,21 +60,28 @@ impl BucketCache {
         cluster: &Arc<Cluster>,
         name: &str,
     ) -> Result<Option<Arc<Bucket>>, ClusterError> {
-        if let Some(b) = self.get(name) {
+        if let Some(b) = self.get(name, TTL) {
             return Ok(Some(b));
         }
-        match cluster.get_bucket(name).await? {
-            Some(record) if !record.deleted => Ok(Some(self.keep(record))),
-            _ => Ok(None),
+        match cluster.get_bucket(name).await {
+            Ok(Some(record)) if !record.deleted => Ok(Some(self.keep(record))),
+            Ok(_) => Ok(None),
+            Err(e) => match self.get(name, STALE_ON_ERROR) {
+                Some(b) => {
+                    tracing::debug!("bucket {name}: using the record read before ({e})");
+                    Ok(Some(b))
+                }
+                None => Err(e),
+            },
         }
     }
 
-    /// The bucket `name` if it was read less than [`TTL`] ago.
-    fn get(&self, name: &str) -> Option<Arc<Bucket>> {
+    /// The bucket `name` if it was read less than `age` ago.
+    fn get(&self, name: &str, age: Duration) -> Option<Arc<Bucket>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(name)
-            .filter(|(at, _)| at.elapsed() < TTL)
+            .filter(|(at, _)| at.elapsed() < age)
             .map(|(_, b)| b.clone())
     }
 
