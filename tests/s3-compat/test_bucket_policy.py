@@ -296,3 +296,18 @@ def test_keys_named_in_the_body_are_checked_one_by_one(endpoint, s3, bucket, tmp
     assert error_code(lambda: s3.head_object(Bucket=bucket, Key="locked/posted")) == "404"
     assert s3.get_object(Bucket=bucket, Key="free/posted")["Body"].read() == b"posted"
     s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_policy_variables_give_each_key_its_folder(endpoint, s3, bucket):
+    key_id, secret = endpoint.new_key()
+    own = Endpoint(endpoint.url, key_id, secret, endpoint.region, endpoint.ca_bundle).client()
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(bucket, {
+        "Sid": "HomeFolders", "Effect": "Allow", "Principal": {"AWS": key_id},
+        "Action": ["s3:PutObject", "s3:GetObject"],
+        "Resource": f"arn:aws:s3:::{bucket}/home/${{aws:username}}/*",
+    }))
+    own.put_object(Bucket=bucket, Key=f"home/{key_id}/notes.txt", Body=b"mine")
+    assert own.get_object(Bucket=bucket, Key=f"home/{key_id}/notes.txt")["Body"].read() == b"mine"
+    assert error_code(lambda: own.put_object(Bucket=bucket, Key="home/someone-else/x", Body=b"x")) == "AccessDenied"
+    assert error_code(lambda: own.put_object(Bucket=bucket, Key="home/${aws:username}/x", Body=b"x")) == "AccessDenied"
+    s3.delete_bucket_policy(Bucket=bucket)

@@ -74,8 +74,8 @@ pub struct Statement {
 pub struct Policy {
     pub text: String,
     pub statements: Vec<Statement>,
-    /// Every condition key the statements name, in lower case: a request's context needs
-    /// these and no others.
+    /// Every condition key the statements name (in conditions and as resource variables), in
+    /// lower case: a request's context needs these and no others.
     pub condition_keys: BTreeSet<String>,
     /// Whether a statement names a canonical user id (so a caller's is worth computing).
     pub names_canonical: bool,
@@ -108,11 +108,13 @@ impl Policy {
                 return Err(malformed(format!("Unknown field {field}")));
             }
         }
-        match doc.get("Version") {
-            None => {}
-            Some(Value::String(v)) if v == "2012-10-17" || v == "2008-10-17" => {}
+        // Policy variables exist from version 2012-10-17 on; before, `${…}` is literal text.
+        let variables = match doc.get("Version") {
+            None => false,
+            Some(Value::String(v)) if v == "2012-10-17" => true,
+            Some(Value::String(v)) if v == "2008-10-17" => false,
             Some(_) => return Err(malformed("Document is invalid: Invalid Version")),
-        }
+        };
         let statements = match doc.get("Statement") {
             None => return Err(malformed("Missing required field Statement")),
             Some(Value::Array(list)) => list.iter().collect::<Vec<_>>(),
@@ -128,7 +130,7 @@ impl Policy {
             let Value::Object(s) = s else {
                 return Err(malformed("Statement must be an object"));
             };
-            let statement = statement(s, bucket)?;
+            let statement = statement(s, bucket, variables)?;
             if let Some(sid) = &statement.sid {
                 if !sids.insert(sid.clone()) {
                     return Err(malformed(
@@ -138,9 +140,15 @@ impl Policy {
             }
             compiled.push(statement);
         }
+        // The keys a request's context needs: those of conditions and of resource variables.
         let condition_keys = compiled
             .iter()
-            .flat_map(|s| s.conditions.iter().map(|c| c.key().to_string()))
+            .flat_map(|s| {
+                s.conditions
+                    .iter()
+                    .map(|c| c.key().to_string())
+                    .chain(s.resources.iter().flat_map(Pattern::variable_keys))
+            })
             .collect();
         let names_canonical = compiled.iter().any(|s| !s.principals.canonical.is_empty());
         Ok(Policy {
@@ -166,7 +174,11 @@ impl Policy {
 }
 
 /// One statement of the policy of `bucket`.
-fn statement(s: &Map<String, Value>, bucket: &str) -> Result<Statement, Malformed> {
+fn statement(
+    s: &Map<String, Value>,
+    bucket: &str,
+    variables: bool,
+) -> Result<Statement, Malformed> {
     for field in s.keys() {
         if !matches!(
             field.as_str(),
@@ -206,7 +218,7 @@ fn statement(s: &Map<String, Value>, bucket: &str) -> Result<Statement, Malforme
     let resources = strings(resource)
         .ok_or_else(|| malformed("Policy has invalid resource"))?
         .iter()
-        .map(|r| resource_pattern(r, bucket))
+        .map(|r| resource_pattern(r, bucket, variables))
         .collect::<Result<Vec<_>, _>>()?;
     if !not_action && !not_resource && !actions_meet_resources(&actions, &resources) {
         return Err(malformed(
@@ -344,7 +356,7 @@ fn action_pattern(action: &str) -> Result<Pattern, Malformed> {
 
 /// A resource of this bucket's policy: `*`, or `arn:aws:s3:::` and a bucket pattern that
 /// matches `bucket`, maybe followed by `/` and a key pattern.
-fn resource_pattern(resource: &str, bucket: &str) -> Result<Pattern, Malformed> {
+fn resource_pattern(resource: &str, bucket: &str, variables: bool) -> Result<Pattern, Malformed> {
     if resource == "*" {
         return Ok(Pattern::new("*"));
     }
@@ -357,7 +369,11 @@ fn resource_pattern(resource: &str, bucket: &str) -> Result<Pattern, Malformed> 
     if rest.is_empty() || !covers {
         return Err(invalid());
     }
-    Ok(Pattern::new(rest))
+    Ok(if variables {
+        Pattern::with_variables(rest)
+    } else {
+        Pattern::new(rest)
+    })
 }
 
 /// Whether some action of the statement applies to some kind of its resources.

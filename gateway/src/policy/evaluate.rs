@@ -4,6 +4,7 @@
 
 use super::condition::Context;
 use super::document::{Effect, Policy, Principals, Statement};
+use super::pattern::Pattern;
 
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +67,21 @@ impl Policy {
 fn applies(s: &Statement, r: &Request<'_>) -> bool {
     names(&s.principals, r.caller) != s.not_principal
         && s.actions.iter().any(|a| a.matches(r.action)) != s.not_action
-        && s.resources.iter().any(|p| p.matches(r.resource)) != s.not_resource
+        && s.resources.iter().any(|p| resource_matches(p, r)) != s.not_resource
         && s.conditions.iter().all(|c| c.holds(r.context))
+}
+
+/// Whether resource pattern `p`, its variables filled in from the request's context, matches
+/// the request's resource (a variable the request has no value for matches nothing).
+fn resource_matches(p: &Pattern, r: &Request<'_>) -> bool {
+    if !p.has_variables() {
+        return p.matches(r.resource);
+    }
+    let value = |key: &str| match r.context.get(key) {
+        Some([one]) => Some(one.clone()),
+        _ => None,
+    };
+    p.filled(value).is_some_and(|f| f.matches(r.resource))
 }
 
 /// Whether `p` names `caller`.
@@ -260,6 +274,53 @@ mod tests {
         assert_eq!(
             ask(&p, anon, "s3:GetObject", "photos/secret/ok-1", &c),
             Decision::Allow
+        );
+    }
+
+    #[test]
+    fn resource_variables() {
+        let p = policy(
+            json!([{"Effect": "Allow", "Principal": {"AWS": ["ALICE", "BOB"]},
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": "arn:aws:s3:::photos/home/${aws:username}/*"}]),
+        );
+        assert!(p.condition_keys.contains("aws:username"));
+        let mut c = Context::new();
+        c.set("aws:username", "ALICE");
+        assert_eq!(
+            ask(&p, ALICE, "s3:PutObject", "photos/home/ALICE/a", &c),
+            Decision::Allow
+        );
+        assert_eq!(
+            ask(&p, ALICE, "s3:PutObject", "photos/home/BOB/a", &c),
+            Decision::Silent
+        );
+        assert_eq!(
+            ask(
+                &p,
+                ALICE,
+                "s3:PutObject",
+                "photos/home/ALICE/a",
+                &Context::new()
+            ),
+            Decision::Silent
+        );
+        // Version 2008-10-17 has no variables: the text is literal.
+        let old = Policy::parse(
+            &json!({"Version": "2008-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": "*", "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::photos/${aws:username}"}]})
+            .to_string(),
+            BUCKET,
+        )
+        .unwrap();
+        assert_eq!(
+            ask(&old, ALICE, "s3:GetObject", "photos/${aws:username}", &c),
+            Decision::Allow
+        );
+        assert_eq!(
+            ask(&old, ALICE, "s3:GetObject", "photos/ALICE", &c),
+            Decision::Silent
         );
     }
 

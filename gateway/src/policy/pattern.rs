@@ -6,6 +6,8 @@
 pub struct Pattern {
     text: String,
     wild: bool,
+    /// Holds policy variables (`${aws:username}`), filled in per request before matching.
+    variables: bool,
 }
 
 impl Pattern {
@@ -13,7 +15,61 @@ impl Pattern {
         Pattern {
             text: text.to_string(),
             wild: text.contains(['*', '?']),
+            variables: false,
         }
+    }
+
+    /// A pattern whose `${…}` are policy variables (documents of version 2012-10-17).
+    pub fn with_variables(text: &str) -> Pattern {
+        Pattern {
+            variables: text.contains("${"),
+            ..Pattern::new(text)
+        }
+    }
+
+    pub fn has_variables(&self) -> bool {
+        self.variables
+    }
+
+    /// The keys of the policy variables in the pattern, in lower case (`${*}`, `${?}` and
+    /// `${$}` are escapes, not keys).
+    pub fn variable_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut rest = self.text.as_str();
+        while let Some(start) = rest.find("${") {
+            let Some(after) = rest.get(start.saturating_add(2)..) else {
+                break;
+            };
+            let Some(end) = after.find('}') else {
+                break;
+            };
+            let key = after.get(..end).unwrap_or("").trim();
+            if !matches!(key, "*" | "?" | "$") {
+                keys.push(key.to_ascii_lowercase());
+            }
+            rest = after.get(end.saturating_add(1)..).unwrap_or("");
+        }
+        keys
+    }
+
+    /// The pattern with its variables replaced by `value(key)` (`${*}`, `${?}`, `${$}` by the
+    /// character); `None` when a variable has no value, so that nothing matches.
+    pub fn filled(&self, value: impl Fn(&str) -> Option<String>) -> Option<Pattern> {
+        let mut out = String::with_capacity(self.text.len());
+        let mut rest = self.text.as_str();
+        while let Some(start) = rest.find("${") {
+            out.push_str(rest.get(..start)?);
+            let after = rest.get(start.saturating_add(2)..)?;
+            let end = after.find('}')?;
+            let key = after.get(..end)?.trim();
+            match key {
+                "*" | "?" | "$" => out.push_str(key),
+                _ => out.push_str(&value(&key.to_ascii_lowercase())?),
+            }
+            rest = after.get(end.saturating_add(1)..)?;
+        }
+        out.push_str(rest);
+        Some(Pattern::new(&out))
     }
 
     /// The pattern as written.
@@ -96,6 +152,23 @@ mod tests {
         assert!(glob("é?".as_bytes(), "éà".as_bytes()));
         assert!(!Pattern::new("abc").matches("abcd"));
         assert!(Pattern::new("abc").matches("abc"));
+    }
+
+    #[test]
+    fn variables() {
+        let p = Pattern::with_variables("b/home/${aws:username}/*");
+        assert!(p.has_variables());
+        assert_eq!(p.variable_keys(), ["aws:username"]);
+        let filled = p
+            .filled(|k| (k == "aws:username").then(|| "alice".to_string()))
+            .unwrap();
+        assert!(filled.matches("b/home/alice/doc"));
+        assert!(!filled.matches("b/home/bob/doc"));
+        assert!(p.filled(|_| None).is_none());
+        let escaped = Pattern::with_variables("b/${$}x");
+        assert!(escaped.variable_keys().is_empty());
+        assert!(escaped.filled(|_| None).unwrap().matches("b/$x"));
+        assert!(!Pattern::new("b/${aws:username}").has_variables());
     }
 
     /// A plain reference: regex-free recursive matcher over chars.
