@@ -39,12 +39,7 @@ impl CrossOrigin {
 impl CorsFront {
     /// The bucket a request addresses: `<bucket>.<domain>`, else the path's first segment.
     fn bucket_of<B>(&self, req: &http::Request<B>) -> Option<String> {
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or(req.uri().host())
-            .unwrap_or("");
+        let host = crate::virtual_host::host_of(req);
         if let Some(b) = self.virtual_hosts.as_ref().and_then(|v| v.bucket_of(host)) {
             return Some(b.into_owned());
         }

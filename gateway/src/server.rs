@@ -43,12 +43,7 @@ impl OpsRoutes {
         if req.method() != http::Method::GET {
             return None;
         }
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or(req.uri().host())
-            .unwrap_or("");
+        let host = crate::virtual_host::host_of(req);
         if let Some(v) = &self.virtual_hosts {
             if v.bucket_of(host).is_some() {
                 return None;

@@ -12,6 +12,15 @@ use std::borrow::Cow;
 use s3s::host::{S3Host, VirtualHost};
 use s3s::S3Result;
 
+/// The host a request names: its `Host` header, else its URI's host, else empty.
+pub fn host_of<B>(req: &http::Request<B>) -> &str {
+    req.headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(req.uri().host())
+        .unwrap_or("")
+}
+
 /// The `S3Host` of a gateway with `virtual_host_domain`.
 #[derive(Debug, Clone)]
 pub struct VirtualHostDomain {

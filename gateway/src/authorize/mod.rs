@@ -29,7 +29,7 @@ use std::sync::{Arc, OnceLock};
 use node_api::model::{ObjectOwnership, Role};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
-use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
+use s3s::{s3_error, S3Error, S3Result};
 
 use crate::access::{Allowed, Directory};
 use crate::acl;
@@ -37,7 +37,7 @@ use crate::bucket_cache::{Bucket, BucketCache};
 use crate::cluster::Cluster;
 use crate::policy::{actions, Caller, Context, Decision, Policy, Request};
 use crate::request_log::{MissingObject, Parsed, RequestInfo};
-use crate::s3::{no_such_bucket, Transport};
+use crate::s3::{no_such_bucket, unavailable, Transport};
 
 /// The actions a bucket's owner may always call, whatever its policy says.
 const OWNER_ALWAYS: &[&str] = &[
@@ -124,7 +124,7 @@ impl Authorize {
         self.buckets
             .read(&self.cluster, name)
             .await
-            .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))?
+            .map_err(unavailable)?
             .ok_or_else(no_such_bucket)
     }
 

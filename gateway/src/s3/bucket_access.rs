@@ -301,7 +301,6 @@ pub(super) async fn put_public_access_block(
     req: S3Request<PutPublicAccessBlockInput>,
 ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
     let input = req.input;
-    gw.bucket(&input.bucket).await?;
     let c = input.public_access_block_configuration;
     let block = PublicAccessBlock {
         block_public_acls: setting(c.block_public_acls),
@@ -340,23 +339,33 @@ pub(super) async fn delete_public_access_block(
     gw: &Gateway,
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-    gw.bucket(&req.input.bucket).await?;
     change_config(gw, &req.input.bucket, |c| c.public_access_block = None).await?;
     Ok(S3Response::new(DeletePublicAccessBlockOutput {}))
 }
 
+/// The ownership settings by their S3 names.
+const OWNERSHIPS: [(&str, ObjectOwnership); 3] = [
+    ("BucketOwnerEnforced", ObjectOwnership::BucketOwnerEnforced),
+    (
+        "BucketOwnerPreferred",
+        ObjectOwnership::BucketOwnerPreferred,
+    ),
+    ("ObjectWriter", ObjectOwnership::ObjectWriter),
+];
+
 /// The ownership setting S3 names `name`.
 pub(super) fn ownership(name: &str) -> S3Result<ObjectOwnership> {
-    match name {
-        "BucketOwnerEnforced" => Ok(ObjectOwnership::BucketOwnerEnforced),
-        "BucketOwnerPreferred" => Ok(ObjectOwnership::BucketOwnerPreferred),
-        "ObjectWriter" => Ok(ObjectOwnership::ObjectWriter),
-        other => Err(s3_error!(
-            InvalidArgument,
-            "Invalid x-amz-object-ownership header: {}",
-            other
-        )),
-    }
+    OWNERSHIPS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, o)| *o)
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "Invalid x-amz-object-ownership header: {}",
+                name
+            )
+        })
 }
 
 pub(super) async fn put_bucket_ownership_controls(
@@ -402,11 +411,10 @@ pub(super) async fn get_bucket_ownership_controls(
             "The bucket ownership controls were not found"
         ));
     };
-    let name = match o {
-        ObjectOwnership::BucketOwnerEnforced => "BucketOwnerEnforced",
-        ObjectOwnership::BucketOwnerPreferred => "BucketOwnerPreferred",
-        ObjectOwnership::ObjectWriter => "ObjectWriter",
-    };
+    let name = OWNERSHIPS
+        .iter()
+        .find(|(_, known)| *known == o)
+        .map_or("BucketOwnerEnforced", |(n, _)| n);
     Ok(S3Response::new(GetBucketOwnershipControlsOutput {
         ownership_controls: Some(OwnershipControls {
             rules: vec![OwnershipControlsRule {
@@ -420,7 +428,6 @@ pub(super) async fn delete_bucket_ownership_controls(
     gw: &Gateway,
     req: S3Request<DeleteBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
-    gw.bucket(&req.input.bucket).await?;
     change_config(gw, &req.input.bucket, |c| c.ownership = None).await?;
     Ok(S3Response::new(DeleteBucketOwnershipControlsOutput {}))
 }

@@ -10,7 +10,8 @@ use super::tagging::{invalid_tag, tag_set, validate_pairs};
 use super::Gateway;
 
 /// Changes the configuration of the live bucket `name` (agreed with the record's owners, so
-/// concurrent changes of different parts are all kept), and forgets the cached record here.
+/// concurrent changes of different parts are all kept), and forgets the cached record here;
+/// NoSuchBucket when there is no such bucket.
 pub(super) async fn change_config(
     gw: &Gateway,
     name: &str,
@@ -73,7 +74,6 @@ pub(super) async fn delete_bucket_tagging(
     gw: &Gateway,
     req: S3Request<DeleteBucketTaggingInput>,
 ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
-    gw.bucket(&req.input.bucket).await?;
     change_config(gw, &req.input.bucket, |c| c.tags = None).await?;
     Ok(S3Response::new(DeleteBucketTaggingOutput {}))
 }

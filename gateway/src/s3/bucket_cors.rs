@@ -73,7 +73,6 @@ pub(super) async fn delete_bucket_cors(
     gw: &Gateway,
     req: S3Request<DeleteBucketCorsInput>,
 ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
-    gw.bucket(&req.input.bucket).await?;
     change_config(gw, &req.input.bucket, |c| c.cors = None).await?;
     Ok(S3Response::new(DeleteBucketCorsOutput {}))
 }

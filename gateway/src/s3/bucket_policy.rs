@@ -49,7 +49,6 @@ pub(super) async fn delete_bucket_policy(
     gw: &Gateway,
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-    gw.bucket(&req.input.bucket).await?;
     change_config(gw, &req.input.bucket, |c| c.policy = None).await?;
     Ok(S3Response::new(DeleteBucketPolicyOutput {}))
 }

@@ -18,7 +18,7 @@ pub(crate) fn no_such_bucket() -> S3Error {
     s3_error!(NoSuchBucket, "The specified bucket does not exist")
 }
 
-pub(super) fn unavailable(e: ClusterError) -> S3Error {
+pub(crate) fn unavailable(e: ClusterError) -> S3Error {
     tracing::warn!("{e}");
     S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
 }

@@ -35,8 +35,8 @@ use crate::keyring::{self, CustomerKey, Keyring};
 use crate::listing::{self, ListQuery};
 use crate::objects::DataConfig;
 use crate::sealing::AeadKey;
-pub(crate) use fields::no_such_bucket;
-use fields::{sealed_error, unavailable};
+use fields::sealed_error;
+pub(crate) use fields::{no_such_bucket, unavailable};
 pub use sse_c::Transport;
 
 /// The S3 front end of the cluster.
