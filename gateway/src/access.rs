@@ -84,14 +84,22 @@ impl Directory {
         if let Some(k) = self.read_known(id, |k| k.secret.clone()) {
             return Some(k);
         }
-        // Misses wait for one re-read at a time: requests that arrive together with a new
-        // key all find it once the first one's re-read is done.
+        // Misses wait for one re-read at a time, at most one per MISS_REFRESH_GAP: a miss
+        // answered by a re-read that started after it arrived needs no other, and a miss just
+        // after a re-read waits out the gap rather than being refused (a key made a moment
+        // after another key's first use is found).
+        let arrived = Instant::now();
         let mut last = self.last_miss.lock().await;
         if let Some(k) = self.read_known(id, |k| k.secret.clone()) {
             return Some(k);
         }
-        if last.is_some_and(|t| t.elapsed() < MISS_REFRESH_GAP) {
-            return None;
+        if let Some(at) = *last {
+            if at >= arrived {
+                return None;
+            }
+            if let Some(wait) = MISS_REFRESH_GAP.checked_sub(at.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
         }
         *last = Some(Instant::now());
         let _ = self.refresh().await;
