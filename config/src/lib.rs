@@ -311,7 +311,81 @@ pub struct EncryptionConfig {
     /// travels in a header; only for local testing without TLS.
     #[serde(default)]
     pub allow_sse_c_over_http: bool,
+    /// SSE-KMS (`aws:kms`) keys beyond the built-in `aws/s3` (which the master keys back).
+    #[serde(default)]
+    pub kms: Option<KmsConfig>,
 }
+
+/// The KMS keys SSE-KMS objects may name, and where their key material is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmsConfig {
+    /// The key `aws:kms` uses when neither the request nor the bucket names one (default:
+    /// the built-in `aws/s3`).
+    #[serde(default)]
+    pub default_key: Option<String>,
+    pub keys: Vec<KmsKeyConfig>,
+    /// The PKCS#11 token (an HSM) that keeps the materials of `provider: pkcs11` keys.
+    #[serde(default)]
+    pub pkcs11: Option<Pkcs11Config>,
+}
+
+/// Where a KMS key's materials are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KmsProvider {
+    /// In the configuration, as master keys are (`materials`).
+    #[default]
+    Keyring,
+    /// On the PKCS#11 token, as AES-256 secret keys that never leave it (`labels`).
+    Pkcs11,
+}
+
+/// One KMS key: the id clients name (bare, as `alias/<id>`, or in an ARN), and its materials:
+/// new data keys are wrapped by `active`, the others stay for reading and `rotate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmsKeyConfig {
+    pub id: String,
+    #[serde(default)]
+    pub provider: KmsProvider,
+    pub active: String,
+    /// `provider: keyring`: the materials, shaped like master keys.
+    #[serde(default)]
+    pub materials: Vec<MasterKey>,
+    /// `provider: pkcs11`: labels of older key objects on the token still read (`active` is
+    /// always included).
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// A PKCS#11 module and the token in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The module's shared library (SoftHSM2: `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// The user PIN.
+    pub pin: Secret,
+}
+
+/// A KMS key's material ids: the envelope names the material that wrapped a data key, so
+/// they are unique across master keys and every KMS key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedKmsKey {
+    pub id: String,
+    pub provider: KmsProvider,
+    pub active: String,
+    /// Keyring materials with their bytes; empty for a PKCS#11 key.
+    pub materials: Vec<(String, [u8; 32])>,
+    /// Every label of a PKCS#11 key, `active` first; empty for a keyring key.
+    pub labels: Vec<String>,
+}
+
+/// The KMS key built in: backed by the master keys, used when nothing names another.
+pub const BUILT_IN_KMS_KEY: &str = "aws/s3";
 
 /// One master key and its id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -364,6 +438,108 @@ impl EncryptionConfig {
         }
         Ok(out)
     }
+
+    /// Checks and reads the KMS keys (materials included), their ids unique and apart from
+    /// the master keys'. Errors name the field.
+    pub fn load_kms_keys(&self) -> Result<Vec<LoadedKmsKey>, String> {
+        let Some(kms) = &self.kms else {
+            return Ok(Vec::new());
+        };
+        let mut taken: Vec<String> = self.master_keys.iter().map(|k| k.id.clone()).collect();
+        taken.push("sse-c".into());
+        let mut out: Vec<LoadedKmsKey> = Vec::new();
+        for (i, k) in kms.keys.iter().enumerate() {
+            let field = format!("encryption.kms.keys[{i}]");
+            check_kms_id(&k.id).map_err(|e| format!("{field}.id: {e}"))?;
+            if k.id == BUILT_IN_KMS_KEY || out.iter().any(|o| o.id == k.id) {
+                return Err(format!(
+                    "{field}.id: `{}` is listed twice or built in",
+                    k.id
+                ));
+            }
+            let mut loaded = LoadedKmsKey {
+                id: k.id.clone(),
+                provider: k.provider,
+                active: k.active.clone(),
+                materials: Vec::new(),
+                labels: Vec::new(),
+            };
+            let ids: Vec<String> = match k.provider {
+                KmsProvider::Keyring => {
+                    if !k.labels.is_empty() {
+                        return Err(format!("{field}.labels: only a pkcs11 key has labels"));
+                    }
+                    let as_master = EncryptionConfig {
+                        active_key: k.active.clone(),
+                        master_keys: k.materials.clone(),
+                        allow_sse_c_over_http: false,
+                        kms: None,
+                    };
+                    loaded.materials = as_master.load_keys().map_err(|e| {
+                        e.replace("encryption.master_keys", &format!("{field}.materials"))
+                            .replace("encryption.active_key", &format!("{field}.active"))
+                    })?;
+                    loaded.materials.iter().map(|(id, _)| id.clone()).collect()
+                }
+                KmsProvider::Pkcs11 => {
+                    if !k.materials.is_empty() {
+                        return Err(format!(
+                            "{field}.materials: a pkcs11 key's materials are on the token; list their labels"
+                        ));
+                    }
+                    if kms.pkcs11.is_none() {
+                        return Err(format!(
+                            "{field}.provider: pkcs11 needs encryption.kms.pkcs11 (module, token_label, pin)"
+                        ));
+                    }
+                    let mut labels = vec![k.active.clone()];
+                    labels.extend(k.labels.iter().filter(|l| **l != k.active).cloned());
+                    for l in &labels {
+                        if l.is_empty() || l.len() > 32 {
+                            return Err(format!(
+                                "{field}.labels: `{l}` must be 1 to 32 characters"
+                            ));
+                        }
+                    }
+                    loaded.labels = labels.clone();
+                    labels
+                }
+            };
+            for id in ids {
+                if taken.contains(&id) {
+                    return Err(format!(
+                        "{field}: material `{id}` is also another key's; material ids and labels are unique across master keys and KMS keys"
+                    ));
+                }
+                taken.push(id);
+            }
+            out.push(loaded);
+        }
+        if let Some(d) = &kms.default_key {
+            if d != BUILT_IN_KMS_KEY && !out.iter().any(|k| k.id == *d) {
+                return Err(format!(
+                    "encryption.kms.default_key: `{d}` is not among encryption.kms.keys"
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A KMS key id: 1 to 64 letters, digits, `-` and `_` (clients name it bare, as
+/// `alias/<id>` or in an ARN, so no `/` or `:`).
+fn check_kms_id(id: &str) -> Result<(), String> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "`{id}` must be 1 to 64 letters, digits, `-` or `_`"
+        ));
+    }
+    Ok(())
 }
 
 fn default_region() -> String {
@@ -437,6 +613,10 @@ impl GatewayConfig {
                 .resolve(&format!("credentials[{i}].secret_key"))?;
         }
         self.encryption.load_keys()?;
+        self.encryption.load_kms_keys()?;
+        if let Some(p) = self.encryption.kms.as_ref().and_then(|k| k.pkcs11.as_ref()) {
+            p.pin.resolve("encryption.kms.pkcs11.pin")?;
+        }
         Ok(())
     }
 
@@ -450,6 +630,16 @@ impl GatewayConfig {
         }
         for k in &mut self.encryption.master_keys {
             k.key.rebase(dir);
+        }
+        if let Some(kms) = &mut self.encryption.kms {
+            for k in &mut kms.keys {
+                for m in &mut k.materials {
+                    m.key.rebase(dir);
+                }
+            }
+            if let Some(p) = &mut kms.pkcs11 {
+                p.pin.rebase(dir);
+            }
         }
         if let Some(t) = &mut self.tls {
             t.rebase(dir);

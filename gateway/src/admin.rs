@@ -41,6 +41,9 @@ pub enum Command {
     },
     /// List the buckets with their owners, object counts and sizes.
     Buckets,
+    /// List the KMS keys of SSE-KMS (provider, active material, every material) and the
+    /// buckets whose default encryption uses each.
+    KmsKeys,
     /// Run one anti-entropy pass now, from this command (replicas compare digests and copy
     /// what differs).
     Repair,
@@ -128,6 +131,37 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
                 })
                 .await?;
             writeln!(out, "{bucket}: public read {state}")?;
+        }
+        Command::KmsKeys => {
+            let buckets = gw.cluster.list_buckets().await?;
+            writeln!(out, "key\tprovider\tactive\tmaterials\tbuckets")?;
+            for k in gw.keyring.kms.list() {
+                let users: Vec<&str> = buckets
+                    .iter()
+                    .filter(|b| {
+                        b.config.encryption.as_ref().is_some_and(|e| {
+                            e.algorithm == "aws:kms"
+                                && gw.keyring.kms.resolve(e.kms_key.as_deref()).ok().as_deref()
+                                    == Some(k.id.as_str())
+                        })
+                    })
+                    .map(|b| b.name.as_str())
+                    .collect();
+                let default = if k.default { " (default)" } else { "" };
+                writeln!(
+                    out,
+                    "{}{default}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.provider,
+                    k.active,
+                    k.materials.join(","),
+                    if users.is_empty() {
+                        "-".to_string()
+                    } else {
+                        users.join(",")
+                    }
+                )?;
+            }
         }
         Command::Buckets => {
             writeln!(out, "bucket\towner\tobjects\tbytes\tpublic")?;

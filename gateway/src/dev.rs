@@ -82,8 +82,8 @@ fn write_if_missing(path: &Path, text: &str) -> anyhow::Result<()> {
 /// (production defaults wait longer: see `config::GcConfig`).
 const DEV_RECLAIM: &str = "anti_entropy_seconds: 15\ngarbage_collection: { grace_seconds: 3600, every_seconds: 30, reclaim_grace_seconds: 120 }\n";
 
-const ENCRYPTION_SECTION: &str =
-    "encryption:\n  active_key: k1\n  master_keys:\n    - { id: k1, key: { file: master-key-1 } }\n";
+/// Master key `k1`, and a KMS key `dev-key` for SSE-KMS beside the built-in `aws/s3`.
+const ENCRYPTION_SECTION: &str = "encryption:\n  active_key: k1\n  master_keys:\n    - { id: k1, key: { file: master-key-1 } }\n  kms:\n    keys:\n      - { id: dev-key, active: dev-key-1, materials: [ { id: dev-key-1, key: { file: kms-dev-key-1 } } ] }\n";
 
 /// Writes the dev configuration unless it exists; returns the gateway config path.
 pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
@@ -101,13 +101,15 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     write_if_missing(&dir.join("cluster-secret"), &random(48))?;
     write_if_missing(&dir.join("secret-key"), &random(40))?;
-    write_if_missing(
-        &dir.join("master-key-1"),
-        &base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            crate::sealing::random::<32>(),
-        ),
-    )?;
+    for key_file in ["master-key-1", "kms-dev-key-1"] {
+        write_if_missing(
+            &dir.join(key_file),
+            &base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                crate::sealing::random::<32>(),
+            ),
+        )?;
+    }
     let mut nodes = String::new();
     for (i, offset) in (1..=3u16).zip(0u16..) {
         let port = opts.first_node_port.saturating_add(offset);

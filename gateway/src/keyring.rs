@@ -8,19 +8,19 @@
 //! ([`CustomerKeyProof`]), so that a later request with a wrong key is told so before anything
 //! is decrypted; without the customer's key the object cannot be read, master keys or not.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use node_api::model::{CustomerKeyProof, Sealing, Version};
+use node_api::model::{CustomerKeyProof, KmsSealing, Sealing, Version};
 use ring::hmac;
 
+use crate::kms::{KeyProvider, Kms, Materials, ProviderError};
 use crate::sealing::{self, AeadKey, Corrupt, Extent, FORMAT};
 
-/// Master keys by id, and the one new objects use.
+/// Master keys by id, and the one new objects use; the KMS keys of SSE-KMS.
 pub struct Keyring {
-    active: String,
-    active_key: Arc<AeadKey>,
-    keys: HashMap<String, Arc<AeadKey>>,
+    master: Arc<Materials>,
+    pub kms: Kms,
 }
 
 /// The key id of envelopes wrapped by a customer's key (SSE-C); no master key may use it.
@@ -58,6 +58,16 @@ impl CustomerKey {
     }
 }
 
+/// How a new object version's data key is protected.
+pub enum Protection<'a> {
+    /// SSE-S3: wrapped under the active master key.
+    S3,
+    /// SSE-C: wrapped under the customer's key.
+    Customer(&'a CustomerKey),
+    /// SSE-KMS: wrapped under a KMS key's active material (key id resolved, context canonical).
+    Kms(KmsSealing),
+}
+
 /// A fresh data key for one object version (or multipart upload), not yet stored.
 pub struct DataKey {
     pub key: Arc<AeadKey>,
@@ -65,6 +75,7 @@ pub struct DataKey {
     pub wrapped: Vec<u8>,
     pub nonce_base: [u8; 12],
     pub customer: Option<CustomerKeyProof>,
+    pub kms: Option<KmsSealing>,
 }
 
 /// Why an envelope does not open.
@@ -82,51 +93,85 @@ pub enum KeyError {
     CustomerKeyWrong,
     #[error("the request gave a customer key but the object is not encrypted with one")]
     CustomerKeyNotApplicable,
+    #[error("the KMS key provider failed: {0}")]
+    Provider(String),
+}
+
+impl From<ProviderError> for KeyError {
+    fn from(e: ProviderError) -> KeyError {
+        match e {
+            ProviderError::UnknownMaterial(id) => KeyError::UnknownKey(id),
+            ProviderError::Corrupt(c) => KeyError::Corrupt(c),
+            ProviderError::Token(t) => KeyError::Provider(t),
+        }
+    }
+}
+
+/// What a KMS-wrapped data key is bound to: the material, the KMS key and the context.
+fn kms_aad(material: &str, kms: &KmsSealing) -> String {
+    format!("{material}\0kms\0{}\0{}", kms.key, kms.context)
 }
 
 impl Keyring {
-    /// `keys` as loaded by `EncryptionConfig::load_keys`; `active` must be among them.
-    pub fn new(active: &str, keys: Vec<(String, [u8; 32])>) -> Result<Keyring, KeyError> {
-        let keys: HashMap<String, Arc<AeadKey>> = keys
-            .into_iter()
-            .map(|(id, k)| (id, Arc::new(AeadKey::new(&k))))
-            .collect();
-        let active_key = keys
-            .get(active)
-            .cloned()
-            .ok_or_else(|| KeyError::UnknownKey(active.to_string()))?;
-        Ok(Keyring {
-            active: active.to_string(),
-            active_key,
-            keys,
-        })
+    /// The master keys and the KMS keys (whose built-in key shares `master`).
+    pub fn new(master: Arc<Materials>, kms: Kms) -> Keyring {
+        Keyring { master, kms }
+    }
+
+    /// A keyring with master keys alone (the built-in KMS key over them).
+    pub fn with_master_keys(
+        active: &str,
+        keys: Vec<(String, [u8; 32])>,
+    ) -> Result<Keyring, KeyError> {
+        let master = Arc::new(
+            Materials::new(active, keys).ok_or_else(|| KeyError::UnknownKey(active.to_string()))?,
+        );
+        let kms = Kms::new(master.clone(), Vec::new(), None, None).map_err(KeyError::Provider)?;
+        Ok(Keyring::new(master, kms))
     }
 
     pub fn active_id(&self) -> &str {
-        &self.active
+        self.master.active()
     }
 
-    /// A random data key with a random nonce base, wrapped under the customer's key if one is
-    /// given (SSE-C), else under the active master key.
-    pub fn fresh(&self, customer: Option<&CustomerKey>) -> DataKey {
+    /// The KMS key `kms.key`'s provider.
+    fn kms_provider(&self, kms: &KmsSealing) -> Result<&Arc<dyn KeyProvider>, KeyError> {
+        self.kms
+            .provider(&kms.key)
+            .ok_or_else(|| KeyError::UnknownKey(kms.key.clone()))
+    }
+
+    /// A random data key with a random nonce base, wrapped as `protection` says.
+    pub fn fresh(&self, protection: &Protection<'_>) -> Result<DataKey, KeyError> {
         let raw = sealing::random::<32>();
-        let (key_id, wrapped) = match customer {
-            Some(c) => (
-                CUSTOMER_KEY_ID,
+        let (key_id, wrapped, customer, kms) = match protection {
+            Protection::Customer(c) => (
+                CUSTOMER_KEY_ID.to_string(),
                 sealing::wrap(&AeadKey::new(&c.raw), CUSTOMER_KEY_ID, &raw),
+                Some(c.proof()),
+                None,
             ),
-            None => (
-                self.active.as_str(),
-                sealing::wrap(&self.active_key, &self.active, &raw),
+            Protection::S3 => (
+                self.active_id().to_string(),
+                sealing::wrap(self.master.active_key(), self.active_id(), &raw),
+                None,
+                None,
             ),
+            Protection::Kms(kms) => {
+                let provider = self.kms_provider(kms)?;
+                let material = provider.active().to_string();
+                let wrapped = provider.wrap(&kms_aad(&material, kms), &raw)?;
+                (material, wrapped, None, Some(kms.clone()))
+            }
         };
-        DataKey {
+        Ok(DataKey {
             key: Arc::new(AeadKey::new(&raw)),
-            key_id: key_id.to_string(),
+            key_id,
             wrapped,
             nonce_base: sealing::random(),
-            customer: customer.map(CustomerKey::proof),
-        }
+            customer,
+            kms,
+        })
     }
 
     /// The data key of a stored envelope; `customer` is the request's SSE-C key, required
@@ -151,45 +196,72 @@ impl Keyring {
             (None, Some(_)) => return Err(KeyError::CustomerKeyNotApplicable),
             (None, None) => {}
         }
-        let master = self
-            .keys
-            .get(&s.key_id)
-            .ok_or_else(|| KeyError::UnknownKey(s.key_id.clone()))?;
-        let raw = sealing::unwrap(master, &s.key_id, &s.wrapped_key)?;
-        Ok(Arc::new(AeadKey::new(&raw)))
+        Ok(Arc::new(AeadKey::new(&self.unwrap_stored(s)?)))
+    }
+
+    /// The raw data key of an envelope wrapped by a master key or a KMS key.
+    fn unwrap_stored(&self, s: &Sealing) -> Result<[u8; 32], KeyError> {
+        Ok(match &s.kms {
+            Some(kms) => self.kms_provider(kms)?.unwrap(
+                &s.key_id,
+                &kms_aad(&s.key_id, kms),
+                &s.wrapped_key,
+            )?,
+            None => sealing::unwrap(self.master.get(&s.key_id)?, &s.key_id, &s.wrapped_key)?,
+        })
     }
 
     /// Wraps a 32-byte secret (an access key's) under the active master key: `(key id, sealed)`.
     pub fn seal_secret(&self, raw: &[u8; 32]) -> (String, Vec<u8>) {
         (
-            self.active.clone(),
-            sealing::wrap(&self.active_key, &self.active, raw),
+            self.active_id().to_string(),
+            sealing::wrap(self.master.active_key(), self.active_id(), raw),
         )
     }
 
     /// The secret [`Keyring::seal_secret`] sealed.
     pub fn open_secret(&self, key_id: &str, sealed: &[u8]) -> Result<[u8; 32], KeyError> {
-        let master = self
-            .keys
-            .get(key_id)
-            .ok_or_else(|| KeyError::UnknownKey(key_id.to_string()))?;
-        Ok(sealing::unwrap(master, key_id, sealed)?)
+        Ok(sealing::unwrap(self.master.get(key_id)?, key_id, sealed)?)
     }
 
-    /// The envelope with its data key wrapped under the active master key instead, or `None`
-    /// when it already is. Data and metadata are untouched: the data key stays the same.
+    /// Key ids of envelopes that need no rotation: the active master key and every KMS key's
+    /// active material.
+    pub fn current_ids(&self) -> Vec<String> {
+        let mut ids = self.kms.current();
+        ids.retain(|id| id != self.active_id());
+        ids
+    }
+
+    /// The envelope with its data key wrapped under the current material of its key (the
+    /// active master key, or its KMS key's active material) instead, or `None` when it already
+    /// is. Data and metadata are untouched: the data key stays the same.
     pub fn rewrap(&self, s: &Sealing) -> Result<Option<Sealing>, KeyError> {
-        if s.key_id == self.active || s.customer.is_some() {
+        if s.customer.is_some() {
             return Ok(None);
         }
-        let master = self
-            .keys
-            .get(&s.key_id)
-            .ok_or_else(|| KeyError::UnknownKey(s.key_id.clone()))?;
-        let raw = sealing::unwrap(master, &s.key_id, &s.wrapped_key)?;
+        let (active, wrapped) = match &s.kms {
+            Some(kms) => {
+                let provider = self.kms_provider(kms)?;
+                if s.key_id == provider.active() {
+                    return Ok(None);
+                }
+                let raw = self.unwrap_stored(s)?;
+                let active = provider.active().to_string();
+                let wrapped = provider.wrap(&kms_aad(&active, kms), &raw)?;
+                (active, wrapped)
+            }
+            None => {
+                if s.key_id == self.active_id() {
+                    return Ok(None);
+                }
+                let raw = self.unwrap_stored(s)?;
+                let wrapped = sealing::wrap(self.master.active_key(), self.active_id(), &raw);
+                (self.active_id().to_string(), wrapped)
+            }
+        };
         Ok(Some(Sealing {
-            key_id: self.active.clone(),
-            wrapped_key: sealing::wrap(&self.active_key, &self.active, &raw),
+            key_id: active,
+            wrapped_key: wrapped,
             ..s.clone()
         }))
     }
@@ -232,6 +304,7 @@ impl DataKey {
             nonce_base: self.nonce_base,
             metadata: extent.seal_metadata(&self.key, &plain),
             customer: self.customer.clone(),
+            kms: self.kms.clone(),
         }
     }
 }

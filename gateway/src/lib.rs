@@ -60,6 +60,7 @@ pub mod health;
 pub mod hlc;
 pub mod jobs;
 pub mod keyring;
+pub mod kms;
 pub mod listing;
 pub mod logging;
 pub mod membership;
@@ -117,8 +118,7 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
             .map_err(anyhow::Error::msg)?;
         credentials.push((c.access_key.clone(), secret));
     }
-    let keys = config.encryption.load_keys().map_err(anyhow::Error::msg)?;
-    let keyring = Arc::new(keyring::Keyring::new(&config.encryption.active_key, keys)?);
+    let keyring = Arc::new(load_keyring(&config.encryption)?);
     let metrics = Arc::new(metrics::GatewayMetrics::new()?);
     let identity = ClusterIdentity::for_client(&secret)?;
     let (state, learned) = match &config.cluster_map {
@@ -167,6 +167,40 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
         metrics,
         credentials,
     })
+}
+
+/// The master keys and KMS keys of `config`, the PKCS#11 token opened (and logged in to)
+/// when a KMS key is kept on one.
+pub fn load_keyring(config: &config::EncryptionConfig) -> anyhow::Result<keyring::Keyring> {
+    let keys = config.load_keys().map_err(anyhow::Error::msg)?;
+    let master = Arc::new(
+        kms::Materials::new(&config.active_key, keys)
+            .ok_or_else(|| anyhow::anyhow!("encryption.active_key is not among the master keys"))?,
+    );
+    let loaded = config.load_kms_keys().map_err(anyhow::Error::msg)?;
+    let kms_config = config.kms.as_ref();
+    let token = match kms_config.and_then(|k| k.pkcs11.as_ref()) {
+        Some(p) => Some(Arc::new(open_token(p)?)),
+        None => None,
+    };
+    let kms = kms::Kms::new(
+        master.clone(),
+        loaded,
+        kms_config.and_then(|k| k.default_key.as_deref()),
+        token,
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(keyring::Keyring::new(master, kms))
+}
+
+/// The PKCS#11 token of `p`, logged in.
+pub fn open_token(p: &config::Pkcs11Config) -> anyhow::Result<kms::pkcs11::Token> {
+    let pin = p
+        .pin
+        .resolve("encryption.kms.pkcs11.pin")
+        .map_err(anyhow::Error::msg)?;
+    kms::pkcs11::Token::open(&p.module, &p.token_label, pin)
+        .map_err(|e| anyhow::anyhow!("encryption.kms.pkcs11: {e}"))
 }
 
 /// Bytes of idle chunk buffers a gateway keeps for reuse: the chunks of requests in flight

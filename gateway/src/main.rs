@@ -92,8 +92,19 @@ enum Command {
         #[arg(long)]
         skip_secrets: bool,
     },
-    /// Rewrap every stored data key under the active master key (`encryption.active_key`),
-    /// without rewriting object data. Safe to run twice; run again after an incomplete run.
+    /// Make the active key of a PKCS#11 KMS key on its token (an AES-256 key, sensitive and
+    /// never extractable), unless the token has it already.
+    KmsKeygen {
+        /// The gateway configuration (its `encryption.kms` section).
+        #[arg(long)]
+        config: PathBuf,
+        /// The KMS key's id.
+        #[arg(long)]
+        key: String,
+    },
+    /// Rewrap every stored data key under the active master key (`encryption.active_key`), and
+    /// every SSE-KMS data key under its KMS key's active material, without rewriting object
+    /// data. Safe to run twice; run again after an incomplete run.
     Rotate {
         /// The gateway configuration: cluster map, cluster secret and master keys.
         #[arg(long)]
@@ -206,6 +217,33 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 gateway::admin::run(&assembled.gateway, command).await?
             );
+            Ok(())
+        }
+        (Some(Command::KmsKeygen { config, key }), _) => {
+            let config = config::load_gateway(&config)?;
+            let kms = config
+                .encryption
+                .load_kms_keys()
+                .map_err(anyhow::Error::msg)?;
+            let Some(k) = kms.iter().find(|k| k.id == key) else {
+                anyhow::bail!("encryption.kms.keys has no key `{key}`");
+            };
+            let (Some(label), Some(token)) = (
+                k.labels.first(),
+                config
+                    .encryption
+                    .kms
+                    .as_ref()
+                    .and_then(|k| k.pkcs11.as_ref()),
+            ) else {
+                anyhow::bail!("KMS key `{key}` is not kept on a PKCS#11 token");
+            };
+            let token = gateway::open_token(token)?;
+            if token.generate(label)? {
+                println!("kms-keygen: made `{label}` on the token for KMS key `{key}`");
+            } else {
+                println!("kms-keygen: the token has `{label}` already");
+            }
             Ok(())
         }
         (Some(Command::Rotate { config }), _) => {

@@ -1,5 +1,7 @@
-//! Master-key rotation (`gateway rotate --config gateway.yaml`): rewraps every stored data key
-//! that is wrapped under a master key other than the active one, without touching object data.
+//! Key rotation (`gateway rotate --config gateway.yaml`): rewraps every stored data key that is
+//! wrapped under a master key other than the active one, or under a KMS key's material other
+//! than that key's active one (in the configuration or on the PKCS#11 token), without touching
+//! object data.
 //!
 //! The walk goes node by node, not key by key, so that it reaches every stored copy of a record
 //! (a replica a quorum read would never consult included). Each node lists its stale records
@@ -70,6 +72,7 @@ async fn rotate_node(
             .stale_envelopes(&StaleEnvelopes {
                 kind,
                 active_key: keyring.active_id().to_string(),
+                current: keyring.current_ids(),
                 after: after.clone(),
                 limit: PAGE,
             })

@@ -423,7 +423,7 @@ pub fn unwrap(master: &AeadKey, key_id: &str, wrapped: &[u8]) -> Result<[u8; 32]
     <[u8; 32]>::try_from(&*plain).map_err(|_| wrong_length())
 }
 
-fn wrap_aad(key_id: &str) -> Vec<u8> {
+pub fn wrap_aad(key_id: &str) -> Vec<u8> {
     let mut aad = b"s3store data key v1\0".to_vec();
     aad.extend_from_slice(key_id.as_bytes());
     aad

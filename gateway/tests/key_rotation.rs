@@ -60,6 +60,7 @@ async fn stale_on(cluster: &TestCluster, i: usize, active: &str) -> usize {
                 .stale_envelopes(&StaleEnvelopes {
                     kind,
                     active_key: active.into(),
+                    current: Vec::new(),
                     after: after.clone(),
                     limit: 1000,
                 })

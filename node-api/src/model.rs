@@ -143,6 +143,21 @@ pub struct Sealing {
     /// lets a later request's key be checked before anything is decrypted.
     #[serde(default)]
     pub customer: Option<CustomerKeyProof>,
+    /// For SSE-KMS: the KMS key that wrapped the data key (`key_id` then names the key's
+    /// material, a version of it), and what the client asked for with it.
+    #[serde(default)]
+    pub kms: Option<KmsSealing>,
+}
+
+/// What an SSE-KMS object was stored with (`x-amz-server-side-encryption: aws:kms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsSealing {
+    /// The KMS key's id (as the gateway's configuration names it).
+    pub key: String,
+    /// The encryption context, as canonical JSON: bound to the wrapped data key.
+    pub context: String,
+    /// `x-amz-server-side-encryption-bucket-key-enabled`, as asked (or by the bucket's default).
+    pub bucket_key: bool,
 }
 
 /// A salted HMAC-SHA256 of an SSE-C customer key: it verifies a key without revealing it.
@@ -227,6 +242,9 @@ pub enum EnvelopeKind {
 pub struct StaleEnvelopes {
     pub kind: EnvelopeKind,
     pub active_key: String,
+    /// Further key ids that are current (each KMS key's active material).
+    #[serde(default)]
+    pub current: Vec<String>,
     #[serde(with = "serde_bytes")]
     pub after: Vec<u8>,
     pub limit: u32,
@@ -590,6 +608,20 @@ pub struct BucketConfig {
     /// The bucket's ACL grants (PutBucketAcl, canned ACLs); `None`: the owner alone.
     #[serde(default)]
     pub acl: Option<Vec<AclGrant>>,
+    /// The bucket's default encryption (PutBucketEncryption); `None` when none is set.
+    #[serde(default)]
+    pub encryption: Option<BucketEncryption>,
+}
+
+/// A bucket's default encryption, applied to new objects whose request names none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    /// `AES256` or `aws:kms`.
+    pub algorithm: String,
+    /// For `aws:kms`: the KMS key as the client named it (`None`: the default KMS key).
+    #[serde(default)]
+    pub kms_key: Option<String>,
+    pub bucket_key: bool,
 }
 
 /// A bucket's public access block.

@@ -63,9 +63,10 @@ fn column(kind: EnvelopeKind) -> &'static str {
     }
 }
 
-/// Whether `s` is wrapped under a master key other than `active`.
-fn is_stale(s: &Sealing, active: &str) -> bool {
-    s.customer.is_none() && s.key_id != active
+/// Whether `s` is wrapped under a key other than `active` and the further `current` ones
+/// (each KMS key's active material).
+fn is_stale(s: &Sealing, active: &str, current: &[String]) -> bool {
+    s.customer.is_none() && s.key_id != active && !current.contains(&s.key_id)
 }
 
 /// Whether `new` is `old` rewrapped: the same data key material, nonce and sealed metadata.
@@ -76,6 +77,7 @@ fn same_but_wrapping(old: &Sealing, new: &Sealing) -> bool {
         && old.metadata == new.metadata
         && old.customer.is_none()
         && new.customer.is_none()
+        && old.kms == new.kms
 }
 
 impl Store {
@@ -105,7 +107,7 @@ impl Store {
             let Some(sealing) = record.sealing_mut().take() else {
                 continue; // stored before encryption existed
             };
-            if is_stale(&sealing, &q.active_key) {
+            if is_stale(&sealing, &q.active_key, &q.current) {
                 let (bucket, key) = record.names();
                 reply.items.push(StaleEnvelope {
                     raw_key: raw_key.to_vec(),
@@ -163,6 +165,7 @@ mod tests {
             nonce_base: [7; 12],
             metadata: vec![1, 2, 3],
             customer: None,
+            kms: None,
         }
     }
 
@@ -179,6 +182,7 @@ mod tests {
         s.stale_envelopes(&StaleEnvelopes {
             kind: EnvelopeKind::Manifest,
             active_key: "k2".into(),
+            current: Vec::new(),
             after: after.to_vec(),
             limit,
         })

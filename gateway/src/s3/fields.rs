@@ -40,6 +40,13 @@ pub(super) fn sealed_error(e: KeyError) -> S3Error {
             S3ErrorCode::InvalidRequest,
             "The encryption parameters are not applicable to this object.",
         ),
+        KeyError::Provider(_) => {
+            tracing::error!("{e}");
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "The KMS key provider is unavailable; try again.",
+            )
+        }
         KeyError::UnknownKey(_) | KeyError::UnknownFormat(_) | KeyError::Corrupt(_) => {
             tracing::error!("{e}");
             S3Error::with_message(
@@ -169,18 +176,6 @@ pub(super) fn user_metadata(m: Option<Metadata>) -> BTreeMap<String, String> {
             .collect()
     })
     .unwrap_or_default()
-}
-
-/// SSE-S3 (`AES256`) is what the store does; anything else is refused, not ignored.
-pub(super) fn check_sse(requested: Option<&ServerSideEncryption>) -> S3Result<()> {
-    match requested {
-        Some(sse) if sse.as_str() != ServerSideEncryption::AES256 => Err(s3_error!(
-            NotImplemented,
-            "Server-side encryption {} is not supported",
-            sse.as_str()
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// The condition of a PUT or CompleteMultipartUpload (`If-None-Match: *`, `If-Match`).

@@ -9,6 +9,7 @@ mod attributes;
 mod bucket_access;
 mod bucket_config;
 mod bucket_cors;
+mod bucket_encryption;
 pub mod bucket_name;
 mod bucket_policy;
 mod buckets;
@@ -18,6 +19,7 @@ mod list_ops;
 mod multipart;
 mod object_ops;
 mod post_object;
+mod sse;
 mod sse_c;
 mod sub_resources;
 mod tagging;
@@ -372,6 +374,27 @@ impl S3 for Gateway {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         sub_resources::get_bucket_versioning(self, req).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        bucket_encryption::put_bucket_encryption(self, req).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        bucket_encryption::get_bucket_encryption(self, req).await
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        bucket_encryption::delete_bucket_encryption(self, req).await
     }
 
     async fn put_bucket_tagging(

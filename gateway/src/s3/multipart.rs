@@ -20,7 +20,8 @@ use super::bucket_access::{acl_asked, object_acl};
 use super::conditions::{check_copy_source_version, check_preconditions, copy_precondition_error};
 use super::fields::*;
 use super::object_ops::{receive_body, BodyTarget, Received};
-use super::sse_c::{self, customer_headers};
+use super::sse::{self, sse_asked};
+use super::sse_c::customer_headers;
 use super::tagging::parse_tagging_header;
 use super::Gateway;
 use crate::checksums::{
@@ -120,23 +121,32 @@ pub(super) async fn create_multipart_upload(
     let input = req.input;
     validate_key(&input.key)?;
     let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
-    sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
-    check_sse(input.server_side_encryption.as_ref())?;
     let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
     let checksum_type =
         upload_checksum_type(algorithm, input.checksum_type.as_ref().map(|t| t.as_str()))?;
     let bucket = gw.bucket(&input.bucket).await?;
+    let protection = sse::protection(
+        gw,
+        &sse_asked!(input),
+        customer.as_ref(),
+        &bucket,
+        &input.key,
+    )?;
     let acl = object_acl(gw, &bucket, &who, &acl_asked!(object input))?;
     let incarnation = bucket.incarnation;
     let upload_id = gw.cluster.hlc.version();
     // One data key for the whole upload (each part gets its own nonce base); the metadata is
     // sealed now, so the upload record on the nodes holds ciphertext only.
-    let sealing = gw.keyring.fresh(customer.as_ref()).envelope(
-        &input.bucket,
-        &input.key,
-        upload_id,
-        &user_metadata(input.metadata),
-    );
+    let sealing = gw
+        .keyring
+        .fresh(&protection)
+        .map_err(sealed_error)?
+        .envelope(
+            &input.bucket,
+            &input.key,
+            upload_id,
+            &user_metadata(input.metadata),
+        );
     let record = UploadRecord {
         acl,
         bucket: input.bucket.clone(),
@@ -162,8 +172,8 @@ pub(super) async fn create_multipart_upload(
         step: None,
         incarnation,
     };
+    let echo = sse::echo(gw, record.sealing.as_ref(), customer.as_ref());
     gw.cluster.put_upload(record).await.map_err(unavailable)?;
-    let echo = sse_c::echo(customer.as_ref());
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
@@ -173,24 +183,11 @@ pub(super) async fn create_multipart_upload(
         server_side_encryption: echo.server_side_encryption,
         sse_customer_algorithm: echo.sse_customer_algorithm,
         sse_customer_key_md5: echo.sse_customer_key_md5,
+        ssekms_key_id: echo.ssekms_key_id,
+        ssekms_encryption_context: echo.ssekms_encryption_context,
+        bucket_key_enabled: echo.bucket_key_enabled,
         ..Default::default()
     }))
-}
-
-/// The encryption response headers of an upload's requests, given the request's customer key.
-fn upload_echo(upload: &UploadRecord, customer: Option<&CustomerKey>) -> sse_c::Echo {
-    let is_sse_c = upload
-        .sealing
-        .as_ref()
-        .is_some_and(|s| s.customer.is_some());
-    match customer {
-        None if is_sse_c => sse_c::Echo {
-            server_side_encryption: None,
-            sse_customer_algorithm: Some("AES256".to_string()),
-            sse_customer_key_md5: None,
-        },
-        _ => sse_c::echo(customer),
-    }
 }
 
 /// The sealer of a new part of `upload`: the upload's data key (opened with the request's
@@ -276,7 +273,7 @@ pub(super) async fn upload_part(
         layout,
     };
     commit_part(gw, &upload, part).await?;
-    let echo = upload_echo(&upload, customer.as_ref());
+    let echo = sse::echo(gw, upload.sealing.as_ref(), customer.as_ref());
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(etag),
         checksum_crc32: checksum.checksum_crc32,
@@ -287,6 +284,8 @@ pub(super) async fn upload_part(
         server_side_encryption: echo.server_side_encryption,
         sse_customer_algorithm: echo.sse_customer_algorithm,
         sse_customer_key_md5: echo.sse_customer_key_md5,
+        ssekms_key_id: echo.ssekms_key_id,
+        bucket_key_enabled: echo.bucket_key_enabled,
         ..Default::default()
     }))
 }
@@ -397,7 +396,7 @@ pub(super) async fn upload_part_copy(
         layout,
     };
     commit_part(gw, &upload, part).await?;
-    let echo = upload_echo(&upload, customer.as_ref());
+    let echo = sse::echo(gw, upload.sealing.as_ref(), customer.as_ref());
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag),
@@ -407,6 +406,8 @@ pub(super) async fn upload_part_copy(
         server_side_encryption: echo.server_side_encryption,
         sse_customer_algorithm: echo.sse_customer_algorithm,
         sse_customer_key_md5: echo.sse_customer_key_md5,
+        ssekms_key_id: echo.ssekms_key_id,
+        bucket_key_enabled: echo.bucket_key_enabled,
         ..Default::default()
     }))
 }
@@ -509,7 +510,7 @@ pub(super) async fn complete_multipart_upload(
     if let (Some(c), Some(s)) = (&customer, &upload.sealing) {
         gw.open_envelope(s, Some(c))?;
     }
-    let echo = upload_echo(&upload, customer.as_ref());
+    let echo = sse::echo(gw, upload.sealing.as_ref(), customer.as_ref());
     let requested = input
         .multipart_upload
         .as_ref()
@@ -604,6 +605,8 @@ pub(super) async fn complete_multipart_upload(
         checksum_type,
         // AWS's response has no SSE-C fields; an SSE-C object has no `AES256` either.
         server_side_encryption: echo.server_side_encryption,
+        ssekms_key_id: echo.ssekms_key_id,
+        bucket_key_enabled: echo.bucket_key_enabled,
         ..Default::default()
     }))
 }

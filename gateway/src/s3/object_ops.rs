@@ -11,14 +11,15 @@ use super::conditions::{
     check_copy_source_version, check_preconditions, copy_precondition_error, DeleteCondition,
 };
 use super::fields::*;
-use super::sse_c::{self, customer_headers};
+use super::sse::{self, sse_asked};
+use super::sse_c::customer_headers;
 use super::tagging::parse_tagging_header;
 use super::Gateway;
 use super::Opened;
 use crate::checksums::{
     check_content_md5, checksum_map, checksum_struct, checksum_type_of, Verifier,
 };
-use crate::keyring::{object_extent, CustomerKey, DataKey};
+use crate::keyring::{object_extent, DataKey, Protection};
 use crate::objects::{self, Sealer, StoredData};
 
 /// `body` is the request's body, taken out of `req` so that the caller can drain it when the
@@ -40,7 +41,6 @@ pub(super) async fn put_object(
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
     let customer = gw.customer_key(&extensions, customer_headers!(input))?;
-    sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
     // Refused rather than ignored: a client that asks for this relies on it.
     if input.write_offset_bytes.is_some() {
         return Err(s3_error!(
@@ -48,8 +48,14 @@ pub(super) async fn put_object(
             "Appending writes are not supported"
         ));
     }
-    check_sse(input.server_side_encryption.as_ref())?;
     let bucket = gw.bucket(&input.bucket).await?;
+    let protection = sse::protection(
+        gw,
+        &sse_asked!(input),
+        customer.as_ref(),
+        &bucket,
+        &input.key,
+    )?;
     let writer = credentials.map(|c| c.access_key).unwrap_or_default();
     let acl = object_acl(gw, &bucket, &writer, &acl_asked!(object input))?;
     let version = gw.cluster.hlc.version();
@@ -61,8 +67,7 @@ pub(super) async fn put_object(
         checksum_sha256: input.checksum_sha256.clone(),
         ..Default::default()
     };
-    let (data_key, sealer) =
-        fresh_sealer(gw, &input.bucket, &input.key, version, customer.as_ref());
+    let (data_key, sealer) = fresh_sealer(gw, &input.bucket, &input.key, version, &protection)?;
     let Received { stored, checksum } = receive_body(
         gw,
         BodyTarget {
@@ -94,6 +99,7 @@ pub(super) async fn put_object(
         version,
         &user_metadata(input.metadata),
     );
+    let echo = sse::echo(gw, Some(&sealing), customer.as_ref());
     let mut manifest =
         objects::new_manifest(&bucket, &input.key, version, stored, headers, sealing);
     manifest.checksums = checksum_map(&checksum);
@@ -101,12 +107,14 @@ pub(super) async fn put_object(
     manifest.acl = acl;
     let etag = etag_of(&manifest);
     commit_manifest(&gw.cluster, manifest, condition.as_ref()).await?;
-    let echo = sse_c::echo(customer.as_ref());
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag),
         server_side_encryption: echo.server_side_encryption,
         sse_customer_algorithm: echo.sse_customer_algorithm,
         sse_customer_key_md5: echo.sse_customer_key_md5,
+        ssekms_key_id: echo.ssekms_key_id,
+        ssekms_encryption_context: echo.ssekms_encryption_context,
+        bucket_key_enabled: echo.bucket_key_enabled,
         checksum_crc32: checksum.checksum_crc32,
         checksum_crc32c: checksum.checksum_crc32c,
         checksum_crc64nvme: checksum.checksum_crc64nvme,
@@ -128,21 +136,21 @@ pub(super) struct BodyTarget<'a> {
     pub compute: Option<&'a str>,
 }
 
-/// A fresh data key for object version `version` of `bucket/key` (wrapped by the customer's
-/// key for SSE-C), and the sealer of its data.
+/// A fresh data key for object version `version` of `bucket/key`, wrapped as `protection`
+/// says, and the sealer of its data.
 pub(super) fn fresh_sealer(
     gw: &Gateway,
     bucket: &str,
     key: &str,
     version: Version,
-    customer: Option<&CustomerKey>,
-) -> (DataKey, Sealer) {
-    let data_key = gw.keyring.fresh(customer);
+    protection: &Protection<'_>,
+) -> S3Result<(DataKey, Sealer)> {
+    let data_key = gw.keyring.fresh(protection).map_err(sealed_error)?;
     let sealer = Sealer {
         key: data_key.key.clone(),
         extent: object_extent(bucket, key, version, 0, data_key.nonce_base),
     };
-    (data_key, sealer)
+    Ok((data_key, sealer))
 }
 
 /// A request body stored and verified.
@@ -410,6 +418,8 @@ macro_rules! object_output {
             server_side_encryption: $echo.server_side_encryption,
             sse_customer_algorithm: $echo.sse_customer_algorithm,
             sse_customer_key_md5: $echo.sse_customer_key_md5,
+            ssekms_key_id: $echo.ssekms_key_id,
+            bucket_key_enabled: $echo.bucket_key_enabled,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag_of(&$m)),
             last_modified: Some(last_modified(&$m)),
@@ -461,7 +471,7 @@ pub(super) async fn get_object(
     gw.cluster.metrics.bytes_out.inc_by(length);
     let r = Representation::of(&m, overrides!(input));
     let whole = content_range.is_none();
-    let mut out = object_output!(GetObjectOutput, m, r, metadata, echo_for(&m, customer.as_ref()), {
+    let mut out = object_output!(GetObjectOutput, m, r, metadata, sse::echo(gw, m.sealing.as_ref(), customer.as_ref()), {
         tag_count: (!m.tags.is_empty()).then_some(m.tags.len() as i32),
         parts_count: m.parts_count().map(|n| n as i32),
         body: Some(StreamingBlob::wrap(body)),
@@ -487,7 +497,7 @@ pub(super) async fn head_object(
     let whole = content_range.is_none();
     let Opened { metadata, .. } = gw.open_object(&m, customer.as_ref())?;
     let tag_count = m.tags.len();
-    let mut out = object_output!(HeadObjectOutput, m, r, metadata, echo_for(&m, customer.as_ref()), {
+    let mut out = object_output!(HeadObjectOutput, m, r, metadata, sse::echo(gw, m.sealing.as_ref(), customer.as_ref()), {
         parts_count: m.parts_count().map(|n| n as i32),
         content_length: Some(range.end.saturating_sub(range.start) as i64),
         content_range,
@@ -588,7 +598,6 @@ pub(super) async fn copy_object(
     let input = req.input;
     validate_key(&input.key)?;
     let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
-    sse_c::exclusive(input.server_side_encryption.as_ref(), customer.as_ref())?;
     let source_customer = gw.customer_key(&req.extensions, customer_headers!(copy_source input))?;
     let (src_bucket, src_key) = match &input.copy_source {
         CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
@@ -600,6 +609,13 @@ pub(super) async fn copy_object(
         }
     };
     let bucket = gw.bucket(&input.bucket).await?;
+    let protection = sse::protection(
+        gw,
+        &sse_asked!(input),
+        customer.as_ref(),
+        &bucket,
+        &input.key,
+    )?;
     let acl = object_acl(gw, &bucket, &writer, &acl_asked!(object input))?;
     let source = gw.object(&src_bucket, &src_key).await?;
     check_copy_source_version(&input.copy_source, &source)?;
@@ -616,8 +632,10 @@ pub(super) async fn copy_object(
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let opened = gw.open_object(&source, source_customer.as_ref())?;
-    let changes_encryption =
-        input.server_side_encryption.is_some() || customer.is_some() || source_customer.is_some();
+    let changes_encryption = input.server_side_encryption.is_some()
+        || input.ssekms_key_id.is_some()
+        || customer.is_some()
+        || source_customer.is_some();
     if src_bucket == input.bucket && src_key == input.key && !replace && !changes_encryption {
         return Err(s3_error!(
             InvalidRequest,
@@ -655,8 +673,7 @@ pub(super) async fn copy_object(
     );
     let mut computed = Verifier::computing(None);
     // The copy is sealed under its own data key: the associated data names its bucket and key.
-    let (data_key, sealer) =
-        fresh_sealer(gw, &input.bucket, &input.key, version, customer.as_ref());
+    let (data_key, sealer) = fresh_sealer(gw, &input.bucket, &input.key, version, &protection)?;
     let stored = objects::store_body(
         &gw.cluster,
         gw.data,
@@ -670,6 +687,7 @@ pub(super) async fn copy_object(
     .await
     .map_err(put_error)?;
     let sealing = data_key.envelope(&input.bucket, &input.key, version, &metadata);
+    let echo = sse::echo(gw, Some(&sealing), customer.as_ref());
     let mut manifest =
         objects::new_manifest(&bucket, &input.key, version, stored, headers, sealing);
     // Same bytes: a single-PUT source's checksums still hold; a multipart source's composite
@@ -695,24 +713,14 @@ pub(super) async fn copy_object(
         last_modified: Some(last_modified(&written)),
         ..Default::default()
     };
-    let echo = sse_c::echo(customer.as_ref());
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
         server_side_encryption: echo.server_side_encryption,
         sse_customer_algorithm: echo.sse_customer_algorithm,
         sse_customer_key_md5: echo.sse_customer_key_md5,
+        ssekms_key_id: echo.ssekms_key_id,
+        ssekms_encryption_context: echo.ssekms_encryption_context,
+        bucket_key_enabled: echo.bucket_key_enabled,
         ..Default::default()
     }))
-}
-
-/// The encryption response headers of a stored object read with `customer`.
-fn echo_for(m: &Manifest, customer: Option<&CustomerKey>) -> sse_c::Echo {
-    match m.sealing {
-        Some(_) => sse_c::echo(customer),
-        None => sse_c::Echo {
-            server_side_encryption: None,
-            sse_customer_algorithm: None,
-            sse_customer_key_md5: None,
-        },
-    }
 }

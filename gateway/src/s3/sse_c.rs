@@ -7,7 +7,6 @@
 
 use base64::Engine as _;
 use md5::{Digest, Md5};
-use s3s::dto::ServerSideEncryption;
 use s3s::{s3_error, S3Result};
 
 use crate::keyring::CustomerKey;
@@ -122,45 +121,6 @@ pub(super) fn customer_key(h: Headers<'_>, policy: Policy) -> S3Result<Option<Cu
         ));
     }
     Ok(Some(CustomerKey::new(raw, md5)))
-}
-
-/// SSE-S3 and SSE-C cannot both be asked for.
-pub(super) fn exclusive(
-    sse: Option<&ServerSideEncryption>,
-    customer: Option<&CustomerKey>,
-) -> S3Result<()> {
-    if sse.is_some() && customer.is_some() {
-        return Err(s3_error!(
-            InvalidArgument,
-            "Server Side Encryption with Customer provided key is incompatible with the encryption method specified"
-        ));
-    }
-    Ok(())
-}
-
-/// The response fields of an object stored with `customer` (algorithm, key MD5), or of an
-/// SSE-S3 object (`AES256`).
-pub(super) struct Echo {
-    pub server_side_encryption: Option<ServerSideEncryption>,
-    pub sse_customer_algorithm: Option<String>,
-    pub sse_customer_key_md5: Option<String>,
-}
-
-pub(super) fn echo(customer: Option<&CustomerKey>) -> Echo {
-    match customer {
-        Some(c) => Echo {
-            server_side_encryption: None,
-            sse_customer_algorithm: Some("AES256".to_string()),
-            sse_customer_key_md5: Some(c.md5.clone()),
-        },
-        None => Echo {
-            server_side_encryption: Some(ServerSideEncryption::from_static(
-                ServerSideEncryption::AES256,
-            )),
-            sse_customer_algorithm: None,
-            sse_customer_key_md5: None,
-        },
-    }
 }
 
 #[cfg(test)]
