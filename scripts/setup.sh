@@ -14,6 +14,8 @@ command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # libfaketime: a gateway whose clock is behind the nodes' (tests/races.rs).
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need_apt+=(faketime)
+# SoftHSM2: the PKCS#11 token of the SSE-KMS tests (gateway/tests/sse_kms.rs) and benchmark.
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
 if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
   command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
   command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)

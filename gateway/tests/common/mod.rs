@@ -399,9 +399,6 @@ impl TestCluster {
     /// Rewrites the gateway's `encryption` section: `keys` are (id, base64 key) pairs, each
     /// written to its own file. Takes effect at the next [`TestCluster::restart_gateway`].
     pub fn set_master_keys(&self, active: &str, keys: &[(&str, &str)]) {
-        let path = self.dir.path().join("gateway.yaml");
-        let yaml = std::fs::read_to_string(&path).unwrap();
-        let (head, _) = yaml.split_once("encryption:\n").unwrap();
         let mut section = format!("encryption:\n  active_key: {active}\n  master_keys:\n");
         for (id, key) in keys {
             std::fs::write(self.dir.path().join(format!("master-key-{id}")), key).unwrap();
@@ -409,6 +406,15 @@ impl TestCluster {
                 "    - {{ id: {id}, key: {{ file: master-key-{id} }} }}\n"
             ));
         }
+        self.set_encryption(&section);
+    }
+
+    /// Replaces the gateway's `encryption` section (the configuration's last) with `section`.
+    /// Takes effect at the next [`TestCluster::restart_gateway`].
+    pub fn set_encryption(&self, section: &str) {
+        let path = self.dir.path().join("gateway.yaml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let (head, _) = yaml.split_once("encryption:\n").unwrap();
         std::fs::write(path, format!("{head}{section}")).unwrap();
     }
 
