@@ -81,6 +81,17 @@ for p in range($node_port, $node_port + 3): socket.socket().bind(('127.0.0.1', p
   done
   cluster="$data/cluster"
   "$servers/gateway" dev --prepare-only --data-dir "$cluster" --port "$s3_port" --node-port "$node_port" >/dev/null
+  # The KMS row's PKCS#11 key: a SoftHSM2 token in the temporary folder (revisions with KMS
+  # keys only; the dev configuration's last lines are its list of KMS keys).
+  if grep -q "id: dev-key" "$cluster/gateway.yaml" && command -v softhsm2-util >/dev/null; then
+    mkdir -p "$data/tokens"
+    export SOFTHSM2_CONF="$data/softhsm2.conf"
+    echo "directories.tokendir = $data/tokens" >"$SOFTHSM2_CONF"
+    head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$cluster/hsm-pin"
+    softhsm2-util --init-token --free --label bench --so-pin "$(cat "$cluster/hsm-pin")" --pin "$(cat "$cluster/hsm-pin")" >/dev/null
+    printf '      - { id: hsm-key, provider: pkcs11, active: hsm-key-1 }\n    pkcs11: { module: /usr/lib/softhsm/libsofthsm2.so, token_label: bench, pin: { file: hsm-pin } }\n' >>"$cluster/gateway.yaml"
+    "$servers/gateway" kms-keygen --config "$cluster/gateway.yaml" --key hsm-key >/dev/null
+  fi
   for i in 1 2 3; do
     RUST_LOG=warn "$servers/storage-node" --config "$cluster/node$i.yaml" >"$data/node$i.log" 2>&1 &
     pids+=($!)

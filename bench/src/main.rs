@@ -11,6 +11,7 @@
 
 mod bodies;
 mod drive;
+mod kms;
 mod listing;
 mod objects;
 mod policy;
@@ -45,10 +46,11 @@ struct Args {
     concurrency: usize,
     /// Phases besides PUT and DELETE (which always run): get, head, mixed, list, policy (GETs
     /// of the first size from a bucket with a 20-statement policy and one without, request
-    /// by request); or none.
+    /// by request), kms (PUTs and GETs of 1 MiB under SSE-S3, a configured KMS key and a
+    /// PKCS#11 key, request by request); or none.
     #[arg(
         long,
-        default_value = "get,head,mixed,list,policy",
+        default_value = "get,head,mixed,list,policy,kms",
         value_delimiter = ','
     )]
     phases: Vec<String>,
@@ -123,8 +125,8 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     for phase in &args.phases {
         anyhow::ensure!(
-            ["get", "head", "mixed", "list", "policy", "none", ""].contains(&phase.as_str()),
-            "unknown phase `{phase}` (get, head, mixed, list, policy, or none)"
+            ["get", "head", "mixed", "list", "policy", "kms", "none", ""].contains(&phase.as_str()),
+            "unknown phase `{phase}` (get, head, mixed, list, policy, kms, or none)"
         );
     }
     let phase = |name: &str| args.phases.iter().any(|p| p == name);
@@ -150,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
             head: phase("head"),
             mixed: phase("mixed"),
             policy: n == 0 && phase("policy"),
+            kms: size == 1 << 20 && phase("kms"),
             unsigned_payload: args.unsigned_payload,
         };
         rows.extend(objects::run(&s3, &plan, md5).await);

@@ -28,6 +28,10 @@ pub struct Plan {
     /// Also GET from a bucket with a 20-statement policy and from one without, request by
     /// request: phase `POLICY`, operations `GET+POLICY` and `GET-POLICY`.
     pub policy: bool,
+    /// Also PUT and GET in buckets whose default encryption is SSE-S3, SSE-KMS with a key in
+    /// the configuration, and SSE-KMS with a key on a PKCS#11 token, request by request: phase
+    /// `KMS` (`crate::kms`).
+    pub kms: bool,
     /// PUT bodies go unsigned (`UNSIGNED-PAYLOAD`).
     pub unsigned_payload: bool,
 }
@@ -70,6 +74,12 @@ pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
         match policy_side_by_side(s3, &ctx, plan).await {
             Ok(o) => out.extend(report("POLICY", &o)),
             Err(e) => eprintln!("the policy phase failed: {e:#}"),
+        }
+    }
+    if !stored.is_empty() && plan.kms {
+        match crate::kms::side_by_side(s3, &ctx, plan).await {
+            Ok(both) => both.iter().for_each(|o| out.extend(report("KMS", o))),
+            Err(e) => eprintln!("the KMS phase failed: {e:#}"),
         }
     }
     if !stored.is_empty() && plan.head {
@@ -213,7 +223,7 @@ async fn mixed(
 }
 
 /// The client, where objects go, and the bytes they are made of.
-struct Ctx {
+pub(crate) struct Ctx {
     s3: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
@@ -230,7 +240,7 @@ impl Ctx {
         self.put_into(&self.bucket, i).await
     }
 
-    async fn put_into(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
+    pub(crate) async fn put_into(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
         let put = self
             .s3
             .put_object()
@@ -249,7 +259,7 @@ impl Ctx {
         self.get_from(&self.bucket, i).await
     }
 
-    async fn get_from(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
+    pub(crate) async fn get_from(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
         let key = self.key(i);
         let mut got = self.s3.get_object().bucket(bucket).key(&key).send().await?;
         let mut check = self.bodies.check(i);
@@ -282,7 +292,7 @@ impl Ctx {
         self.delete_from(&self.bucket, i).await
     }
 
-    async fn delete_from(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
+    pub(crate) async fn delete_from(&self, bucket: &str, i: usize) -> anyhow::Result<()> {
         self.s3
             .delete_object()
             .bucket(bucket)

@@ -238,3 +238,22 @@ def test_aws_cli_sse_kms(endpoint, aws, bucket, tmp_path):
     assert out.read_bytes() == src.read_bytes()
     listing = endpoint.admin("kms-keys")
     assert "dev-key" in listing and "aws/s3 (default)" in listing
+
+
+def test_post_form_with_sse_kms(endpoint, s3, bucket, tmp_path):
+    from test_presign_and_forms import post_form
+
+    fields = {
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id": "dev-key",
+        "success_action_status": "201",
+    }
+    post = s3.generate_presigned_post(
+        bucket, "form.txt", Fields=fields, Conditions=[{k: v} for k, v in fields.items()], ExpiresIn=300)
+    note = tmp_path / "form.txt"
+    note.write_bytes(b"posted under a KMS key")
+    status, _ = post_form(endpoint, post["url"], post["fields"], note)
+    assert status == 201
+    got = s3.get_object(Bucket=bucket, Key="form.txt")
+    assert got["Body"].read() == b"posted under a KMS key"
+    assert kms_fields(got) == ("aws:kms", DEV_KEY_ARN, False)
