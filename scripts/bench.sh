@@ -80,7 +80,9 @@ run_cluster() (
 for p in range($node_port, $node_port + 3): socket.socket().bind(('127.0.0.1', p))" 2>/dev/null && break
   done
   cluster="$data/cluster"
-  "$servers/gateway" dev --prepare-only --data-dir "$cluster" --port "$s3_port" --node-port "$node_port" >/dev/null
+  website=()
+  if "$servers/gateway" dev --help | grep -q -- --website-port; then website=(--website-port "$(free_port)"); fi
+  "$servers/gateway" dev --prepare-only --data-dir "$cluster" --port "$s3_port" --node-port "$node_port" "${website[@]}" >/dev/null
   # The KMS row's PKCS#11 key: a SoftHSM2 token in the temporary folder (revisions with KMS
   # keys only; the dev configuration's last lines are its list of KMS keys).
   if grep -q "id: dev-key" "$cluster/gateway.yaml" && command -v softhsm2-util >/dev/null; then

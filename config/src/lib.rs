@@ -256,6 +256,20 @@ pub struct GatewayConfig {
     /// before it kills a pod: keep this below the pod's termination grace period).
     #[serde(default = "default_shutdown_grace_seconds")]
     pub shutdown_grace_seconds: f64,
+    /// The website endpoint of website buckets (PutBucketWebsite); none when not set.
+    #[serde(default)]
+    pub website: Option<WebsiteEndpoint>,
+}
+
+/// The website endpoint: its own listener, plain HTTP as S3's website endpoints are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsiteEndpoint {
+    /// Address to listen on (`0.0.0.0:9080`).
+    pub listen: String,
+    /// A request to `<bucket>.<domain>` reads the website bucket `<bucket>`; any other host
+    /// name is taken as a bucket's whole name (a CNAME named as the bucket, as on S3).
+    pub domain: String,
 }
 
 fn default_shutdown_grace_seconds() -> f64 {

@@ -23,6 +23,8 @@ pub struct DevOptions {
     pub tls: bool,
     /// Domain for virtual-hosted-style requests (`bucket.<domain>`).
     pub domain: String,
+    /// Port of the website endpoint (`<bucket>.s3-website.<domain>`).
+    pub website_port: u16,
 }
 
 /// Writes a private CA and a certificate it signed for `localhost` and 127.0.0.1 into `dir`
@@ -133,8 +135,8 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     write_if_missing(
         &dir.join("gateway.yaml"),
         &format!(
-            "{gateway_tls}listen: \"127.0.0.1:{}\"\nregion: us-east-1\nvirtual_host_domain: {}\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n{DEV_RECLAIM}",
-            opts.s3_port, opts.domain
+            "{gateway_tls}listen: \"127.0.0.1:{}\"\nregion: us-east-1\nvirtual_host_domain: {}\nwebsite: {{ listen: \"127.0.0.1:{}\", domain: s3-website.{} }}\ncluster_map: cluster.yaml\ncluster_secret: {{ file: cluster-secret }}\ncredentials:\n  - access_key: {access_key}\n    secret_key: {{ file: secret-key }}\n{DEV_RECLAIM}",
+            opts.s3_port, opts.domain, opts.website_port, opts.domain
         ),
     )?;
     // Encryption is always on; folders made before it existed get the section added.
@@ -243,6 +245,13 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
         println!(
             "  virtual-hosted:    {scheme}://<bucket>.{domain}:{}",
             gateway.address.port()
+        );
+    }
+    if let (Some(web), Some(w)) = (gateway.website_address, &cfg.website) {
+        println!(
+            "  website endpoint:  http://<bucket>.{}:{}",
+            w.domain,
+            web.port()
         );
     }
     println!("  access key id:     {}", credential.access_key);

@@ -79,6 +79,8 @@ pub mod table;
 pub mod upload_fate;
 pub mod upload_state;
 pub mod virtual_host;
+pub mod website;
+pub mod website_front;
 
 use std::sync::Arc;
 
@@ -89,6 +91,8 @@ use tokio::net::TcpListener;
 /// A running gateway.
 pub struct RunningGateway {
     pub address: std::net::SocketAddr,
+    /// The website endpoint's address, when configured.
+    pub website_address: Option<std::net::SocketAddr>,
     /// Whether the S3 endpoint serves HTTPS.
     pub tls: bool,
     pub shutdown: tokio::sync::oneshot::Sender<()>,
@@ -255,11 +259,40 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     if let Err(e) = jobs.refresh().await {
         tracing::warn!("job controls not read yet: {e}");
     }
+    let website = config.website.as_ref().map(|w| website_front::Website {
+        domain: w.domain.clone(),
+        buckets: gateway.buckets.clone(),
+        cluster: gateway.cluster.clone(),
+    });
     let service = server::build_service(gateway, config.virtual_host_domain.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr()?;
+    let grace = std::time::Duration::from_secs_f64(config.shutdown_grace_seconds);
+    // The website endpoint stops with the S3 endpoint (`stop` is set when it does).
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (website_address, website_task) = match (website, &config.website) {
+        (Some(website), Some(w)) => {
+            let web_listener = TcpListener::bind(&w.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("website: cannot listen on {}: {e}", w.listen))?;
+            let web_address = web_listener.local_addr()?;
+            let mut stopped = stopped.clone();
+            let task = tokio::spawn(server::serve(
+                web_listener,
+                service.for_website(website),
+                metrics.clone(),
+                None,
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+                grace,
+            ));
+            (Some(web_address), Some(task))
+        }
+        _ => (None, None),
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let with_tls = tls.is_some();
     let probe = tokio::spawn(handoff::probe(cluster.clone()));
@@ -296,13 +329,14 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
             collector,
         ))
     });
-    let task = tokio::spawn(server::serve(
+    let serving = server::serve(
         listener,
         service,
         metrics,
         tls,
         async move {
             let _ = rx.await;
+            let _ = stop.send(true);
             probe.abort();
             keys.abort();
             job_controls.abort();
@@ -316,10 +350,17 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
                 t.abort();
             }
         },
-        std::time::Duration::from_secs_f64(config.shutdown_grace_seconds),
-    ));
+        grace,
+    );
+    let task = tokio::spawn(async move {
+        serving.await;
+        if let Some(t) = website_task {
+            let _ = t.await;
+        }
+    });
     Ok(RunningGateway {
         address,
+        website_address,
         tls: with_tls,
         shutdown: tx,
         task,

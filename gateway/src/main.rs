@@ -51,6 +51,10 @@ enum Command {
         /// data folder's configuration.
         #[arg(long, default_value = "localhost")]
         domain: String,
+        /// Port of the website endpoint of website buckets (`<bucket>.s3-website.<domain>`),
+        /// written into a new data folder's configuration.
+        #[arg(long, default_value_t = 9080)]
+        website_port: u16,
         /// Only write the configuration (gateway.yaml, node1..3.yaml, cluster.yaml) into the
         /// data folder and exit: for running the processes separately.
         #[arg(long)]
@@ -138,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
                 node_port,
                 tls,
                 domain,
+                website_port,
                 prepare_only,
             }),
             _,
@@ -148,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
                 first_node_port: node_port,
                 tls,
                 domain,
+                website_port,
             };
             if prepare_only {
                 let path = gateway::dev::prepare(&opts)?;

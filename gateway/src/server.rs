@@ -56,12 +56,24 @@ impl OpsRoutes {
     }
 }
 
-/// The S3 service and the operational routes in front of it.
+/// The S3 service and the operational routes in front of it; on a website listener, the
+/// website endpoint in front of those.
 #[derive(Clone)]
 pub struct Front {
     service: S3Service,
     ops: Arc<OpsRoutes>,
     cors: Arc<crate::cors_front::CorsFront>,
+    website: Option<Arc<crate::website_front::Website>>,
+}
+
+impl Front {
+    /// This front behind the website endpoint `website`: what the website listener serves.
+    pub fn for_website(&self, website: crate::website_front::Website) -> Front {
+        Front {
+            website: Some(Arc::new(website)),
+            ..self.clone()
+        }
+    }
 }
 
 /// Access keys and their secrets.
@@ -100,6 +112,7 @@ pub fn build_service(gateway: Gateway, virtual_host_domain: Option<&str>) -> any
         service: builder.build(),
         ops,
         cors: Arc::new(cors),
+        website: None,
     })
 }
 
@@ -191,7 +204,7 @@ where
         let service = service.clone();
         let metrics = metrics.clone();
         req.extensions_mut().insert(transport);
-        async move { Ok::<_, Infallible>(handle(&service, &metrics, req).await) }
+        async move { Ok::<_, Infallible>(handle(&service, &metrics, req.map(Body::from)).await) }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let connection = builder
@@ -200,11 +213,19 @@ where
     watcher.watch(connection).await
 }
 
-async fn handle(
+/// Answers one request: a website request, an operational route, or an S3 request.
+pub(crate) async fn handle(
     front: &Front,
     metrics: &GatewayMetrics,
-    mut req: http::Request<Incoming>,
+    mut req: http::Request<Body>,
 ) -> http::Response<Body> {
+    if let Some(website) = &front.website {
+        let s3 = Front {
+            website: None,
+            ..front.clone()
+        };
+        return website.answer(&s3, metrics, req).await;
+    }
     if let Some(answer) = front.ops.answer(&req) {
         return answer;
     }
@@ -237,7 +258,7 @@ async fn handle(
             }
             Ok(refusal_response(&refusal))
         }
-        None => hyper::service::Service::call(service, req).await,
+        None => service.call(req).await,
     };
     let mut response = match answered {
         Ok(r) => r,

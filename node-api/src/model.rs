@@ -611,6 +611,61 @@ pub struct BucketConfig {
     /// The bucket's default encryption (PutBucketEncryption); `None` when none is set.
     #[serde(default)]
     pub encryption: Option<BucketEncryption>,
+    /// The bucket's static-website configuration (PutBucketWebsite); `None` when none is set.
+    #[serde(default)]
+    pub website: Option<BucketWebsite>,
+}
+
+/// A website bucket: an index document (and error document) with routing rules, or a
+/// redirect of every request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketWebsite {
+    /// The index document's name under every folder (`index.html`).
+    #[serde(default)]
+    pub index_suffix: Option<String>,
+    /// The object served (with the error's status) when a request fails.
+    #[serde(default)]
+    pub error_key: Option<String>,
+    #[serde(default)]
+    pub redirect_all: Option<RedirectAll>,
+    #[serde(default)]
+    pub rules: Vec<WebsiteRule>,
+}
+
+/// Every request redirected to another host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectAll {
+    pub host_name: String,
+    /// `http` or `https`; `None`: the request's.
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+/// A routing rule: requests whose key starts with `prefix` (and that failed with
+/// `error_code`, when set) are redirected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebsiteRule {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<u16>,
+    pub redirect: WebsiteRedirect,
+}
+
+/// Where a routing rule sends a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebsiteRedirect {
+    #[serde(default)]
+    pub host_name: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub replace_key_prefix_with: Option<String>,
+    #[serde(default)]
+    pub replace_key_with: Option<String>,
+    /// 3xx; `None`: 301.
+    #[serde(default)]
+    pub http_redirect_code: Option<u16>,
 }
 
 /// A bucket's default encryption, applied to new objects whose request names none.

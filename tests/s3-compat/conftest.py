@@ -51,6 +51,8 @@ class Endpoint:
         self.ca_bundle = ca_bundle
         # `gateway admin` of a dev cluster: (binary, its gateway.yaml); None for external ones.
         self.admin_command = None
+        # The dev cluster's website endpoint (`<bucket>.s3-website.localhost`); None elsewhere.
+        self.website_port = None
 
     def admin(self, *args):
         """Runs `gateway admin <args>` against a dev cluster; returns its output."""
@@ -111,7 +113,9 @@ def _dev_cluster(tls):
         node_port = _free_port()
     log = open(os.path.join(data, "dev.log"), "w")
     cluster = os.path.join(data, "cluster")
-    cmd = [gateway, "dev", "--data-dir", cluster, "--port", str(s3_port), "--node-port", str(node_port)]
+    website_port = _free_port()
+    cmd = [gateway, "dev", "--data-dir", cluster, "--port", str(s3_port), "--node-port", str(node_port),
+           "--website-port", str(website_port)]
     if tls:
         cmd.append("--tls")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"})
@@ -128,6 +132,7 @@ def _dev_cluster(tls):
             ep = Endpoint(f"http://127.0.0.1:{s3_port}", access, secret)
             ep.domain = "localhost"  # `gateway dev` serves `<bucket>.localhost` too
         ep.admin_command = (gateway, os.path.join(cluster, "gateway.yaml"))
+        ep.website_port = website_port
         yield ep
     finally:
         proc.kill()

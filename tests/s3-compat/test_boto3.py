@@ -125,7 +125,7 @@ def test_conditional_put_and_refused_options(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="cond")["Body"].read() == b"first"
     # Options the store does not have are refused loudly, never ignored.
     with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
+        s3.put_object(Bucket=bucket, Key="kms", Body=b"x", ServerSideEncryption="aws:kms:dsse")
     assert error_code(e) == "NotImplemented"
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="kms")

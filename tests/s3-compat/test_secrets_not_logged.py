@@ -36,7 +36,7 @@ def test_trace_logs_hold_no_secret():
     log_path = os.path.join(data, "dev.log")
     log = open(log_path, "w")
     cmd = [os.path.join(bin_dir, "gateway"), "dev", "--tls", "--data-dir", cluster,
-           "--port", str(s3_port), "--node-port", str(node_port)]
+           "--port", str(s3_port), "--node-port", str(node_port), "--website-port", str(_free_port())]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "RUST_LOG": "trace", "NO_COLOR": "1"})
     try:

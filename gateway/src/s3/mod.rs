@@ -12,6 +12,7 @@ mod bucket_cors;
 mod bucket_encryption;
 pub mod bucket_name;
 mod bucket_policy;
+mod bucket_website;
 mod buckets;
 mod conditions;
 mod fields;
@@ -395,6 +396,27 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
         bucket_encryption::delete_bucket_encryption(self, req).await
+    }
+
+    async fn put_bucket_website(
+        &self,
+        req: S3Request<PutBucketWebsiteInput>,
+    ) -> S3Result<S3Response<PutBucketWebsiteOutput>> {
+        bucket_website::put_bucket_website(self, req).await
+    }
+
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        bucket_website::get_bucket_website(self, req).await
+    }
+
+    async fn delete_bucket_website(
+        &self,
+        req: S3Request<DeleteBucketWebsiteInput>,
+    ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
+        bucket_website::delete_bucket_website(self, req).await
     }
 
     async fn put_bucket_tagging(
