@@ -5,10 +5,10 @@
 
 use std::fmt::Write as _;
 
-use node_api::model::{BucketRecord, Role};
+use node_api::model::{BucketQuota, BucketRecord, Role};
 
 use crate::jobs::{now_ms, Job};
-use crate::listing::{self, Item, ListQuery};
+use crate::listing;
 use crate::s3::Gateway;
 
 /// An admin command.
@@ -39,8 +39,19 @@ pub enum Command {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
-    /// List the buckets with their owners, object counts and sizes.
+    /// List the buckets with their owners, object counts, sizes and quotas.
     Buckets,
+    /// Limit what a bucket may hold (PUT, Copy and Complete beyond it get 403 QuotaExceeded);
+    /// with neither limit, remove the quota.
+    BucketQuota {
+        bucket: String,
+        /// The most bytes the bucket's objects may take together.
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        /// The most objects the bucket may hold.
+        #[arg(long)]
+        max_objects: Option<u64>,
+    },
     /// List the KMS keys of SSE-KMS (provider, active material, every material) and the
     /// buckets whose default encryption uses each.
     KmsKeys,
@@ -60,6 +71,21 @@ pub enum Command {
         #[arg(value_enum)]
         job: Job,
     },
+}
+
+/// A quota as `admin buckets` shows it: `bytes<=N,objects<=M`, or `-`.
+fn quota_text(q: Option<&BucketQuota>) -> String {
+    let Some(q) = q else {
+        return "-".to_string();
+    };
+    let mut parts = Vec::new();
+    if let Some(b) = q.max_bytes {
+        parts.push(format!("bytes<={b}"));
+    }
+    if let Some(o) = q.max_objects {
+        parts.push(format!("objects<={o}"));
+    }
+    parts.join(",")
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -119,6 +145,27 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
             dir.grant(&id, &bucket, None).await?;
             writeln!(out, "{id} has no role in {bucket}")?;
         }
+        Command::BucketQuota {
+            bucket,
+            max_bytes,
+            max_objects,
+        } => {
+            let quota = (max_bytes.is_some() || max_objects.is_some()).then_some(BucketQuota {
+                max_bytes,
+                max_objects,
+            });
+            gw.cluster
+                .agree_bucket(&bucket, |current| match current {
+                    Some(b) if !b.deleted => {
+                        let mut next = b.clone();
+                        next.config.quota = quota.clone();
+                        Ok(Some(next))
+                    }
+                    _ => Err(anyhow::anyhow!("no bucket {bucket}")),
+                })
+                .await?;
+            writeln!(out, "{bucket}: quota {}", quota_text(quota.as_ref()))?;
+        }
         Command::BucketPublic { bucket, state } => {
             let public = state == "on";
             gw.cluster
@@ -164,35 +211,16 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
             }
         }
         Command::Buckets => {
-            writeln!(out, "bucket\towner\tobjects\tbytes\tpublic")?;
+            writeln!(out, "bucket\towner\tobjects\tbytes\tpublic\tquota")?;
             for b in gw.cluster.list_buckets().await? {
-                let (mut objects, mut bytes) = (0u64, 0u64);
-                let mut after = Vec::new();
-                loop {
-                    let page = listing::list(
-                        &gw.cluster,
-                        &ListQuery {
-                            bucket: b.name.clone(),
-                            start_after: after.clone(),
-                            max: 1000,
-                            incarnation: b.incarnation,
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                    for item in &page.items {
-                        if let Item::Object(entry) = item {
-                            objects = objects.saturating_add(1);
-                            bytes = bytes.saturating_add(entry.size);
-                        }
-                    }
-                    if !page.truncated {
-                        break;
-                    }
-                    after = page.resume_after;
-                }
+                let (objects, bytes) = listing::usage(&gw.cluster, &b).await?;
                 let public = if b.public_read { "public" } else { "-" };
-                writeln!(out, "{}\t{}\t{objects}\t{bytes}\t{public}", b.name, b.owner)?;
+                let quota = quota_text(b.config.quota.as_ref());
+                writeln!(
+                    out,
+                    "{}\t{}\t{objects}\t{bytes}\t{public}\t{quota}",
+                    b.name, b.owner
+                )?;
             }
         }
         Command::Repair => {

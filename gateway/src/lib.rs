@@ -68,6 +68,7 @@ pub mod metrics;
 pub mod objects;
 pub mod pace;
 pub mod policy;
+pub mod quota;
 pub mod rebalance;
 pub mod request_log;
 pub mod rotate;
@@ -153,6 +154,7 @@ pub async fn assemble(config: &config::GatewayConfig) -> anyhow::Result<Assemble
         jobs::gateway_name(&config.listen),
     ));
     let gateway = s3::Gateway {
+        usage: Default::default(),
         directory,
         jobs,
         buckets: Default::default(),

@@ -275,6 +275,38 @@ where
     }
 }
 
+/// The objects and bytes of the current incarnation of `bucket`, listed page by page.
+pub async fn usage(
+    cluster: &Arc<Cluster>,
+    bucket: &node_api::model::BucketRecord,
+) -> Result<(u64, u64), ClusterError> {
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    let mut after = Vec::new();
+    loop {
+        let page = list(
+            cluster,
+            &ListQuery {
+                bucket: bucket.name.clone(),
+                start_after: after.clone(),
+                max: 1000,
+                incarnation: bucket.incarnation,
+                ..Default::default()
+            },
+        )
+        .await?;
+        for item in &page.items {
+            if let Item::Object(entry) = item {
+                objects = objects.saturating_add(1);
+                bytes = bytes.saturating_add(entry.size);
+            }
+        }
+        if !page.truncated {
+            return Ok((objects, bytes));
+        }
+        after = page.resume_after;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -192,7 +192,7 @@ async fn grants_decide_what_a_stored_key_may_do() {
     assert!(
         buckets
             .lines()
-            .any(|l| l.starts_with("mine\t") && l.ends_with("\t2\t18\t-")),
+            .any(|l| l.starts_with("mine\t") && l.ends_with("\t2\t18\t-\t-")),
         "mine: 2 objects, 3 + 15 bytes: {buckets}"
     );
 

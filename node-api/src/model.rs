@@ -614,6 +614,18 @@ pub struct BucketConfig {
     /// The bucket's static-website configuration (PutBucketWebsite); `None` when none is set.
     #[serde(default)]
     pub website: Option<BucketWebsite>,
+    /// The bucket's quota (`gateway admin bucket-quota`); `None`: no limit.
+    #[serde(default)]
+    pub quota: Option<BucketQuota>,
+}
+
+/// The most a bucket may hold; `None` in a field: no limit on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketQuota {
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    #[serde(default)]
+    pub max_objects: Option<u64>,
 }
 
 /// A website bucket: an index document (and error document) with routing rules, or a

@@ -57,6 +57,21 @@ pub(super) fn sealed_error(e: KeyError) -> S3Error {
     }
 }
 
+/// A write the bucket's quota refuses: 403 `QuotaExceeded` saying which limit.
+pub(super) fn quota_error(e: crate::quota::QuotaError) -> S3Error {
+    match e {
+        crate::quota::QuotaError::Unavailable(_) => {
+            S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
+        }
+        _ => {
+            let mut err =
+                S3Error::with_message(S3ErrorCode::Custom("QuotaExceeded".into()), e.to_string());
+            err.set_status_code(http::StatusCode::FORBIDDEN);
+            err
+        }
+    }
+}
+
 pub(super) fn put_error(e: PutError) -> S3Error {
     match e {
         // A chunk or trailer of an aws-chunked body whose signature does not verify is a forged

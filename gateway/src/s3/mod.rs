@@ -54,6 +54,8 @@ pub struct Gateway {
     pub data: DataConfig,
     pub region: String,
     pub keyring: Arc<Keyring>,
+    /// The usage of buckets with a quota, as this gateway knows it.
+    pub usage: Arc<crate::quota::Usage>,
     /// Accept SSE-C headers over plain HTTP (local testing only).
     pub allow_sse_c_over_http: bool,
 }

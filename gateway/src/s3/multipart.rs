@@ -497,7 +497,8 @@ pub(super) async fn complete_multipart_upload(
     let input = req.input;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let customer = gw.customer_key(&req.extensions, customer_headers!(input))?;
-    let incarnation = gw.bucket(&input.bucket).await?.incarnation;
+    let bucket = gw.bucket(&input.bucket).await?;
+    let incarnation = bucket.incarnation;
     let upload_id = parse_upload_id(&input.upload_id)?;
     let upload = gw
         .cluster
@@ -530,6 +531,16 @@ pub(super) async fn complete_multipart_upload(
     };
     let Some(etag_wanted) = etag_wanted else {
         return Err(no_such_upload());
+    };
+    // The bucket's quota, checked before the object is committed.
+    let hold = match &object {
+        Some(m) => Some(
+            gw.usage
+                .reserve(&gw.cluster, &bucket, m.size)
+                .await
+                .map_err(quota_error)?,
+        ),
+        None => None,
     };
     let request = Request::Complete {
         origin,
@@ -585,6 +596,9 @@ pub(super) async fn complete_multipart_upload(
         Outcome::Written(p) => object.filter(|_| p.upload.is_some()),
         Outcome::Kept => None,
     };
+    if let (Some(hold), Some(_)) = (hold, &written) {
+        hold.commit();
+    }
     let (sums, checksum_type) = match &written {
         Some(m) => (
             checksum_struct(&m.checksums),

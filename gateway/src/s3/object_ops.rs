@@ -58,6 +58,12 @@ pub(super) async fn put_object(
     )?;
     let writer = credentials.map(|c| c.access_key).unwrap_or_default();
     let acl = object_acl(gw, &bucket, &writer, &acl_asked!(object input))?;
+    let announced_size = input.content_length.unwrap_or(0).max(0) as u64;
+    let mut hold = gw
+        .usage
+        .reserve(&gw.cluster, &bucket, announced_size)
+        .await
+        .map_err(quota_error)?;
     let version = gw.cluster.hlc.version();
     let announced = Checksum {
         checksum_crc32: input.checksum_crc32.clone(),
@@ -106,7 +112,11 @@ pub(super) async fn put_object(
     manifest.tags = tags;
     manifest.acl = acl;
     let etag = etag_of(&manifest);
+    // A body longer than announced (or of unannounced length) holds the rest now.
+    hold.grow(manifest.size.saturating_sub(announced_size))
+        .map_err(quota_error)?;
     commit_manifest(&gw.cluster, manifest, condition.as_ref()).await?;
+    hold.commit();
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag),
         server_side_encryption: echo.server_side_encryption,
@@ -619,6 +629,11 @@ pub(super) async fn copy_object(
     let acl = object_acl(gw, &bucket, &writer, &acl_asked!(object input))?;
     let source = gw.object(&src_bucket, &src_key).await?;
     check_copy_source_version(&input.copy_source, &source)?;
+    let hold = gw
+        .usage
+        .reserve(&gw.cluster, &bucket, source.size)
+        .await
+        .map_err(quota_error)?;
     check_preconditions(
         &source,
         input.copy_source_if_match.as_ref(),
@@ -708,6 +723,7 @@ pub(super) async fn copy_object(
         .put_manifest(manifest)
         .await
         .map_err(unavailable)?;
+    hold.commit();
     let result = CopyObjectResult {
         e_tag: Some(etag_of(&written)),
         last_modified: Some(last_modified(&written)),
