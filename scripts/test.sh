@@ -20,6 +20,8 @@ echo "== cargo test"
 cargo test --workspace -- --test-threads=2
 echo "== Helm chart (rendered with Go text/template + sprig, checked, configs loaded)"
 S3STORE_BIN_DIR="$CARGO_TARGET_DIR/debug" python3 -m pytest -q tests/helm
+echo "== Container image and compose.yaml (buildah; podman where it can run containers)"
+S3STORE_BIN_DIR="$CARGO_TARGET_DIR/debug" python3 -m pytest -q -rs tests/image
 echo "== S3 client compatibility (tests/s3-compat)"
 # Ends with the compatibility table; the Rust SDK row stands for the cargo tests above (which
 # drive everything through aws-sdk-s3 and have passed if we got here).

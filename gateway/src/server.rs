@@ -258,7 +258,9 @@ pub(crate) async fn handle(
             }
             Ok(refusal_response(&refusal))
         }
-        None => service.call(req).await,
+        // Boxed, as s3s's own hyper service boxes it: the S3 call's future is large, and the
+        // connection's future stays small.
+        None => Box::pin(service.call(req)).await,
     };
     let mut response = match answered {
         Ok(r) => r,
