@@ -17,6 +17,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::bucket_config::change_config;
+use super::fields::error_with_status;
 use super::fields::owner;
 use super::Gateway;
 use crate::acl::{self, AclError};
@@ -318,12 +319,11 @@ pub(super) async fn get_public_access_block(
 ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
     let record = gw.bucket(&req.input.bucket).await?;
     let Some(b) = record.config.public_access_block else {
-        let mut e = S3Error::with_message(
-            S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
+        return Err(error_with_status(
+            "NoSuchPublicAccessBlockConfiguration",
             "The public access block configuration was not found",
-        );
-        e.set_status_code(http::StatusCode::NOT_FOUND);
-        return Err(e);
+            http::StatusCode::NOT_FOUND,
+        ));
     };
     Ok(S3Response::new(GetPublicAccessBlockOutput {
         public_access_block_configuration: Some(PublicAccessBlockConfiguration {

@@ -7,6 +7,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::bucket_config::change_config;
+use super::fields::error_with_status;
 use super::sse::{self, AWS_KMS};
 use super::Gateway;
 
@@ -58,12 +59,11 @@ pub(super) async fn get_bucket_encryption(
     let record = gw.bucket(&req.input.bucket).await?;
     let Some(e) = &record.config.encryption else {
         // 404, as AWS answers it (s3s would make it 400).
-        let mut err = s3_error!(
-            ServerSideEncryptionConfigurationNotFoundError,
-            "The server side encryption configuration was not found"
-        );
-        err.set_status_code(http::StatusCode::NOT_FOUND);
-        return Err(err);
+        return Err(error_with_status(
+            "ServerSideEncryptionConfigurationNotFoundError",
+            "The server side encryption configuration was not found",
+            http::StatusCode::NOT_FOUND,
+        ));
     };
     let rule = ServerSideEncryptionRule {
         apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {

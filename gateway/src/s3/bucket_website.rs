@@ -7,6 +7,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::bucket_config::change_config;
+use super::fields::error_with_status;
 use super::Gateway;
 
 /// Routing rules a configuration may have, as on S3.
@@ -137,12 +138,11 @@ pub(super) async fn get_bucket_website(
 ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
     let record = gw.bucket(&req.input.bucket).await?;
     let Some(site) = &record.config.website else {
-        let mut err = s3_error!(
-            NoSuchWebsiteConfiguration,
-            "The specified bucket does not have a website configuration"
-        );
-        err.set_status_code(http::StatusCode::NOT_FOUND);
-        return Err(err);
+        return Err(error_with_status(
+            "NoSuchWebsiteConfiguration",
+            "The specified bucket does not have a website configuration",
+            http::StatusCode::NOT_FOUND,
+        ));
     };
     let rules: Vec<RoutingRule> = site
         .rules

@@ -57,18 +57,28 @@ pub(super) fn sealed_error(e: KeyError) -> S3Error {
     }
 }
 
+/// An error with the HTTP status AWS gives it (for codes `s3s` knows with another status, or
+/// not at all).
+pub(super) fn error_with_status(
+    code: &str,
+    message: impl Into<std::borrow::Cow<'static, str>>,
+    status: http::StatusCode,
+) -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(S3ErrorCode::InternalError),
+        message,
+    );
+    e.set_status_code(status);
+    e
+}
+
 /// A write the bucket's quota refuses: 403 `QuotaExceeded` saying which limit.
 pub(super) fn quota_error(e: crate::quota::QuotaError) -> S3Error {
     match e {
         crate::quota::QuotaError::Unavailable(_) => {
             S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
         }
-        _ => {
-            let mut err =
-                S3Error::with_message(S3ErrorCode::Custom("QuotaExceeded".into()), e.to_string());
-            err.set_status_code(http::StatusCode::FORBIDDEN);
-            err
-        }
+        _ => error_with_status("QuotaExceeded", e.to_string(), http::StatusCode::FORBIDDEN),
     }
 }
 

@@ -301,12 +301,11 @@ fn content_range(range: &std::ops::Range<u64>, size: u64) -> Option<String> {
 /// The bytes of part `n` of an object (a single-PUT object has one part).
 fn part_range(m: &Manifest, n: i32) -> S3Result<std::ops::Range<u64>> {
     let unsatisfiable = || {
-        let mut e = s3s::S3Error::with_message(
-            s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+        error_with_status(
+            "InvalidPartNumber",
             "The requested partnumber is not satisfiable",
-        );
-        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-        e
+            http::StatusCode::RANGE_NOT_SATISFIABLE,
+        )
     };
     if n < 1 {
         return Err(s3_error!(

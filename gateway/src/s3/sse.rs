@@ -8,6 +8,7 @@ use node_api::model::{BucketRecord, KmsSealing, Sealing};
 use s3s::dto::ServerSideEncryption;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
 
+use super::fields::error_with_status;
 use super::Gateway;
 use crate::keyring::{CustomerKey, Protection};
 use crate::kms::{context, key_ref, KmsError};
@@ -61,14 +62,11 @@ pub(super) fn kms_key(gw: &Gateway, reference: Option<&str>) -> S3Result<String>
             "Invalid keyId '{}'",
             reference.unwrap_or_default()
         ),
-        KmsError::NotFound(r) => {
-            let mut err = S3Error::with_message(
-                S3ErrorCode::Custom("KMS.NotFoundException".into()),
-                format!("Invalid keyId '{r}'"),
-            );
-            err.set_status_code(http::StatusCode::BAD_REQUEST);
-            err
-        }
+        KmsError::NotFound(r) => error_with_status(
+            "KMS.NotFoundException",
+            format!("Invalid keyId '{r}'"),
+            http::StatusCode::BAD_REQUEST,
+        ),
     })
 }
 
