@@ -152,6 +152,16 @@ impl Website {
             original: &req,
         };
         let response = read.object(&object_key, req.method().clone(), true).await;
+        // An object stored with `x-amz-website-redirect-location` redirects, as on S3.
+        if response.status().is_success() {
+            if let Some(location) = response
+                .headers()
+                .get("x-amz-website-redirect-location")
+                .and_then(|v| v.to_str().ok())
+            {
+                return redirect(location, 301);
+            }
+        }
         let status = response.status();
         if !status.is_client_error()
             || status == http::StatusCode::PRECONDITION_FAILED

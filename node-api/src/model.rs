@@ -99,6 +99,9 @@ pub struct ObjectHeaders {
     pub cache_control: Option<String>,
     /// The `Expires` header as an HTTP date.
     pub expires: Option<String>,
+    /// `x-amz-website-redirect-location`: where the website endpoint redirects this object.
+    #[serde(default)]
+    pub website_redirect: Option<String>,
 }
 
 /// Where an object's bytes are.

@@ -2,8 +2,8 @@
 website`), and the website endpoint of `gateway dev` (`<bucket>.s3-website.localhost` on its own
 port) read anonymously with plain HTTP: index documents (the root and folders, a folder without
 its slash redirected), the error document with the error's status, routing rules (by prefix and
-by error code), a bucket redirecting every request, and the bucket policy deciding what is
-public."""
+by error code), objects stored with `x-amz-website-redirect-location`, a bucket redirecting
+every request, and the bucket policy deciding what is public."""
 
 import json
 
@@ -117,6 +117,15 @@ def test_website_endpoint_serves_index_error_and_redirects(endpoint, s3, bucket)
         301, f"http://{bucket}.{WEB_DOMAIN}:{endpoint.website_port}/blog/post.html")
     r = web_get(endpoint, bucket, "/gone/page.html")
     assert (r.status_code, r.headers["Location"]) == (302, "https://archive.example/gone/page.html")
+    # An object stored with a website redirect location redirects; copies do not inherit it.
+    s3.put_object(Bucket=bucket, Key="moved.html", Body=b"", WebsiteRedirectLocation="/blog/")
+    assert s3.head_object(Bucket=bucket, Key="moved.html")["WebsiteRedirectLocation"] == "/blog/"
+    r = web_get(endpoint, bucket, "/moved.html")
+    assert (r.status_code, r.headers["Location"]) == (301, "/blog/")
+    s3.copy_object(Bucket=bucket, Key="copy.html", CopySource={"Bucket": bucket, "Key": "moved.html"})
+    assert "WebsiteRedirectLocation" not in s3.head_object(Bucket=bucket, Key="copy.html")
+    assert s3_error(lambda: s3.put_object(Bucket=bucket, Key="bad.html", Body=b"",
+                                          WebsiteRedirectLocation="ftp://x")) == ("InvalidArgument", 400)
     # Only reads: anything else is 405, and the S3 API is not reachable here.
     assert web_get(endpoint, bucket, "/index.html", method="PUT").status_code == 405
     assert web_get(endpoint, bucket, "/index.html", method="DELETE").status_code == 405

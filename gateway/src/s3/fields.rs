@@ -175,6 +175,24 @@ pub(super) fn object_headers(
         content_language,
         cache_control,
         expires: expires.and_then(http_date),
+        website_redirect: None,
+    }
+}
+
+/// An `x-amz-website-redirect-location` value: a path in the bucket (`/…`) or an `http://` or
+/// `https://` URL, at most 2 KiB, as S3 accepts it.
+pub(super) fn website_redirect(value: Option<String>) -> S3Result<Option<String>> {
+    match value {
+        Some(v)
+            if !(v.starts_with('/') || v.starts_with("http://") || v.starts_with("https://"))
+                || v.len() > 2048 =>
+        {
+            Err(s3_error!(
+                InvalidArgument,
+                "The website redirect location must have a prefix of 'http://' or 'https://' or '/'."
+            ))
+        }
+        v => Ok(v),
     }
 }
 

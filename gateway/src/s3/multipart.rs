@@ -11,7 +11,8 @@
 
 use md5::{Digest, Md5};
 use node_api::model::{
-    Checksums, Layout, ListUploads, Manifest, PartLayout, PartRecord, UploadRecord, Version,
+    Checksums, Layout, ListUploads, Manifest, ObjectHeaders, PartLayout, PartRecord, UploadRecord,
+    Version,
 };
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -147,6 +148,7 @@ pub(super) async fn create_multipart_upload(
             upload_id,
             &user_metadata(input.metadata),
         );
+    let redirect = website_redirect(input.website_redirect_location.clone())?;
     let record = UploadRecord {
         acl,
         bucket: input.bucket.clone(),
@@ -155,14 +157,17 @@ pub(super) async fn create_multipart_upload(
         version: upload_id,
         ended: false,
         owner: who,
-        headers: object_headers(
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-            input.expires.as_ref(),
-        ),
+        headers: ObjectHeaders {
+            website_redirect: redirect,
+            ..object_headers(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires.as_ref(),
+            )
+        },
         user_metadata: Default::default(),
         checksum_algorithm: algorithm.map(str::to_ascii_uppercase),
         checksum_type: checksum_type.clone(),

@@ -40,6 +40,7 @@ pub(super) async fn put_object(
     validate_key(&input.key)?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
+    let redirect = website_redirect(input.website_redirect_location.clone())?;
     let customer = gw.customer_key(&extensions, customer_headers!(input))?;
     // Refused rather than ignored: a client that asks for this relies on it.
     if input.write_offset_bytes.is_some() {
@@ -91,7 +92,7 @@ pub(super) async fn put_object(
         trailing_headers,
     )
     .await?;
-    let headers = object_headers(
+    let mut headers = object_headers(
         input.content_type,
         input.content_encoding,
         input.content_disposition,
@@ -99,6 +100,7 @@ pub(super) async fn put_object(
         input.cache_control,
         input.expires.as_ref(),
     );
+    headers.website_redirect = redirect;
     let sealing = data_key.envelope(
         &input.bucket,
         &input.key,
@@ -427,6 +429,7 @@ macro_rules! object_output {
             server_side_encryption: $echo.server_side_encryption,
             sse_customer_algorithm: $echo.sse_customer_algorithm,
             sse_customer_key_md5: $echo.sse_customer_key_md5,
+            website_redirect_location: $m.headers.website_redirect.clone(),
             ssekms_key_id: $echo.ssekms_key_id,
             bucket_key_enabled: $echo.bucket_key_enabled,
             accept_ranges: Some("bytes".into()),
@@ -671,6 +674,9 @@ pub(super) async fn copy_object(
     } else {
         (source.headers.clone(), opened.metadata)
     };
+    // Never copied from the source, whatever the directive (as S3 documents).
+    let mut headers = headers;
+    headers.website_redirect = website_redirect(input.website_redirect_location.clone())?;
     let tags = match &input.tagging_directive {
         Some(d) if d.as_str() == TaggingDirective::REPLACE => {
             parse_tagging_header(input.tagging.as_deref())?
