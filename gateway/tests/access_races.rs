@@ -1,6 +1,7 @@
 //! Access settings changed while other requests run, against three real storage nodes and two
-//! gateways: changes of different bucket settings made at once are all kept (each is an
-//! agreed read-modify-write of the bucket record), and PutObjectAcl racing PUT, DELETE and
+//! gateways: changes of different bucket settings made at once (policy, tags, CORS, public
+//! access block, default encryption, website) are all kept (each is an agreed
+//! read-modify-write of the bucket record), and PutObjectAcl racing PUT, DELETE and
 //! tagging never fails with a 5xx, never resurrects a deleted object and never rolls back a
 //! newer write.
 
@@ -10,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    CorsConfiguration, CorsRule, ObjectCannedAcl, ObjectOwnership, PublicAccessBlockConfiguration,
-    Tag, Tagging,
+    CorsConfiguration, CorsRule, IndexDocument, ObjectCannedAcl, ObjectOwnership,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    WebsiteConfiguration,
 };
 use common::{anonymous, code, pattern, status, TestCluster};
 
@@ -50,7 +53,30 @@ async fn bucket_settings_changed_at_once_are_all_kept() {
             .block_public_acls(round % 2 == 0)
             .ignore_public_acls(round % 3 == 0)
             .build();
-        let (a, b, c, d) = tokio::join!(
+        let encryption = ServerSideEncryptionConfiguration::builder()
+            .rules(
+                ServerSideEncryptionRule::builder()
+                    .apply_server_side_encryption_by_default(
+                        ServerSideEncryptionByDefault::builder()
+                            .sse_algorithm(ServerSideEncryption::AwsKms)
+                            .kms_master_key_id("aws/s3")
+                            .build()
+                            .unwrap(),
+                    )
+                    .bucket_key_enabled(round % 2 == 1)
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        let website = WebsiteConfiguration::builder()
+            .index_document(
+                IndexDocument::builder()
+                    .suffix(format!("index{round}.html"))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let (a, b, c, d, e, f) = tokio::join!(
             one.put_bucket_policy()
                 .bucket("settings")
                 .policy(&policy)
@@ -67,12 +93,22 @@ async fn bucket_settings_changed_at_once_are_all_kept() {
                 .bucket("settings")
                 .public_access_block_configuration(block)
                 .send(),
+            one.put_bucket_encryption()
+                .bucket("settings")
+                .server_side_encryption_configuration(encryption)
+                .send(),
+            two.put_bucket_website()
+                .bucket("settings")
+                .website_configuration(website)
+                .send(),
         );
         for (what, failed) in [
             ("policy", a.err().map(|e| code(&e))),
             ("tagging", b.err().map(|e| code(&e))),
             ("cors", c.err().map(|e| code(&e))),
             ("block", d.err().map(|e| code(&e))),
+            ("encryption", e.err().map(|e| code(&e))),
+            ("website", f.err().map(|e| code(&e))),
         ] {
             assert_eq!(failed, None, "round {round}: {what}");
         }
@@ -111,6 +147,27 @@ async fn bucket_settings_changed_at_once_are_all_kept() {
             let block = block.public_access_block_configuration().unwrap();
             assert_eq!(block.block_public_acls(), Some(round % 2 == 0));
             assert_eq!(block.ignore_public_acls(), Some(round % 3 == 0));
+            let encryption = s3
+                .get_bucket_encryption()
+                .bucket("settings")
+                .send()
+                .await
+                .unwrap();
+            let rule = &encryption
+                .server_side_encryption_configuration()
+                .unwrap()
+                .rules()[0];
+            assert_eq!(rule.bucket_key_enabled(), Some(round % 2 == 1));
+            let website = s3
+                .get_bucket_website()
+                .bucket("settings")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                website.index_document().map(|i| i.suffix()),
+                Some(format!("index{round}.html").as_str())
+            );
         }
     }
 }

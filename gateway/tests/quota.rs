@@ -159,3 +159,113 @@ async fn sixteen_writers_store_exactly_what_the_quota_admits() {
         .unwrap();
     assert!(keys_in(&s3, "free").await.len() == 1);
 }
+
+/// Quota'd writes (PUT and Copy) racing DELETEs and GETs of the same keys for a few seconds: no
+/// 5xx, refusals are only 403 QuotaExceeded, the bucket never lists more objects than its
+/// quota (deletes count at the next recount, so the count can only be conservative), and a GET
+/// answers a whole object or 404, never a broken one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quota_writes_race_deletes_and_gets() {
+    const LIMIT: usize = 12;
+    const KEYS: u64 = 24;
+    let cluster = TestCluster::start();
+    let s3 = cluster.client();
+    s3.create_bucket().bucket("busy").send().await.unwrap();
+    s3.put_object()
+        .bucket("busy")
+        .key("source")
+        .body(ByteStream::from(pattern(20_000, 99)))
+        .send()
+        .await
+        .unwrap();
+    cluster.admin(&["bucket-quota", "busy", "--max-objects", &LIMIT.to_string()]);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let stop = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let mut tasks = Vec::new();
+    for w in 0..4u64 {
+        let s3 = s3.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while std::time::Instant::now() < stop {
+                let key = format!("k{}", (n * 7 + w) % KEYS);
+                let result = if n % 3 == 0 {
+                    s3.copy_object()
+                        .bucket("busy")
+                        .key(&key)
+                        .copy_source("busy/source")
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| (status(&e), code(&e)))
+                } else {
+                    s3.put_object()
+                        .bucket("busy")
+                        .key(&key)
+                        .body(ByteStream::from(pattern(20_000, 99)))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| (status(&e), code(&e)))
+                };
+                if let Err((status, code)) = result {
+                    assert_eq!((status, code.as_str()), (403, "QuotaExceeded"));
+                }
+                n += 1;
+            }
+        }));
+    }
+    for d in 0..2u64 {
+        let s3 = s3.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while std::time::Instant::now() < stop {
+                s3.delete_object()
+                    .bucket("busy")
+                    .key(format!("k{}", (n * 5 + d) % KEYS))
+                    .send()
+                    .await
+                    .unwrap();
+                n += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    for r in 0..2u64 {
+        let s3 = s3.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while std::time::Instant::now() < stop {
+                let got = s3
+                    .get_object()
+                    .bucket("busy")
+                    .key(format!("k{}", (n * 3 + r) % KEYS))
+                    .send()
+                    .await;
+                match got {
+                    Ok(out) => {
+                        let body = out.body.collect().await.unwrap().into_bytes();
+                        assert!(body == pattern(20_000, 99), "a broken object was served");
+                    }
+                    Err(e) => assert_eq!(status(&e), 404, "{}", code(&e)),
+                }
+                n += 1;
+            }
+        }));
+    }
+    // The bucket never holds more than its quota (the source object counts too).
+    let watcher = {
+        let s3 = s3.clone();
+        tokio::spawn(async move {
+            while std::time::Instant::now() < stop {
+                let held = keys_in(&s3, "busy").await.len();
+                assert!(held <= LIMIT, "{held} objects under a quota of {LIMIT}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    };
+    for t in tasks {
+        t.await.unwrap();
+    }
+    watcher.await.unwrap();
+    assert!(keys_in(&s3, "busy").await.len() <= LIMIT);
+}
