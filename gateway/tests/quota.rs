@@ -188,7 +188,7 @@ async fn quota_writes_race_deletes_and_gets() {
             let mut n = 0u64;
             while std::time::Instant::now() < stop {
                 let key = format!("k{}", (n * 7 + w) % KEYS);
-                let result = if n % 3 == 0 {
+                let result = if n.is_multiple_of(3) {
                     s3.copy_object()
                         .bucket("busy")
                         .key(&key)
