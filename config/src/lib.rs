@@ -413,44 +413,12 @@ impl EncryptionConfig {
     /// Checks the shape (ids, the active key present, no inline keys) and reads every key,
     /// returning `(id, key bytes)` pairs. Errors name the field.
     pub fn load_keys(&self) -> Result<Vec<(String, [u8; 32])>, String> {
-        use base64::Engine as _;
-        if self.master_keys.is_empty() {
-            return Err("encryption.master_keys: at least one key is needed".into());
-        }
-        if !self.master_keys.iter().any(|k| k.id == self.active_key) {
-            return Err(format!(
-                "encryption.active_key: `{}` is not among encryption.master_keys",
-                self.active_key
-            ));
-        }
-        let mut out: Vec<(String, [u8; 32])> = Vec::new();
-        for (i, k) in self.master_keys.iter().enumerate() {
-            let field = format!("encryption.master_keys[{i}]");
-            if k.id.is_empty() || k.id.len() > 64 {
-                return Err(format!("{field}.id: must be 1 to 64 characters"));
-            }
-            if out.iter().any(|(id, _)| *id == k.id) {
-                return Err(format!("{field}.id: `{}` is listed twice", k.id));
-            }
-            if k.id == "sse-c" {
-                return Err(format!("{field}.id: `sse-c` is reserved for customer keys"));
-            }
-            if matches!(k.key, Secret::Value(_)) {
-                return Err(format!(
-                    "{field}.key: a master key is read from {{ file: path }} or {{ env: VAR }}, never written into the configuration"
-                ));
-            }
-            let text = k.key.resolve(&format!("{field}.key"))?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| {
-                    format!("{field}.key: must be 32 bytes in base64 (openssl rand -base64 32)")
-                })?;
-            out.push((k.id.clone(), bytes));
-        }
-        Ok(out)
+        load_materials(
+            &self.master_keys,
+            &self.active_key,
+            "encryption.master_keys",
+            "encryption.active_key",
+        )
     }
 
     /// Checks and reads the KMS keys (materials included), their ids unique and apart from
@@ -483,16 +451,12 @@ impl EncryptionConfig {
                     if !k.labels.is_empty() {
                         return Err(format!("{field}.labels: only a pkcs11 key has labels"));
                     }
-                    let as_master = EncryptionConfig {
-                        active_key: k.active.clone(),
-                        master_keys: k.materials.clone(),
-                        allow_sse_c_over_http: false,
-                        kms: None,
-                    };
-                    loaded.materials = as_master.load_keys().map_err(|e| {
-                        e.replace("encryption.master_keys", &format!("{field}.materials"))
-                            .replace("encryption.active_key", &format!("{field}.active"))
-                    })?;
+                    loaded.materials = load_materials(
+                        &k.materials,
+                        &k.active,
+                        &format!("{field}.materials"),
+                        &format!("{field}.active"),
+                    )?;
                     loaded.materials.iter().map(|(id, _)| id.clone()).collect()
                 }
                 KmsProvider::Pkcs11 => {
@@ -538,6 +502,52 @@ impl EncryptionConfig {
         }
         Ok(out)
     }
+}
+
+/// Checks and reads a list of keys shaped like master keys (`list` and `active_field` name
+/// them in errors): ids unique, `active` among them, each key 32 bytes in base64 from a file or
+/// the environment, never inline.
+fn load_materials(
+    keys: &[MasterKey],
+    active: &str,
+    list: &str,
+    active_field: &str,
+) -> Result<Vec<(String, [u8; 32])>, String> {
+    use base64::Engine as _;
+    if keys.is_empty() {
+        return Err(format!("{list}: at least one key is needed"));
+    }
+    if !keys.iter().any(|k| k.id == active) {
+        return Err(format!("{active_field}: `{active}` is not among {list}"));
+    }
+    let mut out: Vec<(String, [u8; 32])> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let field = format!("{list}[{i}]");
+        if k.id.is_empty() || k.id.len() > 64 {
+            return Err(format!("{field}.id: must be 1 to 64 characters"));
+        }
+        if out.iter().any(|(id, _)| *id == k.id) {
+            return Err(format!("{field}.id: `{}` is listed twice", k.id));
+        }
+        if k.id == "sse-c" {
+            return Err(format!("{field}.id: `sse-c` is reserved for customer keys"));
+        }
+        if matches!(k.key, Secret::Value(_)) {
+            return Err(format!(
+                "{field}.key: a master key is read from {{ file: path }} or {{ env: VAR }}, never written into the configuration"
+            ));
+        }
+        let text = k.key.resolve(&format!("{field}.key"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                format!("{field}.key: must be 32 bytes in base64 (openssl rand -base64 32)")
+            })?;
+        out.push((k.id.clone(), bytes));
+    }
+    Ok(out)
 }
 
 /// A KMS key id: 1 to 64 letters, digits, `-` and `_` (clients name it bare, as

@@ -187,7 +187,7 @@ pub async fn run(gw: &Gateway, command: Command) -> anyhow::Result<String> {
                     .iter()
                     .filter(|b| {
                         b.config.encryption.as_ref().is_some_and(|e| {
-                            e.algorithm == "aws:kms"
+                            e.algorithm == crate::kms::AWS_KMS
                                 && gw.keyring.kms.resolve(e.kms_key.as_deref()).ok().as_deref()
                                     == Some(k.id.as_str())
                         })

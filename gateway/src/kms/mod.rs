@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use config::{KmsProvider, LoadedKmsKey, BUILT_IN_KMS_KEY};
+
+/// The SSE-KMS algorithm name (`x-amz-server-side-encryption`, bucket default encryption).
+pub const AWS_KMS: &str = "aws:kms";
 pub use provider::{KeyProvider, Materials, ProviderError};
 
 /// Why a request's KMS key cannot be used.

@@ -13,8 +13,7 @@ use super::Gateway;
 use crate::keyring::{CustomerKey, Protection};
 use crate::kms::{context, key_ref, KmsError};
 
-/// The SSE-KMS algorithm name.
-pub(super) const AWS_KMS: &str = "aws:kms";
+pub(super) use crate::kms::AWS_KMS;
 
 /// The encryption headers of a request that writes a new object.
 pub(super) struct Asked<'a> {
