@@ -26,6 +26,8 @@ if [ "${S3STORE_SKIP_CLIENTS:-0}" != 1 ]; then
   dpkg -s ruby-aws-sdk-s3 >/dev/null 2>&1 || need_apt+=(ruby-aws-sdk-s3)
   # A real browser for the CORS tests (tests/s3-compat/test_cors.py).
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  # Its WebDriver, for the admin console's tests (tests/s3-compat/test_admin_console.py).
+  command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
   # The container image (scripts/image.sh, tests/image).
   command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
   command -v podman >/dev/null 2>&1 || need_apt+=(podman)

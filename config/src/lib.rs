@@ -259,6 +259,32 @@ pub struct GatewayConfig {
     /// The website endpoint of website buckets (PutBucketWebsite); none when not set.
     #[serde(default)]
     pub website: Option<WebsiteEndpoint>,
+    /// The admin HTTP API (`/admin/v1/...`) and web console (`/console/`); none when not set.
+    #[serde(default)]
+    pub admin: Option<AdminEndpoint>,
+}
+
+/// The admin endpoint: its own listener (HTTPS when the S3 endpoint has `tls`), every API
+/// request authenticated with `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminEndpoint {
+    /// Address to listen on (`127.0.0.1:9090`: keep it off public networks).
+    pub listen: String,
+    /// The admin token (at least 16 characters).
+    pub token: Secret,
+}
+
+impl AdminEndpoint {
+    /// The token, checked for length.
+    pub fn load_token(&self) -> Result<String, String> {
+        let token = self.token.resolve("admin.token")?;
+        let token = token.trim().to_string();
+        if token.len() < 16 {
+            return Err("admin.token: an admin token has at least 16 characters".to_string());
+        }
+        Ok(token)
+    }
 }
 
 /// The website endpoint: its own listener, plain HTTP as S3's website endpoints are.
@@ -641,6 +667,9 @@ impl GatewayConfig {
         if let Some(p) = self.encryption.kms.as_ref().and_then(|k| k.pkcs11.as_ref()) {
             p.pin.resolve("encryption.kms.pkcs11.pin")?;
         }
+        if let Some(admin) = &self.admin {
+            admin.load_token()?;
+        }
         Ok(())
     }
 
@@ -649,6 +678,9 @@ impl GatewayConfig {
             *map = dir.join(&*map);
         }
         self.cluster_secret.rebase(dir);
+        if let Some(admin) = &mut self.admin {
+            admin.token.rebase(dir);
+        }
         for c in &mut self.credentials {
             c.secret_key.rebase(dir);
         }

@@ -56,6 +56,19 @@ pub struct Directory {
     last_miss: tokio::sync::Mutex<Option<Instant>>,
 }
 
+/// Why a change of a stored key failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("an access key id is 1 to 128 letters and digits")]
+    InvalidId,
+    #[error("access key {0} exists")]
+    Exists(String),
+    #[error("no stored access key {0}")]
+    Missing(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
 /// The secret a client signs with, from its 32 stored bytes.
 pub fn secret_text(raw: &[u8; 32]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -154,7 +167,7 @@ impl Directory {
     }
 
     /// A new key with no grants: its id and secret.
-    pub async fn create(&self, id: Option<String>) -> anyhow::Result<(String, String)> {
+    pub async fn create(&self, id: Option<String>) -> Result<(String, String), KeyError> {
         let id = id.unwrap_or_else(|| {
             use rand::distributions::{Alphanumeric, DistString};
             format!(
@@ -165,10 +178,10 @@ impl Directory {
             )
         });
         if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            anyhow::bail!("an access key id is 1 to 128 letters and digits");
+            return Err(KeyError::InvalidId);
         }
         if self.bootstrap.contains_key(&id) || self.current(&id).await?.is_some() {
-            anyhow::bail!("access key {id} exists");
+            return Err(KeyError::Exists(id));
         }
         let raw = crate::sealing::random::<32>();
         let (key_id, sealed_secret) = self.keyring.seal_secret(&raw);
@@ -200,9 +213,9 @@ impl Directory {
         &self,
         id: &str,
         change: impl FnOnce(&mut AccessKeyRecord),
-    ) -> anyhow::Result<AccessKeyRecord> {
+    ) -> Result<AccessKeyRecord, KeyError> {
         let Some(mut record) = self.current(id).await? else {
-            anyhow::bail!("no stored access key {id}");
+            return Err(KeyError::Missing(id.to_string()));
         };
         change(&mut record);
         record.version = self.cluster.hlc.version();
@@ -213,18 +226,24 @@ impl Directory {
 
 impl Directory {
     /// Gives `id` `role` in `bucket` (`None` revokes), and makes it effective here at once.
-    pub async fn grant(&self, id: &str, bucket: &str, role: Option<Role>) -> anyhow::Result<()> {
-        self.update(id, |r| match role {
-            Some(role) => {
-                r.grants.insert(bucket.to_string(), role);
-            }
-            None => {
-                r.grants.remove(bucket);
-            }
-        })
-        .await?;
+    pub async fn grant(
+        &self,
+        id: &str,
+        bucket: &str,
+        role: Option<Role>,
+    ) -> Result<AccessKeyRecord, KeyError> {
+        let record = self
+            .update(id, |r| match role {
+                Some(role) => {
+                    r.grants.insert(bucket.to_string(), role);
+                }
+                None => {
+                    r.grants.remove(bucket);
+                }
+            })
+            .await?;
         self.refresh().await?;
-        Ok(())
+        Ok(record)
     }
 
     /// Rewraps every stored key's secret that another master key than the active one wraps
@@ -248,6 +267,16 @@ impl Directory {
             rewrapped = rewrapped.saturating_add(1);
         }
         Ok(rewrapped)
+    }
+
+    /// How many stored keys have their secret wrapped under another master key than the
+    /// active one (what [`Directory::rewrap_secrets`] would rewrap).
+    pub async fn stale_secrets(&self) -> Result<u64, ClusterError> {
+        Ok(read_all(&self.cluster)
+            .await?
+            .iter()
+            .filter(|r| !r.deleted && r.key_id != self.keyring.active_id())
+            .count() as u64)
     }
 
     /// Drops every stored key's grant in a deleted bucket, so that a new bucket of the same

@@ -25,6 +25,8 @@ pub struct DevOptions {
     pub domain: String,
     /// Port of the website endpoint (`<bucket>.s3-website.<domain>`).
     pub website_port: u16,
+    /// Port of the admin API and web console.
+    pub admin_port: u16,
 }
 
 /// Writes a private CA and a certificate it signed for `localhost` and 127.0.0.1 into `dir`
@@ -103,6 +105,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     write_if_missing(&dir.join("cluster-secret"), &random(48))?;
     write_if_missing(&dir.join("secret-key"), &random(40))?;
+    write_if_missing(&dir.join("admin-token"), &random(40))?;
     for key_file in ["master-key-1", "kms-dev-key-1"] {
         write_if_missing(
             &dir.join(key_file),
@@ -139,15 +142,25 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<PathBuf> {
             opts.s3_port, opts.domain, opts.website_port, opts.domain
         ),
     )?;
-    // Encryption is always on; folders made before it existed get the section added.
+    // Encryption is always on, and the admin API is served; folders made before either existed
+    // get the section added.
     let gateway_yaml = dir.join("gateway.yaml");
     drop_setting(&gateway_yaml, "internal_tls:")?;
-    if !std::fs::read_to_string(&gateway_yaml)?.contains("\nencryption:") {
-        use std::io::Write as _;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&gateway_yaml)?
-            .write_all(ENCRYPTION_SECTION.as_bytes())?;
+    let admin_section = format!(
+        "admin: {{ listen: \"127.0.0.1:{}\", token: {{ file: admin-token }} }}\n",
+        opts.admin_port
+    );
+    for (setting, section) in [
+        ("\nencryption:", ENCRYPTION_SECTION),
+        ("\nadmin:", admin_section.as_str()),
+    ] {
+        if !std::fs::read_to_string(&gateway_yaml)?.contains(setting) {
+            use std::io::Write as _;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&gateway_yaml)?
+                .write_all(section.as_bytes())?;
+        }
     }
     Ok(gateway_yaml)
 }
@@ -256,6 +269,18 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     }
     println!("  access key id:     {}", credential.access_key);
     println!("  secret access key: {secret}");
+    let admin = match (gateway.admin_address, &cfg.admin) {
+        (Some(address), Some(a)) => Some((
+            format!("{scheme}://{address}"),
+            a.load_token().map_err(anyhow::Error::msg)?,
+        )),
+        _ => None,
+    };
+    if let Some((url, token)) = &admin {
+        println!("  admin API:         {url}/admin/v1");
+        println!("  web console:       {url}/console/");
+        println!("  admin token:       {token}");
+    }
     let ca = opts.data_dir.join("tls/ca.pem");
     if gateway.tls {
         println!("  CA certificate:    {}", ca.display());
@@ -272,6 +297,9 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     println!("  aws --endpoint-url {endpoint} s3 mb s3://demo");
     println!("  aws --endpoint-url {endpoint} s3 cp README.md s3://demo/");
     println!("  aws --endpoint-url {endpoint} s3 ls s3://demo/");
+    if let Some((url, token)) = &admin {
+        println!("  S3STORE_ADMIN_TOKEN={token} gateway admin --endpoint {url} status");
+    }
     println!();
     println!("Ctrl-C stops it; the data stays for the next start.");
     crate::server::termination_requested().await?;

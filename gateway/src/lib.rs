@@ -94,6 +94,8 @@ pub struct RunningGateway {
     pub address: std::net::SocketAddr,
     /// The website endpoint's address, when configured.
     pub website_address: Option<std::net::SocketAddr>,
+    /// The admin listener's address, when configured.
+    pub admin_address: Option<std::net::SocketAddr>,
     /// Whether the S3 endpoint serves HTTPS.
     pub tls: bool,
     pub shutdown: tokio::sync::oneshot::Sender<()>,
@@ -266,6 +268,16 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
         buckets: gateway.buckets.clone(),
         cluster: gateway.cluster.clone(),
     });
+    let admin = match &config.admin {
+        Some(a) => Some((
+            admin::front::AdminFront::new(
+                admin::Admin::of(&gateway),
+                &a.load_token().map_err(anyhow::Error::msg)?,
+            ),
+            a.listen.clone(),
+        )),
+        None => None,
+    };
     let service = server::build_service(gateway, config.virtual_host_domain.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
         .await
@@ -283,8 +295,10 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
             let mut stopped = stopped.clone();
             let task = tokio::spawn(server::serve(
                 web_listener,
-                service.for_website(website),
-                metrics.clone(),
+                server::S3Handler {
+                    front: service.for_website(website),
+                    metrics: metrics.clone(),
+                },
                 None,
                 async move {
                     let _ = stopped.wait_for(|s| *s).await;
@@ -294,6 +308,27 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
             (Some(web_address), Some(task))
         }
         _ => (None, None),
+    };
+    // The admin listener too (HTTPS when the S3 endpoint is).
+    let (admin_address, admin_task) = match admin {
+        Some((front, listen)) => {
+            let admin_listener = TcpListener::bind(&listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("admin: cannot listen on {listen}: {e}"))?;
+            let admin_address = admin_listener.local_addr()?;
+            let mut stopped = stopped.clone();
+            let task = tokio::spawn(server::serve(
+                admin_listener,
+                front,
+                tls.clone(),
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+                grace,
+            ));
+            (Some(admin_address), Some(task))
+        }
+        None => (None, None),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let with_tls = tls.is_some();
@@ -333,8 +368,10 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     });
     let serving = server::serve(
         listener,
-        service,
-        metrics,
+        server::S3Handler {
+            front: service,
+            metrics,
+        },
         tls,
         async move {
             let _ = rx.await;
@@ -356,13 +393,14 @@ pub async fn start(config: &config::GatewayConfig) -> anyhow::Result<RunningGate
     );
     let task = tokio::spawn(async move {
         serving.await;
-        if let Some(t) = website_task {
+        for t in [website_task, admin_task].into_iter().flatten() {
             let _ = t.await;
         }
     });
     Ok(RunningGateway {
         address,
         website_address,
+        admin_address,
         tls: with_tls,
         shutdown: tx,
         task,

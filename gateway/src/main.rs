@@ -55,6 +55,10 @@ enum Command {
         /// written into a new data folder's configuration.
         #[arg(long, default_value_t = 9080)]
         website_port: u16,
+        /// Port of the admin API and web console, written into a new data folder's
+        /// configuration.
+        #[arg(long, default_value_t = 9090)]
+        admin_port: u16,
         /// Only write the configuration (gateway.yaml, node1..3.yaml, cluster.yaml) into the
         /// data folder and exit: for running the processes separately.
         #[arg(long)]
@@ -78,11 +82,21 @@ enum Command {
         #[arg(long)]
         map: PathBuf,
     },
-    /// Manage access keys and grants, list buckets with their sizes, run a repair pass.
+    /// Administer the cluster through a gateway's admin API (`--endpoint`, the token in
+    /// S3STORE_ADMIN_TOKEN), or in this process with a gateway configuration (`--config`,
+    /// which needs the cluster secret): status and map, access keys and grants, buckets and
+    /// quotas, jobs, repair, rotation status.
     Admin {
-        /// The gateway configuration (cluster map, cluster secret, master keys).
+        /// A gateway configuration: run the command in this process, reaching the nodes with
+        /// its cluster secret (wins over --endpoint).
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+        /// The admin listener of a running gateway, `http(s)://host:port`.
+        #[arg(long, global = true, env = "S3STORE_ADMIN_ENDPOINT")]
+        endpoint: Option<String>,
+        /// PEM certificates to trust for an https endpoint (else the system's).
+        #[arg(long, global = true, env = "S3STORE_ADMIN_CA_FILE")]
+        ca_file: Option<PathBuf>,
         #[command(subcommand)]
         command: gateway::admin::Command,
     },
@@ -143,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
                 tls,
                 domain,
                 website_port,
+                admin_port,
                 prepare_only,
             }),
             _,
@@ -154,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
                 tls,
                 domain,
                 website_port,
+                admin_port,
             };
             if prepare_only {
                 let path = gateway::dev::prepare(&opts)?;
@@ -175,22 +191,13 @@ async fn main() -> anyhow::Result<()> {
             let config = config::load_gateway(&config)?;
             let next = config::load_cluster_map(&map)?;
             let assembled = gateway::assemble(&config).await?;
-            let cluster = &assembled.gateway.cluster;
-            gateway::membership::sync_once(cluster, None).await;
-            let state = cluster
-                .map_state()
-                .change_to(next)
+            let applied = gateway::membership::apply_map(&assembled.gateway.cluster, next)
+                .await
                 .map_err(|why| anyhow::anyhow!("{}: {why}", map.display()))?;
-            cluster.install(state.clone())?;
-            let took = gateway::membership::publish(cluster, &state).await;
-            let total = cluster.members().len();
             println!(
-                "cluster map epoch {} offered: {took} of {total} nodes took it; data moves in the background",
-                state.epoch()
+                "cluster map epoch {} offered: {} of {} nodes took it; data moves in the background",
+                applied.epoch, applied.took, applied.offered
             );
-            if took == 0 {
-                anyhow::bail!("no node took the new map");
-            }
             Ok(())
         }
         (
@@ -212,17 +219,39 @@ async fn main() -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             Ok(())
         }
-        (Some(Command::Admin { config, command }), _) => {
-            let Some(config) = config else {
-                anyhow::bail!("gateway admin needs --config <gateway.yaml>");
+        (
+            Some(Command::Admin {
+                config,
+                endpoint,
+                ca_file,
+                command,
+            }),
+            _,
+        ) => {
+            let out = match (config, endpoint) {
+                (Some(config), _) => {
+                    let config = config::load_gateway(&config)?;
+                    let assembled = gateway::assemble(&config).await?;
+                    gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
+                    let admin = gateway::admin::Admin::of(&assembled.gateway);
+                    gateway::admin::cli::run_local(&admin, &command).await?
+                }
+                (None, Some(endpoint)) => {
+                    let token = std::env::var("S3STORE_ADMIN_TOKEN").map_err(|_| {
+                        anyhow::anyhow!("set S3STORE_ADMIN_TOKEN to the gateway's admin token")
+                    })?;
+                    let remote = gateway::admin::cli::Remote {
+                        endpoint,
+                        token,
+                        ca_file,
+                    };
+                    gateway::admin::cli::run_remote(&remote, &command).await?
+                }
+                (None, None) => anyhow::bail!(
+                    "gateway admin needs --endpoint <admin API> (and S3STORE_ADMIN_TOKEN), or --config <gateway.yaml>"
+                ),
             };
-            let config = config::load_gateway(&config)?;
-            let assembled = gateway::assemble(&config).await?;
-            gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
-            print!(
-                "{}",
-                gateway::admin::run(&assembled.gateway, command).await?
-            );
+            print!("{out}");
             Ok(())
         }
         (Some(Command::KmsKeygen { config, key }), _) => {

@@ -180,6 +180,36 @@ pub async fn publish(cluster: &Cluster, state: &MapState) -> usize {
     push(cluster, state, &held).await
 }
 
+/// What [`apply_map`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    /// The new map's epoch.
+    pub epoch: u64,
+    /// Nodes that took the new state.
+    pub took: usize,
+    /// Nodes offered it (the members of the old and new maps).
+    pub offered: usize,
+}
+
+/// An operator's membership change: the newest state known (this gateway's and the nodes')
+/// changed to `next` (a higher epoch, no move under way), installed here and offered to every
+/// member. Fails with the reason when `next` is refused or no node took it.
+pub async fn apply_map(cluster: &Cluster, next: placement::ClusterMap) -> Result<Applied, String> {
+    sync_once(cluster, None).await;
+    let state = cluster.map_state().change_to(next)?;
+    cluster.install(state.clone()).map_err(|e| e.to_string())?;
+    let took = publish(cluster, &state).await;
+    let applied = Applied {
+        epoch: state.epoch(),
+        took,
+        offered: cluster.members().len(),
+    };
+    if took == 0 {
+        return Err(format!("no node took cluster map epoch {}", applied.epoch));
+    }
+    Ok(applied)
+}
+
 /// The map state of the first member among `addresses` that has one (discovery: a gateway
 /// configured with `join` instead of a map file).
 pub async fn learn(addresses: &[String], identity: &ClusterIdentity) -> anyhow::Result<MapState> {

@@ -60,6 +60,53 @@ pub async fn rotate(cluster: &Cluster, keyring: &Keyring) -> RotateReport {
     report
 }
 
+/// Per node (by address), how many envelopes (object versions and uploads) are still under
+/// another key than their key's active one, or why the node could not say.
+pub async fn stale_counts(
+    cluster: &Cluster,
+    keyring: &Keyring,
+) -> Vec<(String, Result<u64, String>)> {
+    let mut out = Vec::new();
+    for i in cluster.members() {
+        let node = cluster.node(i);
+        let mut count: u64 = 0;
+        let mut failed = None;
+        'kinds: for kind in [EnvelopeKind::Manifest, EnvelopeKind::Upload] {
+            let mut after = Vec::new();
+            loop {
+                let page = match node
+                    .stale_envelopes(&stale_query(kind, keyring, after))
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break 'kinds;
+                    }
+                };
+                count = count.saturating_add(page.items.len() as u64);
+                match page.next {
+                    Some(next) => after = next.into_vec(),
+                    None => break,
+                }
+            }
+        }
+        out.push((cluster.node_id(i), failed.map_or(Ok(count), Err)));
+    }
+    out
+}
+
+/// The page of stale envelopes of `kind` after `after`.
+fn stale_query(kind: EnvelopeKind, keyring: &Keyring, after: Vec<u8>) -> StaleEnvelopes {
+    StaleEnvelopes {
+        kind,
+        active_key: keyring.active_id().to_string(),
+        current: keyring.current_ids(),
+        after,
+        limit: PAGE,
+    }
+}
+
 async fn rotate_node(
     node: &NodeClient,
     kind: EnvelopeKind,
@@ -69,13 +116,7 @@ async fn rotate_node(
     let mut after = Vec::new();
     loop {
         let page = node
-            .stale_envelopes(&StaleEnvelopes {
-                kind,
-                active_key: keyring.active_id().to_string(),
-                current: keyring.current_ids(),
-                after: after.clone(),
-                limit: PAGE,
-            })
+            .stale_envelopes(&stale_query(kind, keyring, after.clone()))
             .await?;
         let mut resealed = stream::iter(page.items)
             .map(|item| reseal_one(node, kind, keyring, item))

@@ -116,6 +116,30 @@ pub fn build_service(gateway: Gateway, virtual_host_domain: Option<&str>) -> any
     })
 }
 
+/// What a listener serves: an answer to each request.
+pub trait Handler: Clone + Send + Sync + 'static {
+    fn answer(
+        &self,
+        req: http::Request<Body>,
+    ) -> impl std::future::Future<Output = http::Response<Body>> + Send;
+}
+
+/// The S3 endpoint's (or the website endpoint's) handler: a front and the metrics it counts in.
+#[derive(Clone)]
+pub struct S3Handler {
+    pub front: Front,
+    pub metrics: Arc<GatewayMetrics>,
+}
+
+impl Handler for S3Handler {
+    fn answer(
+        &self,
+        req: http::Request<Body>,
+    ) -> impl std::future::Future<Output = http::Response<Body>> + Send {
+        handle(&self.front, &self.metrics, req)
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends a pod it stops).
 pub async fn termination_requested() -> std::io::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -125,13 +149,12 @@ pub async fn termination_requested() -> std::io::Result<()> {
     }
 }
 
-/// Serves S3 on `listener` until `shutdown` completes; then stops accepting (new connections
-/// are refused), closes idle connections, lets the requests in flight finish for at most
-/// `grace`, and returns.
+/// Serves `handler` on `listener` until `shutdown` completes; then stops accepting (new
+/// connections are refused), closes idle connections, lets the requests in flight finish for at
+/// most `grace`, and returns.
 pub async fn serve(
     listener: TcpListener,
-    service: Front,
-    metrics: Arc<GatewayMetrics>,
+    handler: impl Handler,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
@@ -151,8 +174,7 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
-        let metrics = metrics.clone();
+        let handler = handler.clone();
         let acceptor = acceptor.clone();
         // Held from the accept on: a connection still in its TLS handshake counts as in flight.
         let watcher = graceful.watcher();
@@ -163,7 +185,7 @@ pub async fn serve(
                         tls: false,
                         peer: Some(peer.ip()),
                     };
-                    serve_connection(stream, transport, service, metrics, watcher).await
+                    serve_connection(stream, transport, handler, watcher).await
                 }
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls) => {
@@ -171,7 +193,7 @@ pub async fn serve(
                             tls: true,
                             peer: Some(peer.ip()),
                         };
-                        serve_connection(tls, transport, service, metrics, watcher).await
+                        serve_connection(tls, transport, handler, watcher).await
                     }
                     Err(e) => Err(e.into()),
                 },
@@ -193,18 +215,16 @@ pub async fn serve(
 async fn serve_connection<IO>(
     io: IO,
     transport: Transport,
-    service: Front,
-    metrics: Arc<GatewayMetrics>,
+    handler: impl Handler,
     watcher: hyper_util::server::graceful::Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let handler = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-        let service = service.clone();
-        let metrics = metrics.clone();
+        let handler = handler.clone();
         req.extensions_mut().insert(transport);
-        async move { Ok::<_, Infallible>(handle(&service, &metrics, req.map(Body::from)).await) }
+        async move { Ok::<_, Infallible>(handler.answer(req.map(Body::from)).await) }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let connection = builder

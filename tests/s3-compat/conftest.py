@@ -49,19 +49,24 @@ class Endpoint:
         self.secret_key = secret_key
         self.region = region
         self.ca_bundle = ca_bundle
-        # `gateway admin` of a dev cluster: (binary, its gateway.yaml); None for external ones.
-        self.admin_command = None
+        # The admin API: (gateway binary, admin URL, admin token, CA file or None); a dev
+        # cluster's, or S3STORE_ADMIN_ENDPOINT + S3STORE_ADMIN_TOKEN for an external endpoint.
+        self.admin_api = None
         # The dev cluster's website endpoint (`<bucket>.s3-website.localhost`); None elsewhere.
         self.website_port = None
 
     def admin(self, *args):
-        """Runs `gateway admin <args>` against a dev cluster; returns its output."""
-        if self.admin_command is None:
-            pytest.skip("needs `gateway admin`, which only a dev cluster started here offers")
-        gateway, config = self.admin_command
+        """Runs `gateway admin <args>` (a client of the admin API); returns its output."""
+        if self.admin_api is None:
+            pytest.skip("needs the admin API: a dev cluster started here, or S3STORE_ADMIN_ENDPOINT")
+        gateway, url, token, ca = self.admin_api
+        env = {k: v for k, v in os.environ.items() if k not in CA_VARS}
+        env.update(RUST_LOG="warn", RUST_BACKTRACE="0", RUST_LIB_BACKTRACE="0",
+                   S3STORE_ADMIN_TOKEN=token)
+        extra = ["--ca-file", ca] if ca else []
         proc = subprocess.run(
-            [gateway, "admin", *args, "--config", config],
-            capture_output=True, text=True, timeout=120, env={**os.environ, "RUST_LOG": "warn"},
+            [gateway, "admin", *args, "--endpoint", url, *extra],
+            capture_output=True, text=True, timeout=120, env=env,
         )
         assert proc.returncode == 0, f"gateway admin {args}: {proc.stdout}{proc.stderr}"
         return proc.stdout
@@ -113,9 +118,9 @@ def _dev_cluster(tls):
         node_port = _free_port()
     log = open(os.path.join(data, "dev.log"), "w")
     cluster = os.path.join(data, "cluster")
-    website_port = _free_port()
+    website_port, admin_port = _free_port(), _free_port()
     cmd = [gateway, "dev", "--data-dir", cluster, "--port", str(s3_port), "--node-port", str(node_port),
-           "--website-port", str(website_port)]
+           "--website-port", str(website_port), "--admin-port", str(admin_port)]
     if tls:
         cmd.append("--tls")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"})
@@ -131,7 +136,10 @@ def _dev_cluster(tls):
         else:
             ep = Endpoint(f"http://127.0.0.1:{s3_port}", access, secret)
             ep.domain = "localhost"  # `gateway dev` serves `<bucket>.localhost` too
-        ep.admin_command = (gateway, os.path.join(cluster, "gateway.yaml"))
+        with open(os.path.join(cluster, "admin-token")) as f:
+            token = f.read().strip()
+        scheme = "https" if tls else "http"
+        ep.admin_api = (gateway, f"{scheme}://127.0.0.1:{admin_port}", token, ep.ca_bundle)
         ep.website_port = website_port
         yield ep
     finally:
@@ -146,11 +154,16 @@ def endpoint():
     for var in CA_VARS:
         os.environ.pop(var, None)
     if os.environ.get("S3STORE_ENDPOINT"):
-        yield Endpoint(
+        ep = Endpoint(
             os.environ["S3STORE_ENDPOINT"],
             os.environ["AWS_ACCESS_KEY_ID"],
             os.environ["AWS_SECRET_ACCESS_KEY"],
         )
+        if os.environ.get("S3STORE_ADMIN_ENDPOINT") and os.environ.get("S3STORE_BIN_DIR"):
+            ep.admin_api = (os.path.join(os.environ["S3STORE_BIN_DIR"], "gateway"),
+                            os.environ["S3STORE_ADMIN_ENDPOINT"], os.environ["S3STORE_ADMIN_TOKEN"],
+                            os.environ.get("S3STORE_ADMIN_CA_FILE"))
+        yield ep
         return
     yield from _dev_cluster(tls=False)
 
