@@ -54,6 +54,11 @@ pub struct Directory {
     stored: RwLock<HashMap<String, Known>>,
     /// When a request naming an unknown key last caused a re-read.
     last_miss: tokio::sync::Mutex<Option<Instant>>,
+    /// Held across each read-modify-write of a stored key (create, update): changes made
+    /// through this gateway (admin API requests in parallel, a DeleteBucket's grant cleanup)
+    /// never lose one another. Two gateways changing one key at the same instant still can:
+    /// the last write wins (ARCHITECTURE.md, Access keys).
+    changes: tokio::sync::Mutex<()>,
 }
 
 /// Why a change of a stored key failed.
@@ -86,6 +91,7 @@ impl Directory {
             bootstrap: bootstrap.iter().cloned().collect(),
             stored: RwLock::new(HashMap::new()),
             last_miss: tokio::sync::Mutex::new(None),
+            changes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -180,6 +186,7 @@ impl Directory {
         if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(KeyError::InvalidId);
         }
+        let _serial = self.changes.lock().await;
         if self.bootstrap.contains_key(&id) || self.current(&id).await?.is_some() {
             return Err(KeyError::Exists(id));
         }
@@ -214,6 +221,7 @@ impl Directory {
         id: &str,
         change: impl FnOnce(&mut AccessKeyRecord),
     ) -> Result<AccessKeyRecord, KeyError> {
+        let _serial = self.changes.lock().await;
         let Some(mut record) = self.current(id).await? else {
             return Err(KeyError::Missing(id.to_string()));
         };

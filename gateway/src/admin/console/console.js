@@ -146,7 +146,7 @@ async function bucketsPage() {
     el("td", { text: b.name }), el("td", { text: b.owner }),
     el("td", { class: "num", text: b.objects }), el("td", { class: "num", text: bytes(b.bytes) }),
     el("td", {}, quotaCell(b)), el("td", {}, policyCell(b)),
-    el("td", { text: b.public_read ? "public read" : "private" }),
+    el("td", { text: b.public_read ? "yes" : "no" }),
     el("td", { text: b.default_encryption || "SSE-S3" }),
     el("td", { text: b.website ? "yes" : "no" })));
   const names = buckets.map((b) => el("option", { value: b.name, text: b.name }));
@@ -173,7 +173,7 @@ async function bucketsPage() {
       card("Objects", buckets.reduce((s, b) => s + b.objects, 0)),
       card("Stored", bytes(buckets.reduce((s, b) => s + b.bytes, 0)))),
     el("h2", { text: "Buckets" }),
-    table(["Bucket", "Owner", "Objects", "Bytes", "Quota", "Policy", "Access", "Default encryption", "Website"], rows, "buckets"),
+    table(["Bucket", "Owner", "Objects", "Bytes", "Quota", "Policy", "Public read", "Default encryption", "Website"], rows, "buckets"),
     el("h2", { text: "Quota" }), buckets.length ? quotaForm : el("p", { class: "muted", text: "no buckets yet" }),
   ];
 }
