@@ -922,6 +922,30 @@ encryption:
     }
 
     #[test]
+    fn admin_token_is_read_from_its_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "gw.yaml",
+            &format!("{GATEWAY}admin: {{ listen: \"127.0.0.1:9090\", token: {{ file: tok }} }}\n"),
+        );
+        std::fs::write(dir.path().join("tok"), "0123456789abcdef\n").unwrap();
+        let config = load_gateway(&path).unwrap();
+        let admin = config.admin.as_ref().unwrap();
+        assert_eq!(admin.load_token().unwrap(), "0123456789abcdef");
+        std::fs::write(dir.path().join("tok"), "short").unwrap();
+        let err = admin.load_token().unwrap_err();
+        assert!(err.contains("admin.token") && err.contains("16"), "{err}");
+        let typo = write(
+            dir.path(),
+            "gw2.yaml",
+            &format!("{GATEWAY}admin: {{ listen: \"127.0.0.1:9090\", tokn: {{ file: tok }} }}\n"),
+        );
+        let err = load_gateway(&typo).unwrap_err().to_string();
+        assert!(err.contains("tokn"), "{err}");
+    }
+
+    #[test]
     fn unknown_field_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "gw.yaml", &format!("{GATEWAY}chunk_sise: 5\n"));

@@ -108,6 +108,14 @@ def test_default_render_agrees_with_itself_and_loads(tmp_path):
     assert s3_service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
     gw_cfg = yaml.safe_load(config["gateway.yaml"])
     assert gw_cfg["listen"].endswith(f":{container['ports'][0]['containerPort']}")
+    # The admin API: its own port, its own ClusterIP Service, its token from the Secret.
+    admin_service = one(docs, "Service", s3_service["metadata"]["name"] + "-admin")
+    assert admin_service["spec"]["type"] == "ClusterIP"
+    assert selects(admin_service["spec"]["selector"], gw_labels)
+    admin_port = next(p for p in container["ports"] if p["name"] == admin_service["spec"]["ports"][0]["targetPort"])
+    assert gw_cfg["admin"]["listen"].endswith(f":{admin_port['containerPort']}")
+    assert gw_cfg["admin"]["token"] == {"file": "../secrets/admin-token"}
+    assert len(base64.b64decode(secret["data"]["admin-token"])) >= 16
     for workload in [gateway, *statefulsets]:
         pod = workload["spec"]["template"]["spec"]
         assert pod["topologySpreadConstraints"], workload["metadata"]["name"]
@@ -141,13 +149,19 @@ def test_default_render_agrees_with_itself_and_loads(tmp_path):
         assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout}{proc.stderr}"
 
 
-def test_secrets_are_generated_unless_given_and_never_in_the_defaults():
+def test_secrets_are_generated_unless_given_and_never_in_the_defaults(tmp_path):
     values = yaml.safe_load(open(os.path.join(CHART, "values.yaml")))
     assert values["auth"]["clusterSecret"] == values["auth"]["secretKey"] == values["auth"]["masterKey"] == ""
     first, second = (one(render(), "Secret")["data"] for _ in range(2))
     assert first["secret-key"] != second["secret-key"], "generated, not fixed"
     given = one(render("auth.secretKey=chosen-secret"), "Secret")["data"]
     assert base64.b64decode(given["secret-key"]) == b"chosen-secret"
+    assert first["admin-token"] != second["admin-token"]
+    off = tmp_path / "no-admin.yaml"
+    off.write_text("gateway: { admin: { enabled: false } }\n")
+    without = render(values=str(off))
+    assert "admin" not in yaml.safe_load(one(without, "ConfigMap")["data"]["gateway.yaml"])
+    assert all(not s["metadata"]["name"].endswith("-admin") for s in by_kind(without, "Service"))
     existing = render("auth.existingSecret=mine")
     assert by_kind(existing, "Secret") == []
     assert one(existing, "Deployment")["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"] == "mine"
