@@ -181,10 +181,12 @@ async fn main() -> anyhow::Result<()> {
         (Some(Command::Status { config }), _) => {
             let config = config::load_gateway(&config)?;
             let assembled = gateway::assemble(&config).await?;
-            let cluster = &assembled.gateway.cluster;
-            gateway::membership::sync_once(cluster, None).await;
-            let nodes = gateway::status::cluster_status(cluster).await;
-            print!("{}", gateway::status::render(cluster, &nodes));
+            gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
+            let admin = gateway::admin::Admin::of(&assembled.gateway);
+            print!(
+                "{}",
+                gateway::admin::cli::run_local(&admin, &gateway::admin::Command::Status).await?
+            );
             Ok(())
         }
         (Some(Command::ApplyMap { config, map }), _) => {
@@ -285,33 +287,12 @@ async fn main() -> anyhow::Result<()> {
             let config = config::load_gateway(&config)?;
             let assembled = gateway::assemble(&config).await?;
             gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
-            let report =
-                gateway::rotate::rotate(&assembled.gateway.cluster, &assembled.gateway.keyring)
-                    .await;
-            println!(
-                "rotate: {} envelopes rewrapped under `{}`, {} replaced meanwhile",
-                report.rewrapped,
-                assembled.gateway.keyring.active_id(),
-                report.gone
-            );
-            for what in &report.unopenable {
-                println!("cannot open: {what}");
-            }
-            let keys = assembled.gateway.directory.rewrap_secrets().await;
-            match &keys {
-                Ok(n) => println!("rotate: {n} stored access keys rewrapped"),
-                Err(e) => println!("incomplete: stored access keys: {e:#}"),
-            }
-            for node in &report.unreachable {
-                println!("incomplete: {node}");
-            }
-            if !report.complete() || keys.is_err() {
+            let admin = gateway::admin::Admin::of(&assembled.gateway);
+            let done = admin.rotate().await;
+            print!("{}", gateway::admin::cli::render_rotation(&done));
+            if !done.complete {
                 anyhow::bail!("rotation incomplete: keep the old master keys and run it again");
             }
-            println!(
-                "rotate: complete; once every gateway writes under `{}`, other master keys can go",
-                assembled.gateway.keyring.active_id()
-            );
             Ok(())
         }
         (None, Some(path)) => {

@@ -1,9 +1,6 @@
-//! `gateway status --config gateway.yaml`: the cluster as this gateway sees it: the map's epoch
-//! and replication (and, while data moves after a membership change, the epoch it moves from),
-//! and per node its zone, weight, role in the change, whether it answers, how many hinted
-//! records it holds for nodes that were down, and how much it stores.
-
-use std::fmt::Write as _;
+//! The cluster's nodes as this gateway sees them (`gateway admin status`, the console's cluster
+//! page): per node its zone, weight, role in a membership change, whether it answers, how many
+//! hinted records it holds for nodes that were down, and how much it stores.
 
 use crate::cluster::Cluster;
 
@@ -67,48 +64,6 @@ pub async fn cluster_status(cluster: &Cluster) -> Vec<NodeStatus> {
             hints,
             data,
         });
-    }
-    out
-}
-
-/// The status as a table.
-pub fn render(cluster: &Cluster, nodes: &[NodeStatus]) -> String {
-    let layout = cluster.layout();
-    let r = &layout.current.map.replication;
-    let moving = match &layout.previous {
-        Some(p) => format!("  moving data from epoch {}", p.map.epoch),
-        None => String::new(),
-    };
-    let mut out = format!(
-        "epoch {}  n={} w={} r={}{moving}\n{:<12} {:<22} {:<10} {:>6} {:<8} {:<5} {:>6} {:>12} {:>10}\n",
-        layout.current.map.epoch,
-        r.n,
-        r.w,
-        r.r,
-        "node",
-        "address",
-        "zone",
-        "weight",
-        "role",
-        "state",
-        "hints",
-        "bytes",
-        "versions"
-    );
-    for s in nodes {
-        let _ = writeln!(
-            out,
-            "{:<12} {:<22} {:<10} {:>6} {:<8} {:<5} {:>6} {:>12} {:>10}",
-            s.id,
-            s.address,
-            s.zone,
-            s.weight,
-            s.role,
-            if s.up { "up" } else { "DOWN" },
-            s.hints.map_or("-".to_string(), |h| h.to_string()),
-            s.data.map_or("-".to_string(), |d| d.bytes.to_string()),
-            s.data.map_or("-".to_string(), |d| d.manifests.to_string())
-        );
     }
     out
 }

@@ -375,6 +375,31 @@ fn render_job(out: &mut String, j: &api::JobView) -> std::fmt::Result {
     Ok(())
 }
 
+/// What `gateway rotate` prints of a rotation.
+pub fn render_rotation(r: &api::RotateResult) -> String {
+    let mut out = format!(
+        "rotate: {} envelopes rewrapped under `{}`, {} replaced meanwhile\n",
+        r.rewrapped, r.active_key, r.gone
+    );
+    for what in &r.unopenable {
+        out.push_str(&format!("cannot open: {what}\n"));
+    }
+    out.push_str(&format!(
+        "rotate: {} stored access keys rewrapped\n",
+        r.access_keys_rewrapped
+    ));
+    for what in &r.incomplete {
+        out.push_str(&format!("incomplete: {what}\n"));
+    }
+    if r.complete {
+        out.push_str(&format!(
+            "rotate: complete; once every gateway writes under `{}`, other master keys can go\n",
+            r.active_key
+        ));
+    }
+    out
+}
+
 /// The text of a failed answer: the API's message.
 fn failure(status: http::StatusCode, body: &[u8]) -> anyhow::Error {
     match serde_json::from_slice::<api::ApiError>(body) {
