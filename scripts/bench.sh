@@ -82,16 +82,19 @@ for p in range($node_port, $node_port + 3): socket.socket().bind(('127.0.0.1', p
   cluster="$data/cluster"
   website=()
   if "$servers/gateway" dev --help | grep -q -- --website-port; then website=(--website-port "$(free_port)"); fi
+  if "$servers/gateway" dev --help | grep -q -- --admin-port; then website+=(--admin-port "$(free_port)"); fi
   "$servers/gateway" dev --prepare-only --data-dir "$cluster" --port "$s3_port" --node-port "$node_port" "${website[@]}" >/dev/null
   # The KMS row's PKCS#11 key: a SoftHSM2 token in the temporary folder (revisions with KMS
-  # keys only; the dev configuration's last lines are its list of KMS keys).
+  # keys only; its lines go right after the dev configuration's KMS key `dev-key`, the last
+  # of its list of KMS keys).
   if grep -q "id: dev-key" "$cluster/gateway.yaml" && command -v softhsm2-util >/dev/null; then
     mkdir -p "$data/tokens"
     export SOFTHSM2_CONF="$data/softhsm2.conf"
     echo "directories.tokendir = $data/tokens" >"$SOFTHSM2_CONF"
     head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$cluster/hsm-pin"
     softhsm2-util --init-token --free --label bench --so-pin "$(cat "$cluster/hsm-pin")" --pin "$(cat "$cluster/hsm-pin")" >/dev/null
-    printf '      - { id: hsm-key, provider: pkcs11, active: hsm-key-1 }\n    pkcs11: { module: /usr/lib/softhsm/libsofthsm2.so, token_label: bench, pin: { file: hsm-pin } }\n' >>"$cluster/gateway.yaml"
+    awk '{ print } /id: dev-key/ { print "      - { id: hsm-key, provider: pkcs11, active: hsm-key-1 }"; print "    pkcs11: { module: /usr/lib/softhsm/libsofthsm2.so, token_label: bench, pin: { file: hsm-pin } }" }' \
+      "$cluster/gateway.yaml" >"$cluster/gateway.yaml.new" && mv "$cluster/gateway.yaml.new" "$cluster/gateway.yaml"
     "$servers/gateway" kms-keygen --config "$cluster/gateway.yaml" --key hsm-key >/dev/null
   fi
   for i in 1 2 3; do

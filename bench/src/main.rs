@@ -37,9 +37,13 @@ struct Args {
     secret_key: String,
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
     region: String,
-    /// Object sizes, each with an optional concurrency: `4KiB:32,1MiB:8,64MiB:4`. A size
-    /// without one runs at `--concurrency`.
-    #[arg(long, default_value = "4KiB:32,1MiB:8,64MiB:4", value_delimiter = ',')]
+    /// Object sizes, each with an optional concurrency: `4KiB:32,1MiB:8,1MiB:16,64MiB:4`. A
+    /// size without one runs at `--concurrency`; a size may come twice, at two concurrencies.
+    #[arg(
+        long,
+        default_value = "4KiB:32,1MiB:8,1MiB:16,64MiB:4",
+        value_delimiter = ','
+    )]
     sizes: Vec<String>,
     /// Requests in flight at once, for sizes that do not name theirs.
     #[arg(long, default_value_t = 8)]
@@ -47,10 +51,11 @@ struct Args {
     /// Phases besides PUT and DELETE (which always run): get, head, mixed, list, policy (GETs
     /// of the first size from a bucket with a 20-statement policy and one without, request
     /// by request), kms (PUTs and GETs of 1 MiB under SSE-S3, a configured KMS key and a
-    /// PKCS#11 key, request by request); or none.
+    /// PKCS#11 key, request by request), stream (the first 1 MiB size's objects PUT again as
+    /// streaming bodies: aws-chunked with the SDK's default checksum in a trailer); or none.
     #[arg(
         long,
-        default_value = "get,head,mixed,list,policy,kms",
+        default_value = "get,head,mixed,list,policy,kms,stream",
         value_delimiter = ','
     )]
     phases: Vec<String>,
@@ -125,8 +130,9 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     for phase in &args.phases {
         anyhow::ensure!(
-            ["get", "head", "mixed", "list", "policy", "kms", "none", ""].contains(&phase.as_str()),
-            "unknown phase `{phase}` (get, head, mixed, list, policy, kms, or none)"
+            ["get", "head", "mixed", "list", "policy", "kms", "stream", "none", ""]
+                .contains(&phase.as_str()),
+            "unknown phase `{phase}` (get, head, mixed, list, policy, kms, stream, or none)"
         );
     }
     let phase = |name: &str| args.phases.iter().any(|p| p == name);
@@ -138,6 +144,8 @@ async fn main() -> anyhow::Result<()> {
     let bucket = format!("bench-{:016x}", rand::random::<u64>());
     s3.create_bucket().bucket(&bucket).send().await?;
     let mut rows = Vec::new();
+    // The KMS and STREAM phases run with the first 1 MiB size only.
+    let kms_at = sizes.iter().position(|&(size, _)| size == 1 << 20);
     for (n, &(size, concurrency)) in sizes.iter().enumerate() {
         let plan = objects::Plan {
             bucket: bucket.clone(),
@@ -152,7 +160,8 @@ async fn main() -> anyhow::Result<()> {
             head: phase("head"),
             mixed: phase("mixed"),
             policy: n == 0 && phase("policy"),
-            kms: size == 1 << 20 && phase("kms"),
+            kms: kms_at == Some(n) && phase("kms"),
+            stream: kms_at == Some(n) && phase("stream"),
             unsigned_payload: args.unsigned_payload,
         };
         rows.extend(objects::run(&s3, &plan, md5).await);

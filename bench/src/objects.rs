@@ -34,6 +34,9 @@ pub struct Plan {
     pub kms: bool,
     /// PUT bodies go unsigned (`UNSIGNED-PAYLOAD`).
     pub unsigned_payload: bool,
+    /// Also PUT the objects again as streaming bodies, as the SDK sends files (aws-chunked,
+    /// the default CRC32 checksum in a trailer): phase `STREAM`.
+    pub stream: bool,
 }
 
 /// One size's phases, run in order; returns their rows.
@@ -81,6 +84,15 @@ pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
             Ok(both) => both.iter().for_each(|o| out.extend(report("KMS", o))),
             Err(e) => eprintln!("the KMS phase failed: {e:#}"),
         }
+    }
+    if !stored.is_empty() && plan.stream {
+        let (ctx, stored) = (ctx.clone(), stored.clone());
+        let streamed = drive(plan.concurrency, stored.len(), plan.limit, move |n| {
+            let (ctx, i) = (ctx.clone(), stored[n]);
+            async move { ("PUT", ctx.put_streamed(i).await) }
+        })
+        .await;
+        out.extend(report("STREAM", &streamed));
     }
     if !stored.is_empty() && plan.head {
         let (ctx, stored) = (ctx.clone(), stored.clone());
@@ -252,6 +264,31 @@ impl Ctx {
         } else {
             put.send().await?;
         }
+        Ok(())
+    }
+
+    /// PUTs object `i` again as a streaming body of known length, as the SDK sends a file:
+    /// aws-chunked with the default checksum (CRC32) in a trailer, which the answer echoes.
+    async fn put_streamed(&self, i: usize) -> anyhow::Result<()> {
+        use aws_smithy_types::body::SdkBody;
+        let bytes = self.bodies.body(i);
+        let len = bytes.len() as i64;
+        let body = SdkBody::retryable(move || {
+            SdkBody::from_body_1_x(http_body_util::Full::new(bytes.clone()))
+        });
+        let put = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(i))
+            .content_length(len)
+            .body(ByteStream::new(body))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            put.checksum_crc32().is_some(),
+            "a streamed PUT's answer carries no CRC32: the body went without a checksum"
+        );
         Ok(())
     }
 

@@ -92,7 +92,8 @@ def test_image_builds_with_buildah_and_serves_s3_in_podman():
         name = f"s3store-smoke-{uuid.uuid4().hex[:8]}"
         started = run(["podman", "run", "-d", "--rm", "--name", name, "--network", "host", tag,
                        "gateway", "dev", "--data-dir", "/data/dev", "--port", str(s3_port),
-                       "--node-port", str(node_port), "--website-port", str(web_port)])
+                       "--node-port", str(node_port), "--website-port", str(web_port),
+                       "--admin-port", str(_free_port())])
         assert started.returncode == 0, started.stderr
         try:
             deadline = time.time() + 60

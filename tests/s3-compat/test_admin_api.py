@@ -269,3 +269,19 @@ def test_gateway_admin_is_a_client_of_the_api(endpoint, admin):
     wrong = subprocess.run([gateway, "admin", "key-list", "--endpoint", admin.url, *extra],
                            capture_output=True, text=True, env=env, timeout=60)
     assert wrong.returncode != 0 and "401 (Unauthorized)" in wrong.stderr
+
+
+def test_the_admin_api_is_https_when_the_s3_endpoint_is(tls_endpoint):
+    """`gateway dev --tls`: the admin listener serves HTTPS with the S3 endpoint's certificate,
+    and `gateway admin --ca-file` trusts it."""
+    if tls_endpoint.admin_api is None:
+        pytest.skip("needs the admin API of a dev cluster started here")
+    _, url, token, ca = tls_endpoint.admin_api
+    assert url.startswith("https://") and ca
+    out = tls_endpoint.admin("status")
+    assert out.startswith("epoch ") and out.count(" up ") >= 3
+    r = requests.get(url + "/admin/v1/nodes", headers={"Authorization": f"Bearer {token}"}, verify=ca, timeout=60)
+    assert r.status_code == 200 and len(r.json()) >= 3
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(url.replace("https://", "http://") + "/admin/v1/nodes",
+                     headers={"Authorization": f"Bearer {token}"}, timeout=10)

@@ -10,6 +10,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 import ssl
 
@@ -19,7 +20,7 @@ from botocore.config import Config
 from conftest import CA_VARS, _free_port, _in_use, _wait_port
 
 # The lines `gateway dev` prints for its user (endpoint and credentials), which are not logs.
-BANNER = ("secret access key:", "AWS_SECRET_ACCESS_KEY=")
+BANNER = ("secret access key:", "AWS_SECRET_ACCESS_KEY=", "admin token:", "S3STORE_ADMIN_TOKEN=")
 
 
 def test_trace_logs_hold_no_secret():
@@ -35,8 +36,10 @@ def test_trace_logs_hold_no_secret():
     cluster = os.path.join(data, "cluster")
     log_path = os.path.join(data, "dev.log")
     log = open(log_path, "w")
+    admin_port = _free_port()
     cmd = [os.path.join(bin_dir, "gateway"), "dev", "--tls", "--data-dir", cluster,
-           "--port", str(s3_port), "--node-port", str(node_port), "--website-port", str(_free_port())]
+           "--port", str(s3_port), "--node-port", str(node_port), "--website-port", str(_free_port()),
+           "--admin-port", str(admin_port)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "RUST_LOG": "trace", "NO_COLOR": "1"})
     try:
@@ -78,6 +81,23 @@ def test_trace_logs_hold_no_secret():
         presigned = url.split("X-Amz-Signature=", 1)[1].split("&", 1)[0]
         header_signatures = [s.split("Signature=", 1)[1] for s in signatures if "Signature=" in s]
         assert len(header_signatures) >= 5
+        # The admin API: a refused token, then the right one making a key (its secret answered).
+        token = read("admin-token")
+        def admin(method, path, bearer, body=None):
+            request = urllib.request.Request(f"https://127.0.0.1:{admin_port}/admin/v1{path}", method=method,
+                                             data=body, headers={"Authorization": f"Bearer {bearer}",
+                                                                 "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, context=context) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+        wrong_token = secrets.token_urlsafe(24)
+        assert admin("GET", "/keys", wrong_token)[0] == 401
+        status, made = admin("POST", "/keys", token, b"{}")
+        assert status == 201, made
+        import json
+        made_secret = json.loads(made)["secret"]
     finally:
         proc.kill()
         proc.wait()
@@ -96,6 +116,10 @@ def test_trace_logs_hold_no_secret():
             "SSE-C key (base64)": base64.b64encode(customer_key).decode(),
             "SSE-C key (hex)": customer_key.hex(),
         }
+        wanted["admin token"] = token
+        wanted["a wrong admin token"] = wrong_token
+        wanted["secret of a key made through the admin API"] = made_secret
+        assert "s3store::admin" in text, "the admin requests are logged"
         for i, sig in enumerate(header_signatures):
             wanted[f"signature {i}"] = sig
         for what, value in wanted.items():
