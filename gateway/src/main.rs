@@ -135,6 +135,15 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The admin operations run in this process on the cluster `config` names (its map state
+/// brought up to date from the nodes first).
+async fn local_admin(config: &std::path::Path) -> anyhow::Result<gateway::admin::Admin> {
+    let config = config::load_gateway(config)?;
+    let assembled = gateway::assemble(&config).await?;
+    gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
+    Ok(gateway::admin::Admin::of(&assembled.gateway))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -179,10 +188,7 @@ async fn main() -> anyhow::Result<()> {
             gateway::dev::run(opts).await
         }
         (Some(Command::Status { config }), _) => {
-            let config = config::load_gateway(&config)?;
-            let assembled = gateway::assemble(&config).await?;
-            gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
-            let admin = gateway::admin::Admin::of(&assembled.gateway);
+            let admin = local_admin(&config).await?;
             print!(
                 "{}",
                 gateway::admin::cli::run_local(&admin, &gateway::admin::Command::Status).await?
@@ -232,10 +238,7 @@ async fn main() -> anyhow::Result<()> {
         ) => {
             let out = match (config, endpoint) {
                 (Some(config), _) => {
-                    let config = config::load_gateway(&config)?;
-                    let assembled = gateway::assemble(&config).await?;
-                    gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
-                    let admin = gateway::admin::Admin::of(&assembled.gateway);
+                    let admin = local_admin(&config).await?;
                     gateway::admin::cli::run_local(&admin, &command).await?
                 }
                 (None, Some(endpoint)) => {
@@ -284,10 +287,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         (Some(Command::Rotate { config }), _) => {
-            let config = config::load_gateway(&config)?;
-            let assembled = gateway::assemble(&config).await?;
-            gateway::membership::sync_once(&assembled.gateway.cluster, None).await;
-            let admin = gateway::admin::Admin::of(&assembled.gateway);
+            let admin = local_admin(&config).await?;
             let done = admin.rotate().await;
             print!("{}", gateway::admin::cli::render_rotation(&done));
             if !done.complete {

@@ -441,35 +441,28 @@ pub struct Remote {
 pub async fn run_remote(remote: &Remote, command: &Command) -> anyhow::Result<String> {
     use http_body_util::BodyExt as _;
     let req = command.request()?;
-    let tls = match &remote.ca_file {
+    let mut roots = rustls::RootCertStore::empty();
+    match &remote.ca_file {
         Some(path) => {
-            let mut roots = rustls::RootCertStore::empty();
             use rustls_pki_types::pem::PemObject as _;
             for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
             {
                 roots.add(cert.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)?;
             }
-            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth()
         }
         None => {
-            let mut roots = rustls::RootCertStore::empty();
             for cert in rustls_native_certs::load_native_certs().certs {
                 let _ = roots.add(cert);
             }
-            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth()
         }
-    };
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
