@@ -75,7 +75,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
     }
     if !stored.is_empty() && plan.policy {
         match policy_side_by_side(s3, &ctx, plan).await {
-            Ok(o) => out.extend(report("POLICY", &o)),
+            Ok(both) => both.iter().for_each(|o| out.extend(report("POLICY", o))),
             Err(e) => eprintln!("the policy phase failed: {e:#}"),
         }
     }
@@ -129,22 +129,20 @@ pub async fn run(s3: &aws_sdk_s3::Client, plan: &Plan, md5: f64) -> Vec<Row> {
     out
 }
 
-/// GETs of the same objects from two buckets, one with the 20-statement policy and one
-/// without, alternating request by request (so that whatever else the cluster does weighs on
-/// both alike): operations `GET+POLICY` and `GET-POLICY`.
+/// PUTs, then GETs, of the same objects into and from two buckets, one with the 20-statement
+/// policy and one without, alternating request by request (so that whatever else the cluster
+/// does weighs on both alike): operations `PUT+POLICY` and `PUT-POLICY`, then `GET+POLICY`
+/// and `GET-POLICY`.
 async fn policy_side_by_side(
     s3: &aws_sdk_s3::Client,
     ctx: &Arc<Ctx>,
     plan: &Plan,
-) -> anyhow::Result<Outcomes> {
+) -> anyhow::Result<[Outcomes; 2]> {
     let with = format!("{}-p", plan.bucket);
     let without = format!("{}-n", plan.bucket);
     let count = plan.count.min(2000);
     for b in [&with, &without] {
         s3.create_bucket().bucket(b).send().await?;
-        for i in 0..count {
-            ctx.put_into(b, i).await?;
-        }
     }
     s3.put_bucket_policy()
         .bucket(&with)
@@ -152,7 +150,22 @@ async fn policy_side_by_side(
         .send()
         .await?;
     let buckets = Arc::new([with.clone(), without.clone()]);
-    let outcomes = {
+    // Every object of both buckets is written (no time limit): the GETs read them all.
+    let puts = {
+        let (ctx, buckets) = (ctx.clone(), buckets.clone());
+        drive(plan.concurrency, count * 2, Duration::MAX, move |n| {
+            let (ctx, buckets) = (ctx.clone(), buckets.clone());
+            async move {
+                let (op, bucket) = match n % 2 {
+                    0 => ("PUT+POLICY", &buckets[0]),
+                    _ => ("PUT-POLICY", &buckets[1]),
+                };
+                (op, ctx.put_into(bucket, n / 2).await)
+            }
+        })
+        .await
+    };
+    let gets = {
         let (ctx, buckets) = (ctx.clone(), buckets.clone());
         drive(
             plan.concurrency,
@@ -178,7 +191,7 @@ async fn policy_side_by_side(
         s3.delete_bucket_policy().bucket(b).send().await?;
         s3.delete_bucket().bucket(b).send().await?;
     }
-    Ok(outcomes)
+    Ok([puts, gets])
 }
 
 /// One GET phase over the stored objects.

@@ -189,23 +189,28 @@ pub fn targets(rows: &[Row], gateway_peak_rss_mib: Option<f64>) -> Vec<Target> {
         find("GET", 4096, 32).map(|r| r.ops_per_s),
         "ops/s",
     );
-    // The two kinds of GET alternate request by request, so their counts are equal by
+    // The two kinds of request alternate request by request, so their counts are equal by
     // construction; what each would sustain alone is its mean latency's inverse (at the same
-    // concurrency), and the ratio of those is the ratio of their GET ops/s.
+    // concurrency), and the ratio of those is the ratio of their ops/s.
     let policy_mean = |op: &str| {
         rows.iter()
             .find(|r| r.phase == "POLICY" && r.op == op && r.size == 4096 && r.concurrency == 32)
             .map(|r| r.mean_ms)
     };
-    at_least(
-        "GET 4KiB x32 policy/none",
-        0.95,
-        policy_mean("GET-POLICY")
-            .zip(policy_mean("GET+POLICY"))
-            .filter(|(_, with)| *with > 0.0)
-            .map(|(without, with)| without / with),
-        "x",
-    );
+    for (target, without, with) in [
+        ("GET 4KiB x32 policy/none", "GET-POLICY", "GET+POLICY"),
+        ("PUT 4KiB x32 policy/none", "PUT-POLICY", "PUT+POLICY"),
+    ] {
+        at_least(
+            target,
+            0.95,
+            policy_mean(without)
+                .zip(policy_mean(with))
+                .filter(|(_, with)| *with > 0.0)
+                .map(|(without, with)| without / with),
+            "x",
+        );
+    }
     // The KMS row alternates SSE-S3, a configured KMS key and a PKCS#11 key request by request;
     // as with the policy row, the ratio of mean latencies is the ratio of what each sustains.
     let kms_mean = |op: &str| {
