@@ -162,35 +162,17 @@ impl Answer {
         )
     }
 
-    fn of<T: serde::Serialize>(result: Result<T, AdminError>) -> Answer {
-        match result {
-            Ok(v) => Answer::ok(&v),
-            Err(e) => Answer::error(&e),
-        }
-    }
-
-    fn empty(result: Result<(), AdminError>) -> Answer {
-        match result {
-            Ok(()) => Answer {
-                status: StatusCode::NO_CONTENT,
-                body: None,
-                allow: None,
-            },
-            Err(e) => Answer::error(&e),
+    fn no_content() -> Answer {
+        Answer {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            allow: None,
         }
     }
 }
 
-/// A request body as `T`; an empty body is `T::default()` when `empty_ok`.
-fn body_of<T: DeserializeOwned + Default>(body: &[u8], empty_ok: bool) -> Result<T, AdminError> {
-    if empty_ok && body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| AdminError::BadRequest(format!("the request body: {e}")))
-}
-
-fn required<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+/// The request body as `T`.
+fn body_as<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     serde_json::from_slice(body)
         .map_err(|e| AdminError::BadRequest(format!("the request body: {e}")))
 }
@@ -229,52 +211,61 @@ pub async fn dispatch(
         return answer;
     };
     let param = |name: &str| found.params.get(name).unwrap_or_default().to_string();
-    match route.op {
+    match run(admin, route.op, param, body).await {
+        Ok(answer) => answer,
+        Err(e) => Answer::error(&e),
+    }
+}
+
+/// Runs operation `op` with the path's parameters (`param`) and the request body.
+async fn run(
+    admin: &Admin,
+    op: Op,
+    param: impl Fn(&str) -> String,
+    body: &[u8],
+) -> Result<Answer, AdminError> {
+    Ok(match op {
         Op::GetCluster => Answer::ok(&admin.cluster_status().await),
         Op::GetMap => Answer::ok(&admin.map()),
-        Op::ApplyMap => match required::<placement::ClusterMap>(body) {
-            Ok(map) => Answer::of(admin.apply_map(map).await),
-            Err(e) => Answer::error(&e),
-        },
+        Op::ApplyMap => Answer::ok(&admin.apply_map(body_as(body)?).await?),
         Op::ListNodes => Answer::ok(&admin.nodes().await),
-        Op::ListBuckets => Answer::of(admin.buckets().await),
-        Op::GetBucket => Answer::of(admin.bucket(&param("bucket")).await),
-        Op::SetQuota => match body_of::<api::Quota>(body, false) {
-            Ok(q) => Answer::of(admin.set_quota(&param("bucket"), q).await),
-            Err(e) => Answer::error(&e),
-        },
-        Op::DeleteQuota => Answer::of(
-            admin
+        Op::ListBuckets => Answer::ok(&admin.buckets().await?),
+        Op::GetBucket => Answer::ok(&admin.bucket(&param("bucket")).await?),
+        Op::SetQuota => Answer::ok(&admin.set_quota(&param("bucket"), body_as(body)?).await?),
+        Op::DeleteQuota => Answer::ok(
+            &admin
                 .set_quota(&param("bucket"), api::Quota::default())
-                .await,
+                .await?,
         ),
-        Op::SetPublic => match required::<api::Public>(body) {
-            Ok(p) => Answer::of(admin.set_public(&param("bucket"), p).await),
-            Err(e) => Answer::error(&e),
-        },
-        Op::ListKeys => Answer::of(admin.keys().await),
-        Op::CreateKey => match body_of::<api::NewKey>(body, true) {
-            Ok(new) => match admin.create_key(new).await {
-                Ok(created) => Answer::json(StatusCode::CREATED, &created),
-                Err(e) => Answer::error(&e),
-            },
-            Err(e) => Answer::error(&e),
-        },
-        Op::GetKey => Answer::of(admin.key(&param("id")).await),
-        Op::DeleteKey => Answer::empty(admin.delete_key(&param("id")).await),
-        Op::Grant => match required::<api::Grant>(body) {
-            Ok(g) => Answer::of(admin.grant(&param("id"), &param("bucket"), g).await),
-            Err(e) => Answer::error(&e),
-        },
-        Op::Revoke => Answer::of(admin.revoke(&param("id"), &param("bucket")).await),
-        Op::ListKmsKeys => Answer::of(admin.kms_keys().await),
-        Op::ListJobs => Answer::of(admin.jobs().await),
-        Op::StopJob => Answer::of(admin.set_job(&param("job"), false).await),
-        Op::StartJob => Answer::of(admin.set_job(&param("job"), true).await),
+        Op::SetPublic => Answer::ok(&admin.set_public(&param("bucket"), body_as(body)?).await?),
+        Op::ListKeys => Answer::ok(&admin.keys().await?),
+        Op::CreateKey => {
+            // No body: a key with a generated id.
+            let new = match body.iter().all(u8::is_ascii_whitespace) {
+                true => api::NewKey::default(),
+                false => body_as(body)?,
+            };
+            Answer::json(StatusCode::CREATED, &admin.create_key(new).await?)
+        }
+        Op::GetKey => Answer::ok(&admin.key(&param("id")).await?),
+        Op::DeleteKey => {
+            admin.delete_key(&param("id")).await?;
+            Answer::no_content()
+        }
+        Op::Grant => Answer::ok(
+            &admin
+                .grant(&param("id"), &param("bucket"), body_as(body)?)
+                .await?,
+        ),
+        Op::Revoke => Answer::ok(&admin.revoke(&param("id"), &param("bucket")).await?),
+        Op::ListKmsKeys => Answer::ok(&admin.kms_keys().await?),
+        Op::ListJobs => Answer::ok(&admin.jobs().await?),
+        Op::StopJob => Answer::ok(&admin.set_job(&param("job"), false).await?),
+        Op::StartJob => Answer::ok(&admin.set_job(&param("job"), true).await?),
         Op::Repair => Answer::ok(&admin.repair().await),
-        Op::GetRotation => Answer::of(admin.rotate_status().await),
+        Op::GetRotation => Answer::ok(&admin.rotate_status().await?),
         Op::Rotate => Answer::ok(&admin.rotate().await),
-    }
+    })
 }
 
 #[cfg(test)]
