@@ -159,10 +159,10 @@ pub fn targets(rows: &[Row], gateway_peak_rss_mib: Option<f64>) -> Vec<Target> {
         find("PUT", mib1, 16).map(|r| r.ratio_to_md5),
         "x MD5",
     );
-    // Issue 26 asks 2.5x; this is the level reached (PERFORMANCE.md says what stands between).
+    // Issue 26's target, with sealed chunks read on read lanes (PERFORMANCE.md).
     at_least(
         "GET 1MiB x16",
-        1.9,
+        2.5,
         find("GET", mib1, 16).map(|r| r.ratio_to_md5),
         "x MD5",
     );

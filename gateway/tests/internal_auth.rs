@@ -1,7 +1,8 @@
 //! The internal links, attacked from the network: a three-node cluster whose traffic to one node
 //! is captured by a relay, then replayed (verbatim, with another body, to another node, after
 //! the connection closed), and requests from peers that are not members of the cluster. The
-//! nodes must act on none of it.
+//! nodes must act on none of it, and a replayed read lane must read nothing. Also: the GETs of
+//! sealed objects do travel on read lanes.
 
 mod common;
 
@@ -107,6 +108,9 @@ async fn captured_internal_traffic_cannot_be_replayed_or_altered() {
             .put_chunk(planted, Bytes::from(marker.clone()))
             .await
             .unwrap();
+        // A read lane (an unchecked read), opened with a ticket from the chunk stream.
+        let read = through_relay.read_chunk(planted, false).await.unwrap();
+        assert_eq!(&read.unwrap()[..], &marker[..]);
     }
     assert!(!node0.has_chunk(kept).await.unwrap());
     assert!(node0.has_chunk(planted).await.unwrap());
@@ -125,7 +129,12 @@ async fn captured_internal_traffic_cannot_be_replayed_or_altered() {
         .iter()
         .map(|c| c.lock().unwrap().clone())
         .collect();
-    assert!(connections.len() >= 2, "{} connections", connections.len());
+    assert!(connections.len() >= 3, "{} connections", connections.len());
+    let lanes = connections
+        .iter()
+        .filter(|c| c.starts_with(node_api::read_lane::MAGIC))
+        .count();
+    assert_eq!(lanes, 1, "the read went on a lane");
     for sent in &connections {
         // Nothing readable on the wire: no path, no header, no body.
         assert!(!contains(sent, b"/v1/chunk"));
@@ -151,6 +160,10 @@ async fn captured_internal_traffic_cannot_be_replayed_or_altered() {
                 !contains(&answer, b"HTTP/"),
                 "{target} answered in the clear"
             );
+            // A lane's ticket is spent: its replay is closed before any answer.
+            if bytes.starts_with(node_api::read_lane::MAGIC) {
+                assert!(answer.is_empty(), "{target} answered a replayed lane");
+            }
         }
     }
     for node in [&node0, &node1] {
@@ -233,4 +246,51 @@ async fn nodes_serve_members_of_their_cluster_only() {
     )
     .await;
     assert!(!contains(&answer, b"HTTP/"), "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_objects_are_read_on_lanes() {
+    let cluster = TestCluster::start();
+    let s3 = cluster.client();
+    s3.create_bucket().bucket("lanes").send().await.unwrap();
+    // One chunk, and several (1 MiB chunks in test clusters).
+    let objects = [("one", 700_000usize), ("several", (5 << 20) + 3)];
+    for (key, len) in objects {
+        let body = common::pattern(len, len as u64);
+        s3.put_object()
+            .bucket("lanes")
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let lane_reads = async || {
+        let mut sum = 0.0;
+        for i in 0..3 {
+            sum += common::node_metric(
+                &cluster,
+                i,
+                // (a prefix: the node's own label follows)
+                "s3store_node_requests_total{op=\"lane_get_chunk\",status=\"200\"",
+            )
+            .await;
+        }
+        sum
+    };
+    let before = lane_reads().await;
+    for (key, len) in objects {
+        let got = s3
+            .get_object()
+            .bucket("lanes")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let got = got.body.collect().await.unwrap().into_bytes();
+        assert_eq!(got.len(), len);
+        assert_eq!(&got[..], &common::pattern(len, len as u64)[..], "{key}");
+    }
+    // Every chunk read on a lane: 1 + 6.
+    assert_eq!(lane_reads().await - before, 7.0);
 }

@@ -41,6 +41,10 @@
 //!
 //! The answer as above (200 found, 404 not held, 409 …), and after a 200 the chunk's length (4)
 //! and the chunk. A copy that fails its check is marked bad and answered 404, as over HTTP.
+//!
+//! A lane request is the single byte `b'L'`. The answer as above (200, or 503 when the node
+//! has too many tickets outstanding), and after a 200 a [`LaneSecret`]: the ticket and key of
+//! a read lane ([`crate::read_lane`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -55,6 +59,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::direct_buffer::DirectBuffer;
 use crate::model::ChunkId;
+use crate::read_lane::LaneSecret;
 use crate::wire::MAX_CHUNK_BYTES;
 
 /// The path a stream is opened on.
@@ -64,10 +69,11 @@ pub const PROTOCOL: &str = "s3store-chunks/1";
 
 const PUT: u8 = b'P';
 const GET: u8 = b'G';
+const LANE: u8 = b'L';
 /// Fixed part of a PUT's header: tag, epoch flag, epoch, chunk id, owner length.
 const PUT_FIXED: usize = 1 + 1 + 8 + ChunkId::BYTES + 1;
 /// A GET's header: tag, epoch flag, epoch, chunk id, check flag.
-const GET_LEN: usize = 1 + 1 + 8 + ChunkId::BYTES + 1;
+pub const GET_LEN: usize = 1 + 1 + 8 + ChunkId::BYTES + 1;
 /// What follows the tag and epoch flag in both: epoch, chunk id, one byte.
 const REST_FIXED: usize = 8 + ChunkId::BYTES + 1;
 const _: () = assert!(PUT_FIXED == 2 + REST_FIXED && GET_LEN == 2 + REST_FIXED);
@@ -137,6 +143,8 @@ impl GetHeader {
 pub enum Frame {
     Put(PutHeader),
     Get(GetHeader),
+    /// Asks for a read lane's ticket and key.
+    Lane,
 }
 
 impl Frame {
@@ -144,6 +152,7 @@ impl Frame {
     pub async fn read<R: AsyncRead + Unpin>(from: &mut R) -> std::io::Result<Option<Frame>> {
         let tag = match from.read_u8().await {
             Ok(tag @ (PUT | GET)) => tag,
+            Ok(LANE) => return Ok(Some(Frame::Lane)),
             Ok(_) => return Err(invalid("not a chunk PUT or GET")),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
@@ -321,14 +330,36 @@ pub async fn exchange(
     Ok((answer, Some(data)))
 }
 
-/// The idle streams a client keeps to one node.
-#[derive(Default)]
-pub struct StreamPool {
-    idle: Mutex<Vec<(Instant, Stream)>>,
+/// Asks the node for a read lane ([`crate::read_lane`]): its answer and, after a 200, the
+/// lane's ticket and key.
+pub async fn ask_lane(stream: &mut Stream) -> std::io::Result<(Answer, Option<LaneSecret>)> {
+    stream.write_all(&[LANE]).await?;
+    stream.flush().await?;
+    let answer = Answer::read(stream).await?;
+    if answer.status != StatusCode::OK.as_u16() {
+        return Ok((answer, None));
+    }
+    let mut secret = [0u8; LaneSecret::BYTES];
+    stream.read_exact(&mut secret).await?;
+    Ok((answer, Some(LaneSecret::decode(&secret))))
+}
+
+/// The idle connections a client keeps to one node: chunk streams, or read lanes.
+pub struct StreamPool<S = Stream> {
+    idle: Mutex<Vec<(Instant, S)>>,
     unsupported: AtomicBool,
 }
 
-impl StreamPool {
+impl<S> Default for StreamPool<S> {
+    fn default() -> Self {
+        StreamPool {
+            idle: Mutex::new(Vec::new()),
+            unsupported: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<S> StreamPool<S> {
     /// Whether the node answered that it serves no streams (clients then use HTTP/2).
     pub fn unsupported(&self) -> bool {
         self.unsupported.load(Ordering::Relaxed)
@@ -339,14 +370,14 @@ impl StreamPool {
     }
 
     /// The most recently used idle stream, if one is recent enough.
-    pub fn take(&self) -> Option<Stream> {
+    pub fn take(&self) -> Option<S> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.retain(|(since, _)| since.elapsed() < CLIENT_IDLE);
         idle.pop().map(|(_, stream)| stream)
     }
 
-    /// Keeps `stream` for the next PUT (dropped when the pool is full).
-    pub fn give_back(&self, stream: Stream) {
+    /// Keeps `stream` for the next request (dropped when the pool is full).
+    pub fn give_back(&self, stream: S) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < POOLED_STREAMS {
             idle.push((Instant::now(), stream));

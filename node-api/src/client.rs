@@ -31,6 +31,7 @@ use crate::model::{BucketPromise, PrepareBucket, WriteBucket};
 use crate::model::{Hint, HintDone, ListHints, PutHintedManifest, StoredHint};
 use crate::model::{Reseal, StaleEnvelopes, StaleEnvelopesReply};
 use crate::moves::{MoveList, MovePage, Release};
+use crate::read_lane::Lane;
 use crate::rpc::{Call, GetMap, ListBadChunks, Stats};
 use crate::table::{Family, GetRow, ListRows, PutHintedRow, PutRow, Record, Row};
 use crate::wire::{CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES};
@@ -84,6 +85,39 @@ pub struct NodeClient {
     /// How chunk streams reach the node: TLS with the cluster identity, and the name the
     /// node's certificate must carry.
     stream_tls: (tokio_rustls::TlsConnector, ServerName<'static>),
+    /// Idle read lanes to this node, shared by the client's clones.
+    lanes: Arc<Lanes>,
+}
+
+/// A client's read lanes to one node ([`crate::read_lane`]), and until when it asks for no
+/// new one (the node refused one, or one failed before its first answer: an older node, or
+/// something in the way that passes TLS only).
+#[derive(Default)]
+struct Lanes {
+    pool: StreamPool<Lane<tokio::net::TcpStream>>,
+    paused_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// Why no lane could be opened: the node could not be reached on a chunk stream either (the
+/// read fails), or the lane itself failed (the read goes on a chunk stream).
+enum LaneFailure {
+    Node(RpcError),
+    Lane(std::io::Error),
+}
+
+/// How long a client reads on chunk streams only after a lane failed to open.
+const LANE_PAUSE: Duration = Duration::from_secs(60);
+
+impl Lanes {
+    fn paused(&self) -> bool {
+        let until = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|t| std::time::Instant::now() < t)
+    }
+
+    fn pause(&self) {
+        let mut until = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        *until = std::time::Instant::now().checked_add(LANE_PAUSE);
+    }
 }
 
 /// The map epochs a gateway's clients share: the one they send with every request, and the
@@ -164,6 +198,7 @@ impl NodeClient {
             epochs: None,
             streams: Arc::default(),
             stream_tls: (tokio_rustls::TlsConnector::from(config), name),
+            lanes: Arc::default(),
         }
     }
 
@@ -353,8 +388,9 @@ impl NodeClient {
     /// Reads a chunk into an aligned buffer that the caller may open in place; `None` when the
     /// node does not hold it. With `verify` the node checks the bytes against its checksum
     /// first; without, it sends its copy as it is, for callers that authenticate what they
-    /// read (sealed chunks) and so find a bad copy themselves. On a chunk stream unless the
-    /// node serves none.
+    /// read (sealed chunks) and so find a bad copy themselves. Unchecked reads go on a read
+    /// lane ([`crate::read_lane`]), checked ones on a chunk stream, unless the node serves
+    /// neither.
     pub async fn read_chunk(
         &self,
         id: ChunkId,
@@ -365,7 +401,15 @@ impl NodeClient {
             id,
             verify,
         };
-        match self.on_stream(Exchange::Get(&header)).await? {
+        let answered = match verify {
+            false => self.on_lane(&header).await?,
+            true => None,
+        };
+        let answered = match answered {
+            Some(answered) => Some(answered),
+            None => self.on_stream(Exchange::Get(&header)).await?,
+        };
+        match answered {
             Some((answer, data)) => match answer.status {
                 200 => Ok(data),
                 404 => Ok(None),
@@ -376,6 +420,99 @@ impl NodeClient {
                 .await?
                 .map(|data| DirectBuffer::copy_of(&data))),
         }
+    }
+
+    /// Sends an unchecked chunk GET on a read lane within the chunk timeout. `None`: no lane
+    /// could be had (the caller uses a chunk stream).
+    async fn on_lane(
+        &self,
+        header: &GetHeader,
+    ) -> Result<Option<(chunk_stream::Answer, Option<DirectBuffer>)>, RpcError> {
+        if self.lanes.paused() || self.streams.unsupported() {
+            return Ok(None);
+        }
+        let answered = tokio::time::timeout(self.timeouts.chunk, self.lane_exchange(header))
+            .await
+            .map_err(|_| RpcError::Timeout(self.address.clone()))??;
+        if let (Some((answer, _)), Some(e)) = (&answered, &self.epochs) {
+            e.saw(answer.epoch);
+        }
+        Ok(answered)
+    }
+
+    /// Sends a GET on a pooled lane, or on a new one when none is idle or the pooled one turns
+    /// out closed. `None`: a new lane failed, and lanes to this node pause; an error: not
+    /// even a chunk stream could be opened.
+    async fn lane_exchange(
+        &self,
+        header: &GetHeader,
+    ) -> Result<Option<(chunk_stream::Answer, Option<DirectBuffer>)>, RpcError> {
+        if let Some(mut lane) = self.lanes.pool.take() {
+            if let Ok(answered) = lane.get(header).await {
+                self.lanes.pool.give_back(lane);
+                return Ok(Some(answered));
+            }
+        }
+        let opened = match self.open_lane().await {
+            Ok(mut lane) => lane.get(header).await.map(|answered| (lane, answered)),
+            Err(LaneFailure::Node(e)) => return Err(e),
+            Err(LaneFailure::Lane(e)) => Err(e),
+        };
+        match opened {
+            Ok((lane, answered)) => {
+                self.lanes.pool.give_back(lane);
+                Ok(Some(answered))
+            }
+            Err(e) => {
+                tracing::debug!("read lane to {}: {e}; chunk streams for now", self.address);
+                self.lanes.pause();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Asks for a ticket on a chunk stream, connects and opens a lane with it.
+    async fn open_lane(&self) -> Result<Lane<tokio::net::TcpStream>, LaneFailure> {
+        // A pooled stream the node has closed meanwhile is no reason to pause lanes.
+        let pooled = match self.streams.take() {
+            Some(mut stream) => chunk_stream::ask_lane(&mut stream)
+                .await
+                .ok()
+                .map(|asked| (stream, asked)),
+            None => None,
+        };
+        let (stream, (answer, secret)) = match pooled {
+            Some(asked) => asked,
+            None => {
+                let mut stream = self.open_stream().await.map_err(|e| match e {
+                    Some(e) => LaneFailure::Node(e),
+                    None => LaneFailure::Lane(std::io::Error::other("no chunk streams")),
+                })?;
+                let asked = chunk_stream::ask_lane(&mut stream)
+                    .await
+                    .map_err(LaneFailure::Lane)?;
+                (stream, asked)
+            }
+        };
+        self.streams.give_back(stream);
+        let secret = secret.ok_or_else(|| {
+            LaneFailure::Lane(std::io::Error::other(format!(
+                "refused: {} {}",
+                answer.status, answer.message
+            )))
+        })?;
+        let tcp = tokio::time::timeout(
+            self.timeouts.connect,
+            tokio::net::TcpStream::connect(&self.address),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))
+        .and_then(|connected| connected)
+        .map_err(LaneFailure::Lane)?;
+        let _ = tcp.set_nodelay(true);
+        Lane::open(tcp, &secret, self.timeouts.connect)
+            .await
+            .map_err(LaneFailure::Lane)
     }
 
     /// Sends `request` on a chunk stream within the chunk timeout and notes the node's epoch

@@ -11,7 +11,8 @@
 //! * [`rpc`]: the internal API in one table; [`wire`]: the headers and limits both ends share.
 //! * [`client`]: a typed client of one node; [`chunk_stream`]: the protocol of the long-lived
 //!   connections chunk PUTs and GETs travel on, and its client end; [`direct_buffer`]: the
-//!   aligned, pooled buffers chunk bytes travel in.
+//!   aligned, pooled buffers chunk bytes travel in; [`read_lane`]: plain connections that carry
+//!   sealed chunks to readers, authenticated by a key handed out over TLS.
 //! * [`identity`]: the mutual-TLS identities of the internal links, derived from the cluster
 //!   secret; [`auth`]: opaque ids keyed by it; [`tls`]: the S3 endpoint's TLS configuration.
 //! * [`log_output`]: text or JSON log lines, for both binaries.
@@ -40,6 +41,7 @@ pub mod log_output;
 pub mod model;
 pub mod moves;
 pub mod msgpack_skim;
+pub mod read_lane;
 pub mod rpc;
 pub mod table;
 pub mod tls;

@@ -110,12 +110,7 @@ impl Store {
     /// [`Store::get_chunk`]'s checked bytes; without, the chunk's file's bytes unchecked, for a
     /// reader that authenticates what it reads (sealed chunks) and reports a bad copy itself.
     pub fn chunk_to_send(&self, id: ChunkId, verify: bool) -> StoreResult<Option<Bytes>> {
-        if !verify
-            && self
-                .db
-                .get_cf(self.cf(CF_CHUNK_SUMS), id.to_bytes())?
-                .is_some()
-        {
+        if !verify && self.indexed(id)? {
             if let Ok(Some(data)) = self.files.read(id) {
                 if data.len() <= crate::server::MAX_CHUNK_BYTES {
                     return Ok(Some(data));
@@ -123,6 +118,28 @@ impl Store {
             }
         }
         self.get_chunk(id)
+    }
+
+    /// An unchecked chunk to send as it is stored ([`Store::chunk_to_send`] without `verify`)
+    /// on a connection that can take a file: the chunk's open file, or where it cannot be
+    /// opened, its checked bytes.
+    pub fn chunk_file_to_send(&self, id: ChunkId) -> StoreResult<Option<ChunkToSend>> {
+        if self.indexed(id)? {
+            if let Ok(Some((file, len))) = self.files.open_chunk(id) {
+                if len <= crate::server::MAX_CHUNK_BYTES as u64 {
+                    return Ok(Some(ChunkToSend::File(file, len)));
+                }
+            }
+        }
+        Ok(self.get_chunk(id)?.map(ChunkToSend::Bytes))
+    }
+
+    /// Whether chunk `id` has an index entry (its file is whole and durable).
+    fn indexed(&self, id: ChunkId) -> StoreResult<bool> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_CHUNK_SUMS), id.to_bytes())?
+            .is_some())
     }
 
     /// The index entry decides: without one the chunk is missing (a file without one is a
@@ -233,6 +250,27 @@ impl Store {
             }
         }
         Ok((None, progress))
+    }
+}
+
+/// A chunk as a node sends it on a read lane ([`Store::chunk_file_to_send`]).
+pub enum ChunkToSend {
+    /// Checked bytes.
+    Bytes(Bytes),
+    /// The chunk's open file and its length, unchecked.
+    File(std::fs::File, u64),
+}
+
+impl ChunkToSend {
+    pub fn len(&self) -> u64 {
+        match self {
+            ChunkToSend::Bytes(b) => b.len() as u64,
+            ChunkToSend::File(_, len) => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

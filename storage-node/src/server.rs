@@ -47,6 +47,7 @@ use crate::model::{PrepareBucket, WriteBucket, WriteUpload};
 use crate::moves::{MoveList, Release};
 use crate::rpc::{self, Call, GetMap, ListBadChunks, Stats};
 use crate::store::Store;
+use node_api::read_lane;
 use node_api::table::{GetRow, ListRows, PutHintedRow, PutRow};
 pub use node_api::wire::{
     epoch_of, valid_node_id, CLOCK_HEADER, EPOCH_HEADER, H2_MAX_FRAME, MAX_CHUNK_BYTES,
@@ -63,6 +64,8 @@ pub struct NodeState {
     /// The cluster map state this node holds (also in the store), and its epoch (0: none).
     map: std::sync::Mutex<Option<HeldMap>>,
     pub epoch: AtomicU64,
+    /// Read lanes' tickets issued and not yet used ([`node_api::read_lane`]).
+    pub lane_tickets: node_api::read_lane::Tickets,
 }
 
 /// A map state and the ring of its current map, built once when the state is adopted.
@@ -93,6 +96,7 @@ impl NodeState {
             metrics,
             map: std::sync::Mutex::new(map.map(HeldMap::new)),
             epoch: AtomicU64::new(epoch),
+            lane_tickets: Default::default(),
         })
     }
 
@@ -179,6 +183,15 @@ pub async fn serve(
         let state = state.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
+            // Read lanes share the port: their first byte is not a TLS record's.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(chunk_stream::HELLO_WAIT, stream.peek(&mut first)).await {
+                Ok(Ok(1)) if first == [read_lane::MAGIC[0]] => {
+                    return chunk_stream::serve_lane(state, stream).await;
+                }
+                Ok(Ok(1)) => {}
+                _ => return,
+            }
             let result = match acceptor.accept(stream).await {
                 Ok(tls) => {
                     let member = identity::peer_is_member(tls.get_ref().1);

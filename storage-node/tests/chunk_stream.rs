@@ -1,7 +1,9 @@
 //! Chunk PUTs on chunk streams, against the real `storage-node` binary on a loopback port: the
 //! bytes arrive whole, one stream carries many chunks, hinted writes and stale epochs are
 //! answered as over HTTP/2, a node restart costs no failed write, and a stream that is not
-//! authenticated or not well formed is refused without harm to the node.
+//! authenticated or not well formed is refused without harm to the node. Read lanes: sealed
+//! reads travel on them, and a lane without a fresh ticket, or a frame without the lane key's
+//! tag, is closed unanswered.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,6 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use node_api::chunk_stream::GetHeader;
+use node_api::read_lane::{self, Lane, LaneMac, LaneSecret, MAGIC};
 use storage_node::client::{Epochs, NodeClient, RpcError, Timeouts};
 use storage_node::identity::{ClusterIdentity, ANY_NODE};
 use storage_node::model::{ChunkId, Hint, Version};
@@ -246,6 +250,7 @@ async fn chunk_gets_on_streams_are_checked_when_asked() {
         }
     }
     assert!(client.read_chunk(chunk(99), false).await.unwrap().is_none());
+    // The PUTs' stream also asked for the read lane the unchecked reads went on.
     let streams = node.requests("chunk_stream", "101");
     if streams != 1 {
         // Seen once in ~30 runs under full-suite load, with 0; what the node counted says why.
@@ -256,8 +261,9 @@ async fn chunk_gets_on_streams_are_checked_when_asked() {
             .collect();
         panic!("{streams} chunk streams opened, the node counted: {counted:#?}");
     }
-    assert_eq!(node.requests("get_chunk", "200"), 2 * sizes.len() as u64);
-    assert_eq!(node.requests("get_chunk", "404"), 1);
+    assert_eq!(node.requests("get_chunk", "200"), sizes.len() as u64);
+    assert_eq!(node.requests("lane_get_chunk", "200"), sizes.len() as u64);
+    assert_eq!(node.requests("lane_get_chunk", "404"), 1);
 
     // A rotten copy: sent as it is when unchecked (the reader authenticates it), answered as
     // missing and marked bad when checked.
@@ -289,7 +295,7 @@ async fn chunk_gets_on_streams_are_checked_when_asked() {
     epochs.ours.store(5, Ordering::SeqCst);
     let read = gateway.read_chunk(chunk(1), false).await.unwrap().unwrap();
     assert_eq!(&read[..], &body(1, 1)[..]);
-    assert_eq!(node.requests("get_chunk", "409"), 1);
+    assert_eq!(node.requests("lane_get_chunk", "409"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,4 +437,122 @@ async fn bad_streams_are_refused_and_harm_nothing() {
         client.get_chunk(chunk(3)).await.unwrap().unwrap(),
         body(3, 100)
     );
+}
+
+/// A lane's ticket and key, asked for by hand on a raw chunk stream.
+fn lane_ticket(address: &str) -> LaneSecret {
+    let (mut tls, head) = raw_stream(address, &ClusterIdentity::for_client(SECRET).unwrap());
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tls.write_all(b"L").unwrap();
+    let mut answer = [0u8; 12];
+    tls.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer[..2], &200u16.to_be_bytes());
+    let mut secret = [0u8; LaneSecret::BYTES];
+    tls.read_exact(&mut secret).unwrap();
+    LaneSecret::decode(&secret)
+}
+
+/// Sends `bytes` on a new plain connection and reads until the node closes it (at most 5 s).
+async fn plain_exchange(address: &str, bytes: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let _ = tcp.write_all(bytes).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the node kept the connection open");
+    answer
+}
+
+fn hello(secret: &LaneSecret) -> Vec<u8> {
+    let mut hello = MAGIC.to_vec();
+    hello.extend_from_slice(&secret.ticket);
+    hello
+}
+
+fn lane_get(index: u32, verify: bool) -> GetHeader {
+    GetHeader {
+        epoch: None,
+        id: chunk(index),
+        verify,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_lanes_need_a_fresh_ticket_and_the_lane_key() {
+    let node = Node::start();
+    let client = node.client();
+    client.put_chunk(chunk(1), body(1, 300_000)).await.unwrap();
+
+    // A lane opened with a ticket serves unchecked reads, one after another, and answers a
+    // checked read 400 (checked bytes travel inside TLS).
+    let secret = lane_ticket(&node.address);
+    let tcp = tokio::net::TcpStream::connect(&node.address).await.unwrap();
+    let mut lane = Lane::open(tcp, &secret, Duration::from_secs(5))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let (answer, data) = lane.get(&lane_get(1, false)).await.unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(&data.unwrap()[..], &body(1, 300_000)[..]);
+    }
+    let (answer, data) = lane.get(&lane_get(1, true)).await.unwrap();
+    assert_eq!((answer.status, data.is_none()), (400, true));
+    let (answer, _) = lane.get(&lane_get(2, false)).await.unwrap();
+    assert_eq!(answer.status, 404);
+
+    // The same ticket again, or one never issued: closed before any answer.
+    let mut request = hello(&secret);
+    request.extend_from_slice(&LaneMac::new(&secret.key).request(&lane_get(1, false)));
+    assert!(plain_exchange(&node.address, &request).await.is_empty());
+    let made_up = LaneSecret {
+        ticket: [7u8; 16],
+        key: secret.key,
+    };
+    let mut request = hello(&made_up);
+    request.extend_from_slice(&LaneMac::new(&made_up.key).request(&lane_get(1, false)));
+    assert!(plain_exchange(&node.address, &request).await.is_empty());
+
+    // A fresh ticket with a request tagged under another key: taken, then closed unanswered.
+    let fresh = lane_ticket(&node.address);
+    let mut request = hello(&fresh);
+    request.extend_from_slice(&LaneMac::new(&[3u8; 32]).request(&lane_get(1, false)));
+    assert_eq!(
+        plain_exchange(&node.address, &request).await,
+        vec![read_lane::TAKEN]
+    );
+
+    // A request sent twice on one lane: the first is answered, the replay closes the lane.
+    let fresh = lane_ticket(&node.address);
+    let mut request = hello(&fresh);
+    let tagged = LaneMac::new(&fresh.key).request(&lane_get(1, false));
+    request.extend_from_slice(&tagged);
+    request.extend_from_slice(&tagged);
+    let answer = plain_exchange(&node.address, &request).await;
+    assert_eq!(answer[0], read_lane::TAKEN);
+    let answer = &answer[1..];
+    let mut reader = LaneMac::new(&fresh.key);
+    let (first, data) = reader.read_answer(&mut &answer[..]).await.unwrap();
+    assert_eq!(first.status, 200);
+    let data = data.unwrap();
+    assert_eq!(&data[..], &body(1, 300_000)[..]);
+    assert_eq!(answer.len(), 4 + 12 + 4 + 32 + data.len(), "answered twice");
+
+    // A ticket expires unused.
+    let late = lane_ticket(&node.address);
+    tokio::time::sleep(read_lane::TICKET_LIFETIME + Duration::from_millis(200)).await;
+    let mut request = hello(&late);
+    request.extend_from_slice(&LaneMac::new(&late.key).request(&lane_get(1, false)));
+    assert!(plain_exchange(&node.address, &request).await.is_empty());
+
+    // Neither TLS nor a lane: closed (after a TLS alert at most); the node serves on.
+    let answer = plain_exchange(&node.address, b"GET /health HTTP/1.1\r\n\r\n").await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("HTTP/"),
+        "{answer:?}"
+    );
+    assert!(plain_exchange(&node.address, b"s3lane/2 sixteen bytes!!")
+        .await
+        .is_empty());
+    let read = client.read_chunk(chunk(1), false).await.unwrap().unwrap();
+    assert_eq!(&read[..], &body(1, 300_000)[..]);
 }
