@@ -8,6 +8,7 @@ AWS_SECRET_ACCESS_KEY point the tests at any running endpoint instead.
 
 import hashlib
 import os
+import sys
 import shutil
 import socket
 import subprocess
@@ -143,9 +144,16 @@ def _dev_cluster(tls):
         ep.website_port = website_port
         yield ep
     finally:
+        died = proc.poll()
         proc.kill()
         proc.wait()
         log.close()
+        if died is not None:
+            # It stopped before the session ended: say why, in the test run's output.
+            with open(os.path.join(data, "dev.log"), errors="replace") as f:
+                tail = f.readlines()[-40:]
+            print(f"\n`gateway dev{' --tls' if tls else ''}` exited early with {died}; its log ends:\n"
+                  + "".join(tail), file=sys.stderr)
         shutil.rmtree(data, ignore_errors=True)
 
 
